@@ -1,0 +1,8 @@
+// erf for WGSL (which has none): Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7.
+
+fn erf_approx(z: f32) -> f32 {
+    let a = abs(z);
+    let t = 1.0 / (1.0 + 0.3275911 * a);
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(z) * (1.0 - poly * exp(-a * a));
+}

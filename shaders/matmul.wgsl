@@ -1,0 +1,102 @@
+// Batched matmul with strided operands: C[b] = alpha * op(A)[b] @ op(B)[b] (+ bias) (+ C[b]).
+// op(A)[b] is M x K with element (m, k) at a[b * a_bs + m * a_rs + k * a_cs]; a transpose is
+// just swapped strides, a broadcast operand has batch stride 0. C is dense [batch, M, N].
+// Register tiling: a 16x16 workgroup computes a 64x64 tile of C, each thread a 4x4 block,
+// over K in steps of 16 staged in workgroup memory. With flag 4 the batch is part of the
+// reduction (the gradient of a weight broadcast over the batch): C = sum_b op(A)[b] op(B)[b].
+
+struct Params {
+    m: u32, n: u32, k: u32, batch: u32,
+    a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
+    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32, // 1 = add bias[n], 2 = accumulate into C, 4 = sum over batch into C[0]
+    alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // [N] (unused without flag 1)
+@group(0) @binding(4) var<storage, read_write> c: array<f32>; // [batch, M, N]
+
+const TILE_M: u32 = 64u;
+const TILE_N: u32 = 64u;
+const TILE_K: u32 = 16u;
+const THREAD_M: u32 = 4u; // rows per thread, strided by 16
+const THREAD_N: u32 = 4u; // columns per thread, strided by 16
+
+var<workgroup> a_tile: array<f32, 1024>; // [TILE_K][TILE_M]
+var<workgroup> b_tile: array<f32, 1024>; // [TILE_K][TILE_N]
+
+@compute @workgroup_size(16, 16, 1)
+fn matmul(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let sum_batch = (p.flags & 4u) != 0u;
+    let row0 = wg.y * TILE_M;
+    let col0 = wg.x * TILE_N;
+    let full_rows = row0 + TILE_M <= p.m;
+    let full_cols = col0 + TILE_N <= p.n;
+    var acc: array<f32, 16>;
+    let n_summed = select(1u, p.batch, sum_batch);
+    for (var bb = 0u; bb < n_summed; bb++) {
+    let batch = select(wg.z, bb, sum_batch);
+    let a_base = batch * p.a_bs;
+    let b_base = batch * p.b_bs;
+    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
+        let full_k = k0 + TILE_K <= p.k;
+        for (var t = 0u; t < 4u; t++) {
+            let idx = li + t * 256u;
+            // A tile element (mm, kk); consecutive threads walk m when A is transposed-contiguous.
+            let kk = idx / TILE_M;
+            let mm = idx % TILE_M;
+            let gm = row0 + mm;
+            let gk = k0 + kk;
+            var av = 0.0;
+            if ((full_rows && full_k) || (gm < p.m && gk < p.k)) {
+                av = a[a_base + gm * p.a_rs + gk * p.a_cs];
+            }
+            a_tile[kk * TILE_M + mm] = av;
+            let nn = idx % TILE_N;
+            let gn = col0 + nn;
+            var bv = 0.0;
+            if ((full_cols && full_k) || (gn < p.n && gk < p.k)) {
+                bv = b[b_base + gk * p.b_rs + gn * p.b_cs];
+            }
+            b_tile[kk * TILE_N + nn] = bv;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var ar: array<f32, 4>;
+            var br: array<f32, 4>;
+            for (var i = 0u; i < THREAD_M; i++) {
+                ar[i] = a_tile[kk * TILE_M + lid.y + i * 16u];
+            }
+            for (var j = 0u; j < THREAD_N; j++) {
+                br[j] = b_tile[kk * TILE_N + lid.x + j * 16u];
+            }
+            for (var i = 0u; i < THREAD_M; i++) {
+                for (var j = 0u; j < THREAD_N; j++) {
+                    acc[i * 4u + j] = fma(ar[i], br[j], acc[i * 4u + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    }
+    let c_base = select(wg.z * p.c_bs, 0u, sum_batch);
+    for (var i = 0u; i < THREAD_M; i++) {
+        let gm = row0 + lid.y + i * 16u;
+        if (gm >= p.m) { continue; }
+        for (var j = 0u; j < THREAD_N; j++) {
+            let gn = col0 + lid.x + j * 16u;
+            if (gn >= p.n) { continue; }
+            var v = p.alpha * acc[i * 4u + j];
+            if ((p.flags & 1u) != 0u) { v += bias[gn]; }
+            let ci = c_base + gm * p.n + gn;
+            if ((p.flags & 2u) != 0u) { v += c[ci]; }
+            c[ci] = v;
+        }
+    }
+}

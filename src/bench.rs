@@ -1,0 +1,115 @@
+//! Kernel benchmarks shared by `adclr-wgpu bench` and benches/ (criterion).
+
+use crate::error::Result;
+use crate::gpu::{AdapterChoice, Dispatch, Engine, GpuTensor};
+use crate::ops::attention::{self, AttentionShape, QueryAttends};
+use crate::ops::matmul::{self, MatmulShape};
+use serde_json::json;
+use std::time::Instant;
+
+/// A benchmark case: its dispatches (with their tensors kept alive) and FLOPs per run.
+pub struct Case {
+    pub name: String,
+    pub flops: f64,
+    pub dispatches: Vec<Dispatch>,
+    _tensors: Vec<GpuTensor>,
+}
+
+fn filled(e: &Engine, name: &str, shape: &[usize]) -> Result<GpuTensor> {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
+    GpuTensor::from_f32(&e.ctx, name, shape, &data)
+}
+
+/// C = A B for a batch of m x k times k x n (weights broadcast when `broadcast_b`).
+pub fn matmul_case(e: &Engine, batch: usize, m: usize, n: usize, k: usize, trans_b: bool) -> Result<Case> {
+    let mut s = MatmulShape::new(batch, m, n, k);
+    s.trans_b = trans_b;
+    s.broadcast_b = batch > 1;
+    let a = filled(e, "bench.a", &[s.a_len()])?;
+    let b = filled(e, "bench.b", &[s.b_len()])?;
+    let c = GpuTensor::zeros(&e.ctx, "bench.c", &[s.c_len()])?;
+    let d = matmul::forward(e, &s, &a, &b, None, &c, 1.0, false)?;
+    Ok(Case {
+        name: format!("matmul {batch}x{m}x{n}x{k}"),
+        flops: 2.0 * (batch * m * n * k) as f64,
+        dispatches: vec![d],
+        _tensors: vec![a, b, c],
+    })
+}
+
+/// Forward + backward of the fused ADCLR attention.
+pub fn attention_case(e: &Engine, s: AttentionShape) -> Result<Case> {
+    let qkv = filled(e, "bench.qkv", &[s.qkv_len()])?;
+    let out = GpuTensor::zeros(&e.ctx, "bench.out", &[s.out_len()])?;
+    let lse = GpuTensor::zeros(&e.ctx, "bench.lse", &[s.lse_len()])?;
+    let dout = filled(e, "bench.dout", &[s.out_len()])?;
+    let dqkv = GpuTensor::zeros(&e.ctx, "bench.dqkv", &[s.qkv_len()])?;
+    let mut dispatches = vec![attention::forward(e, &s, &qkv, &out, &lse)?];
+    dispatches.extend(attention::backward(e, &s, &qkv, &out, &lse, &dout, &dqkv)?);
+    // Unmasked count: forward 2 matmuls, backward 5 (recompute, dP, dQ, dK, dV).
+    let per_head = (s.tokens * s.tokens * s.head_dim) as f64 * 2.0;
+    Ok(Case {
+        name: format!("attention fwd+bwd b{} t{} h{} d{}", s.batch, s.tokens, s.heads, s.head_dim),
+        flops: 7.0 * per_head * (s.batch * s.heads) as f64,
+        dispatches,
+        _tensors: vec![qkv, out, lse, dout, dqkv],
+    })
+}
+
+/// Wall-clock seconds of one run of `case` (median of `repeats`, after a warm-up), each run
+/// its own submit followed by a wait.
+pub fn time_case(e: &Engine, case: &Case, repeats: usize) -> Result<f64> {
+    let refs: Vec<&Dispatch> = case.dispatches.iter().collect();
+    e.run(&refs)?;
+    let mut times = Vec::with_capacity(repeats.max(1));
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        e.run(&refs)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// The ViT-S attention shape at a given batch: 196 patches + CLS + 10 queries, 6 heads of 64.
+pub fn vit_s_attention(batch: usize) -> AttentionShape {
+    AttentionShape {
+        batch,
+        tokens: 207,
+        heads: 6,
+        head_dim: 64,
+        n_base: 197,
+        query_attends: QueryAttends::ClsPatchesSelf,
+        bidirectional: false,
+    }
+}
+
+/// Every kernel benchmark as one JSON object.
+pub fn kernel_bench(choice: &AdapterChoice, repeats: usize, max_matmul: usize) -> Result<serde_json::Value> {
+    let e = Engine::open(choice)?;
+    let mut cases = Vec::new();
+    for side in [256, 1024, 2048, 4096] {
+        if side <= max_matmul {
+            cases.push(matmul_case(&e, 1, side, side, side, false)?);
+        }
+    }
+    cases.push(matmul_case(&e, 8, 197, 1152, 384, true)?);
+    cases.push(attention_case(&e, vit_s_attention(8))?);
+    let mut results = Vec::new();
+    for case in &cases {
+        let secs = time_case(&e, case, repeats)?;
+        results.push(json!({
+            "kernel": case.name,
+            "ms": secs * 1e3,
+            "gflops": case.flops / secs / 1e9,
+        }));
+    }
+    Ok(json!({
+        "adapter": e.ctx.info.name,
+        "backend": format!("{:?}", e.ctx.info.backend),
+        "device_type": format!("{:?}", e.ctx.info.device_type),
+        "repeats": repeats,
+        "results": results,
+    }))
+}

@@ -1,0 +1,142 @@
+//! Opening a wgpu device with the adapter's own limits and the optional features it offers.
+
+use crate::error::{Error, Result};
+use std::time::Duration;
+
+/// Which adapter to use: an explicit backend and/or index into `adclr-wgpu info`'s list.
+/// With neither, `WGPU_BACKEND` is honoured and the best device type wins.
+#[derive(Clone, Debug, Default)]
+pub struct AdapterChoice {
+    pub backend: Option<String>,
+    pub adapter: Option<usize>,
+}
+
+/// How long a blocking wait on the GPU may take before it is reported as a hang.
+pub const GPU_WAIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
+    match name.to_ascii_lowercase().as_str() {
+        "vulkan" | "vk" => Ok(wgpu::Backends::VULKAN),
+        "metal" | "mtl" => Ok(wgpu::Backends::METAL),
+        "dx12" | "d3d12" => Ok(wgpu::Backends::DX12),
+        "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
+        other => Err(Error::UnknownBackend(other.to_string())),
+    }
+}
+
+fn make_instance(choice: &AdapterChoice) -> Result<wgpu::Instance> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if let Some(name) = &choice.backend {
+        desc.backends = parse_backend(name)?;
+    }
+    Ok(wgpu::Instance::new(desc))
+}
+
+/// Every adapter wgpu sees for this choice's backends, in wgpu's order.
+pub fn list_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
+    let instance = make_instance(choice)?;
+    Ok(pollster::block_on(instance.enumerate_adapters(instance_backends(choice)?)))
+}
+
+fn instance_backends(choice: &AdapterChoice) -> Result<wgpu::Backends> {
+    match &choice.backend {
+        Some(name) => parse_backend(name),
+        None => Ok(wgpu::Backends::all().with_env()),
+    }
+}
+
+fn device_type_rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+/// The index the runtime picks: the explicit one, else the best device type
+/// (discrete > integrated > virtual > CPU), preferring Vulkan/Metal/DX12 over GL on ties.
+pub fn choose_adapter(adapters: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize> {
+    if adapters.is_empty() {
+        let detail = match &choice.backend {
+            Some(b) => format!(" for backend `{b}`"),
+            None => String::new(),
+        };
+        return Err(Error::NoAdapter(detail));
+    }
+    if let Some(index) = choice.adapter {
+        if index >= adapters.len() {
+            return Err(Error::AdapterIndex { index, count: adapters.len() });
+        }
+        return Ok(index);
+    }
+    let key = |a: &wgpu::Adapter| {
+        let info = a.get_info();
+        (device_type_rank(info.device_type), u8::from(info.backend == wgpu::Backend::Gl))
+    };
+    let best = (0..adapters.len()).min_by_key(|&i| key(&adapters[i])).unwrap_or(0);
+    Ok(best)
+}
+
+/// An open device: everything a kernel launch needs.
+pub struct GpuContext {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    /// The limits the device was opened with (the adapter's own).
+    pub limits: wgpu::Limits,
+    /// TIMESTAMP_QUERY was available and enabled.
+    pub timestamps: bool,
+    /// SUBGROUP was available and enabled (no kernel requires it).
+    pub subgroups: bool,
+}
+
+impl GpuContext {
+    /// Opens the chosen adapter with its own limits and the optional features it offers.
+    pub fn open(choice: &AdapterChoice) -> Result<Self> {
+        let mut adapters = list_adapters(choice)?;
+        let index = choose_adapter(&adapters, choice)?;
+        let adapter = adapters.swap_remove(index);
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let offered = adapter.features();
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | wgpu::Features::SUBGROUP;
+        let features = offered & wanted;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("adclr-wgpu"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        Ok(Self {
+            adapter,
+            device,
+            queue,
+            info,
+            limits,
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+        })
+    }
+
+    /// Blocks until all submitted work is done, with a timeout so a hang is reported.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(GPU_WAIT_TIMEOUT) })
+            .map(|_| ())
+            .map_err(|e| match e {
+                wgpu::PollError::Timeout => Error::Timeout(GPU_WAIT_TIMEOUT.as_secs()),
+                other => Error::Gpu(other.to_string()),
+            })
+    }
+
+    /// A short description: "name (backend, device type)".
+    pub fn describe(&self) -> String {
+        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+    }
+}

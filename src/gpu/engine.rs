@@ -1,0 +1,39 @@
+//! An open device together with its compiled kernels: what every launcher takes.
+
+use super::context::{AdapterChoice, GpuContext};
+use super::kernels::Kernels;
+use crate::error::Result;
+
+pub struct Engine {
+    pub ctx: GpuContext,
+    pub kernels: Kernels,
+}
+
+impl Engine {
+    pub fn open(choice: &AdapterChoice) -> Result<Self> {
+        let ctx = GpuContext::open(choice)?;
+        let kernels = Kernels::new(&ctx)?;
+        Ok(Self { ctx, kernels })
+    }
+
+    /// A dispatch of `kernel` over `tensors` (see `Dispatch::new`).
+    pub fn dispatch(
+        &self,
+        kernel: &'static str,
+        params: &[u32],
+        tensors: &[&super::GpuTensor],
+        workgroups: [u32; 3],
+    ) -> Result<super::Dispatch> {
+        super::Dispatch::new(&self.ctx, &self.kernels, kernel, params, tensors, workgroups)
+    }
+
+    /// Records `dispatches` into one encoder, submits once and waits.
+    pub fn run(&self, dispatches: &[&super::Dispatch]) -> Result<()> {
+        super::dispatch::run(&self.ctx, dispatches)
+    }
+}
+
+/// The bits of an f32 for a parameter block.
+pub fn bits(x: f32) -> u32 {
+    x.to_bits()
+}

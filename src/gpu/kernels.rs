@@ -1,0 +1,196 @@
+//! Every compute pipeline, created once at start-up from the WGSL files in `shaders/`.
+//!
+//! Binding convention for every kernel: `@binding(0)` is a uniform block of 4-byte
+//! parameters, `@binding(1..)` are storage buffers whose access modes are listed here.
+
+use super::context::GpuContext;
+use super::tensor::GpuTensor;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+
+/// Access mode of one storage binding, as the WGSL declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+use Access::{Read as R, ReadWrite as W};
+
+/// One WGSL file: its name, source and the entry points it exports with their bindings.
+pub struct ShaderFile {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub entries: &'static [&'static str],
+    pub bindings: &'static [Access],
+}
+
+macro_rules! shader {
+    ($name:literal, [$($entry:literal),* $(,)?], [$($acc:expr),*]) => {
+        ShaderFile {
+            name: $name,
+            source: include_str!(concat!("../../shaders/", $name, ".wgsl")),
+            entries: &[$($entry),*],
+            bindings: &[$($acc),*],
+        }
+    };
+}
+
+/// All shader files of the engine, each with the storage bindings (1..) that all its entry
+/// points share. Tests parse and validate each with naga.
+pub const SHADER_FILES: &[ShaderFile] = &[
+    // a, b, bias, c
+    shader!("matmul", ["matmul"], [R, R, R, W]),
+    // src, dst
+    shader!("reduce", ["column_sum"], [R, W]),
+    // x, y, out
+    shader!("elementwise", ["add_scaled", "scale", "fill"], [R, R, W]),
+    // x, w, b, y, mean, rstd
+    shader!("layernorm_forward", ["layernorm_forward"], [R, R, R, W, W, W]),
+    // x, w, mean, rstd, dy, dx, dw, db
+    shader!("layernorm_backward", ["layernorm_backward_input", "layernorm_backward_params"], [R, R, R, R, R, W, W, W]),
+    // x, y
+    shader!("softmax_forward", ["softmax_forward"], [R, W]),
+    // y, dy, dx
+    shader!("softmax_backward", ["softmax_backward"], [R, R, W]),
+    // x, y
+    shader!("gelu_forward", ["gelu_forward"], [R, W]),
+    // x, dy, dx
+    shader!("gelu_backward", ["gelu_backward"], [R, R, W]),
+    // qkv, out, lse
+    shader!("attention_forward", ["attention_forward"], [R, W, W]),
+    // qkv, out, lse, dout, dqkv
+    shader!("attention_backward", ["attention_backward_query", "attention_backward_key_value"], [R, R, R, R, W]),
+    // x, y, norm
+    shader!("l2norm_forward", ["l2norm_forward"], [R, W, W]),
+    // y, norm, dy, dx
+    shader!("l2norm_backward", ["l2norm_backward"], [R, R, R, W]),
+    // g, v, w, vnorm
+    shader!("weight_norm_forward", ["weight_norm_forward"], [R, R, W, W]),
+    // g, v, vnorm, dw, dg, dv
+    shader!("weight_norm_backward", ["weight_norm_backward"], [R, R, R, R, W, W]),
+    // teacher, student, centre, pairs, teacher_probs, student_logp, row_loss, loss
+    shader!("dino_loss_forward", ["dino_teacher_probs", "dino_student_log_probs", "dino_row_loss", "dino_loss_mean"], [R, R, R, R, W, W, W, W]),
+    // teacher_probs, student_logp, pairs, grad_student
+    shader!("dino_loss_backward", ["dino_loss_backward"], [R, R, R, W]),
+    // teacher, centre
+    shader!("dino_center", ["dino_center_update"], [R, W]),
+    // segments, blocks, grads, block_sumsq, clip
+    shader!("grad_clip", ["grad_block_sumsq", "grad_clip_scale"], [R, R, R, W, W]),
+    // segments, blocks, clip, grads, params, m, v
+    shader!("adamw", ["adamw_step"], [R, R, R, R, W, W, W]),
+    // student, teacher
+    shader!("ema", ["ema_update"], [R, W]),
+];
+
+/// Shared WGSL snippets a shader pulls in with a `// #import NAME` line.
+pub const SHADER_LIBRARY: &[(&str, &str)] = &[
+    ("workgroup_reduce", include_str!("../../shaders/lib/workgroup_reduce.wgsl")),
+    ("erf", include_str!("../../shaders/lib/erf.wgsl")),
+    ("attention_mask", include_str!("../../shaders/lib/attention_mask.wgsl")),
+];
+
+impl ShaderFile {
+    /// The WGSL with every `// #import NAME` line replaced by that library snippet.
+    pub fn expanded(&self) -> Result<String> {
+        let mut out = String::with_capacity(self.source.len() + 1024);
+        for line in self.source.lines() {
+            if let Some(name) = line.trim().strip_prefix("// #import ") {
+                let snippet = SHADER_LIBRARY
+                    .iter()
+                    .find(|(n, _)| *n == name.trim())
+                    .ok_or_else(|| Error::Gpu(format!("shader `{}` imports unknown `{name}`", self.name)))?;
+                out.push_str(snippet.1);
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
+/// A compiled compute pipeline and the layout its bind groups must follow.
+pub struct Kernel {
+    pub name: &'static str,
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+    pub bindings: &'static [Access],
+}
+
+/// The registry of every pipeline, created once.
+pub struct Kernels {
+    by_name: HashMap<&'static str, Kernel>,
+    /// A one-element buffer bound where an entry point ignores a binding of its file.
+    pub dummy: GpuTensor,
+}
+
+fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }];
+    for (i, access) in bindings.iter().enumerate() {
+        entries.push(wgpu::BindGroupLayoutEntry {
+            binding: i as u32 + 1,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        });
+    }
+    entries
+}
+
+impl Kernels {
+    /// Compiles every shader file and creates every pipeline.
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        let mut by_name = HashMap::new();
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        for file in SHADER_FILES {
+            let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(file.name),
+                source: wgpu::ShaderSource::Wgsl(file.expanded()?.into()),
+            });
+            let bindings = file.bindings;
+            for entry in file.entries {
+                let layout = ctx.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(entry),
+                    entries: &layout_entries(bindings),
+                });
+                let pipeline_layout = ctx.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(entry),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
+                let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                by_name.insert(*entry, Kernel { name: entry, pipeline, layout, bindings });
+            }
+        }
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("creating the compute pipelines failed: {err}")));
+        }
+        let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
+        Ok(Self { by_name, dummy })
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Kernel> {
+        self.by_name.get(name).ok_or_else(|| Error::Gpu(format!("no kernel named `{name}`")))
+    }
+}

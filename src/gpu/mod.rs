@@ -1,0 +1,16 @@
+//! The wgpu runtime: opening a device, tensors, compiled kernels and recorded dispatches.
+
+pub mod context;
+pub mod dispatch;
+pub mod engine;
+pub mod kernels;
+pub mod plan;
+pub mod profiler;
+pub mod tensor;
+
+pub use context::{AdapterChoice, GpuContext};
+pub use dispatch::{grid_1d, grid_rows, record, Dispatch};
+pub use engine::{bits, Engine};
+pub use kernels::Kernels;
+pub use plan::MemoryPlan;
+pub use tensor::GpuTensor;

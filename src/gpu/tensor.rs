@@ -1,0 +1,158 @@
+//! GPU tensors: a shape and a range of a storage buffer (f32 or u32 elements).
+
+use super::context::GpuContext;
+use crate::error::{Error, Result};
+use std::sync::Arc;
+
+/// A dense row-major tensor living in (a range of) a storage buffer.
+#[derive(Clone, Debug)]
+pub struct GpuTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub buffer: Arc<wgpu::Buffer>,
+    /// Byte offset into `buffer` (a multiple of the storage offset alignment).
+    pub offset: u64,
+}
+
+const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+impl GpuTensor {
+    /// A zero-initialised tensor of 4-byte elements.
+    pub fn zeros(ctx: &GpuContext, name: &str, shape: &[usize]) -> Result<Self> {
+        // Zero-sized bindings are invalid: keep at least one element of storage.
+        let bytes = (numel(shape).max(1) * 4) as u64;
+        if bytes > ctx.limits.max_buffer_size {
+            return Err(Error::BufferTooLarge {
+                name: name.to_string(),
+                bytes,
+                limit: ctx.limits.max_buffer_size,
+            });
+        }
+        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes,
+            usage: USAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Self { name: name.to_string(), shape: shape.to_vec(), buffer: Arc::new(buffer), offset: 0 })
+    }
+
+    pub fn from_f32(ctx: &GpuContext, name: &str, shape: &[usize], data: &[f32]) -> Result<Self> {
+        let t = Self::zeros(ctx, name, shape)?;
+        t.write_f32(ctx, data)?;
+        Ok(t)
+    }
+
+    pub fn from_u32(ctx: &GpuContext, name: &str, shape: &[usize], data: &[u32]) -> Result<Self> {
+        let t = Self::zeros(ctx, name, shape)?;
+        t.check_len(data.len())?;
+        ctx.queue.write_buffer(&t.buffer, t.offset, bytemuck::cast_slice(data));
+        Ok(t)
+    }
+
+    /// A view of `shape` starting `start` elements into this tensor's storage.
+    /// `start * 4` must be a multiple of the device's storage offset alignment.
+    pub fn view(&self, ctx: &GpuContext, name: &str, start: usize, shape: &[usize]) -> Result<Self> {
+        let align = ctx.limits.min_storage_buffer_offset_alignment as u64;
+        let offset = self.offset + (start * 4) as u64;
+        if offset % align != 0 {
+            return Err(Error::Gpu(format!(
+                "view `{name}` of `{}` starts at byte {offset}, not a multiple of {align}",
+                self.name
+            )));
+        }
+        if start + numel(shape) > self.len() {
+            return Err(Error::Gpu(format!("view `{name}` runs past the end of `{}`", self.name)));
+        }
+        Ok(Self { name: name.to_string(), shape: shape.to_vec(), buffer: self.buffer.clone(), offset })
+    }
+
+    pub fn len(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes this tensor occupies in its binding (at least 4).
+    pub fn bytes(&self) -> u64 {
+        (self.len().max(1) * 4) as u64
+    }
+
+    fn check_len(&self, n: usize) -> Result<()> {
+        if n != self.len() {
+            return Err(Error::Gpu(format!(
+                "tensor `{}` {:?} has {} elements, got {n}",
+                self.name,
+                self.shape,
+                self.len()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn write_f32(&self, ctx: &GpuContext, data: &[f32]) -> Result<()> {
+        self.check_len(data.len())?;
+        if !data.is_empty() {
+            ctx.queue.write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    /// Reads the tensor back (waits for all submitted work).
+    pub fn read_f32(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        let bytes = read_bytes(ctx, &self.buffer, self.offset, self.bytes())?;
+        let mut out: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+        out.truncate(self.len());
+        Ok(out)
+    }
+
+    pub fn read_u32(&self, ctx: &GpuContext) -> Result<Vec<u32>> {
+        let bytes = read_bytes(ctx, &self.buffer, self.offset, self.bytes())?;
+        let mut out: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        out.truncate(self.len());
+        Ok(out)
+    }
+
+    /// The binding resource for this tensor's range.
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.bytes()),
+        })
+    }
+}
+
+/// Copies `size` bytes at `offset` of `buffer` to the host through a staging buffer.
+pub fn read_bytes(ctx: &GpuContext, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+    ctx.queue.submit([encoder.finish()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.wait()?;
+    rx.recv()
+        .map_err(|e| Error::Gpu(format!("readback callback lost: {e}")))?
+        .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+    let view = staging.slice(..).get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?;
+    let data = view.to_vec();
+    drop(view);
+    staging.unmap();
+    Ok(data)
+}

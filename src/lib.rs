@@ -1,0 +1,15 @@
+//! adclr-wgpu: ADCLR self-supervised pre-training of Vision Transformers on wgpu.
+//!
+//! `gpu` is the runtime (device, tensors, pipelines, dispatches, profiling), `ops` holds one
+//! launcher per WGSL kernel family, `reference` the plain-Rust (f64) truth every kernel is
+//! tested against.
+
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod reference;
+
+pub use error::{Error, Result};
+pub mod bench;
+pub mod cli;
+pub mod info;

@@ -1,0 +1,90 @@
+//! The DINO loss term on the GPU: forward (loss), gradient to the student logits, centre EMA.
+
+use super::expect_len;
+use crate::error::{shape_error, Result};
+use crate::gpu::{bits, grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
+use crate::reference::dino::pairs_csr;
+pub use crate::reference::dino::DinoShape;
+
+/// One loss term with its scratch buffers and dispatches, built once.
+pub struct DinoLoss {
+    pub shape: DinoShape,
+    /// [n_teacher, k] sharpened, centred teacher probabilities.
+    pub teacher_probs: GpuTensor,
+    /// [n_student, k] student log-probabilities.
+    pub student_logp: GpuTensor,
+    /// [n_student] summed cross-entropy of each student row's pairs.
+    pub row_loss: GpuTensor,
+    /// [1] the term's value.
+    pub loss: GpuTensor,
+    pub forward: Vec<Dispatch>,
+    pub backward: Dispatch,
+}
+
+impl DinoLoss {
+    /// `pairs` are (teacher row, student row); `grad_student` receives weight * dL/ds.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        e: &Engine,
+        name: &str,
+        shape: DinoShape,
+        pairs: &[(usize, usize)],
+        teacher: &GpuTensor,
+        student: &GpuTensor,
+        centre: &GpuTensor,
+        grad_student: &GpuTensor,
+        weight: f32,
+    ) -> Result<Self> {
+        let (nt, ns, k) = (shape.n_teacher, shape.n_student, shape.k);
+        expect_len("dino_loss", teacher, nt * k)?;
+        expect_len("dino_loss", student, ns * k)?;
+        expect_len("dino_loss", grad_student, ns * k)?;
+        expect_len("dino_loss", centre, k)?;
+        if let Some(&(t, s)) = pairs.iter().find(|&&(t, s)| t >= nt || s >= ns) {
+            return Err(shape_error("dino_loss", format!("pair ({t}, {s}) is outside {nt} teacher / {ns} student rows")));
+        }
+        let csr = pairs_csr(pairs, ns);
+        let pairs_t = GpuTensor::from_u32(&e.ctx, &format!("{name}.pairs"), &[csr.len()], &csr)?;
+        let teacher_probs = GpuTensor::zeros(&e.ctx, &format!("{name}.teacher_probs"), &[nt, k])?;
+        let student_logp = GpuTensor::zeros(&e.ctx, &format!("{name}.student_logp"), &[ns, k])?;
+        let row_loss = GpuTensor::zeros(&e.ctx, &format!("{name}.row_loss"), &[ns])?;
+        let loss = GpuTensor::zeros(&e.ctx, &format!("{name}.loss"), &[1])?;
+        let np = pairs.len() as u32;
+        let (itt, its) = (bits(1.0 / shape.tau_t as f32), bits(1.0 / shape.tau_s as f32));
+        let fparams = [nt as u32, ns as u32, k as u32, np, itt, its, 0, 0];
+        let bufs = [teacher, student, centre, &pairs_t, &teacher_probs, &student_logp, &row_loss, &loss];
+        let forward = vec![
+            e.dispatch("dino_teacher_probs", &fparams, &bufs, grid_rows(nt))?,
+            e.dispatch("dino_student_log_probs", &fparams, &bufs, grid_rows(ns))?,
+            e.dispatch("dino_row_loss", &fparams, &bufs, grid_rows(ns))?,
+            e.dispatch("dino_loss_mean", &fparams, &bufs, [1, 1, 1])?,
+        ];
+        let bparams = [ns as u32, k as u32, np, 0, its, bits(weight), 0, 0];
+        let backward = e.dispatch(
+            "dino_loss_backward",
+            &bparams,
+            &[&teacher_probs, &student_logp, &pairs_t, grad_student],
+            grid_1d(ns * k, 256),
+        )?;
+        Ok(Self { shape, teacher_probs, student_logp, row_loss, loss, forward, backward })
+    }
+
+    /// Changes the teacher temperature (its warm-up schedule) before the next submit.
+    pub fn set_teacher_temperature(&self, e: &Engine, tau_t: f32) {
+        let s = &self.shape;
+        let params = [
+            s.n_teacher as u32, s.n_student as u32, s.k as u32, 0,
+            bits(1.0 / tau_t), bits(1.0 / s.tau_s as f32), 0, 0,
+        ];
+        // n_pairs is only read by the last two entry points, which keep their own blocks.
+        self.forward[0].set_params(&e.ctx, &params);
+    }
+}
+
+/// centre <- momentum centre + (1 - momentum) mean_rows(teacher).
+pub fn centre_update(e: &Engine, teacher: &GpuTensor, centre: &GpuTensor, k: usize, momentum: f32) -> Result<Dispatch> {
+    let rows = teacher.len() / k.max(1);
+    expect_len("dino_center_update", teacher, rows * k)?;
+    expect_len("dino_center_update", centre, k)?;
+    e.dispatch("dino_center_update", &[rows as u32, k as u32, bits(momentum), 0], &[teacher, centre], grid_1d(k, 256))
+}

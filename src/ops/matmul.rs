@@ -1,0 +1,135 @@
+//! Launchers for the batched strided matmul and its backward.
+
+use super::expect_len;
+use crate::error::Result;
+pub use crate::reference::matmul::MatmulShape;
+use crate::gpu::{bits, Dispatch, Engine, GpuTensor};
+
+const TILE: u32 = 64;
+const FLAG_BIAS: u32 = 1;
+const FLAG_ACCUMULATE: u32 = 2;
+const FLAG_SUM_BATCH: u32 = 4;
+
+/// An operand of the strided kernel: element (r, c) of batch b at b * bs + r * rs + c * cs.
+#[derive(Clone, Copy)]
+struct Strides {
+    rs: usize,
+    cs: usize,
+    bs: usize,
+}
+
+fn op_a(s: &MatmulShape) -> Strides {
+    let bs = if s.broadcast_a { 0 } else { s.m * s.k };
+    if s.trans_a { Strides { rs: 1, cs: s.m, bs } } else { Strides { rs: s.k, cs: 1, bs } }
+}
+
+fn op_b(s: &MatmulShape) -> Strides {
+    let bs = if s.broadcast_b { 0 } else { s.k * s.n };
+    if s.trans_b { Strides { rs: 1, cs: s.k, bs } } else { Strides { rs: s.n, cs: 1, bs } }
+}
+
+fn transpose(x: Strides) -> Strides {
+    Strides { rs: x.cs, cs: x.rs, bs: x.bs }
+}
+
+/// C[batch or 1, m, n] = alpha * X Y (+ bias), X m x k, Y k x n given by strides.
+#[allow(clippy::too_many_arguments)]
+fn strided(
+    e: &Engine,
+    (x, xs): (&GpuTensor, Strides),
+    (y, ys): (&GpuTensor, Strides),
+    c: &GpuTensor,
+    (batch, m, n, k): (usize, usize, usize, usize),
+    bias: Option<&GpuTensor>,
+    flags: u32,
+    alpha: f32,
+) -> Result<Dispatch> {
+    let flags = flags | if bias.is_some() { FLAG_BIAS } else { 0 };
+    let params = [
+        m as u32, n as u32, k as u32, batch as u32,
+        xs.rs as u32, xs.cs as u32, xs.bs as u32, ys.rs as u32,
+        ys.cs as u32, ys.bs as u32, (m * n) as u32, flags,
+        bits(alpha), 0, 0, 0,
+    ];
+    let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
+    let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
+    e.dispatch("matmul", &params, &[x, y, bias.unwrap_or(&e.kernels.dummy), c], grid)
+}
+
+/// c = alpha * op(a) op(b) (+ bias[n]) (+ c when `accumulate`); c is [batch, m, n].
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    e: &Engine,
+    s: &MatmulShape,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    bias: Option<&GpuTensor>,
+    c: &GpuTensor,
+    alpha: f32,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    expect_len("matmul", a, s.a_len())?;
+    expect_len("matmul", b, s.b_len())?;
+    expect_len("matmul", c, s.c_len())?;
+    if let Some(bias) = bias {
+        expect_len("matmul", bias, s.n)?;
+    }
+    let flags = if accumulate { FLAG_ACCUMULATE } else { 0 };
+    strided(e, (a, op_a(s)), (b, op_b(s)), c, (s.batch, s.m, s.n, s.k), bias, flags, alpha)
+}
+
+/// Gradients of c = alpha op(a) op(b) + bias: da and db in a's and b's storage layouts
+/// (summed over the batch for a broadcast operand), dbias the column sums of dc.
+/// Each is written, or added to with `accumulate`. Returns the dispatches in order.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    e: &Engine,
+    s: &MatmulShape,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    dc: &GpuTensor,
+    da: Option<&GpuTensor>,
+    db: Option<&GpuTensor>,
+    dbias: Option<&GpuTensor>,
+    alpha: f32,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
+    expect_len("matmul_backward", dc, s.c_len())?;
+    let acc = if accumulate { FLAG_ACCUMULATE } else { 0 };
+    let dcs = Strides { rs: s.n, cs: 1, bs: s.m * s.n };
+    let mut out = Vec::new();
+    if let Some(da) = da {
+        expect_len("matmul_backward", da, s.a_len())?;
+        let flags = acc | if s.broadcast_a && s.batch > 1 { FLAG_SUM_BATCH } else { 0 };
+        out.push(if !s.trans_a {
+            // dA (m x k) = dC (m x n) op(B)^T (n x k)
+            strided(e, (dc, dcs), (b, transpose(op_b(s))), da, (s.batch, s.m, s.k, s.n), None, flags, alpha)?
+        } else {
+            // dA stored k x m = op(B) (k x n) dC^T (n x m)
+            strided(e, (b, op_b(s)), (dc, transpose(dcs)), da, (s.batch, s.k, s.m, s.n), None, flags, alpha)?
+        });
+    }
+    if let Some(db) = db {
+        expect_len("matmul_backward", db, s.b_len())?;
+        let flags = acc | if s.broadcast_b && s.batch > 1 { FLAG_SUM_BATCH } else { 0 };
+        out.push(if !s.trans_b {
+            // dB (k x n) = op(A)^T (k x m) dC (m x n)
+            strided(e, (a, transpose(op_a(s))), (dc, dcs), db, (s.batch, s.k, s.n, s.m), None, flags, alpha)?
+        } else {
+            // dB stored n x k = dC^T (n x m) op(A) (m x k)
+            strided(e, (dc, transpose(dcs)), (a, op_a(s)), db, (s.batch, s.n, s.k, s.m), None, flags, alpha)?
+        });
+    }
+    if let Some(dbias) = dbias {
+        out.push(column_sum(e, dc, dbias, s.batch * s.m, s.n, accumulate)?);
+    }
+    Ok(out)
+}
+
+/// dst[j] = sum_i src[i, j] (+ dst[j]): a bias gradient.
+pub fn column_sum(e: &Engine, src: &GpuTensor, dst: &GpuTensor, rows: usize, cols: usize, accumulate: bool) -> Result<Dispatch> {
+    expect_len("column_sum", src, rows * cols)?;
+    expect_len("column_sum", dst, cols)?;
+    let params = [rows as u32, cols as u32, accumulate as u32, 0];
+    e.dispatch("column_sum", &params, &[src, dst], crate::gpu::grid_1d(cols, 256))
+}

@@ -1,0 +1,142 @@
+//! Per-tensor clipping, AdamW and the EMA teacher over flat parameter buffers.
+
+use super::expect_len;
+use crate::error::{shape_error, Result};
+use crate::gpu::{bits, grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
+pub use crate::reference::optim::{AdamW, Segment};
+
+/// Elements per optimizer block (one workgroup).
+pub const BLOCK: usize = 1024;
+/// Tensors start at multiples of 64 elements (256 bytes), so each can be bound on its own.
+pub const ALIGN: usize = 64;
+
+/// Where each named tensor lives in the flat buffers.
+#[derive(Clone, Debug, Default)]
+pub struct FlatLayout {
+    pub names: Vec<String>,
+    pub segments: Vec<Segment>,
+    /// Elements in the flat buffers, padding included.
+    pub total: usize,
+}
+
+impl FlatLayout {
+    /// Appends a tensor of `len` elements; returns its offset.
+    pub fn push(&mut self, name: &str, len: usize, decay: bool) -> usize {
+        let offset = self.total.div_ceil(ALIGN) * ALIGN;
+        self.names.push(name.to_string());
+        self.segments.push(Segment { offset, len, decay, lr_scale: 1.0, step: 0 });
+        self.total = offset + len;
+        offset
+    }
+
+    /// Block records [segment, start, end, 0] and each segment's (first block, count).
+    pub fn blocks(&self) -> (Vec<u32>, Vec<(u32, u32)>) {
+        let mut blocks = Vec::new();
+        let mut ranges = Vec::new();
+        for (i, s) in self.segments.iter().enumerate() {
+            let first = (blocks.len() / 4) as u32;
+            let mut start = s.offset;
+            while start < s.offset + s.len {
+                let end = (start + BLOCK).min(s.offset + s.len);
+                blocks.extend_from_slice(&[i as u32, start as u32, end as u32, 0]);
+                start = end;
+            }
+            ranges.push((first, (blocks.len() / 4) as u32 - first));
+        }
+        (blocks, ranges)
+    }
+}
+
+/// The segment table: [offset, len, first_block, n_blocks, decay, lr_scale, bc1, bc2] each.
+fn segment_table(layout: &FlatLayout, opt: &AdamW) -> Vec<u32> {
+    let (_, ranges) = layout.blocks();
+    let mut table = Vec::with_capacity(layout.segments.len() * 8);
+    for (s, (first, count)) in layout.segments.iter().zip(ranges) {
+        let step = s.step.max(1) as i32;
+        let bc1 = 1.0 - opt.beta1.powi(step);
+        let bc2 = 1.0 - opt.beta2.powi(step);
+        table.extend_from_slice(&[
+            s.offset as u32, s.len as u32, first, count, s.decay as u32,
+            bits(s.lr_scale as f32), bits(bc1 as f32), bits(bc2 as f32),
+        ]);
+    }
+    table
+}
+
+/// Clipping and AdamW for one flat parameter set, built once.
+pub struct Optimizer {
+    pub segments_table: GpuTensor,
+    pub blocks_table: GpuTensor,
+    /// [n_blocks] partial sums of squared gradients.
+    pub block_sumsq: GpuTensor,
+    /// [n_segments, 2]: clip scale and gradient norm of each tensor.
+    pub clip: GpuTensor,
+    pub n_blocks: usize,
+    pub dispatches: Vec<Dispatch>,
+}
+
+impl Optimizer {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        e: &Engine,
+        layout: &FlatLayout,
+        opt: &AdamW,
+        max_norm: f32,
+        grads: &GpuTensor,
+        params: &GpuTensor,
+        m: &GpuTensor,
+        v: &GpuTensor,
+    ) -> Result<Self> {
+        for t in [grads, params, m, v] {
+            expect_len("adamw", t, layout.total)?;
+        }
+        if layout.segments.is_empty() {
+            return Err(shape_error("adamw", "no parameter tensors"));
+        }
+        let (blocks, _) = layout.blocks();
+        let n_blocks = blocks.len() / 4;
+        let n_seg = layout.segments.len();
+        let segments_table = GpuTensor::from_u32(&e.ctx, "optimizer.segments", &[n_seg, 8], &segment_table(layout, opt))?;
+        let blocks_table = GpuTensor::from_u32(&e.ctx, "optimizer.blocks", &[n_blocks, 4], &blocks)?;
+        let block_sumsq = GpuTensor::zeros(&e.ctx, "optimizer.block_sumsq", &[n_blocks])?;
+        let clip = GpuTensor::zeros(&e.ctx, "optimizer.clip", &[n_seg, 2])?;
+        let cparams = [n_blocks as u32, n_seg as u32, bits(max_norm), 0];
+        let cbufs = [&segments_table, &blocks_table, grads, &block_sumsq, &clip];
+        let dispatches = vec![
+            e.dispatch("grad_block_sumsq", &cparams, &cbufs, grid_rows(n_blocks))?,
+            e.dispatch("grad_clip_scale", &cparams, &cbufs, grid_1d(n_seg, 64))?,
+            e.dispatch(
+                "adamw_step",
+                &adamw_params(n_blocks, opt),
+                &[&segments_table, &blocks_table, &clip, grads, params, m, v],
+                grid_rows(n_blocks),
+            )?,
+        ];
+        Ok(Self { segments_table, blocks_table, block_sumsq, clip, n_blocks, dispatches })
+    }
+
+    /// Writes this step's hyper-parameters and per-tensor steps / lr scales (before submit).
+    pub fn set_step(&self, e: &Engine, layout: &FlatLayout, opt: &AdamW) {
+        e.ctx.queue.write_buffer(
+            &self.segments_table.buffer,
+            self.segments_table.offset,
+            bytemuck::cast_slice(&segment_table(layout, opt)),
+        );
+        self.dispatches[2].set_params(&e.ctx, &adamw_params(self.n_blocks, opt));
+    }
+}
+
+fn adamw_params(n_blocks: usize, o: &AdamW) -> [u32; 12] {
+    [
+        n_blocks as u32, 0, 0, 0,
+        bits(o.lr as f32), bits(o.weight_decay as f32), bits(o.beta1 as f32), bits(o.beta2 as f32),
+        bits(o.eps as f32), 0, 0, 0,
+    ]
+}
+
+/// teacher <- momentum teacher + (1 - momentum) student.
+pub fn ema(e: &Engine, student: &GpuTensor, teacher: &GpuTensor, momentum: f32) -> Result<Dispatch> {
+    let n = teacher.len();
+    expect_len("ema_update", student, n)?;
+    e.dispatch("ema_update", &[n as u32, bits(momentum), 0, 0], &[student, teacher], grid_1d(n, 256))
+}

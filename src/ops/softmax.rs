@@ -1,0 +1,24 @@
+//! Row softmax with temperature launchers.
+
+use super::expect_len;
+use crate::error::Result;
+use crate::gpu::{bits, grid_rows, Dispatch, Engine, GpuTensor};
+
+/// y = softmax(x / temperature) over rows of `cols`.
+pub fn forward(e: &Engine, x: &GpuTensor, y: &GpuTensor, cols: usize, temperature: f32) -> Result<Dispatch> {
+    let rows = x.len() / cols.max(1);
+    expect_len("softmax_forward", x, rows * cols)?;
+    expect_len("softmax_forward", y, rows * cols)?;
+    let params = [rows as u32, cols as u32, bits(1.0 / temperature), 0];
+    e.dispatch("softmax_forward", &params, &[x, y], grid_rows(rows))
+}
+
+/// dx from the forward output y and dy.
+pub fn backward(e: &Engine, y: &GpuTensor, dy: &GpuTensor, dx: &GpuTensor, cols: usize, temperature: f32) -> Result<Dispatch> {
+    let rows = y.len() / cols.max(1);
+    for t in [y, dy, dx] {
+        expect_len("softmax_backward", t, rows * cols)?;
+    }
+    let params = [rows as u32, cols as u32, bits(1.0 / temperature), 0];
+    e.dispatch("softmax_backward", &params, &[y, dy, dx], grid_rows(rows))
+}

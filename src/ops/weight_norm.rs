@@ -1,0 +1,37 @@
+//! Weight-normalised linear layer launchers: w = g v / ||v|| per output row.
+
+use super::expect_len;
+use crate::error::Result;
+use crate::gpu::{grid_rows, Dispatch, Engine, GpuTensor};
+
+/// w [rows, d] and vnorm [rows] from g [rows] and v [rows, d].
+pub fn forward(e: &Engine, g: &GpuTensor, v: &GpuTensor, w: &GpuTensor, vnorm: &GpuTensor) -> Result<Dispatch> {
+    let rows = g.len();
+    let d = v.len() / rows.max(1);
+    expect_len("weight_norm_forward", v, rows * d)?;
+    expect_len("weight_norm_forward", w, rows * d)?;
+    expect_len("weight_norm_forward", vnorm, rows)?;
+    e.dispatch("weight_norm_forward", &[rows as u32, d as u32, 0, 0], &[g, v, w, vnorm], grid_rows(rows))
+}
+
+/// dg and dv from dW.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    e: &Engine,
+    g: &GpuTensor,
+    v: &GpuTensor,
+    vnorm: &GpuTensor,
+    dw: &GpuTensor,
+    dg: &GpuTensor,
+    dv: &GpuTensor,
+) -> Result<Dispatch> {
+    let rows = g.len();
+    let d = v.len() / rows.max(1);
+    for t in [v, dw, dv] {
+        expect_len("weight_norm_backward", t, rows * d)?;
+    }
+    for t in [vnorm, dg] {
+        expect_len("weight_norm_backward", t, rows)?;
+    }
+    e.dispatch("weight_norm_backward", &[rows as u32, d as u32, 0, 0], &[g, v, vnorm, dw, dg, dv], grid_rows(rows))
+}

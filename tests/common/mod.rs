@@ -1,0 +1,85 @@
+//! Shared test helpers: one engine per test binary, deterministic random data, and the
+//! |gpu - cpu| <= atol + rtol |cpu| checker.
+#![allow(dead_code)]
+
+use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor};
+use std::sync::OnceLock;
+
+/// The engine every GPU test of this binary shares (lavapipe in CI).
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::open(&AdapterChoice::default())
+            .unwrap_or_else(|e| panic!("GPU tests need an adapter (lavapipe: mesa-vulkan-drivers): {e}"))
+    })
+}
+
+/// SplitMix64: small, deterministic, good enough for test data.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+    pub fn vec(&mut self, n: usize, scale: f64) -> Vec<f64> {
+        (0..n).map(|_| self.uniform() * scale).collect()
+    }
+}
+
+/// f64 values rounded to f32, kept as f64 so the CPU sees exactly what the GPU sees.
+pub fn f32_exact(x: &[f64]) -> Vec<f64> {
+    x.iter().map(|&v| v as f32 as f64).collect()
+}
+
+pub fn upload(name: &str, x: &[f64]) -> GpuTensor {
+    let data: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    GpuTensor::from_f32(&engine().ctx, name, &[x.len()], &data).expect("upload")
+}
+
+pub fn zeros(name: &str, n: usize) -> GpuTensor {
+    GpuTensor::zeros(&engine().ctx, name, &[n]).expect("alloc")
+}
+
+pub fn download(t: &GpuTensor) -> Vec<f64> {
+    t.read_f32(&engine().ctx).expect("readback").iter().map(|&v| v as f64).collect()
+}
+
+/// Ok when every |got - want| <= atol + rtol |want| (and nothing is NaN); else the worst.
+pub fn check_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("{what}: {} values, expected {}", got.len(), want.len()));
+    }
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let excess = (g - w).abs() - (atol + rtol * w.abs());
+        if excess > 0.0 || g.is_nan() != w.is_nan() {
+            if worst.is_none_or(|(_, e)| excess > e || excess.is_nan()) {
+                worst = Some((i, excess));
+            }
+        }
+    }
+    match worst {
+        None => Ok(()),
+        Some((i, _)) => Err(format!(
+            "{what}: element {i} is {} but the reference is {} (atol {atol}, rtol {rtol})",
+            got[i], want[i]
+        )),
+    }
+}
+
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
+    if let Err(msg) = check_close(what, got, want, atol, rtol) {
+        panic!("{msg}");
+    }
+}

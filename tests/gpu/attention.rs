@@ -1,0 +1,76 @@
+use crate::common::*;
+use adclr_wgpu::ops::attention::{self, AttentionShape, QueryAttends};
+use adclr_wgpu::reference;
+
+/// (batch, n_base, queries, heads, head_dim)
+const SHAPES: &[(usize, usize, usize, usize, usize)] =
+    &[(2, 5, 3, 2, 8), (1, 1, 2, 1, 1), (3, 17, 0, 3, 16), (1, 65, 10, 2, 64), (2, 10, 1, 1, 33)];
+
+fn all_shapes() -> Vec<AttentionShape> {
+    let mut out = Vec::new();
+    for &(batch, n_base, q, heads, head_dim) in SHAPES {
+        for mode in QueryAttends::ALL_MODES {
+            for bidirectional in [false, true] {
+                out.push(AttentionShape { batch, tokens: n_base + q, heads, head_dim, n_base, query_attends: mode, bidirectional });
+            }
+        }
+    }
+    out
+}
+
+fn run_attention(s: &AttentionShape, qkv: &[f64], dout: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let e = engine();
+    let (gqkv, gout, glse) = (upload("qkv", qkv), zeros("out", s.out_len()), zeros("lse", s.lse_len()));
+    let (gdout, gdqkv) = (upload("dout", dout), zeros("dqkv", s.qkv_len()));
+    let fwd = attention::forward(e, s, &gqkv, &gout, &glse).unwrap();
+    let bwd = attention::backward(e, s, &gqkv, &gout, &glse, &gdout, &gdqkv).unwrap();
+    e.run(&[&fwd, &bwd[0], &bwd[1]]).unwrap();
+    (download(&gout), download(&glse), download(&gdqkv))
+}
+
+#[test]
+fn attention_every_mask_mode_forward_and_backward() {
+    let mut rng = Rng::new(10);
+    for s in all_shapes() {
+        let qkv = f32_exact(&rng.vec(s.qkv_len(), 1.5));
+        let dout = f32_exact(&rng.vec(s.out_len(), 1.0));
+        let (out, lse, dqkv) = run_attention(&s, &qkv, &dout);
+        let (want_out, want_lse) = reference::attention::forward(&s, &qkv);
+        assert_close(&format!("attention out {s:?}"), &out, &want_out, 1e-5, 1e-4);
+        assert_close(&format!("attention lse {s:?}"), &lse, &want_lse, 1e-5, 1e-4);
+        let want_dqkv = reference::attention::backward(&s, &qkv, &dout);
+        assert_close(&format!("attention dqkv {s:?}"), &dqkv, &want_dqkv, 1e-5, 1e-3);
+    }
+}
+
+#[test]
+fn one_way_mask_leaves_cls_and_patches_unchanged_by_queries() {
+    let mut rng = Rng::new(11);
+    let (batch, n_base, q, heads, hd) = (2, 9, 4, 2, 8);
+    let with_q = AttentionShape {
+        batch, tokens: n_base + q, heads, head_dim: hd, n_base,
+        query_attends: QueryAttends::ClsPatchesSelf, bidirectional: false,
+    };
+    let qkv = f32_exact(&rng.vec(with_q.qkv_len(), 1.0));
+    let dout = vec![0.0; with_q.out_len()];
+    // The same images without their query tokens.
+    let without_q = AttentionShape { tokens: n_base, ..with_q };
+    let row = 3 * heads * hd;
+    let qkv_base: Vec<f64> = (0..batch)
+        .flat_map(|b| qkv[b * with_q.tokens * row..(b * with_q.tokens + n_base) * row].to_vec())
+        .collect();
+    let (out_q, _, _) = run_attention(&with_q, &qkv, &dout);
+    let (out_base, _, _) = run_attention(&without_q, &qkv_base, &vec![0.0; without_q.out_len()]);
+    let orow = heads * hd;
+    let base_rows_of_q: Vec<f64> = (0..batch)
+        .flat_map(|b| out_q[b * with_q.tokens * orow..(b * with_q.tokens + n_base) * orow].to_vec())
+        .collect();
+    assert_eq!(base_rows_of_q, out_base, "queries changed CLS/patch outputs under the one-way mask");
+    // With bidirectional attention they must differ.
+    let bi = AttentionShape { bidirectional: true, ..with_q };
+    let (out_bi, _, _) = run_attention(&bi, &qkv, &dout);
+    let base_rows_bi: Vec<f64> = (0..batch)
+        .flat_map(|b| out_bi[b * with_q.tokens * orow..(b * with_q.tokens + n_base) * orow].to_vec())
+        .collect();
+    assert!(check_close("bidirectional", &base_rows_bi, &out_base, 1e-4, 1e-3).is_err());
+}

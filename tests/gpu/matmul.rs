@@ -1,0 +1,65 @@
+use crate::common::*;
+use adclr_wgpu::ops::matmul::{self, MatmulShape};
+use adclr_wgpu::reference;
+
+const SHAPES: &[(usize, usize, usize, usize)] = &[(1, 1, 1, 1), (1, 65, 67, 17), (3, 33, 70, 129), (2, 1, 64, 5), (1, 130, 3, 64)];
+
+fn shapes() -> Vec<MatmulShape> {
+    let mut out = Vec::new();
+    for &(batch, m, n, k) in SHAPES {
+        for flags in 0..8u32 {
+            let mut s = MatmulShape::new(batch, m, n, k);
+            s.trans_a = flags & 1 != 0;
+            s.trans_b = flags & 2 != 0;
+            s.broadcast_b = flags & 4 != 0;
+            out.push(s);
+        }
+        let mut s = MatmulShape::new(batch, m, n, k);
+        s.broadcast_a = true;
+        out.push(s);
+    }
+    out
+}
+
+#[test]
+fn matmul_forward_matches_reference() {
+    let e = engine();
+    let mut rng = Rng::new(1);
+    for s in shapes() {
+        let a = f32_exact(&rng.vec(s.a_len(), 1.0));
+        let b = f32_exact(&rng.vec(s.b_len(), 1.0));
+        let bias = f32_exact(&rng.vec(s.n, 1.0));
+        let c0 = f32_exact(&rng.vec(s.c_len(), 1.0));
+        let (ga, gb, gbias) = (upload("a", &a), upload("b", &b), upload("bias", &bias));
+        let gc = upload("c", &c0);
+        let d1 = matmul::forward(e, &s, &ga, &gb, Some(&gbias), &gc, 0.5, false).unwrap();
+        e.run(&[&d1]).unwrap();
+        let want = reference::matmul::forward(&s, &a, &b, Some(&bias), 0.5);
+        assert_close(&format!("matmul {s:?}"), &download(&gc), &want, 1e-5, 1e-4);
+        // accumulate: c += op(a) op(b)
+        let d2 = matmul::forward(e, &s, &ga, &gb, None, &gc, 1.0, true).unwrap();
+        e.run(&[&d2]).unwrap();
+        let plain = reference::matmul::forward(&s, &a, &b, None, 1.0);
+        let want2: Vec<f64> = want.iter().zip(&plain).map(|(x, y)| x + y).collect();
+        assert_close(&format!("matmul accumulate {s:?}"), &download(&gc), &want2, 1e-5, 1e-4);
+    }
+}
+
+#[test]
+fn matmul_backward_matches_reference() {
+    let e = engine();
+    let mut rng = Rng::new(2);
+    for s in shapes() {
+        let a = f32_exact(&rng.vec(s.a_len(), 1.0));
+        let b = f32_exact(&rng.vec(s.b_len(), 1.0));
+        let dc = f32_exact(&rng.vec(s.c_len(), 1.0));
+        let (ga, gb, gdc) = (upload("a", &a), upload("b", &b), upload("dc", &dc));
+        let (gda, gdb, gdbias) = (zeros("da", s.a_len()), zeros("db", s.b_len()), zeros("dbias", s.n));
+        let ds = matmul::backward(e, &s, &ga, &gb, &gdc, Some(&gda), Some(&gdb), Some(&gdbias), 0.5, false).unwrap();
+        e.run(&ds.iter().collect::<Vec<_>>()).unwrap();
+        let (da, db, dbias) = reference::matmul::backward(&s, &a, &b, &dc, 0.5);
+        assert_close(&format!("dA {s:?}"), &download(&gda), &da, 1e-4, 1e-4);
+        assert_close(&format!("dB {s:?}"), &download(&gdb), &db, 1e-4, 1e-4);
+        assert_close(&format!("dbias {s:?}"), &download(&gdbias), &dbias, 1e-4, 1e-4);
+    }
+}

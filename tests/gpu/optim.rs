@@ -1,0 +1,71 @@
+use crate::common::*;
+use adclr_wgpu::ops::optim::{ema, AdamW, FlatLayout, Optimizer};
+use adclr_wgpu::reference;
+
+fn layout() -> FlatLayout {
+    let mut l = FlatLayout::default();
+    l.push("cls_token", 1, false);
+    l.push("blocks.0.attn.qkv.weight", 1000, true);
+    l.push("blocks.0.attn.qkv.bias", 1025, false);
+    l.push("head.mlp.0.weight", 3000, true);
+    l.push("head.last_layer.weight_v", 64, true);
+    l
+}
+
+#[test]
+fn clipping_adamw_and_frozen_tensors_match_reference() {
+    let e = engine();
+    let mut rng = Rng::new(14);
+    let mut lay = layout();
+    let n = lay.total;
+    let mut params = f32_exact(&rng.vec(n, 1.0));
+    let mut m = vec![0.0; n];
+    let mut v = vec![0.0; n];
+    let (gp, gm, gv, gg) = (upload("params", &params), zeros("m", n), zeros("v", n), zeros("grads", n));
+    let mut opt = AdamW { lr: 1e-2, weight_decay: 0.04, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let max_norm = 3.0;
+    let optimizer = Optimizer::new(e, &lay, &opt, max_norm as f32, &gg, &gp, &gm, &gv).unwrap();
+    for step in 1..=3u64 {
+        // Large gradients for some tensors so clipping engages for them only.
+        let mut grads = f32_exact(&rng.vec(n, 0.05));
+        for i in lay.segments[3].offset..lay.segments[3].offset + 3000 {
+            grads[i] = f32_exact(&[grads[i] * 100.0])[0];
+        }
+        let last = lay.segments.len() - 1;
+        for (i, s) in lay.segments.iter_mut().enumerate() {
+            // The last layer is frozen during the first step, then trains with its own count.
+            let frozen = i == last && step == 1;
+            s.lr_scale = if frozen { 0.0 } else { 1.0 };
+            if !frozen {
+                s.step += 1;
+            }
+        }
+        opt.lr *= 0.9;
+        gg.write_f32(&e.ctx, &grads.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
+        optimizer.set_step(e, &lay, &opt);
+        e.run(&optimizer.dispatches.iter().collect::<Vec<_>>()).unwrap();
+        let clip = reference::optim::clip_scales(&grads, &lay.segments, max_norm);
+        assert!(clip[3].0 < 1.0 && clip[0].0 == 1.0, "test data must clip one tensor and not another");
+        reference::optim::adamw_step(&opt, &lay.segments, &clip, &grads, &mut params, &mut m, &mut v);
+        let got_clip = download(&optimizer.clip);
+        let want_clip: Vec<f64> = clip.iter().flat_map(|&(s, n)| [s, n]).collect();
+        assert_close(&format!("clip step {step}"), &got_clip, &want_clip, 1e-6, 1e-5);
+        assert_close(&format!("params step {step}"), &download(&gp), &params, 1e-6, 1e-5);
+        assert_close(&format!("m step {step}"), &download(&gm), &m, 1e-7, 1e-5);
+        assert_close(&format!("v step {step}"), &download(&gv), &v, 1e-9, 1e-4);
+    }
+}
+
+#[test]
+fn ema_matches_reference() {
+    let e = engine();
+    let mut rng = Rng::new(15);
+    for n in [1usize, 1000, 66_000] {
+        let student = f32_exact(&rng.vec(n, 1.0));
+        let mut teacher = f32_exact(&rng.vec(n, 1.0));
+        let (gs, gt) = (upload("student", &student), upload("teacher", &teacher));
+        e.run(&[&ema(e, &gs, &gt, 0.996).unwrap()]).unwrap();
+        reference::optim::ema(&mut teacher, &student, 0.996);
+        assert_close("ema", &download(&gt), &teacher, 1e-7, 1e-6);
+    }
+}
