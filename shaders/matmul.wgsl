@@ -2,7 +2,7 @@
 // op(A)[b] is M x K with element (m, k) at a[b * a_bs + m * a_rs + k * a_cs]; a transpose is
 // just swapped strides, a broadcast operand has batch stride 0. C is dense [batch, M, N].
 // Register tiling: a 16x16 workgroup computes a 64x64 tile of C, each thread a 4x4 block,
-// over K in steps of 16 staged in workgroup memory. With flag 4 the batch is part of the
+// over K in steps of TILE_K (an override constant, a multiple of 4) staged in workgroup memory. With flag 4 the batch is part of the
 // reduction (the gradient of a weight broadcast over the batch): C = sum_b op(A)[b] op(B)[b].
 
 struct Params {
@@ -20,12 +20,12 @@ struct Params {
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 64u;
-const TILE_K: u32 = 16u;
+override TILE_K: u32 = 16u;
 const THREAD_M: u32 = 4u; // rows per thread, strided by 16
 const THREAD_N: u32 = 4u; // columns per thread, strided by 16
 
-var<workgroup> a_tile: array<f32, 1024>; // [TILE_K][TILE_M]
-var<workgroup> b_tile: array<f32, 1024>; // [TILE_K][TILE_N]
+var<workgroup> a_tile: array<f32, TILE_K * 64u>; // [TILE_K][TILE_M]
+var<workgroup> b_tile: array<f32, TILE_K * 64u>; // [TILE_K][TILE_N]
 
 @compute @workgroup_size(16, 16, 1)
 fn matmul(
@@ -46,7 +46,7 @@ fn matmul(
     let b_base = batch * p.b_bs;
     for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
         let full_k = k0 + TILE_K <= p.k;
-        for (var t = 0u; t < 4u; t++) {
+        for (var t = 0u; t < TILE_K / 4u; t++) { // TILE_K * 64 elements, 256 threads
             let idx = li + t * 256u;
             // A tile element (mm, kk); consecutive threads walk m when A is transposed-contiguous.
             let kk = idx / TILE_M;

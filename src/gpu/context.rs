@@ -24,25 +24,38 @@ pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
     }
 }
 
-fn make_instance(choice: &AdapterChoice) -> Result<wgpu::Instance> {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    if let Some(name) = &choice.backend {
-        desc.backends = parse_backend(name)?;
-    }
-    Ok(wgpu::Instance::new(desc))
-}
-
-/// Every adapter wgpu sees for this choice's backends, in wgpu's order.
-pub fn list_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
-    let instance = make_instance(choice)?;
-    Ok(pollster::block_on(instance.enumerate_adapters(instance_backends(choice)?)))
-}
-
-fn instance_backends(choice: &AdapterChoice) -> Result<wgpu::Backends> {
+/// The backends a choice asks for: --backend, else `WGPU_BACKEND`, else all.
+fn requested_backends(choice: &AdapterChoice) -> Result<wgpu::Backends> {
     match &choice.backend {
         Some(name) => parse_backend(name),
         None => Ok(wgpu::Backends::all().with_env()),
     }
+}
+
+fn adapters_for(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
+    let instance = wgpu::Instance::new(desc);
+    pollster::block_on(instance.enumerate_adapters(backends))
+}
+
+/// Every adapter wgpu sees for this choice's backends, in wgpu's order.
+pub fn list_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
+    Ok(adapters_for(requested_backends(choice)?))
+}
+
+/// The adapters to choose from when opening a device: Vulkan/Metal/DX12 first; GL only
+/// when none of those exists (or when asked for), which also keeps EGL's probing quiet.
+fn candidate_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
+    let requested = requested_backends(choice)?;
+    if choice.adapter.is_some() || requested == wgpu::Backends::GL {
+        return list_adapters(choice);
+    }
+    let primary = adapters_for(requested & wgpu::Backends::PRIMARY);
+    if !primary.is_empty() {
+        return Ok(primary);
+    }
+    Ok(adapters_for(requested & wgpu::Backends::GL))
 }
 
 fn device_type_rank(t: wgpu::DeviceType) -> u8 {
@@ -96,7 +109,7 @@ pub struct GpuContext {
 impl GpuContext {
     /// Opens the chosen adapter with its own limits and the optional features it offers.
     pub fn open(choice: &AdapterChoice) -> Result<Self> {
-        let mut adapters = list_adapters(choice)?;
+        let mut adapters = candidate_adapters(choice)?;
         let index = choose_adapter(&adapters, choice)?;
         let adapter = adapters.swap_remove(index);
         let info = adapter.get_info();
@@ -138,5 +151,28 @@ impl GpuContext {
     /// A short description: "name (backend, device type)".
     pub fn describe(&self) -> String {
         format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_adapter_error_says_what_to_install() {
+        let msg = choose_adapter(&[], &AdapterChoice::default()).unwrap_err().to_string();
+        assert!(msg.contains("mesa-vulkan-drivers") && msg.contains("driver"), "{msg}");
+        let msg = choose_adapter(&[], &AdapterChoice { backend: Some("metal".into()), adapter: None })
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`metal`"), "{msg}");
+    }
+
+    #[test]
+    fn backends_parse_and_unknown_ones_are_named() {
+        assert_eq!(parse_backend("Vulkan").unwrap(), wgpu::Backends::VULKAN);
+        assert_eq!(parse_backend("dx12").unwrap(), wgpu::Backends::DX12);
+        let msg = parse_backend("cuda").unwrap_err().to_string();
+        assert!(msg.contains("`cuda`") && msg.contains("vulkan"), "{msg}");
     }
 }

@@ -11,8 +11,13 @@ pub struct Engine {
 
 impl Engine {
     pub fn open(choice: &AdapterChoice) -> Result<Self> {
+        Self::open_with_constants(choice, &[])
+    }
+
+    /// Opens a device whose pipelines use other override constants (tile sizes).
+    pub fn open_with_constants(choice: &AdapterChoice, overrides: &[(&str, &str, f64)]) -> Result<Self> {
         let ctx = GpuContext::open(choice)?;
-        let kernels = Kernels::new(&ctx)?;
+        let kernels = Kernels::with_constants(&ctx, overrides)?;
         Ok(Self { ctx, kernels })
     }
 

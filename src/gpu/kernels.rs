@@ -152,8 +152,14 @@ fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
 }
 
 impl Kernels {
-    /// Compiles every shader file and creates every pipeline.
+    /// Compiles every shader file and creates every pipeline with default tile sizes.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
+        Self::with_constants(ctx, &[])
+    }
+
+    /// As `new`, overriding pipeline constants: (entry point, constant name, value), e.g.
+    /// `("matmul", "TILE_K", 32.0)`.
+    pub fn with_constants(ctx: &GpuContext, overrides: &[(&str, &str, f64)]) -> Result<Self> {
         let mut by_name = HashMap::new();
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         for file in SHADER_FILES {
@@ -172,12 +178,17 @@ impl Kernels {
                     bind_group_layouts: &[Some(&layout)],
                     immediate_size: 0,
                 });
+                let constants: Vec<(&str, f64)> =
+                    overrides.iter().filter(|(e, _, _)| e == entry).map(|&(_, name, v)| (name, v)).collect();
                 let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(entry),
                     layout: Some(&pipeline_layout),
                     module: &module,
                     entry_point: Some(entry),
-                    compilation_options: Default::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        ..Default::default()
+                    },
                     cache: None,
                 });
                 by_name.insert(*entry, Kernel { name: entry, pipeline, layout, bindings });

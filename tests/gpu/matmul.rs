@@ -1,5 +1,6 @@
 use crate::common::*;
 use adclr_wgpu::ops::matmul::{self, MatmulShape};
+use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor};
 use adclr_wgpu::reference;
 
 const SHAPES: &[(usize, usize, usize, usize)] = &[(1, 1, 1, 1), (1, 65, 67, 17), (3, 33, 70, 129), (2, 1, 64, 5), (1, 130, 3, 64)];
@@ -61,5 +62,24 @@ fn matmul_backward_matches_reference() {
         assert_close(&format!("dA {s:?}"), &download(&gda), &da, 1e-4, 1e-4);
         assert_close(&format!("dB {s:?}"), &download(&gdb), &db, 1e-4, 1e-4);
         assert_close(&format!("dbias {s:?}"), &download(&gdbias), &dbias, 1e-4, 1e-4);
+    }
+}
+
+#[test]
+fn matmul_with_other_tile_k_override() {
+    for tile_k in [4.0, 32.0] {
+        let e = Engine::open_with_constants(&AdapterChoice::default(), &[("matmul", "TILE_K", tile_k)]).unwrap();
+        let mut rng = Rng::new(3);
+        let mut s = MatmulShape::new(2, 70, 65, 71);
+        s.trans_b = true;
+        let a = f32_exact(&rng.vec(s.a_len(), 1.0));
+        let b = f32_exact(&rng.vec(s.b_len(), 1.0));
+        let ga = GpuTensor::from_f32(&e.ctx, "a", &[a.len()], &a.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
+        let gb = GpuTensor::from_f32(&e.ctx, "b", &[b.len()], &b.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
+        let gc = GpuTensor::zeros(&e.ctx, "c", &[s.c_len()]).unwrap();
+        e.run(&[&matmul::forward(&e, &s, &ga, &gb, None, &gc, 1.0, false).unwrap()]).unwrap();
+        let got: Vec<f64> = gc.read_f32(&e.ctx).unwrap().iter().map(|&x| x as f64).collect();
+        let want = reference::matmul::forward(&s, &a, &b, None, 1.0);
+        assert_close(&format!("matmul TILE_K {tile_k}"), &got, &want, 1e-5, 1e-4);
     }
 }
