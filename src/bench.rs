@@ -96,13 +96,24 @@ pub fn kernel_bench(choice: &AdapterChoice, repeats: usize, max_matmul: usize) -
     }
     cases.push(matmul_case(&e, 8, 197, 1152, 384, true)?);
     cases.push(attention_case(&e, vit_s_attention(8))?);
+    let profiler = crate::gpu::profiler::Profiler::new(&e.ctx, 4);
     let mut results = Vec::new();
     for case in &cases {
         let secs = time_case(&e, case, repeats)?;
+        // GPU time from timestamp queries, each dispatch in its own pass, where available.
+        let gpu_ms = match &profiler {
+            Some(p) => {
+                let refs: Vec<&Dispatch> = case.dispatches.iter().collect();
+                let times = p.time(&e.ctx, &refs)?;
+                Some(times.iter().map(|t| t.1).sum::<f64>() / 1e6)
+            }
+            None => None,
+        };
         results.push(json!({
             "kernel": case.name,
             "ms": secs * 1e3,
             "gflops": case.flops / secs / 1e9,
+            "gpu_ms": gpu_ms,
         }));
     }
     Ok(json!({

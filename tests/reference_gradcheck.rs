@@ -109,8 +109,13 @@ fn attention_backward_by_finite_differences_every_mode() {
     for mode in QueryAttends::ALL_MODES {
         for bidirectional in [false, true] {
             let s = AttentionShape {
-                batch: 2, tokens: 6, heads: 2, head_dim: 3, n_base: 4,
-                query_attends: mode, bidirectional,
+                batch: 2,
+                tokens: 6,
+                heads: 2,
+                head_dim: 3,
+                n_base: 4,
+                query_attends: mode,
+                bidirectional,
             };
             let (qkv, dout) = (rng.vec(s.qkv_len(), 1.0), rng.vec(s.out_len(), 1.0));
             check(

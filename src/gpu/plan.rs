@@ -1,35 +1,69 @@
-//! The memory plan: every buffer a model or benchmark allocates, with its size, known before
-//! the first step so the total can be reported and nothing is allocated during training.
+//! The memory plan: every buffer a model or benchmark needs, with its shape, listed before
+//! anything is allocated, so the total can be reported and checked against the device and
+//! nothing is allocated once training runs.
 
-/// A named list of planned allocations.
+use super::context::GpuContext;
+use super::tensor::{numel, GpuTensor};
+use crate::error::{Error, Result};
+
+/// A named list of planned tensors.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryPlan {
-    pub entries: Vec<(String, u64)>,
+    pub entries: Vec<(String, Vec<usize>)>,
+}
+
+fn bytes_of(shape: &[usize]) -> u64 {
+    (numel(shape).max(1) * 4) as u64
 }
 
 impl MemoryPlan {
-    pub fn add(&mut self, name: &str, elements: usize) {
-        self.entries.push((name.to_string(), (elements.max(1) * 4) as u64));
+    /// Plans a tensor; returns its index in `allocate`'s result.
+    pub fn add(&mut self, name: &str, shape: &[usize]) -> usize {
+        self.entries.push((name.to_string(), shape.to_vec()));
+        self.entries.len() - 1
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.entries.iter().map(|(_, b)| b).sum()
+        self.entries.iter().map(|(_, s)| bytes_of(s)).sum()
     }
 
-    /// The largest single allocation (what the binding limit is checked against).
-    pub fn largest(&self) -> Option<&(String, u64)> {
-        self.entries.iter().max_by_key(|(_, b)| *b)
+    /// The largest single tensor (what the binding limit is checked against).
+    pub fn largest(&self) -> Option<(&str, u64)> {
+        self.entries.iter().map(|(n, s)| (n.as_str(), bytes_of(s))).max_by_key(|&(_, b)| b)
+    }
+
+    /// Checks every tensor against the device's buffer and binding limits, naming the first
+    /// that does not fit, before anything is allocated.
+    pub fn check(&self, ctx: &GpuContext) -> Result<()> {
+        let binding = ctx.limits.max_storage_buffer_binding_size;
+        for (name, shape) in &self.entries {
+            let bytes = bytes_of(shape);
+            if bytes > ctx.limits.max_buffer_size {
+                return Err(Error::BufferTooLarge { name: name.clone(), bytes, limit: ctx.limits.max_buffer_size });
+            }
+            if bytes > binding {
+                return Err(Error::BindingTooLarge { name: name.clone(), bytes, limit: binding });
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocates every planned tensor (zeroed), in plan order, after `check`.
+    pub fn allocate(&self, ctx: &GpuContext) -> Result<Vec<GpuTensor>> {
+        self.check(ctx)?;
+        self.entries.iter().map(|(name, shape)| GpuTensor::zeros(ctx, name, shape)).collect()
     }
 
     pub fn summary(&self) -> String {
-        let total = self.total_bytes() as f64 / (1u64 << 20) as f64;
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
         match self.largest() {
             Some((name, b)) => format!(
-                "{} buffers, {total:.1} MiB in total, largest `{name}` {:.1} MiB",
+                "{} tensors, {:.1} MiB in total, largest `{name}` {:.1} MiB",
                 self.entries.len(),
-                *b as f64 / (1u64 << 20) as f64
+                mib(self.total_bytes()),
+                mib(b)
             ),
-            None => "no buffers".to_string(),
+            None => "no tensors".to_string(),
         }
     }
 }

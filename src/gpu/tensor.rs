@@ -14,9 +14,8 @@ pub struct GpuTensor {
     pub offset: u64,
 }
 
-const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+const USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
@@ -28,11 +27,7 @@ impl GpuTensor {
         // Zero-sized bindings are invalid: keep at least one element of storage.
         let bytes = (numel(shape).max(1) * 4) as u64;
         if bytes > ctx.limits.max_buffer_size {
-            return Err(Error::BufferTooLarge {
-                name: name.to_string(),
-                bytes,
-                limit: ctx.limits.max_buffer_size,
-            });
+            return Err(Error::BufferTooLarge { name: name.to_string(), bytes, limit: ctx.limits.max_buffer_size });
         }
         let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),

@@ -10,9 +10,18 @@ pub const MAX_HEAD_DIM: usize = 128;
 
 fn params(s: &AttentionShape) -> [u32; 12] {
     [
-        s.batch as u32, s.tokens as u32, s.heads as u32, s.head_dim as u32,
-        s.n_base as u32, s.query_attends as u32, s.bidirectional as u32, 0,
-        bits(s.scale() as f32), 0, 0, 0,
+        s.batch as u32,
+        s.tokens as u32,
+        s.heads as u32,
+        s.head_dim as u32,
+        s.n_base as u32,
+        s.query_attends as u32,
+        s.bidirectional as u32,
+        0,
+        bits(s.scale() as f32),
+        0,
+        0,
+        0,
     ]
 }
 

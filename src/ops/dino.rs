@@ -41,7 +41,10 @@ impl DinoLoss {
         expect_len("dino_loss", grad_student, ns * k)?;
         expect_len("dino_loss", centre, k)?;
         if let Some(&(t, s)) = pairs.iter().find(|&&(t, s)| t >= nt || s >= ns) {
-            return Err(shape_error("dino_loss", format!("pair ({t}, {s}) is outside {nt} teacher / {ns} student rows")));
+            return Err(shape_error(
+                "dino_loss",
+                format!("pair ({t}, {s}) is outside {nt} teacher / {ns} student rows"),
+            ));
         }
         let csr = pairs_csr(pairs, ns);
         let pairs_t = GpuTensor::from_u32(&e.ctx, &format!("{name}.pairs"), &[csr.len()], &csr)?;
@@ -73,8 +76,14 @@ impl DinoLoss {
     pub fn set_teacher_temperature(&self, e: &Engine, tau_t: f32) {
         let s = &self.shape;
         let params = [
-            s.n_teacher as u32, s.n_student as u32, s.k as u32, 0,
-            bits(1.0 / tau_t), bits(1.0 / s.tau_s as f32), 0, 0,
+            s.n_teacher as u32,
+            s.n_student as u32,
+            s.k as u32,
+            0,
+            bits(1.0 / tau_t),
+            bits(1.0 / s.tau_s as f32),
+            0,
+            0,
         ];
         // n_pairs is only read by the last two entry points, which keep their own blocks.
         self.forward[0].set_params(&e.ctx, &params);

@@ -6,7 +6,14 @@ use crate::gpu::{bits, grid_1d, Dispatch, Engine, GpuTensor};
 
 /// out = alpha * a + beta * b (a residual add with alpha = beta = 1).
 /// Its backward is two `scale` dispatches: da = alpha dy, db = beta dy.
-pub fn add_scaled(e: &Engine, a: &GpuTensor, b: &GpuTensor, out: &GpuTensor, alpha: f32, beta: f32) -> Result<Dispatch> {
+pub fn add_scaled(
+    e: &Engine,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    out: &GpuTensor,
+    alpha: f32,
+    beta: f32,
+) -> Result<Dispatch> {
     let n = out.len();
     expect_len("add_scaled", a, n)?;
     expect_len("add_scaled", b, n)?;

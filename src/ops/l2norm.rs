@@ -16,7 +16,14 @@ pub fn forward(e: &Engine, x: &GpuTensor, y: &GpuTensor, norm: &GpuTensor, d: us
     e.dispatch("l2norm_forward", &[rows as u32, d as u32, bits(EPS), 0], &[x, y, norm], grid_rows(rows))
 }
 
-pub fn backward(e: &Engine, y: &GpuTensor, norm: &GpuTensor, dy: &GpuTensor, dx: &GpuTensor, d: usize) -> Result<Dispatch> {
+pub fn backward(
+    e: &Engine,
+    y: &GpuTensor,
+    norm: &GpuTensor,
+    dy: &GpuTensor,
+    dx: &GpuTensor,
+    d: usize,
+) -> Result<Dispatch> {
     let rows = y.len() / d.max(1);
     for t in [y, dy, dx] {
         expect_len("l2norm_backward", t, rows * d)?;

@@ -2,8 +2,8 @@
 
 use super::expect_len;
 use crate::error::Result;
-pub use crate::reference::matmul::MatmulShape;
 use crate::gpu::{bits, Dispatch, Engine, GpuTensor};
+pub use crate::reference::matmul::MatmulShape;
 
 const TILE: u32 = 64;
 const FLAG_BIAS: u32 = 1;
@@ -20,12 +20,20 @@ struct Strides {
 
 fn op_a(s: &MatmulShape) -> Strides {
     let bs = if s.broadcast_a { 0 } else { s.m * s.k };
-    if s.trans_a { Strides { rs: 1, cs: s.m, bs } } else { Strides { rs: s.k, cs: 1, bs } }
+    if s.trans_a {
+        Strides { rs: 1, cs: s.m, bs }
+    } else {
+        Strides { rs: s.k, cs: 1, bs }
+    }
 }
 
 fn op_b(s: &MatmulShape) -> Strides {
     let bs = if s.broadcast_b { 0 } else { s.k * s.n };
-    if s.trans_b { Strides { rs: 1, cs: s.k, bs } } else { Strides { rs: s.n, cs: 1, bs } }
+    if s.trans_b {
+        Strides { rs: 1, cs: s.k, bs }
+    } else {
+        Strides { rs: s.n, cs: 1, bs }
+    }
 }
 
 fn transpose(x: Strides) -> Strides {
@@ -46,10 +54,22 @@ fn strided(
 ) -> Result<Dispatch> {
     let flags = flags | if bias.is_some() { FLAG_BIAS } else { 0 };
     let params = [
-        m as u32, n as u32, k as u32, batch as u32,
-        xs.rs as u32, xs.cs as u32, xs.bs as u32, ys.rs as u32,
-        ys.cs as u32, ys.bs as u32, (m * n) as u32, flags,
-        bits(alpha), 0, 0, 0,
+        m as u32,
+        n as u32,
+        k as u32,
+        batch as u32,
+        xs.rs as u32,
+        xs.cs as u32,
+        xs.bs as u32,
+        ys.rs as u32,
+        ys.cs as u32,
+        ys.bs as u32,
+        (m * n) as u32,
+        flags,
+        bits(alpha),
+        0,
+        0,
+        0,
     ];
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
@@ -127,7 +147,14 @@ pub fn backward(
 }
 
 /// dst[j] = sum_i src[i, j] (+ dst[j]): a bias gradient.
-pub fn column_sum(e: &Engine, src: &GpuTensor, dst: &GpuTensor, rows: usize, cols: usize, accumulate: bool) -> Result<Dispatch> {
+pub fn column_sum(
+    e: &Engine,
+    src: &GpuTensor,
+    dst: &GpuTensor,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) -> Result<Dispatch> {
     expect_len("column_sum", src, rows * cols)?;
     expect_len("column_sum", dst, cols)?;
     let params = [rows as u32, cols as u32, accumulate as u32, 0];

@@ -56,8 +56,14 @@ fn segment_table(layout: &FlatLayout, opt: &AdamW) -> Vec<u32> {
         let bc1 = 1.0 - opt.beta1.powi(step);
         let bc2 = 1.0 - opt.beta2.powi(step);
         table.extend_from_slice(&[
-            s.offset as u32, s.len as u32, first, count, s.decay as u32,
-            bits(s.lr_scale as f32), bits(bc1 as f32), bits(bc2 as f32),
+            s.offset as u32,
+            s.len as u32,
+            first,
+            count,
+            s.decay as u32,
+            bits(s.lr_scale as f32),
+            bits(bc1 as f32),
+            bits(bc2 as f32),
         ]);
     }
     table
@@ -96,7 +102,8 @@ impl Optimizer {
         let (blocks, _) = layout.blocks();
         let n_blocks = blocks.len() / 4;
         let n_seg = layout.segments.len();
-        let segments_table = GpuTensor::from_u32(&e.ctx, "optimizer.segments", &[n_seg, 8], &segment_table(layout, opt))?;
+        let segments_table =
+            GpuTensor::from_u32(&e.ctx, "optimizer.segments", &[n_seg, 8], &segment_table(layout, opt))?;
         let blocks_table = GpuTensor::from_u32(&e.ctx, "optimizer.blocks", &[n_blocks, 4], &blocks)?;
         let block_sumsq = GpuTensor::zeros(&e.ctx, "optimizer.block_sumsq", &[n_blocks])?;
         let clip = GpuTensor::zeros(&e.ctx, "optimizer.clip", &[n_seg, 2])?;
@@ -128,9 +135,18 @@ impl Optimizer {
 
 fn adamw_params(n_blocks: usize, o: &AdamW) -> [u32; 12] {
     [
-        n_blocks as u32, 0, 0, 0,
-        bits(o.lr as f32), bits(o.weight_decay as f32), bits(o.beta1 as f32), bits(o.beta2 as f32),
-        bits(o.eps as f32), 0, 0, 0,
+        n_blocks as u32,
+        0,
+        0,
+        0,
+        bits(o.lr as f32),
+        bits(o.weight_decay as f32),
+        bits(o.beta1 as f32),
+        bits(o.beta2 as f32),
+        bits(o.eps as f32),
+        0,
+        0,
+        0,
     ]
 }
 

@@ -14,7 +14,14 @@ pub fn forward(e: &Engine, x: &GpuTensor, y: &GpuTensor, cols: usize, temperatur
 }
 
 /// dx from the forward output y and dy.
-pub fn backward(e: &Engine, y: &GpuTensor, dy: &GpuTensor, dx: &GpuTensor, cols: usize, temperature: f32) -> Result<Dispatch> {
+pub fn backward(
+    e: &Engine,
+    y: &GpuTensor,
+    dy: &GpuTensor,
+    dx: &GpuTensor,
+    cols: usize,
+    temperature: f32,
+) -> Result<Dispatch> {
     let rows = y.len() / cols.max(1);
     for t in [y, dy, dx] {
         expect_len("softmax_backward", t, rows * cols)?;

@@ -36,10 +36,7 @@ pub fn loss(sh: &DinoShape, teacher: &[f64], student: &[f64], centre: &[f64], pa
     let pt = teacher_probs(sh, teacher, centre);
     let logq = super::softmax::log_forward(student, sh.n_student, sh.k, 1.0 / sh.tau_s);
     let k = sh.k;
-    let total: f64 = pairs
-        .iter()
-        .map(|&(t, s)| -(0..k).map(|j| pt[t * k + j] * logq[s * k + j]).sum::<f64>())
-        .sum();
+    let total: f64 = pairs.iter().map(|&(t, s)| -(0..k).map(|j| pt[t * k + j] * logq[s * k + j]).sum::<f64>()).sum();
     total / pairs.len().max(1) as f64
 }
 

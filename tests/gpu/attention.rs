@@ -11,7 +11,15 @@ fn all_shapes() -> Vec<AttentionShape> {
     for &(batch, n_base, q, heads, head_dim) in SHAPES {
         for mode in QueryAttends::ALL_MODES {
             for bidirectional in [false, true] {
-                out.push(AttentionShape { batch, tokens: n_base + q, heads, head_dim, n_base, query_attends: mode, bidirectional });
+                out.push(AttentionShape {
+                    batch,
+                    tokens: n_base + q,
+                    heads,
+                    head_dim,
+                    n_base,
+                    query_attends: mode,
+                    bidirectional,
+                });
             }
         }
     }
@@ -48,17 +56,21 @@ fn one_way_mask_leaves_cls_and_patches_unchanged_by_queries() {
     let mut rng = Rng::new(11);
     let (batch, n_base, q, heads, hd) = (2, 9, 4, 2, 8);
     let with_q = AttentionShape {
-        batch, tokens: n_base + q, heads, head_dim: hd, n_base,
-        query_attends: QueryAttends::ClsPatchesSelf, bidirectional: false,
+        batch,
+        tokens: n_base + q,
+        heads,
+        head_dim: hd,
+        n_base,
+        query_attends: QueryAttends::ClsPatchesSelf,
+        bidirectional: false,
     };
     let qkv = f32_exact(&rng.vec(with_q.qkv_len(), 1.0));
     let dout = vec![0.0; with_q.out_len()];
     // The same images without their query tokens.
     let without_q = AttentionShape { tokens: n_base, ..with_q };
     let row = 3 * heads * hd;
-    let qkv_base: Vec<f64> = (0..batch)
-        .flat_map(|b| qkv[b * with_q.tokens * row..(b * with_q.tokens + n_base) * row].to_vec())
-        .collect();
+    let qkv_base: Vec<f64> =
+        (0..batch).flat_map(|b| qkv[b * with_q.tokens * row..(b * with_q.tokens + n_base) * row].to_vec()).collect();
     let (out_q, _, _) = run_attention(&with_q, &qkv, &dout);
     let (out_base, _, _) = run_attention(&without_q, &qkv_base, &vec![0.0; without_q.out_len()]);
     let orow = heads * hd;

@@ -24,7 +24,9 @@ fn multicrop_pairs(batch: usize, locals: usize) -> Vec<(usize, usize)> {
 fn dino_loss_gradient_and_centre_match_reference() {
     let e = engine();
     let mut rng = Rng::new(12);
-    for (batch, locals, k, weight) in [(2usize, 1usize, 64usize, 1.0f32), (1, 0, 1, 0.5), (3, 2, 300, 0.5), (2, 0, 4097, 1.0)] {
+    for (batch, locals, k, weight) in
+        [(2usize, 1usize, 64usize, 1.0f32), (1, 0, 1, 0.5), (3, 2, 300, 0.5), (2, 0, 4097, 1.0)]
+    {
         let pairs = multicrop_pairs(batch, locals);
         let sh = DinoShape { n_teacher: 2 * batch, n_student: (2 + locals) * batch, k, tau_t: 0.04, tau_s: 0.1 };
         let teacher = f32_exact(&rng.vec(sh.n_teacher * k, 1.0));

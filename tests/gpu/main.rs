@@ -12,3 +12,4 @@ mod errors;
 mod matmul;
 mod norms;
 mod optim;
+mod runtime;

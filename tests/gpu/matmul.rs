@@ -1,9 +1,10 @@
 use crate::common::*;
-use adclr_wgpu::ops::matmul::{self, MatmulShape};
 use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor};
+use adclr_wgpu::ops::matmul::{self, MatmulShape};
 use adclr_wgpu::reference;
 
-const SHAPES: &[(usize, usize, usize, usize)] = &[(1, 1, 1, 1), (1, 65, 67, 17), (3, 33, 70, 129), (2, 1, 64, 5), (1, 130, 3, 64)];
+const SHAPES: &[(usize, usize, usize, usize)] =
+    &[(1, 1, 1, 1), (1, 65, 67, 17), (3, 33, 70, 129), (2, 1, 64, 5), (1, 130, 3, 64)];
 
 fn shapes() -> Vec<MatmulShape> {
     let mut out = Vec::new();
@@ -74,8 +75,10 @@ fn matmul_with_other_tile_k_override() {
         s.trans_b = true;
         let a = f32_exact(&rng.vec(s.a_len(), 1.0));
         let b = f32_exact(&rng.vec(s.b_len(), 1.0));
-        let ga = GpuTensor::from_f32(&e.ctx, "a", &[a.len()], &a.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
-        let gb = GpuTensor::from_f32(&e.ctx, "b", &[b.len()], &b.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
+        let ga =
+            GpuTensor::from_f32(&e.ctx, "a", &[a.len()], &a.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
+        let gb =
+            GpuTensor::from_f32(&e.ctx, "b", &[b.len()], &b.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
         let gc = GpuTensor::zeros(&e.ctx, "c", &[s.c_len()]).unwrap();
         e.run(&[&matmul::forward(&e, &s, &ga, &gb, None, &gc, 1.0, false).unwrap()]).unwrap();
         let got: Vec<f64> = gc.read_f32(&e.ctx).unwrap().iter().map(|&x| x as f64).collect();

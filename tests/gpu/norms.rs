@@ -47,7 +47,11 @@ fn l2norm_forward_and_backward() {
         let n = rows * d;
         let (gx, gy, gn) = (upload("x", &x), zeros("y", n), zeros("norm", rows));
         let (gdy, gdx) = (upload("dy", &dy), zeros("dx", n));
-        e.run(&[&l2norm::forward(e, &gx, &gy, &gn, d).unwrap(), &l2norm::backward(e, &gy, &gn, &gdy, &gdx, d).unwrap()]).unwrap();
+        e.run(&[
+            &l2norm::forward(e, &gx, &gy, &gn, d).unwrap(),
+            &l2norm::backward(e, &gy, &gn, &gdy, &gdx, d).unwrap(),
+        ])
+        .unwrap();
         let eps = l2norm::EPS as f64;
         let (y, norm) = reference::l2norm::forward(&x, rows, d, eps);
         assert_close("l2norm y", &download(&gy), &y, 1e-6, 1e-5);
