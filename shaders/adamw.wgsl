@@ -18,15 +18,16 @@ struct Params {
 @group(0) @binding(2) var<storage, read> blocks: array<u32>;     // [n_blocks, 4]
 @group(0) @binding(3) var<storage, read> clip: array<f32>;       // [n_segments, 2]
 @group(0) @binding(4) var<storage, read> grads: array<f32>;      // flat gradients
-@group(0) @binding(5) var<storage, read_write> params: array<f32>; // flat parameters
-@group(0) @binding(6) var<storage, read_write> m: array<f32>;    // first moments
-@group(0) @binding(7) var<storage, read_write> v: array<f32>;    // second moments
+@group(0) @binding(5) var<storage, read> health: array<u32>;     // [4]: no update unless health[0] == 1
+@group(0) @binding(6) var<storage, read_write> params: array<f32>; // flat parameters
+@group(0) @binding(7) var<storage, read_write> m: array<f32>;    // first moments
+@group(0) @binding(8) var<storage, read_write> v: array<f32>;    // second moments
 
 @compute @workgroup_size(256)
 fn adamw_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
     let blk = wg.y * nwg.x + wg.x;
-    if (blk >= p.n_blocks) { return; }
+    if (blk >= p.n_blocks || health[0] != 1u) { return; }
     let seg = blocks[blk * 4u];
     let start = blocks[blk * 4u + 1u];
     let end = blocks[blk * 4u + 2u];

@@ -176,3 +176,30 @@ fn adamw_first_step_moves_by_lr_times_sign() {
     let c = r::optim::clip_scales(&[3.0, 4.0], &[seg(0, true)], 1.0);
     assert!((c[0].0 - 1.0 / (5.0 + 1e-6)).abs() < 1e-12 && (c[0].1 - 5.0).abs() < 1e-12);
 }
+
+#[test]
+fn tokens_gather_and_residual_backward_by_finite_differences() {
+    use adclr_wgpu::reference::tokens::{self as t, TokenShape};
+    let mut rng = Rng::new(106);
+    let s = TokenShape { images: 2, patches: 3, queries: 2, dim: 4 };
+    let (cls, pos) = (rng.vec(4, 1.0), rng.vec(16, 1.0));
+    let (pp, qp) = (rng.vec(24, 1.0), rng.vec(16, 1.0));
+    let dx = rng.vec(s.x_len(), 1.0);
+    let (dcls, dpos, dpatch, dquery) = t::backward(&s, &dx);
+    check("dcls", &dcls, &numeric_grad(&cls, |c| dot(&dx, &t::assemble(&s, c, &pos, &pp, &qp))));
+    check("dpos", &dpos, &numeric_grad(&pos, |p| dot(&dx, &t::assemble(&s, &cls, p, &pp, &qp))));
+    check("dpatch", &dpatch, &numeric_grad(&pp, |p| dot(&dx, &t::assemble(&s, &cls, &pos, p, &qp))));
+    check("dquery", &dquery, &numeric_grad(&qp, |q| dot(&dx, &t::assemble(&s, &cls, &pos, &pp, q))));
+    let src = rng.vec(5 * 3, 1.0);
+    let idx = [4, 0, 2];
+    let dout = rng.vec(9, 1.0);
+    check("scatter", &t::scatter(&dout, &idx, 5, 3), &numeric_grad(&src, |x| dot(&dout, &t::gather(x, &idx, 3))));
+    let (x, br, scale) = (rng.vec(12, 1.0), rng.vec(12, 1.0), vec![0.0, 2.0]);
+    let dy = rng.vec(12, 1.0);
+    check(
+        "residual dbranch",
+        &t::residual_branch_grad(&dy, &scale, 3, 2),
+        &numeric_grad(&br, |b| dot(&dy, &t::residual(&x, b, &scale, 3, 2))),
+    );
+    check("residual dx", &dy, &numeric_grad(&x, |x| dot(&dy, &t::residual(x, &br, &scale, 3, 2))));
+}

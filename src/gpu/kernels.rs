@@ -77,14 +77,22 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     ),
     // teacher_probs, student_logp, pairs, grad_student
     shader!("dino_loss_backward", ["dino_loss_backward"], [R, R, R, W]),
-    // teacher, centre
-    shader!("dino_center", ["dino_center_update"], [R, W]),
+    // teacher, health, centre
+    shader!("dino_center", ["dino_center_update"], [R, R, W]),
     // segments, blocks, grads, block_sumsq, clip
     shader!("grad_clip", ["grad_block_sumsq", "grad_clip_scale"], [R, R, R, W, W]),
-    // segments, blocks, clip, grads, params, m, v
-    shader!("adamw", ["adamw_step"], [R, R, R, R, W, W, W]),
-    // student, teacher
-    shader!("ema", ["ema_update"], [R, W]),
+    // segments, blocks, clip, grads, health, params, m, v
+    shader!("adamw", ["adamw_step"], [R, R, R, R, R, W, W, W]),
+    // student, health, teacher
+    shader!("ema", ["ema_update"], [R, R, W]),
+    // values, health
+    shader!("health", ["health_check"], [R, W]),
+    // a, b, c, d, out0, out1
+    shader!("tokens", ["tokens_assemble", "tokens_split_grad", "tokens_position_grad"], [R, R, R, R, W, W]),
+    // src, index, dst
+    shader!("rows", ["gather_rows", "scatter_rows"], [R, R, W]),
+    // x, branch, scale, out
+    shader!("residual", ["residual_add", "residual_branch_grad"], [R, R, R, W]),
 ];
 
 /// Shared WGSL snippets a shader pulls in with a `// #import NAME` line.

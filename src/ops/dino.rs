@@ -90,10 +90,18 @@ impl DinoLoss {
     }
 }
 
-/// centre <- momentum centre + (1 - momentum) mean_rows(teacher).
-pub fn centre_update(e: &Engine, teacher: &GpuTensor, centre: &GpuTensor, k: usize, momentum: f32) -> Result<Dispatch> {
+/// centre <- momentum centre + (1 - momentum) mean_rows(teacher) (skipped once health is bad).
+pub fn centre_update(
+    e: &Engine,
+    teacher: &GpuTensor,
+    centre: &GpuTensor,
+    health: &GpuTensor,
+    k: usize,
+    momentum: f32,
+) -> Result<Dispatch> {
     let rows = teacher.len() / k.max(1);
     expect_len("dino_center_update", teacher, rows * k)?;
     expect_len("dino_center_update", centre, k)?;
-    e.dispatch("dino_center_update", &[rows as u32, k as u32, bits(momentum), 0], &[teacher, centre], grid_1d(k, 256))
+    let params = [rows as u32, k as u32, bits(momentum), 0];
+    e.dispatch("dino_center_update", &params, &[teacher, health, centre], grid_1d(k, 256))
 }

@@ -5,11 +5,15 @@ pub mod attention;
 pub mod dino;
 pub mod elementwise;
 pub mod gelu;
+pub mod health;
 pub mod l2norm;
 pub mod layernorm;
 pub mod matmul;
 pub mod optim;
+pub mod residual;
+pub mod rows;
 pub mod softmax;
+pub mod tokens;
 pub mod weight_norm;
 
 use crate::error::{shape_error, Result};

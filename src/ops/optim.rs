@@ -92,6 +92,7 @@ impl Optimizer {
         params: &GpuTensor,
         m: &GpuTensor,
         v: &GpuTensor,
+        health: &GpuTensor,
     ) -> Result<Self> {
         for t in [grads, params, m, v] {
             expect_len("adamw", t, layout.total)?;
@@ -115,7 +116,7 @@ impl Optimizer {
             e.dispatch(
                 "adamw_step",
                 &adamw_params(n_blocks, opt),
-                &[&segments_table, &blocks_table, &clip, grads, params, m, v],
+                &[&segments_table, &blocks_table, &clip, grads, health, params, m, v],
                 grid_rows(n_blocks),
             )?,
         ];
@@ -150,9 +151,20 @@ fn adamw_params(n_blocks: usize, o: &AdamW) -> [u32; 12] {
     ]
 }
 
-/// teacher <- momentum teacher + (1 - momentum) student.
-pub fn ema(e: &Engine, student: &GpuTensor, teacher: &GpuTensor, momentum: f32) -> Result<Dispatch> {
+/// teacher <- momentum teacher + (1 - momentum) student (skipped once health is bad).
+pub fn ema(
+    e: &Engine,
+    student: &GpuTensor,
+    teacher: &GpuTensor,
+    health: &GpuTensor,
+    momentum: f32,
+) -> Result<Dispatch> {
     let n = teacher.len();
     expect_len("ema_update", student, n)?;
-    e.dispatch("ema_update", &[n as u32, bits(momentum), 0, 0], &[student, teacher], grid_1d(n, 256))
+    e.dispatch("ema_update", &ema_params(n, momentum), &[student, health, teacher], grid_1d(n, 256))
+}
+
+/// The parameter block of `ema` (for a scheduled momentum via `Dispatch::set_params`).
+pub fn ema_params(n: usize, momentum: f32) -> [u32; 4] {
+    [n as u32, bits(momentum), 0, 0]
 }

@@ -11,6 +11,7 @@ pub mod layernorm;
 pub mod matmul;
 pub mod optim;
 pub mod softmax;
+pub mod tokens;
 pub mod weight_norm;
 
 /// f32 -> f64 copy.

@@ -1,5 +1,6 @@
 use crate::common::*;
 use adclr_wgpu::ops::dino::{centre_update, DinoLoss, DinoShape};
+use adclr_wgpu::ops::health::Health;
 use adclr_wgpu::reference;
 
 /// DINO multi-crop pairing for `batch` images, 2 global + `locals` local crops, rows ordered
@@ -35,7 +36,8 @@ fn dino_loss_gradient_and_centre_match_reference() {
         let (gt, gs, gc) = (upload("teacher", &teacher), upload("student", &student), upload("centre", &centre));
         let grad = zeros("grad", sh.n_student * k);
         let term = DinoLoss::new(e, "test", sh, &pairs, &gt, &gs, &gc, &grad, weight).unwrap();
-        let centre_d = centre_update(e, &gt, &gc, k, 0.9).unwrap();
+        let health = Health::new(e).unwrap();
+        let centre_d = centre_update(e, &gt, &gc, &health.flag, k, 0.9).unwrap();
         let mut all: Vec<_> = term.forward.iter().collect();
         all.push(&term.backward);
         all.push(&centre_d);

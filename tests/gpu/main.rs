@@ -13,3 +13,4 @@ mod matmul;
 mod norms;
 mod optim;
 mod runtime;
+mod tokens;

@@ -1,4 +1,5 @@
 use crate::common::*;
+use adclr_wgpu::ops::health::{Health, HealthState};
 use adclr_wgpu::ops::optim::{ema, AdamW, FlatLayout, Optimizer};
 use adclr_wgpu::reference;
 
@@ -24,7 +25,8 @@ fn clipping_adamw_and_frozen_tensors_match_reference() {
     let (gp, gm, gv, gg) = (upload("params", &params), zeros("m", n), zeros("v", n), zeros("grads", n));
     let mut opt = AdamW { lr: 1e-2, weight_decay: 0.04, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let max_norm = 3.0;
-    let optimizer = Optimizer::new(e, &lay, &opt, max_norm as f32, &gg, &gp, &gm, &gv).unwrap();
+    let health = Health::new(e).unwrap();
+    let optimizer = Optimizer::new(e, &lay, &opt, max_norm as f32, &gg, &gp, &gm, &gv, &health.flag).unwrap();
     for step in 1..=3u64 {
         // Large gradients for some tensors so clipping engages for them only.
         let mut grads = f32_exact(&rng.vec(n, 0.05));
@@ -64,8 +66,47 @@ fn ema_matches_reference() {
         let student = f32_exact(&rng.vec(n, 1.0));
         let mut teacher = f32_exact(&rng.vec(n, 1.0));
         let (gs, gt) = (upload("student", &student), upload("teacher", &teacher));
-        e.run(&[&ema(e, &gs, &gt, 0.996).unwrap()]).unwrap();
+        let health = Health::new(e).unwrap();
+        e.run(&[&ema(e, &gs, &gt, &health.flag, 0.996).unwrap()]).unwrap();
         reference::optim::ema(&mut teacher, &student, 0.996);
         assert_close("ema", &download(&gt), &teacher, 1e-7, 1e-6);
     }
+}
+
+#[test]
+fn non_finite_gradient_stops_every_update_and_names_step_and_term() {
+    let e = engine();
+    let mut lay = FlatLayout::default();
+    lay.push("w", 300, true);
+    lay.push("b", 5, false);
+    for s in lay.segments.iter_mut() {
+        s.step = 1;
+    }
+    let n = lay.total;
+    let params: Vec<f64> = (0..n).map(|i| i as f64 * 0.01).collect();
+    let (gp, gm, gv) = (upload("params", &params), zeros("m", n), zeros("v", n));
+    let mut grads = vec![0.1; n];
+    grads[lay.segments[1].offset + 1] = f64::NAN;
+    let gg = upload("grads", &grads);
+    let health = Health::new(e).unwrap();
+    let opt = AdamW { lr: 0.1, weight_decay: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let optimizer = Optimizer::new(e, &lay, &opt, 3.0, &gg, &gp, &gm, &gv, &health.flag).unwrap();
+    let teacher = upload("teacher", &vec![5.0; n]);
+    let finite_loss = upload("loss", &[0.5]);
+    let loss_check = health.check(e, &finite_loss, 1).unwrap();
+    let grad_check = health.check(e, &optimizer.clip, 3).unwrap();
+    Health::set_step(e, &grad_check, optimizer.clip.len(), 3, 17);
+    let ema_d = ema(e, &gp, &teacher, &health.flag, 0.5).unwrap();
+    let d = &optimizer.dispatches;
+    e.run(&[&loss_check, &d[0], &d[1], &grad_check, &d[2], &ema_d]).unwrap();
+    assert_eq!(health.read(e).unwrap(), HealthState::Failed { code: 3, step: 17 });
+    assert_close("params untouched", &download(&gp), &f32_exact(&params), 0.0, 0.0);
+    assert!(download(&gm).iter().all(|&x| x == 0.0), "moments untouched");
+    assert!(download(&teacher).iter().all(|&x| x == 5.0), "teacher untouched");
+    // Once healthy again (a good state reloaded) updates resume.
+    gg.write_f32(&e.ctx, &vec![0.1f32; n]).unwrap();
+    health.reset(e).unwrap();
+    e.run(&[&d[0], &d[1], &grad_check, &d[2]]).unwrap();
+    assert_eq!(health.read(e).unwrap(), HealthState::Ok);
+    assert!(download(&gp)[0] < 0.0, "params moved after reset");
 }

@@ -1,0 +1,49 @@
+//! The training-health flag: NaN/inf in a loss term or gradient stops every state update on
+//! the GPU until the host, reading the flag every N steps, stops with the step and the term.
+
+use super::expect_len;
+use crate::error::Result;
+use crate::gpu::{Dispatch, Engine, GpuTensor};
+
+/// What the flag says once read back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthState {
+    Ok,
+    /// The first non-finite check: the term's code and the step it was seen at.
+    Failed {
+        code: u32,
+        step: u32,
+    },
+}
+
+/// The flag buffer [ok, code, step, 0].
+pub struct Health {
+    pub flag: GpuTensor,
+}
+
+impl Health {
+    pub fn new(e: &Engine) -> Result<Self> {
+        Ok(Self { flag: GpuTensor::from_u32(&e.ctx, "health", &[4], &[1, 0, 0, 0])? })
+    }
+
+    /// Marks the state healthy again (after loading a good checkpoint).
+    pub fn reset(&self, e: &Engine) -> Result<()> {
+        e.ctx.queue.write_buffer(&self.flag.buffer, self.flag.offset, bytemuck::cast_slice(&[1u32, 0, 0, 0]));
+        Ok(())
+    }
+
+    /// A check of `values` (all of them) under `code`; `set_step` before each submit.
+    pub fn check(&self, e: &Engine, values: &GpuTensor, code: u32) -> Result<Dispatch> {
+        expect_len("health_check", values, values.len())?;
+        e.dispatch("health_check", &[values.len() as u32, code, 0, 0], &[values, &self.flag], [1, 1, 1])
+    }
+
+    pub fn set_step(e: &Engine, check: &Dispatch, values_len: usize, code: u32, step: u64) {
+        check.set_params(&e.ctx, &[values_len as u32, code, step as u32, 0]);
+    }
+
+    pub fn read(&self, e: &Engine) -> Result<HealthState> {
+        let v = self.flag.read_u32(&e.ctx)?;
+        Ok(if v[0] == 1 { HealthState::Ok } else { HealthState::Failed { code: v[1], step: v[2] } })
+    }
+}

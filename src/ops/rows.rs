@@ -1,0 +1,44 @@
+//! Row gather (e.g. CLS and query rows into the head's input) and its backward scatter.
+
+use super::expect_len;
+use crate::error::{shape_error, Result};
+use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
+
+fn check(kernel: &'static str, index: &GpuTensor, src_rows: usize, dst_rows: usize, dst_row0: usize) -> Result<()> {
+    if dst_row0 + index.len() > dst_rows {
+        return Err(shape_error(kernel, format!("{} rows at {dst_row0} overflow {dst_rows}", index.len())));
+    }
+    if src_rows == 0 {
+        return Err(shape_error(kernel, "empty source"));
+    }
+    Ok(())
+}
+
+/// dst[dst_row0 + r] = src[index[r]] for rows of `dim`; `index` is a u32 tensor.
+pub fn gather(
+    e: &Engine,
+    src: &GpuTensor,
+    index: &GpuTensor,
+    dst: &GpuTensor,
+    dim: usize,
+    dst_row0: usize,
+) -> Result<Dispatch> {
+    check("gather_rows", index, src.len() / dim, dst.len() / dim, dst_row0)?;
+    expect_len("gather_rows", dst, dst.len() / dim * dim)?;
+    let n = index.len();
+    e.dispatch("gather_rows", &[n as u32, dim as u32, dst_row0 as u32, 0], &[src, index, dst], grid_1d(n * dim, 256))
+}
+
+/// dsrc[index[r]] = ddst[dst_row0 + r] (other rows untouched: fill them first).
+pub fn scatter(
+    e: &Engine,
+    ddst: &GpuTensor,
+    index: &GpuTensor,
+    dsrc: &GpuTensor,
+    dim: usize,
+    dst_row0: usize,
+) -> Result<Dispatch> {
+    check("scatter_rows", index, dsrc.len() / dim, ddst.len() / dim, dst_row0)?;
+    let n = index.len();
+    e.dispatch("scatter_rows", &[n as u32, dim as u32, dst_row0 as u32, 0], &[ddst, index, dsrc], grid_1d(n * dim, 256))
+}

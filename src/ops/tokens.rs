@@ -1,0 +1,59 @@
+//! Token assembly [CLS, patches + pos, queries] for a group of views, and its backward.
+
+use super::expect_len;
+use crate::error::Result;
+use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
+pub use crate::reference::tokens::TokenShape;
+
+fn params(s: &TokenShape, accumulate: bool) -> [u32; 8] {
+    [s.images as u32, s.patches as u32, s.queries as u32, s.dim as u32, accumulate as u32, 0, 0, 0]
+}
+
+/// x [images, T, dim] from cls [dim], pos [1 + N, dim], patch_proj [images * N, dim] and
+/// query_proj [images * Q, dim] (Q may be 0: pass any tensor).
+pub fn assemble(
+    e: &Engine,
+    s: &TokenShape,
+    cls: &GpuTensor,
+    pos: &GpuTensor,
+    patch_proj: &GpuTensor,
+    query_proj: &GpuTensor,
+    x: &GpuTensor,
+) -> Result<Dispatch> {
+    expect_len("tokens_assemble", cls, s.dim)?;
+    expect_len("tokens_assemble", pos, (1 + s.patches) * s.dim)?;
+    expect_len("tokens_assemble", patch_proj, s.images * s.patches * s.dim)?;
+    if s.queries > 0 {
+        expect_len("tokens_assemble", query_proj, s.images * s.queries * s.dim)?;
+    }
+    expect_len("tokens_assemble", x, s.x_len())?;
+    let d = &e.kernels.dummy;
+    e.dispatch("tokens_assemble", &params(s, false), &[cls, pos, patch_proj, query_proj, x, d], grid_1d(s.x_len(), 256))
+}
+
+/// dpatch and dquery (overwritten), dcls and dpos (added to with `accumulate`) from dx.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    e: &Engine,
+    s: &TokenShape,
+    dx: &GpuTensor,
+    dpatch: &GpuTensor,
+    dquery: &GpuTensor,
+    dcls: &GpuTensor,
+    dpos: &GpuTensor,
+    accumulate: bool,
+) -> Result<[Dispatch; 2]> {
+    expect_len("tokens_backward", dx, s.x_len())?;
+    expect_len("tokens_backward", dpatch, s.images * s.patches * s.dim)?;
+    if s.queries > 0 {
+        expect_len("tokens_backward", dquery, s.images * s.queries * s.dim)?;
+    }
+    expect_len("tokens_backward", dcls, s.dim)?;
+    expect_len("tokens_backward", dpos, (1 + s.patches) * s.dim)?;
+    let d = &e.kernels.dummy;
+    let p = params(s, accumulate);
+    Ok([
+        e.dispatch("tokens_split_grad", &p, &[dx, d, d, d, dpatch, dquery], grid_1d(s.x_len(), 256))?,
+        e.dispatch("tokens_position_grad", &p, &[dx, d, d, d, dcls, dpos], grid_1d((1 + s.patches) * s.dim, 256))?,
+    ])
+}
