@@ -31,6 +31,8 @@ pub enum Error {
     TooManyWorkgroups { kernel: &'static str, groups: u64, limit: u32 },
     #[error("GPU error: {0}")]
     Gpu(String),
+    #[error("step {step}: {term} is NaN or infinite; training stopped and the state before that step is kept. Lower the learning rate or check the input data")]
+    NonFinite { step: u64, term: String },
     #[error("timed out after {0} s waiting for the GPU")]
     Timeout(u64),
 }

@@ -6,8 +6,10 @@
 
 pub mod error;
 pub mod gpu;
+pub mod model;
 pub mod ops;
 pub mod reference;
+pub mod rng;
 
 pub use error::{Error, Result};
 pub mod bench;

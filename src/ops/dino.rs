@@ -9,6 +9,8 @@ pub use crate::reference::dino::DinoShape;
 /// One loss term with its scratch buffers and dispatches, built once.
 pub struct DinoLoss {
     pub shape: DinoShape,
+    /// The teacher logits this term reads, [n_teacher, k].
+    teacher: GpuTensor,
     /// [n_teacher, k] sharpened, centred teacher probabilities.
     pub teacher_probs: GpuTensor,
     /// [n_student, k] student log-probabilities.
@@ -69,7 +71,21 @@ impl DinoLoss {
             &[&teacher_probs, &student_logp, &pairs_t, grad_student],
             grid_1d(ns * k, 256),
         )?;
-        Ok(Self { shape, teacher_probs, student_logp, row_loss, loss, forward, backward })
+        Ok(Self {
+            shape,
+            teacher: teacher.clone(),
+            teacher_probs,
+            student_logp,
+            row_loss,
+            loss,
+            forward,
+            backward,
+        })
+    }
+
+    /// The teacher logits this term reads.
+    pub fn teacher_view(&self) -> GpuTensor {
+        self.teacher.clone()
     }
 
     /// Changes the teacher temperature (its warm-up schedule) before the next submit.

@@ -12,6 +12,7 @@ pub mod matmul;
 pub mod optim;
 pub mod softmax;
 pub mod tokens;
+pub mod vit;
 pub mod weight_norm;
 
 /// f32 -> f64 copy.

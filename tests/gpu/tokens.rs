@@ -68,11 +68,14 @@ fn residual_with_drop_path_scales() {
     let x = f32_exact(&rng.vec(n, 1.0));
     let br = f32_exact(&rng.vec(n, 1.0));
     let scale = vec![0.0, 1.25, 1.25];
-    let (gx, gb, gs, go) = (upload("x", &x), upload("branch", &br), upload("scale", &scale), zeros("out", n));
+    // The scales sit at offset 2 of a longer table (one block's slice of all blocks').
+    let (gx, gb, go) = (upload("x", &x), upload("branch", &br), zeros("out", n));
+    let gs = upload("scale", &[9.0, 9.0, 0.0, 1.25, 1.25, 9.0]);
+    let ss = residual::SampleScale { scale: &gs, offset: 2 };
     let gd = zeros("dbranch", n);
     e.run(&[
-        &residual::add(e, &gx, &gb, &gs, &go, dim, rows_per).unwrap(),
-        &residual::branch_grad(e, &gx, &gs, &gd, dim, rows_per).unwrap(),
+        &residual::add(e, &gx, &gb, ss, &go, dim, rows_per).unwrap(),
+        &residual::branch_grad(e, &gx, ss, &gd, dim, rows_per).unwrap(),
     ])
     .unwrap();
     assert_close("residual", &download(&go), &r::residual(&x, &br, &scale, dim, rows_per), 1e-7, 1e-6);

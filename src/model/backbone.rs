@@ -1,0 +1,349 @@
+//! The ViT backbone on the GPU for one group of views (global views with their query
+//! tokens, or local crops): buffers planned once, forward and backward recorded as
+//! dispatch lists built once.
+
+use super::alloc::Alloc;
+use super::config::AdclrConfig;
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Engine, GpuTensor};
+use crate::ops::attention::{self, AttentionShape};
+use crate::ops::matmul::{self, MatmulShape};
+use crate::ops::residual::{self, SampleScale};
+use crate::ops::tokens::{self, TokenShape};
+use crate::ops::{elementwise, gelu, layernorm};
+use std::collections::HashMap;
+
+/// Named views of one flat parameter (or gradient) set.
+pub type ParamViews = HashMap<String, GpuTensor>;
+
+pub(crate) fn view<'a>(v: &'a ParamViews, name: &str) -> Result<&'a GpuTensor> {
+    v.get(name).ok_or_else(|| Error::Gpu(format!("no parameter view `{name}`")))
+}
+
+/// A linear layer's matmul shape: x [rows, in] times W [out, in] transposed.
+pub fn linear_shape(rows: usize, inp: usize, out: usize) -> MatmulShape {
+    let mut s = MatmulShape::new(1, rows, out, inp);
+    s.trans_b = true;
+    s
+}
+
+/// y = x W^T + b.
+#[allow(clippy::too_many_arguments)]
+pub fn linear(e: &Engine, x: &GpuTensor, w: &GpuTensor, b: Option<&GpuTensor>, y: &GpuTensor, rows: usize, inp: usize, out: usize) -> Result<Dispatch> {
+    matmul::forward(e, &linear_shape(rows, inp, out), x, w, b, y, 1.0, false)
+}
+
+/// dx = dy W (overwritten; skipped when None); dW += dy^T x; db += colsum(dy).
+#[allow(clippy::too_many_arguments)]
+pub fn linear_backward(
+    e: &Engine,
+    x: &GpuTensor,
+    w: &GpuTensor,
+    dy: &GpuTensor,
+    dx: Option<&GpuTensor>,
+    dw: &GpuTensor,
+    db: Option<&GpuTensor>,
+    rows: usize,
+    inp: usize,
+    out: usize,
+) -> Result<Vec<Dispatch>> {
+    let s = linear_shape(rows, inp, out);
+    let mut d = Vec::new();
+    if let Some(dx) = dx {
+        d.extend(matmul::backward(e, &s, x, w, dy, Some(dx), None, None, 1.0, false)?);
+    }
+    d.extend(matmul::backward(e, &s, x, w, dy, None, Some(dw), db, 1.0, true)?);
+    Ok(d)
+}
+
+/// Saved activations of one block (rows R = images * tokens).
+pub struct BlockActs {
+    /// [R, D] normed inputs, [R] stats.
+    pub y1: GpuTensor,
+    pub mean1: GpuTensor,
+    pub rstd1: GpuTensor,
+    /// [R, 3D]
+    pub qkv: GpuTensor,
+    /// [R, D] attention output (heads concatenated), [images, heads, T] logsumexp.
+    pub attn: GpuTensor,
+    pub lse: GpuTensor,
+    /// [R, D] residual stream after the attention branch.
+    pub x_mid: GpuTensor,
+    pub y2: GpuTensor,
+    pub mean2: GpuTensor,
+    pub rstd2: GpuTensor,
+    /// [R, 4D] fc1 output before and after GELU.
+    pub h: GpuTensor,
+    pub g: GpuTensor,
+}
+
+/// Gradient scratch of a trained group.
+pub struct GroupGrads {
+    /// [R, D] gradient at the final norm's output (zero but for the head's rows).
+    pub d_normed: GpuTensor,
+    /// [R, D] residual-stream gradient, updated in place through the blocks.
+    pub d_x: GpuTensor,
+    pub d_branch: GpuTensor,
+    pub d_y: GpuTensor,
+    pub d_attn: GpuTensor,
+    /// [R, 3D]
+    pub d_qkv: GpuTensor,
+    /// [R, 4D] two buffers for the MLP's chain.
+    pub d_hidden_a: GpuTensor,
+    pub d_hidden_b: GpuTensor,
+    /// [images * N, D], [images * Q, D]
+    pub d_patch: GpuTensor,
+    pub d_query: GpuTensor,
+    /// [1 + N, D] positional gradient of a resized group (zeroed, then mapped back).
+    pub d_pos: Option<GpuTensor>,
+}
+
+/// One group's buffers.
+pub struct Group {
+    pub shape: TokenShape,
+    pub attention: AttentionShape,
+    /// Inputs written by the host: [images * N, CPP], [images * Q, CPP].
+    pub patch_rows: GpuTensor,
+    pub query_rows: GpuTensor,
+    /// [depth * 2 * images] drop-path scales.
+    pub drop: GpuTensor,
+    /// [1 + N, D] positional table of a resized group.
+    pub pos: Option<GpuTensor>,
+    pub patch_proj: GpuTensor,
+    pub query_proj: GpuTensor,
+    /// Residual stream at each block's input, then the last block's output: depth + 1
+    /// tensors when training, one shared tensor for inference.
+    pub xs: Vec<GpuTensor>,
+    /// depth blocks when training, one shared set for inference.
+    pub blocks: Vec<BlockActs>,
+    /// [R, D] a branch's output before the residual add.
+    pub branch: GpuTensor,
+    pub normed: GpuTensor,
+    pub mean_f: GpuTensor,
+    pub rstd_f: GpuTensor,
+    pub grads: Option<GroupGrads>,
+}
+
+pub struct GroupSpec<'a> {
+    pub name: &'a str,
+    pub images: usize,
+    pub side: usize,
+    pub queries: usize,
+    pub training: bool,
+    /// Share these input tensors (the teacher sees the student's views).
+    pub inputs: Option<(&'a GpuTensor, &'a GpuTensor)>,
+}
+
+impl Group {
+    pub fn new(al: &mut Alloc, a: &AdclrConfig, spec: &GroupSpec) -> Result<Self> {
+        let c = &a.model;
+        let (d, n, q, imgs) = (c.dim, c.patches(spec.side), spec.queries, spec.images);
+        let shape = TokenShape { images: imgs, patches: n, queries: q, dim: d };
+        let rows = imgs * shape.tokens();
+        let name = spec.name;
+        let t = |al: &mut Alloc, what: &str, shp: &[usize]| al.tensor(&format!("{name}.{what}"), shp);
+        let (patch_rows, query_rows) = match spec.inputs {
+            Some((p, q)) => (p.clone(), q.clone()),
+            None => (t(al, "patch_rows", &[imgs * n, c.patch_len()])?, t(al, "query_rows", &[imgs * q.max(1), c.patch_len()])?),
+        };
+        let resized = spec.side != c.image_size;
+        let n_sets = if spec.training { c.depth } else { 1 };
+        let mut blocks = Vec::with_capacity(n_sets);
+        for l in 0..n_sets {
+            let b = |al: &mut Alloc, what: &str, shp: &[usize]| al.tensor(&format!("{name}.blocks.{l}.{what}"), shp);
+            blocks.push(BlockActs {
+                y1: b(al, "y1", &[rows, d])?,
+                mean1: b(al, "mean1", &[rows])?,
+                rstd1: b(al, "rstd1", &[rows])?,
+                qkv: b(al, "qkv", &[rows, 3 * d])?,
+                attn: b(al, "attn", &[rows, d])?,
+                lse: b(al, "lse", &[imgs, c.heads, shape.tokens()])?,
+                x_mid: b(al, "x_mid", &[rows, d])?,
+                y2: b(al, "y2", &[rows, d])?,
+                mean2: b(al, "mean2", &[rows])?,
+                rstd2: b(al, "rstd2", &[rows])?,
+                h: b(al, "h", &[rows, c.hidden()])?,
+                g: b(al, "g", &[rows, c.hidden()])?,
+            });
+        }
+        let xs = if spec.training {
+            (0..=c.depth).map(|l| t(al, &format!("x{l}"), &[rows, d])).collect::<Result<Vec<_>>>()?
+        } else {
+            vec![t(al, "x", &[rows, d])?]
+        };
+        let grads = if spec.training {
+            Some(GroupGrads {
+                d_normed: t(al, "d_normed", &[rows, d])?,
+                d_x: t(al, "d_x", &[rows, d])?,
+                d_branch: t(al, "d_branch", &[rows, d])?,
+                d_y: t(al, "d_y", &[rows, d])?,
+                d_attn: t(al, "d_attn", &[rows, d])?,
+                d_qkv: t(al, "d_qkv", &[rows, 3 * d])?,
+                d_hidden_a: t(al, "d_hidden_a", &[rows, c.hidden()])?,
+                d_hidden_b: t(al, "d_hidden_b", &[rows, c.hidden()])?,
+                d_patch: t(al, "d_patch", &[imgs * n, d])?,
+                d_query: t(al, "d_query", &[imgs * q.max(1), d])?,
+                d_pos: if resized { Some(t(al, "d_pos", &[1 + n, d])?) } else { None },
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            shape,
+            attention: AttentionShape {
+                batch: imgs,
+                tokens: shape.tokens(),
+                heads: c.heads,
+                head_dim: c.head_dim(),
+                n_base: 1 + n,
+                query_attends: a.query_attends,
+                bidirectional: a.bidirectional,
+            },
+            patch_rows,
+            query_rows,
+            drop: t(al, "drop", &[c.depth * 2 * imgs])?,
+            pos: if resized { Some(t(al, "pos", &[1 + n, d])?) } else { None },
+            patch_proj: t(al, "patch_proj", &[imgs * n, d])?,
+            query_proj: t(al, "query_proj", &[imgs * q.max(1), d])?,
+            xs,
+            blocks,
+            branch: t(al, "branch", &[rows, d])?,
+            normed: t(al, "normed", &[rows, d])?,
+            mean_f: t(al, "mean_f", &[rows])?,
+            rstd_f: t(al, "rstd_f", &[rows])?,
+            grads,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.shape.images * self.shape.tokens()
+    }
+
+    fn x(&self, l: usize) -> &GpuTensor {
+        &self.xs[l.min(self.xs.len() - 1)]
+    }
+
+    fn acts(&self, l: usize) -> &BlockActs {
+        &self.blocks[l.min(self.blocks.len() - 1)]
+    }
+
+    fn scale(&self, l: usize, branch: usize) -> SampleScale<'_> {
+        SampleScale { scale: &self.drop, offset: (l * 2 + branch) * self.shape.images }
+    }
+
+    /// Forward through the backbone with parameters `p`. `pos_resize` ([1+N, 1+N_native])
+    /// maps the positional table for a resized group.
+    pub fn forward(&self, e: &Engine, a: &AdclrConfig, p: &ParamViews, pos_resize: Option<&GpuTensor>) -> Result<Vec<Dispatch>> {
+        let c = &a.model;
+        let (d, cpp, s) = (c.dim, c.patch_len(), &self.shape);
+        let rows = self.rows();
+        let mut out = Vec::new();
+        let pos = match (&self.pos, pos_resize) {
+            (Some(pos), Some(m)) => {
+                let n_native = 1 + c.patches(c.image_size);
+                let ms = MatmulShape::new(1, 1 + s.patches, d, n_native);
+                out.push(matmul::forward(e, &ms, m, view(p, "pos_embed")?, None, pos, 1.0, false)?);
+                pos
+            }
+            _ => view(p, "pos_embed")?,
+        };
+        let (w_pe, b_pe) = (view(p, "patch_embed.proj.weight")?, view(p, "patch_embed.proj.bias")?);
+        out.push(linear(e, &self.patch_rows, w_pe, Some(b_pe), &self.patch_proj, s.images * s.patches, cpp, d)?);
+        if s.queries > 0 {
+            out.push(linear(e, &self.query_rows, w_pe, Some(b_pe), &self.query_proj, s.images * s.queries, cpp, d)?);
+        }
+        out.push(tokens::assemble(e, s, view(p, "cls_token")?, pos, &self.patch_proj, &self.query_proj, self.x(0))?);
+        let t_n = s.tokens();
+        for l in 0..c.depth {
+            let w = |n: &str| view(p, &format!("blocks.{l}.{n}"));
+            let (x, b) = (self.x(l), self.acts(l));
+            let eps = c.ln_eps as f32;
+            out.push(layernorm::forward(e, x, w("norm1.weight")?, w("norm1.bias")?, &b.y1, &b.mean1, &b.rstd1, eps)?);
+            out.push(linear(e, &b.y1, w("attn.qkv.weight")?, Some(w("attn.qkv.bias")?), &b.qkv, rows, d, 3 * d)?);
+            out.push(attention::forward(e, &self.attention, &b.qkv, &b.attn, &b.lse)?);
+            out.push(linear(e, &b.attn, w("attn.proj.weight")?, Some(w("attn.proj.bias")?), &self.branch, rows, d, d)?);
+            out.push(residual::add(e, x, &self.branch, self.scale(l, 0), &b.x_mid, d, t_n)?);
+            out.push(layernorm::forward(e, &b.x_mid, w("norm2.weight")?, w("norm2.bias")?, &b.y2, &b.mean2, &b.rstd2, eps)?);
+            out.push(linear(e, &b.y2, w("mlp.fc1.weight")?, Some(w("mlp.fc1.bias")?), &b.h, rows, d, c.hidden())?);
+            out.push(gelu::forward(e, &b.h, &b.g)?);
+            out.push(linear(e, &b.g, w("mlp.fc2.weight")?, Some(w("mlp.fc2.bias")?), &self.branch, rows, c.hidden(), d)?);
+            out.push(residual::add(e, &b.x_mid, &self.branch, self.scale(l, 1), self.x(l + 1), d, t_n)?);
+        }
+        let (nw, nb) = (view(p, "norm.weight")?, view(p, "norm.bias")?);
+        out.push(layernorm::forward(e, self.x(c.depth), nw, nb, &self.normed, &self.mean_f, &self.rstd_f, c.ln_eps as f32)?);
+        Ok(out)
+    }
+
+    /// Backward from `grads.d_normed`, adding every parameter gradient into `g`.
+    pub fn backward(&self, e: &Engine, a: &AdclrConfig, p: &ParamViews, g: &ParamViews, pos_resize: Option<&GpuTensor>) -> Result<Vec<Dispatch>> {
+        let c = &a.model;
+        let gr = self.grads.as_ref().ok_or_else(|| Error::Gpu("backward through an inference group".into()))?;
+        let (d, cpp, s) = (c.dim, c.patch_len(), &self.shape);
+        let (rows, t_n) = (self.rows(), s.tokens());
+        let mut out = vec![elementwise::fill(e, &gr.d_x, 0.0)?];
+        out.extend(layernorm::backward(
+            e,
+            self.x(c.depth),
+            view(p, "norm.weight")?,
+            &self.mean_f,
+            &self.rstd_f,
+            &gr.d_normed,
+            &gr.d_x,
+            view(g, "norm.weight")?,
+            view(g, "norm.bias")?,
+            true,
+        )?);
+        for l in (0..c.depth).rev() {
+            let w = |n: &str| view(p, &format!("blocks.{l}.{n}"));
+            let gw = |n: &str| view(g, &format!("blocks.{l}.{n}"));
+            let b = self.acts(l);
+            out.push(residual::branch_grad(e, &gr.d_x, self.scale(l, 1), &gr.d_branch, d, t_n)?);
+            out.extend(linear_backward(
+                e, &b.g, w("mlp.fc2.weight")?, &gr.d_branch, Some(&gr.d_hidden_a),
+                gw("mlp.fc2.weight")?, Some(gw("mlp.fc2.bias")?), rows, c.hidden(), d,
+            )?);
+            out.push(gelu::backward(e, &b.h, &gr.d_hidden_a, &gr.d_hidden_b, false)?);
+            out.extend(linear_backward(
+                e, &b.y2, w("mlp.fc1.weight")?, &gr.d_hidden_b, Some(&gr.d_y),
+                gw("mlp.fc1.weight")?, Some(gw("mlp.fc1.bias")?), rows, d, c.hidden(),
+            )?);
+            out.extend(layernorm::backward(
+                e, &b.x_mid, w("norm2.weight")?, &b.mean2, &b.rstd2, &gr.d_y, &gr.d_x,
+                gw("norm2.weight")?, gw("norm2.bias")?, true,
+            )?);
+            out.push(residual::branch_grad(e, &gr.d_x, self.scale(l, 0), &gr.d_branch, d, t_n)?);
+            out.extend(linear_backward(
+                e, &b.attn, w("attn.proj.weight")?, &gr.d_branch, Some(&gr.d_attn),
+                gw("attn.proj.weight")?, Some(gw("attn.proj.bias")?), rows, d, d,
+            )?);
+            out.extend(attention::backward(e, &self.attention, &b.qkv, &b.attn, &b.lse, &gr.d_attn, &gr.d_qkv)?);
+            out.extend(linear_backward(
+                e, &b.y1, w("attn.qkv.weight")?, &gr.d_qkv, Some(&gr.d_y),
+                gw("attn.qkv.weight")?, Some(gw("attn.qkv.bias")?), rows, d, 3 * d,
+            )?);
+            out.extend(layernorm::backward(
+                e, self.x(l), w("norm1.weight")?, &b.mean1, &b.rstd1, &gr.d_y, &gr.d_x,
+                gw("norm1.weight")?, gw("norm1.bias")?, true,
+            )?);
+        }
+        let dpos = match &gr.d_pos {
+            Some(dp) => {
+                out.push(elementwise::fill(e, dp, 0.0)?);
+                dp
+            }
+            None => view(g, "pos_embed")?,
+        };
+        out.extend(tokens::backward(e, s, &gr.d_x, &gr.d_patch, &gr.d_query, view(g, "cls_token")?, dpos, true)?);
+        if let (Some(dp), Some(m)) = (&gr.d_pos, pos_resize) {
+            let n_native = 1 + c.patches(c.image_size);
+            let ms = MatmulShape::new(1, 1 + s.patches, d, n_native);
+            out.extend(matmul::backward(e, &ms, m, view(p, "pos_embed")?, dp, None, Some(view(g, "pos_embed")?), None, 1.0, true)?);
+        }
+        let (w_pe, gw_pe, gb_pe) = (view(p, "patch_embed.proj.weight")?, view(g, "patch_embed.proj.weight")?, view(g, "patch_embed.proj.bias")?);
+        out.extend(linear_backward(e, &self.patch_rows, w_pe, &gr.d_patch, None, gw_pe, Some(gb_pe), s.images * s.patches, cpp, d)?);
+        if s.queries > 0 {
+            out.extend(linear_backward(e, &self.query_rows, w_pe, &gr.d_query, None, gw_pe, Some(gb_pe), s.images * s.queries, cpp, d)?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,199 @@
+//! Model presets and the ADCLR step's settings, validated before any work starts.
+
+use crate::reference::attention::QueryAttends;
+
+/// A ViT backbone and its DINO head.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub preset: String,
+    /// Global view side S (pixels).
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub channels: usize,
+    pub dim: usize,
+    pub depth: usize,
+    pub heads: usize,
+    pub mlp_ratio: usize,
+    /// K: prototypes of the head's last layer.
+    pub out_dim: usize,
+    pub head_hidden: usize,
+    pub head_bottleneck: usize,
+    /// Local crop side.
+    pub local_size: usize,
+    pub ln_eps: f64,
+}
+
+impl ModelConfig {
+    pub fn preset(name: &str) -> Result<Self, String> {
+        let base = |image, patch, dim, depth, heads, k, local| ModelConfig {
+            preset: name.to_string(),
+            image_size: image,
+            patch_size: patch,
+            channels: 3,
+            dim,
+            depth,
+            heads,
+            mlp_ratio: 4,
+            out_dim: k,
+            head_hidden: 2048,
+            head_bottleneck: 256,
+            local_size: local,
+            ln_eps: 1e-6,
+        };
+        match name {
+            "tiny" => Ok(base(32, 4, 192, 6, 3, 4096, 16)),
+            "vit-s16" => Ok(base(224, 16, 384, 12, 6, 65536, 96)),
+            "vit-b16" => Ok(base(224, 16, 768, 12, 12, 65536, 96)),
+            other => Err(format!("unknown preset `{other}`: use tiny, vit-s16 or vit-b16")),
+        }
+    }
+
+    pub fn grid(&self, side: usize) -> usize {
+        side / self.patch_size
+    }
+    pub fn patches(&self, side: usize) -> usize {
+        self.grid(side) * self.grid(side)
+    }
+    /// Values per flattened patch: C * P * P (the conv weight's [C, P, P] order).
+    pub fn patch_len(&self) -> usize {
+        self.channels * self.patch_size * self.patch_size
+    }
+    pub fn head_dim(&self) -> usize {
+        self.dim / self.heads
+    }
+    pub fn hidden(&self) -> usize {
+        self.dim * self.mlp_ratio
+    }
+
+    /// Every impossible value, named.
+    pub fn validate(&self) -> Result<(), String> {
+        let p = self.patch_size;
+        if p == 0 {
+            return Err("--patch-size must be at least 1".into());
+        }
+        if self.image_size == 0 || self.image_size % p != 0 {
+            return Err(format!("--image-size {} is not a multiple of the patch size {p}", self.image_size));
+        }
+        if self.local_size == 0 || self.local_size % p != 0 {
+            return Err(format!("--local-size {} is not a multiple of the patch size {p}", self.local_size));
+        }
+        if self.dim == 0 || self.heads == 0 || self.dim % self.heads != 0 {
+            return Err(format!("--dim {} must be a positive multiple of --heads {}", self.dim, self.heads));
+        }
+        if self.head_dim() > crate::ops::attention::MAX_HEAD_DIM {
+            return Err(format!("head dim {} exceeds {}", self.head_dim(), crate::ops::attention::MAX_HEAD_DIM));
+        }
+        if self.depth == 0 {
+            return Err("--depth must be at least 1".into());
+        }
+        if self.out_dim == 0 || self.out_dim % 64 != 0 {
+            return Err(format!("--out-dim {} must be a positive multiple of 64", self.out_dim));
+        }
+        if self.head_hidden == 0 || self.head_bottleneck == 0 || self.channels == 0 {
+            return Err("head sizes and channels must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// The ADCLR step around the model (ADCLR.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdclrConfig {
+    pub model: ModelConfig,
+    /// Images per step (B).
+    pub batch: usize,
+    /// Query tokens per image (Q).
+    pub queries: usize,
+    /// Local crops per image (L).
+    pub local_crops: usize,
+    /// Weight of the query term (lambda).
+    pub lambda: f64,
+    pub query_attends: QueryAttends,
+    pub bidirectional: bool,
+    pub student_temp: f64,
+    pub centre_momentum: f64,
+    /// Per-tensor gradient clipping (0 = off).
+    pub clip_grad: f64,
+    pub drop_path: f64,
+    pub adam_beta1: f64,
+    pub adam_beta2: f64,
+    pub adam_eps: f64,
+}
+
+impl AdclrConfig {
+    pub fn new(model: ModelConfig, batch: usize) -> Self {
+        Self {
+            model,
+            batch,
+            queries: 10,
+            local_crops: 0,
+            lambda: 0.5,
+            query_attends: QueryAttends::ClsPatchesSelf,
+            bidirectional: false,
+            student_temp: 0.1,
+            centre_momentum: 0.9,
+            clip_grad: 3.0,
+            drop_path: 0.0,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.model.validate()?;
+        if self.batch == 0 {
+            return Err("--batch must be at least 1".into());
+        }
+        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
+            return Err(format!("--lambda {} must be a finite number >= 0", self.lambda));
+        }
+        if self.queries == 0 && self.lambda > 0.0 {
+            return Err("--queries 0 with --lambda > 0: the query loss needs query tokens (set --lambda 0)".into());
+        }
+        if !(0.0..1.0).contains(&self.drop_path) {
+            return Err(format!("--drop-path {} must be in [0, 1)", self.drop_path));
+        }
+        if self.student_temp <= 0.0 {
+            return Err(format!("--student-temp {} must be > 0", self.student_temp));
+        }
+        Ok(())
+    }
+
+    /// Tokens of a global view: CLS + patches + queries.
+    pub fn global_tokens(&self) -> usize {
+        1 + self.model.patches(self.model.image_size) + self.queries
+    }
+    pub fn local_tokens(&self) -> usize {
+        1 + self.model.patches(self.model.local_size)
+    }
+    /// Student head rows: CLS of every crop, then the queries of the global views.
+    pub fn student_head_rows(&self) -> usize {
+        (2 + self.local_crops) * self.batch + 2 * self.batch * self.queries
+    }
+    pub fn teacher_head_rows(&self) -> usize {
+        2 * self.batch + 2 * self.batch * self.queries
+    }
+
+    /// DINO multi-crop pairs (teacher row, student row): crop-major rows (crop * B + image);
+    /// each student crop against each teacher global crop but the same view.
+    pub fn global_pairs(&self) -> Vec<(usize, usize)> {
+        let b = self.batch;
+        let mut pairs = Vec::new();
+        for tv in 0..2 {
+            for sv in 0..2 + self.local_crops {
+                if sv != tv {
+                    pairs.extend((0..b).map(|img| (tv * b + img, sv * b + img)));
+                }
+            }
+        }
+        pairs
+    }
+
+    /// Query pairs: query i of view v (student) against query i of the other view (teacher),
+    /// rows (view * B + image) * Q + i.
+    pub fn query_pairs(&self) -> Vec<(usize, usize)> {
+        let n = self.batch * self.queries;
+        (0..2 * n).map(|r| ((r + n) % (2 * n), r)).collect()
+    }
+}

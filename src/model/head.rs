@@ -1,0 +1,120 @@
+//! The DINO head on the GPU: MLP D -> H -> H -> bottleneck with GELU, L2 normalisation,
+//! weight-normalised last layer (no bias) -> K logits. Shared by CLS and query rows.
+
+use super::alloc::Alloc;
+use super::backbone::{linear, linear_backward, view, ParamViews};
+use super::config::ModelConfig;
+use crate::error::Result;
+use crate::gpu::{Dispatch, Engine, GpuTensor};
+use crate::ops::matmul;
+use crate::ops::{gelu, l2norm, weight_norm};
+
+pub struct HeadGrads {
+    /// [rows, K] gradient of the logits, written by the loss terms.
+    pub d_logits: GpuTensor,
+    pub d_zn: GpuTensor,
+    pub d_z: GpuTensor,
+    /// [K, bottleneck] gradient of the normalised last-layer weight.
+    pub d_w_last: GpuTensor,
+    /// [rows, H] two buffers for the MLP chain.
+    pub d_a: GpuTensor,
+    pub d_b: GpuTensor,
+    /// [rows, D] gradient of the head's input rows.
+    pub d_input: GpuTensor,
+}
+
+pub struct Head {
+    pub rows: usize,
+    /// [rows, D] gathered CLS / query outputs of the backbone.
+    pub input: GpuTensor,
+    pub a1: GpuTensor,
+    pub g1: GpuTensor,
+    pub a2: GpuTensor,
+    pub g2: GpuTensor,
+    /// [rows, bottleneck] before and after L2 normalisation, [rows] norms.
+    pub z: GpuTensor,
+    pub zn: GpuTensor,
+    pub z_norm: GpuTensor,
+    /// [K, bottleneck] g v / ||v||, [K] ||v||.
+    pub w_last: GpuTensor,
+    pub v_norm: GpuTensor,
+    /// [rows, K]
+    pub logits: GpuTensor,
+    pub grads: Option<HeadGrads>,
+}
+
+impl Head {
+    pub fn new(al: &mut Alloc, c: &ModelConfig, name: &str, rows: usize, training: bool) -> Result<Self> {
+        let (d, h, bn, k) = (c.dim, c.head_hidden, c.head_bottleneck, c.out_dim);
+        let mut t = |what: &str, shp: &[usize]| al.tensor(&format!("{name}.{what}"), shp);
+        let grads = if training {
+            Some(HeadGrads {
+                d_logits: t("d_logits", &[rows, k])?,
+                d_zn: t("d_zn", &[rows, bn])?,
+                d_z: t("d_z", &[rows, bn])?,
+                d_w_last: t("d_w_last", &[k, bn])?,
+                d_a: t("d_a", &[rows, h])?,
+                d_b: t("d_b", &[rows, h])?,
+                d_input: t("d_input", &[rows, d])?,
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            rows,
+            input: t("input", &[rows, d])?,
+            a1: t("a1", &[rows, h])?,
+            g1: t("g1", &[rows, h])?,
+            a2: t("a2", &[rows, h])?,
+            g2: t("g2", &[rows, h])?,
+            z: t("z", &[rows, bn])?,
+            zn: t("zn", &[rows, bn])?,
+            z_norm: t("z_norm", &[rows])?,
+            w_last: t("w_last", &[k, bn])?,
+            v_norm: t("v_norm", &[k])?,
+            logits: t("logits", &[rows, k])?,
+            grads,
+        })
+    }
+
+    pub fn forward(&self, e: &Engine, c: &ModelConfig, p: &ParamViews) -> Result<Vec<Dispatch>> {
+        let (d, h, bn, k, r) = (c.dim, c.head_hidden, c.head_bottleneck, c.out_dim, self.rows);
+        let w = |n: &str| view(p, n);
+        Ok(vec![
+            linear(e, &self.input, w("head.mlp.0.weight")?, Some(w("head.mlp.0.bias")?), &self.a1, r, d, h)?,
+            gelu::forward(e, &self.a1, &self.g1)?,
+            linear(e, &self.g1, w("head.mlp.2.weight")?, Some(w("head.mlp.2.bias")?), &self.a2, r, h, h)?,
+            gelu::forward(e, &self.a2, &self.g2)?,
+            linear(e, &self.g2, w("head.mlp.4.weight")?, Some(w("head.mlp.4.bias")?), &self.z, r, h, bn)?,
+            l2norm::forward(e, &self.z, &self.zn, &self.z_norm, bn)?,
+            weight_norm::forward(e, w("head.last_layer.weight_g")?, w("head.last_layer.weight_v")?, &self.w_last, &self.v_norm)?,
+            linear(e, &self.zn, &self.w_last, None, &self.logits, r, bn, k)?,
+        ])
+    }
+
+    /// From `grads.d_logits` to `grads.d_input`, adding parameter gradients into `g`.
+    pub fn backward(&self, e: &Engine, c: &ModelConfig, p: &ParamViews, g: &ParamViews) -> Result<Vec<Dispatch>> {
+        let hg = self.grads.as_ref().ok_or_else(|| crate::Error::Gpu("backward through an inference head".into()))?;
+        let (d, h, bn, k, r) = (c.dim, c.head_hidden, c.head_bottleneck, c.out_dim, self.rows);
+        let w = |n: &str| view(p, n);
+        let gw = |n: &str| view(g, n);
+        let s = super::backbone::linear_shape(r, bn, k);
+        let mut out = matmul::backward(e, &s, &self.zn, &self.w_last, &hg.d_logits, Some(&hg.d_zn), Some(&hg.d_w_last), None, 1.0, false)?;
+        out.push(weight_norm::backward(
+            e,
+            w("head.last_layer.weight_g")?,
+            w("head.last_layer.weight_v")?,
+            &self.v_norm,
+            &hg.d_w_last,
+            gw("head.last_layer.weight_g")?,
+            gw("head.last_layer.weight_v")?,
+        )?);
+        out.push(l2norm::backward(e, &self.zn, &self.z_norm, &hg.d_zn, &hg.d_z, bn)?);
+        out.extend(linear_backward(e, &self.g2, w("head.mlp.4.weight")?, &hg.d_z, Some(&hg.d_a), gw("head.mlp.4.weight")?, Some(gw("head.mlp.4.bias")?), r, h, bn)?);
+        out.push(gelu::backward(e, &self.a2, &hg.d_a, &hg.d_b, false)?);
+        out.extend(linear_backward(e, &self.g1, w("head.mlp.2.weight")?, &hg.d_b, Some(&hg.d_a), gw("head.mlp.2.weight")?, Some(gw("head.mlp.2.bias")?), r, h, h)?);
+        out.push(gelu::backward(e, &self.a1, &hg.d_a, &hg.d_b, false)?);
+        out.extend(linear_backward(e, &self.input, w("head.mlp.0.weight")?, &hg.d_b, Some(&hg.d_input), gw("head.mlp.0.weight")?, Some(gw("head.mlp.0.bias")?), r, d, h)?);
+        Ok(out)
+    }
+}

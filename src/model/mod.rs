@@ -1,0 +1,12 @@
+//! The ADCLR model on the GPU: ViT backbone, DINO head, and the whole training step.
+
+pub mod alloc;
+pub mod backbone;
+pub mod batch;
+pub mod config;
+pub mod head;
+pub mod params;
+pub mod pos_embed;
+pub mod step;
+
+pub use config::{AdclrConfig, ModelConfig};

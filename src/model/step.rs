@@ -1,0 +1,374 @@
+//! One complete ADCLR optimisation step on the GPU (ADCLR.md): teacher forward on the global
+//! views, student forward on global and local views, the multi-crop global loss plus lambda
+//! times the query loss (each with its centre), backward through head and backbone,
+//! per-tensor clipping, AdamW, EMA teacher and centre updates. Everything is planned and
+//! recorded at start-up; a step writes its inputs and schedules and submits three phases
+//! (forward, backward, update) without reading anything back.
+
+use super::alloc::Alloc;
+use super::backbone::{Group, GroupSpec, ParamViews};
+use super::batch::{StepHyper, StepInput, StepReport};
+use super::config::AdclrConfig;
+use super::head::Head;
+use super::params::ParamStore;
+use super::pos_embed::resize_matrix;
+use crate::error::{shape_error, Error, Result};
+use crate::gpu::{Dispatch, Engine, GpuTensor, MemoryPlan};
+use crate::ops::dino::{centre_update, DinoLoss, DinoShape};
+use crate::ops::health::{Health, HealthState};
+use crate::ops::optim::{ema, ema_params, AdamW, Optimizer};
+use crate::ops::{elementwise, rows};
+use crate::reference::vit::{cls_rows, query_rows};
+use crate::rng::Rng;
+
+/// The flat buffers of one parameter chunk.
+pub struct ChunkBuffers {
+    pub student: GpuTensor,
+    pub teacher: GpuTensor,
+    pub grads: GpuTensor,
+    pub m: GpuTensor,
+    pub v: GpuTensor,
+}
+
+/// Which flat set to read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flat {
+    Student,
+    Teacher,
+    Grads,
+    AdamM,
+    AdamV,
+}
+
+/// Health codes: which term went non-finite.
+pub const CODE_GLOBAL_LOSS: u32 = 1;
+pub const CODE_QUERY_LOSS: u32 = 2;
+/// Gradients of chunk i have code CODE_GRADIENTS + i.
+pub const CODE_GRADIENTS: u32 = 16;
+
+pub struct AdclrStep {
+    pub cfg: AdclrConfig,
+    pub store: ParamStore,
+    pub chunks: Vec<ChunkBuffers>,
+    /// [K] centres of the CLS and query terms.
+    pub centre_cls: GpuTensor,
+    pub centre_query: GpuTensor,
+    pub student_global: Group,
+    pub student_local: Option<Group>,
+    pub teacher_global: Group,
+    pub student_head: Head,
+    pub teacher_head: Head,
+    pub global_loss: DinoLoss,
+    pub query_loss: Option<DinoLoss>,
+    pub optimizers: Vec<Optimizer>,
+    pub health: Health,
+    /// (check, values length, code)
+    checks: Vec<(Dispatch, usize, u32)>,
+    ema: Vec<(Dispatch, usize)>,
+    centres: Vec<Dispatch>,
+    forward: Vec<Dispatch>,
+    zero_grads: Vec<Dispatch>,
+    backward: Vec<Dispatch>,
+    pub plan: MemoryPlan,
+    /// Steps taken.
+    pub step: u64,
+}
+
+fn views(store: &ParamStore, e: &Engine, chunks: &[GpuTensor]) -> Result<ParamViews> {
+    let mut v = ParamViews::new();
+    for (i, s) in store.specs.iter().enumerate() {
+        let (c, seg) = store.place[i];
+        let off = store.chunks[c].segments[seg].offset;
+        v.insert(s.name.clone(), chunks[c].view(&e.ctx, &s.name, off, &s.shape)?);
+    }
+    Ok(v)
+}
+
+impl AdclrStep {
+    /// Plans and allocates everything, initialises student = teacher (timm/DINO init from
+    /// `seed`), and records every phase.
+    pub fn new(e: &Engine, cfg: &AdclrConfig, seed: u64) -> Result<Self> {
+        cfg.validate().map_err(|m| shape_error("adclr_step", m))?;
+        let c = &cfg.model;
+        let (b, q, l, d, k) = (cfg.batch, cfg.queries, cfg.local_crops, c.dim, c.out_dim);
+        let max_chunk = (e.ctx.limits.max_storage_buffer_binding_size / 4) as usize;
+        let store = ParamStore::new(c, max_chunk).map_err(|m| shape_error("parameters", m))?;
+        let mut al = Alloc::new(e);
+        let mut chunks = Vec::new();
+        let init = store.init(&mut Rng::new(seed));
+        for (i, layout) in store.chunks.iter().enumerate() {
+            let n = [layout.total];
+            let cb = ChunkBuffers {
+                student: al.tensor(&format!("params.{i}.student"), &n)?,
+                teacher: al.tensor(&format!("params.{i}.teacher"), &n)?,
+                grads: al.tensor(&format!("params.{i}.grads"), &n)?,
+                m: al.tensor(&format!("params.{i}.adam_m"), &n)?,
+                v: al.tensor(&format!("params.{i}.adam_v"), &n)?,
+            };
+            cb.student.write_f32(&e.ctx, &init[i])?;
+            cb.teacher.write_f32(&e.ctx, &init[i])?;
+            chunks.push(cb);
+        }
+        let sv = views(&store, e, &chunks.iter().map(|c| c.student.clone()).collect::<Vec<_>>())?;
+        let tv = views(&store, e, &chunks.iter().map(|c| c.teacher.clone()).collect::<Vec<_>>())?;
+        let gv = views(&store, e, &chunks.iter().map(|c| c.grads.clone()).collect::<Vec<_>>())?;
+        let centre_cls = al.tensor("centre.cls", &[k])?;
+        let centre_query = al.tensor("centre.query", &[k])?;
+
+        // Groups and heads.
+        let spec = |name, images, side, queries, training| GroupSpec { name, images, side, queries, training, inputs: None };
+        let student_global = Group::new(&mut al, cfg, &spec("student.global", 2 * b, c.image_size, q, true))?;
+        let student_local = if l > 0 { Some(Group::new(&mut al, cfg, &spec("student.local", l * b, c.local_size, 0, true))?) } else { None };
+        let teacher_global = Group::new(
+            &mut al,
+            cfg,
+            &GroupSpec { inputs: Some((&student_global.patch_rows, &student_global.query_rows)), ..spec("teacher.global", 2 * b, c.image_size, q, false) },
+        )?;
+        teacher_global.drop.write_f32(&e.ctx, &vec![1.0; teacher_global.drop.len()])?;
+        let pos_resize = if l > 0 {
+            let m: Vec<f32> = resize_matrix(c.grid(c.image_size), c.grid(c.local_size)).iter().map(|&x| x as f32).collect();
+            let t = al.tensor("pos_resize", &[1 + c.patches(c.local_size), 1 + c.patches(c.image_size)])?;
+            t.write_f32(&e.ctx, &m)?;
+            Some(t)
+        } else {
+            None
+        };
+        let n_s = cfg.student_head_rows();
+        let n_cls = (2 + l) * b;
+        let student_head = Head::new(&mut al, c, "student.head", n_s, true)?;
+        let teacher_head = Head::new(&mut al, c, "teacher.head", cfg.teacher_head_rows(), false)?;
+        let (n_g, n_l) = (c.patches(c.image_size), c.patches(c.local_size));
+        let (t_g, t_l) = (1 + n_g + q, 1 + n_l);
+        let to_u32 = |v: Vec<usize>| v.into_iter().map(|x| x as u32).collect::<Vec<u32>>();
+        let idx_cls_g = al.u32s("index.global_cls", &to_u32(cls_rows(2 * b, t_g)))?;
+        let idx_query_g = al.u32s("index.global_query", &to_u32(query_rows(2 * b, t_g, n_g, q)))?;
+        let idx_cls_l = al.u32s("index.local_cls", &to_u32(cls_rows(l * b, t_l)))?;
+
+        // Loss terms on views of the logits.
+        let tl = &teacher_head.logits;
+        let sl = &student_head.logits;
+        let sd = &student_head.grads.as_ref().ok_or_else(|| Error::Gpu("student head has no gradients".into()))?.d_logits;
+        let tau_s = cfg.student_temp;
+        let gshape = DinoShape { n_teacher: 2 * b, n_student: n_cls, k, tau_t: 0.04, tau_s };
+        let global_loss = DinoLoss::new(
+            e,
+            "loss.global",
+            gshape,
+            &cfg.global_pairs(),
+            &tl.view(&e.ctx, "teacher.logits.cls", 0, &[2 * b, k])?,
+            &sl.view(&e.ctx, "student.logits.cls", 0, &[n_cls, k])?,
+            &centre_cls,
+            &sd.view(&e.ctx, "student.d_logits.cls", 0, &[n_cls, k])?,
+            1.0,
+        )?;
+        let query_loss = if q > 0 {
+            let nq = 2 * b * q;
+            Some(DinoLoss::new(
+                e,
+                "loss.query",
+                DinoShape { n_teacher: nq, n_student: nq, k, tau_t: 0.04, tau_s },
+                &cfg.query_pairs(),
+                &tl.view(&e.ctx, "teacher.logits.query", 2 * b * k, &[nq, k])?,
+                &sl.view(&e.ctx, "student.logits.query", n_cls * k, &[nq, k])?,
+                &centre_query,
+                &sd.view(&e.ctx, "student.d_logits.query", n_cls * k, &[nq, k])?,
+                cfg.lambda as f32,
+            )?)
+        } else {
+            None
+        };
+
+        // Forward phase: teacher, student, losses.
+        let mut forward = teacher_global.forward(e, cfg, &tv, None)?;
+        forward.push(rows::gather(e, &teacher_global.normed, &idx_cls_g, &teacher_head.input, d, 0)?);
+        if q > 0 {
+            forward.push(rows::gather(e, &teacher_global.normed, &idx_query_g, &teacher_head.input, d, 2 * b)?);
+        }
+        forward.extend(teacher_head.forward(e, c, &tv)?);
+        forward.extend(student_global.forward(e, cfg, &sv, None)?);
+        forward.push(rows::gather(e, &student_global.normed, &idx_cls_g, &student_head.input, d, 0)?);
+        if let Some(lg) = &student_local {
+            forward.extend(lg.forward(e, cfg, &sv, pos_resize.as_ref())?);
+            forward.push(rows::gather(e, &lg.normed, &idx_cls_l, &student_head.input, d, 2 * b)?);
+        }
+        if q > 0 {
+            forward.push(rows::gather(e, &student_global.normed, &idx_query_g, &student_head.input, d, n_cls)?);
+        }
+        forward.extend(student_head.forward(e, c, &sv)?);
+
+        // Backward phase: zero the gradients, the loss terms' backward, then this.
+        let zero_grads: Vec<Dispatch> = chunks.iter().map(|cb| elementwise::fill(e, &cb.grads, 0.0)).collect::<Result<_>>()?;
+        let mut backward = student_head.backward(e, c, &sv, &gv)?;
+        let d_in = &student_head.grads.as_ref().ok_or_else(|| Error::Gpu("no head grads".into()))?.d_input;
+        let dn = |g: &Group| g.grads.as_ref().map(|x| x.d_normed.clone()).ok_or_else(|| Error::Gpu("no group grads".into()));
+        let dn_g = dn(&student_global)?;
+        backward.push(elementwise::fill(e, &dn_g, 0.0)?);
+        backward.push(rows::scatter(e, d_in, &idx_cls_g, &dn_g, d, 0)?);
+        if q > 0 {
+            backward.push(rows::scatter(e, d_in, &idx_query_g, &dn_g, d, n_cls)?);
+        }
+        if let Some(lg) = &student_local {
+            let dn_l = dn(lg)?;
+            backward.push(elementwise::fill(e, &dn_l, 0.0)?);
+            backward.push(rows::scatter(e, d_in, &idx_cls_l, &dn_l, d, 2 * b)?);
+            backward.extend(lg.backward(e, cfg, &sv, &gv, pos_resize.as_ref())?);
+        }
+        backward.extend(student_global.backward(e, cfg, &sv, &gv, None)?);
+
+        // Update phase pieces.
+        let health = Health::new(e)?;
+        let opt = AdamW { lr: 0.0, weight_decay: 0.0, beta1: cfg.adam_beta1, beta2: cfg.adam_beta2, eps: cfg.adam_eps };
+        let mut optimizers = Vec::new();
+        for (i, cb) in chunks.iter().enumerate() {
+            optimizers.push(Optimizer::new(e, &store.chunks[i], &opt, cfg.clip_grad as f32, &cb.grads, &cb.student, &cb.m, &cb.v, &health.flag)?);
+        }
+        let mut checks = vec![(health.check(e, &global_loss.loss, CODE_GLOBAL_LOSS)?, 1, CODE_GLOBAL_LOSS)];
+        if let Some(ql) = &query_loss {
+            checks.push((health.check(e, &ql.loss, CODE_QUERY_LOSS)?, 1, CODE_QUERY_LOSS));
+        }
+        for (i, o) in optimizers.iter().enumerate() {
+            let code = CODE_GRADIENTS + i as u32;
+            checks.push((health.check(e, &o.clip, code)?, o.clip.len(), code));
+        }
+        let ema = chunks.iter().map(|cb| Ok((ema(e, &cb.student, &cb.teacher, &health.flag, 0.996)?, cb.teacher.len()))).collect::<Result<Vec<_>>>()?;
+        let mut centres = vec![centre_update(e, &global_loss.teacher_view(), &centre_cls, &health.flag, k, cfg.centre_momentum as f32)?];
+        if let Some(ql) = &query_loss {
+            centres.push(centre_update(e, &ql.teacher_view(), &centre_query, &health.flag, k, cfg.centre_momentum as f32)?);
+        }
+        Ok(Self {
+            cfg: cfg.clone(),
+            store,
+            chunks,
+            centre_cls,
+            centre_query,
+            student_global,
+            student_local,
+            teacher_global,
+            student_head,
+            teacher_head,
+            global_loss,
+            query_loss,
+            optimizers,
+            health,
+            checks,
+            ema,
+            centres,
+            forward,
+            zero_grads,
+            backward,
+            plan: al.plan,
+            step: 0,
+        })
+    }
+
+    /// Writes this step's views and schedules, then submits forward, backward and update.
+    pub fn run(&mut self, e: &Engine, input: &StepInput, hyper: &StepHyper) -> Result<()> {
+        input.validate(&self.cfg).map_err(|m| shape_error("adclr_step", m))?;
+        let ctx = &e.ctx;
+        let g = &self.student_global;
+        ctx.queue.write_buffer(&g.patch_rows.buffer, g.patch_rows.offset, bytemuck::cast_slice(&input.global_patches));
+        if self.cfg.queries > 0 {
+            ctx.queue.write_buffer(&g.query_rows.buffer, g.query_rows.offset, bytemuck::cast_slice(&input.query_patches));
+        }
+        g.drop.write_f32(ctx, &input.global_drop)?;
+        if let Some(lg) = &self.student_local {
+            lg.patch_rows.write_f32(ctx, &input.local_patches)?;
+            lg.drop.write_f32(ctx, &input.local_drop)?;
+        }
+        let tau_t = hyper.teacher_temp as f32;
+        self.global_loss.set_teacher_temperature(e, tau_t);
+        if let Some(ql) = &self.query_loss {
+            ql.set_teacher_temperature(e, tau_t);
+        }
+        self.store.begin_step(hyper.freeze_last_layer);
+        let c = &self.cfg;
+        let opt = AdamW { lr: hyper.lr, weight_decay: hyper.weight_decay, beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_eps };
+        for (o, layout) in self.optimizers.iter().zip(&self.store.chunks) {
+            o.set_step(e, layout, &opt);
+        }
+        for (d, n) in &self.ema {
+            d.set_params(ctx, &ema_params(*n, hyper.teacher_momentum as f32));
+        }
+        for (d, n, code) in &self.checks {
+            Health::set_step(e, d, *n, *code, self.step + 1);
+        }
+        let submit = |list: &[&Dispatch]| {
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            crate::gpu::record(&mut enc, list);
+            ctx.queue.submit([enc.finish()]);
+        };
+        submit(&self.forward.iter().chain(self.global_loss.forward.iter()).chain(self.query_loss.iter().flat_map(|q| q.forward.iter())).collect::<Vec<_>>());
+        let losses = || std::iter::once(&self.global_loss).chain(self.query_loss.iter());
+        submit(&self.zero_grads.iter().chain(losses().map(|l| &l.backward)).chain(self.backward.iter()).collect::<Vec<_>>());
+        let mut update: Vec<&Dispatch> = Vec::with_capacity(64);
+        for o in &self.optimizers {
+            update.extend(&o.dispatches[..2]);
+        }
+        update.extend(self.checks.iter().map(|(d, _, _)| d));
+        for o in &self.optimizers {
+            update.push(&o.dispatches[2]);
+        }
+        update.extend(self.ema.iter().map(|(d, _)| d));
+        update.extend(&self.centres);
+        submit(&update);
+        self.step += 1;
+        Ok(())
+    }
+
+    /// The loss terms of the last step (waits for it).
+    pub fn report(&self, e: &Engine) -> Result<StepReport> {
+        let global_loss = self.global_loss.loss.read_f32(&e.ctx)?[0] as f64;
+        let query_loss = match &self.query_loss {
+            Some(q) => q.loss.read_f32(&e.ctx)?[0] as f64,
+            None => 0.0,
+        };
+        Ok(StepReport { loss: global_loss + self.cfg.lambda * query_loss, global_loss, query_loss })
+    }
+
+    /// Ok, or an error naming the step and the term that went NaN/inf (state left as it
+    /// was before that step).
+    pub fn check_health(&self, e: &Engine) -> Result<()> {
+        match self.health.read(e)? {
+            HealthState::Ok => Ok(()),
+            HealthState::Failed { code, step } => {
+                let term = match code {
+                    CODE_GLOBAL_LOSS => "the global (CLS) loss".to_string(),
+                    CODE_QUERY_LOSS => "the query loss".to_string(),
+                    c => self.non_finite_gradient(e, (c - CODE_GRADIENTS) as usize)?,
+                };
+                Err(Error::NonFinite { step: step as u64, term })
+            }
+        }
+    }
+
+    fn non_finite_gradient(&self, e: &Engine, chunk: usize) -> Result<String> {
+        let clip = self.optimizers[chunk].clip.read_f32(&e.ctx)?;
+        let names = &self.store.chunks[chunk].names;
+        let bad = (0..names.len()).find(|&i| !clip[2 * i + 1].is_finite());
+        Ok(match bad {
+            Some(i) => format!("the gradient of `{}`", names[i]),
+            None => "a gradient".to_string(),
+        })
+    }
+
+    pub fn read_flat(&self, e: &Engine, which: Flat) -> Result<Vec<Vec<f32>>> {
+        self.chunks.iter().map(|c| self.flat_tensor(c, which).read_f32(&e.ctx)).collect()
+    }
+
+    pub fn write_flat(&self, e: &Engine, which: Flat, flats: &[Vec<f32>]) -> Result<()> {
+        for (c, f) in self.chunks.iter().zip(flats) {
+            self.flat_tensor(c, which).write_f32(&e.ctx, f)?;
+        }
+        Ok(())
+    }
+
+    fn flat_tensor<'a>(&self, c: &'a ChunkBuffers, which: Flat) -> &'a GpuTensor {
+        match which {
+            Flat::Student => &c.student,
+            Flat::Teacher => &c.teacher,
+            Flat::Grads => &c.grads,
+            Flat::AdamM => &c.m,
+            Flat::AdamV => &c.v,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The whole ADCLR step on the GPU against the same step in the CPU reference (f64), on a
+//! tiny configuration: depth 2, D 32, 2 heads, K 64, batch 2, Q 3, one local crop.
+
+mod common;
+
+use adclr_wgpu::model::batch::{StepHyper, StepInput};
+use adclr_wgpu::model::config::{AdclrConfig, ModelConfig};
+use adclr_wgpu::model::pos_embed::resize_matrix;
+use adclr_wgpu::model::step::{AdclrStep, Flat};
+use adclr_wgpu::reference::vit::{adclr_step, RefState};
+use common::{check_close, engine, Rng};
+
+fn tiny(queries: usize, lambda: f64) -> AdclrConfig {
+    let model = ModelConfig {
+        preset: "test".into(),
+        image_size: 16,
+        patch_size: 4,
+        channels: 3,
+        dim: 32,
+        depth: 2,
+        heads: 2,
+        mlp_ratio: 4,
+        out_dim: 64,
+        head_hidden: 64,
+        head_bottleneck: 32,
+        local_size: 8,
+        ln_eps: 1e-6,
+    };
+    let mut c = AdclrConfig::new(model, 2);
+    c.queries = queries;
+    c.lambda = lambda;
+    c.local_crops = 1;
+    c
+}
+
+fn input(c: &AdclrConfig, seed: u64, drop: bool) -> StepInput {
+    let mut rng = Rng::new(seed);
+    let m = &c.model;
+    let cpp = m.patch_len();
+    let mut v = |n: usize| (0..n).map(|_| rng.uniform() as f32 * 2.0).collect::<Vec<f32>>();
+    let global = v(2 * c.batch * m.patches(m.image_size) * cpp);
+    // Each image's Q crops, the same for both global views.
+    let crops = v(c.batch * c.queries * cpp);
+    let query = [crops.clone(), crops].concat();
+    let local = v(c.local_crops * c.batch * m.patches(m.local_size) * cpp);
+    let (mut gd, mut ld) = StepInput::no_drop(c);
+    if drop {
+        gd[1] = 0.0;
+        gd[2] = 1.25;
+        ld[0] = 1.25;
+    }
+    StepInput { global_patches: global, query_patches: query, local_patches: local, global_drop: gd, local_drop: ld }
+}
+
+fn hyper() -> StepHyper {
+    StepHyper { lr: 1e-3, weight_decay: 0.04, teacher_momentum: 0.9, teacher_temp: 0.04, freeze_last_layer: false }
+}
+
+fn widen(x: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    x.iter().map(|v| v.iter().map(|&a| a as f64).collect()).collect()
+}
+
+fn ref_state(gpu: &AdclrStep) -> RefState {
+    let e = engine();
+    let student = widen(&gpu.read_flat(e, Flat::Student).unwrap());
+    let zeros: Vec<Vec<f64>> = student.iter().map(|v| vec![0.0; v.len()]).collect();
+    RefState {
+        store: gpu.store.clone(),
+        teacher: student.clone(),
+        student,
+        m: zeros.clone(),
+        v: zeros,
+        centre_cls: vec![0.0; gpu.cfg.model.out_dim],
+        centre_query: vec![0.0; gpu.cfg.model.out_dim],
+    }
+}
+
+fn compare(what: &str, gpu: &[Vec<f32>], cpu: &[Vec<f64>], atol: f64, rtol: f64) -> Result<(), String> {
+    for (g, c) in gpu.iter().zip(cpu) {
+        check_close(what, &widen(&[g.clone()])[0], c, atol, rtol)?;
+    }
+    Ok(())
+}
+
+/// Below this |gradient| AdamW's first step, lr * g / (|g| + eps), is decided by rounding
+/// noise (e.g. the key bias, whose exact gradient is 0 by softmax shift invariance): there
+/// the parameters may differ by up to 2 lr; everywhere else they must agree tightly.
+const NOISE_GRAD: f64 = 1e-6;
+
+fn compare_params(what: &str, gpu: &[Vec<f32>], cpu: &[Vec<f64>], grads: &[Vec<f64>], lr: f64) -> Result<(), String> {
+    let mut noisy = 0;
+    for ((g, c), gr) in gpu.iter().zip(cpu).zip(grads) {
+        for (i, ((&g, &c), &gr)) in g.iter().zip(c).zip(gr).enumerate() {
+            let (atol, rtol) = if gr.abs() < NOISE_GRAD { (2.0 * lr + 1e-6, 0.0) } else { (1e-6, 1e-4) };
+            noisy += usize::from(gr.abs() < NOISE_GRAD && gr != 0.0);
+            check_close(&format!("{what} [{i}]"), &[g as f64], &[c], atol, rtol)?;
+        }
+    }
+    let total: usize = gpu.iter().map(Vec::len).sum();
+    if noisy * 20 > total {
+        return Err(format!("{what}: {noisy} of {total} gradients are below {NOISE_GRAD}: the test data is too flat"));
+    }
+    Ok(())
+}
+
+/// Runs one step on both and compares everything; returns the GPU step for further use.
+fn step_matches_reference(c: &AdclrConfig, drop: bool) {
+    let e = engine();
+    let mut gpu = AdclrStep::new(e, c, 7).unwrap();
+    let mut cpu = ref_state(&gpu);
+    let m = &c.model;
+    let resize: Vec<f64> = resize_matrix(m.grid(m.image_size), m.grid(m.local_size)).iter().map(|&x| x as f32 as f64).collect();
+    let inp = input(c, 11, drop);
+    gpu.run(e, &inp, &hyper()).unwrap();
+    let (want, grads) = adclr_step(c, &mut cpu, &inp, &hyper(), &resize);
+    let got = gpu.report(e).unwrap();
+    gpu.check_health(e).unwrap();
+    let mut errors = Vec::new();
+    let mut push = |r: Result<(), String>| {
+        if let Err(m) = r {
+            errors.push(m)
+        }
+    };
+    push(check_close("global loss", &[got.global_loss], &[want.global_loss], 1e-5, 1e-5));
+    push(check_close("query loss", &[got.query_loss], &[want.query_loss], 1e-5, 1e-5));
+    push(compare("gradients", &gpu.read_flat(e, Flat::Grads).unwrap(), &grads, 2e-6, 1e-3));
+    push(compare("adam m", &gpu.read_flat(e, Flat::AdamM).unwrap(), &cpu.m, 2e-7, 1e-3));
+    push(compare("adam v", &gpu.read_flat(e, Flat::AdamV).unwrap(), &cpu.v, 1e-10, 2e-3));
+    let lr = hyper().lr;
+    push(compare_params("student", &gpu.read_flat(e, Flat::Student).unwrap(), &cpu.student, &grads, lr));
+    // The teacher moved by (1 - momentum) of the student's change.
+    push(compare_params("teacher", &gpu.read_flat(e, Flat::Teacher).unwrap(), &cpu.teacher, &grads, lr * 0.1));
+    let cc: Vec<f64> = gpu.centre_cls.read_f32(&e.ctx).unwrap().iter().map(|&x| x as f64).collect();
+    let cq: Vec<f64> = gpu.centre_query.read_f32(&e.ctx).unwrap().iter().map(|&x| x as f64).collect();
+    push(check_close("centre cls", &cc, &cpu.centre_cls, 1e-6, 1e-4));
+    push(check_close("centre query", &cq, &cpu.centre_query, 1e-6, 1e-4));
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn one_full_step_matches_the_cpu_reference() {
+    step_matches_reference(&tiny(3, 0.5), false);
+}
+
+#[test]
+fn one_full_step_with_drop_path_matches_the_cpu_reference() {
+    step_matches_reference(&tiny(3, 0.5), true);
+}
