@@ -109,7 +109,8 @@ fn step_matches_reference(c: &AdclrConfig, drop: bool) {
     let mut gpu = AdclrStep::new(e, c, 7).unwrap();
     let mut cpu = ref_state(&gpu);
     let m = &c.model;
-    let resize: Vec<f64> = resize_matrix(m.grid(m.image_size), m.grid(m.local_size)).iter().map(|&x| x as f32 as f64).collect();
+    let resize: Vec<f64> =
+        resize_matrix(m.grid(m.image_size), m.grid(m.local_size)).iter().map(|&x| x as f32 as f64).collect();
     let inp = input(c, 11, drop);
     gpu.run(e, &inp, &hyper()).unwrap();
     let (want, grads) = adclr_step(c, &mut cpu, &inp, &hyper(), &resize);
@@ -145,4 +146,91 @@ fn one_full_step_matches_the_cpu_reference() {
 #[test]
 fn one_full_step_with_drop_path_matches_the_cpu_reference() {
     step_matches_reference(&tiny(3, 0.5), true);
+}
+
+#[test]
+fn lambda_zero_is_exactly_a_dino_step() {
+    let e = engine();
+    let with_q = tiny(3, 0.0);
+    let dino = tiny(0, 0.0);
+    let inp_q = input(&with_q, 21, true);
+    let inp = StepInput { query_patches: vec![], ..inp_q.clone() };
+    let mut a = AdclrStep::new(e, &with_q, 5).unwrap();
+    let mut b = AdclrStep::new(e, &dino, 5).unwrap();
+    for _ in 0..2 {
+        a.run(e, &inp_q, &hyper()).unwrap();
+        b.run(e, &inp, &hyper()).unwrap();
+    }
+    assert_eq!(a.report(e).unwrap().global_loss, b.report(e).unwrap().global_loss);
+    for which in [Flat::Student, Flat::Teacher, Flat::AdamM, Flat::AdamV] {
+        assert_eq!(a.read_flat(e, which).unwrap(), b.read_flat(e, which).unwrap(), "{which:?} differs");
+    }
+    assert_eq!(a.centre_cls.read_f32(&e.ctx).unwrap(), b.centre_cls.read_f32(&e.ctx).unwrap());
+}
+
+/// CLS and patch rows of the student's global-view output after one forward.
+fn base_rows(step: &AdclrStep, c: &AdclrConfig) -> Vec<f32> {
+    let e = engine();
+    let out = step.student_global.normed.read_f32(&e.ctx).unwrap();
+    let (d, n) = (c.model.dim, c.model.patches(c.model.image_size));
+    let t = c.global_tokens();
+    (0..2 * c.batch).flat_map(|i| out[i * t * d..(i * t + 1 + n) * d].to_vec()).collect()
+}
+
+#[test]
+fn one_way_mask_keeps_cls_and_patches_independent_of_queries() {
+    let e = engine();
+    let with_q = tiny(3, 0.5);
+    let without = tiny(0, 0.0);
+    let inp_q = input(&with_q, 31, false);
+    let inp = StepInput { query_patches: vec![], ..inp_q.clone() };
+    let mut a = AdclrStep::new(e, &with_q, 9).unwrap();
+    let mut b = AdclrStep::new(e, &without, 9).unwrap();
+    a.run(e, &inp_q, &hyper()).unwrap();
+    b.run(e, &inp, &hyper()).unwrap();
+    assert_eq!(base_rows(&a, &with_q), base_rows(&b, &without));
+    let bi = AdclrConfig { bidirectional: true, ..with_q.clone() };
+    let mut c = AdclrStep::new(e, &bi, 9).unwrap();
+    c.run(e, &inp_q, &hyper()).unwrap();
+    let (x, y) = (base_rows(&c, &bi), base_rows(&b, &without));
+    let max_diff = x.iter().zip(&y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+    assert!(max_diff > 1e-3, "bidirectional attention left CLS/patches unchanged (max diff {max_diff})");
+}
+
+#[test]
+fn ten_steps_on_a_fixed_batch_lower_the_loss() {
+    let e = engine();
+    let c = tiny(3, 0.5);
+    let inp = input(&c, 41, false);
+    let mut s = AdclrStep::new(e, &c, 3).unwrap();
+    let h = StepHyper { lr: 5e-3, ..hyper() };
+    s.run(e, &inp, &h).unwrap();
+    let first = s.report(e).unwrap().loss;
+    for _ in 0..9 {
+        s.run(e, &inp, &h).unwrap();
+    }
+    let last = s.report(e).unwrap().loss;
+    s.check_health(e).unwrap();
+    assert!(last < first * 0.95, "loss went from {first} to {last}");
+}
+
+#[test]
+fn nan_input_stops_with_the_step_and_term_and_keeps_the_state() {
+    let e = engine();
+    let c = tiny(3, 0.5);
+    let mut s = AdclrStep::new(e, &c, 3).unwrap();
+    let good = input(&c, 51, false);
+    s.run(e, &good, &hyper()).unwrap();
+    s.check_health(e).unwrap();
+    let before = (s.read_flat(e, Flat::Student).unwrap(), s.read_flat(e, Flat::Teacher).unwrap());
+    let centre = s.centre_cls.read_f32(&e.ctx).unwrap();
+    let mut bad = good.clone();
+    bad.global_patches[5] = f32::NAN;
+    s.run(e, &bad, &hyper()).unwrap();
+    s.run(e, &good, &hyper()).unwrap();
+    let msg = s.check_health(e).unwrap_err().to_string();
+    assert!(msg.contains("step 2") && msg.contains("loss"), "{msg}");
+    assert_eq!(before.0, s.read_flat(e, Flat::Student).unwrap(), "student changed after the NaN step");
+    assert_eq!(before.1, s.read_flat(e, Flat::Teacher).unwrap(), "teacher changed after the NaN step");
+    assert_eq!(centre, s.centre_cls.read_f32(&e.ctx).unwrap(), "centre changed after the NaN step");
 }

@@ -29,7 +29,16 @@ pub fn linear_shape(rows: usize, inp: usize, out: usize) -> MatmulShape {
 
 /// y = x W^T + b.
 #[allow(clippy::too_many_arguments)]
-pub fn linear(e: &Engine, x: &GpuTensor, w: &GpuTensor, b: Option<&GpuTensor>, y: &GpuTensor, rows: usize, inp: usize, out: usize) -> Result<Dispatch> {
+pub fn linear(
+    e: &Engine,
+    x: &GpuTensor,
+    w: &GpuTensor,
+    b: Option<&GpuTensor>,
+    y: &GpuTensor,
+    rows: usize,
+    inp: usize,
+    out: usize,
+) -> Result<Dispatch> {
     matmul::forward(e, &linear_shape(rows, inp, out), x, w, b, y, 1.0, false)
 }
 
@@ -144,7 +153,10 @@ impl Group {
         let t = |al: &mut Alloc, what: &str, shp: &[usize]| al.tensor(&format!("{name}.{what}"), shp);
         let (patch_rows, query_rows) = match spec.inputs {
             Some((p, q)) => (p.clone(), q.clone()),
-            None => (t(al, "patch_rows", &[imgs * n, c.patch_len()])?, t(al, "query_rows", &[imgs * q.max(1), c.patch_len()])?),
+            None => (
+                t(al, "patch_rows", &[imgs * n, c.patch_len()])?,
+                t(al, "query_rows", &[imgs * q.max(1), c.patch_len()])?,
+            ),
         };
         let resized = spec.side != c.image_size;
         let n_sets = if spec.training { c.depth } else { 1 };
@@ -233,7 +245,13 @@ impl Group {
 
     /// Forward through the backbone with parameters `p`. `pos_resize` ([1+N, 1+N_native])
     /// maps the positional table for a resized group.
-    pub fn forward(&self, e: &Engine, a: &AdclrConfig, p: &ParamViews, pos_resize: Option<&GpuTensor>) -> Result<Vec<Dispatch>> {
+    pub fn forward(
+        &self,
+        e: &Engine,
+        a: &AdclrConfig,
+        p: &ParamViews,
+        pos_resize: Option<&GpuTensor>,
+    ) -> Result<Vec<Dispatch>> {
         let c = &a.model;
         let (d, cpp, s) = (c.dim, c.patch_len(), &self.shape);
         let rows = self.rows();
@@ -263,19 +281,53 @@ impl Group {
             out.push(attention::forward(e, &self.attention, &b.qkv, &b.attn, &b.lse)?);
             out.push(linear(e, &b.attn, w("attn.proj.weight")?, Some(w("attn.proj.bias")?), &self.branch, rows, d, d)?);
             out.push(residual::add(e, x, &self.branch, self.scale(l, 0), &b.x_mid, d, t_n)?);
-            out.push(layernorm::forward(e, &b.x_mid, w("norm2.weight")?, w("norm2.bias")?, &b.y2, &b.mean2, &b.rstd2, eps)?);
+            out.push(layernorm::forward(
+                e,
+                &b.x_mid,
+                w("norm2.weight")?,
+                w("norm2.bias")?,
+                &b.y2,
+                &b.mean2,
+                &b.rstd2,
+                eps,
+            )?);
             out.push(linear(e, &b.y2, w("mlp.fc1.weight")?, Some(w("mlp.fc1.bias")?), &b.h, rows, d, c.hidden())?);
             out.push(gelu::forward(e, &b.h, &b.g)?);
-            out.push(linear(e, &b.g, w("mlp.fc2.weight")?, Some(w("mlp.fc2.bias")?), &self.branch, rows, c.hidden(), d)?);
+            out.push(linear(
+                e,
+                &b.g,
+                w("mlp.fc2.weight")?,
+                Some(w("mlp.fc2.bias")?),
+                &self.branch,
+                rows,
+                c.hidden(),
+                d,
+            )?);
             out.push(residual::add(e, &b.x_mid, &self.branch, self.scale(l, 1), self.x(l + 1), d, t_n)?);
         }
         let (nw, nb) = (view(p, "norm.weight")?, view(p, "norm.bias")?);
-        out.push(layernorm::forward(e, self.x(c.depth), nw, nb, &self.normed, &self.mean_f, &self.rstd_f, c.ln_eps as f32)?);
+        out.push(layernorm::forward(
+            e,
+            self.x(c.depth),
+            nw,
+            nb,
+            &self.normed,
+            &self.mean_f,
+            &self.rstd_f,
+            c.ln_eps as f32,
+        )?);
         Ok(out)
     }
 
     /// Backward from `grads.d_normed`, adding every parameter gradient into `g`.
-    pub fn backward(&self, e: &Engine, a: &AdclrConfig, p: &ParamViews, g: &ParamViews, pos_resize: Option<&GpuTensor>) -> Result<Vec<Dispatch>> {
+    pub fn backward(
+        &self,
+        e: &Engine,
+        a: &AdclrConfig,
+        p: &ParamViews,
+        g: &ParamViews,
+        pos_resize: Option<&GpuTensor>,
+    ) -> Result<Vec<Dispatch>> {
         let c = &a.model;
         let gr = self.grads.as_ref().ok_or_else(|| Error::Gpu("backward through an inference group".into()))?;
         let (d, cpp, s) = (c.dim, c.patch_len(), &self.shape);
@@ -299,31 +351,79 @@ impl Group {
             let b = self.acts(l);
             out.push(residual::branch_grad(e, &gr.d_x, self.scale(l, 1), &gr.d_branch, d, t_n)?);
             out.extend(linear_backward(
-                e, &b.g, w("mlp.fc2.weight")?, &gr.d_branch, Some(&gr.d_hidden_a),
-                gw("mlp.fc2.weight")?, Some(gw("mlp.fc2.bias")?), rows, c.hidden(), d,
+                e,
+                &b.g,
+                w("mlp.fc2.weight")?,
+                &gr.d_branch,
+                Some(&gr.d_hidden_a),
+                gw("mlp.fc2.weight")?,
+                Some(gw("mlp.fc2.bias")?),
+                rows,
+                c.hidden(),
+                d,
             )?);
             out.push(gelu::backward(e, &b.h, &gr.d_hidden_a, &gr.d_hidden_b, false)?);
             out.extend(linear_backward(
-                e, &b.y2, w("mlp.fc1.weight")?, &gr.d_hidden_b, Some(&gr.d_y),
-                gw("mlp.fc1.weight")?, Some(gw("mlp.fc1.bias")?), rows, d, c.hidden(),
+                e,
+                &b.y2,
+                w("mlp.fc1.weight")?,
+                &gr.d_hidden_b,
+                Some(&gr.d_y),
+                gw("mlp.fc1.weight")?,
+                Some(gw("mlp.fc1.bias")?),
+                rows,
+                d,
+                c.hidden(),
             )?);
             out.extend(layernorm::backward(
-                e, &b.x_mid, w("norm2.weight")?, &b.mean2, &b.rstd2, &gr.d_y, &gr.d_x,
-                gw("norm2.weight")?, gw("norm2.bias")?, true,
+                e,
+                &b.x_mid,
+                w("norm2.weight")?,
+                &b.mean2,
+                &b.rstd2,
+                &gr.d_y,
+                &gr.d_x,
+                gw("norm2.weight")?,
+                gw("norm2.bias")?,
+                true,
             )?);
             out.push(residual::branch_grad(e, &gr.d_x, self.scale(l, 0), &gr.d_branch, d, t_n)?);
             out.extend(linear_backward(
-                e, &b.attn, w("attn.proj.weight")?, &gr.d_branch, Some(&gr.d_attn),
-                gw("attn.proj.weight")?, Some(gw("attn.proj.bias")?), rows, d, d,
+                e,
+                &b.attn,
+                w("attn.proj.weight")?,
+                &gr.d_branch,
+                Some(&gr.d_attn),
+                gw("attn.proj.weight")?,
+                Some(gw("attn.proj.bias")?),
+                rows,
+                d,
+                d,
             )?);
             out.extend(attention::backward(e, &self.attention, &b.qkv, &b.attn, &b.lse, &gr.d_attn, &gr.d_qkv)?);
             out.extend(linear_backward(
-                e, &b.y1, w("attn.qkv.weight")?, &gr.d_qkv, Some(&gr.d_y),
-                gw("attn.qkv.weight")?, Some(gw("attn.qkv.bias")?), rows, d, 3 * d,
+                e,
+                &b.y1,
+                w("attn.qkv.weight")?,
+                &gr.d_qkv,
+                Some(&gr.d_y),
+                gw("attn.qkv.weight")?,
+                Some(gw("attn.qkv.bias")?),
+                rows,
+                d,
+                3 * d,
             )?);
             out.extend(layernorm::backward(
-                e, self.x(l), w("norm1.weight")?, &b.mean1, &b.rstd1, &gr.d_y, &gr.d_x,
-                gw("norm1.weight")?, gw("norm1.bias")?, true,
+                e,
+                self.x(l),
+                w("norm1.weight")?,
+                &b.mean1,
+                &b.rstd1,
+                &gr.d_y,
+                &gr.d_x,
+                gw("norm1.weight")?,
+                gw("norm1.bias")?,
+                true,
             )?);
         }
         let dpos = match &gr.d_pos {
@@ -337,12 +437,49 @@ impl Group {
         if let (Some(dp), Some(m)) = (&gr.d_pos, pos_resize) {
             let n_native = 1 + c.patches(c.image_size);
             let ms = MatmulShape::new(1, 1 + s.patches, d, n_native);
-            out.extend(matmul::backward(e, &ms, m, view(p, "pos_embed")?, dp, None, Some(view(g, "pos_embed")?), None, 1.0, true)?);
+            out.extend(matmul::backward(
+                e,
+                &ms,
+                m,
+                view(p, "pos_embed")?,
+                dp,
+                None,
+                Some(view(g, "pos_embed")?),
+                None,
+                1.0,
+                true,
+            )?);
         }
-        let (w_pe, gw_pe, gb_pe) = (view(p, "patch_embed.proj.weight")?, view(g, "patch_embed.proj.weight")?, view(g, "patch_embed.proj.bias")?);
-        out.extend(linear_backward(e, &self.patch_rows, w_pe, &gr.d_patch, None, gw_pe, Some(gb_pe), s.images * s.patches, cpp, d)?);
+        let (w_pe, gw_pe, gb_pe) = (
+            view(p, "patch_embed.proj.weight")?,
+            view(g, "patch_embed.proj.weight")?,
+            view(g, "patch_embed.proj.bias")?,
+        );
+        out.extend(linear_backward(
+            e,
+            &self.patch_rows,
+            w_pe,
+            &gr.d_patch,
+            None,
+            gw_pe,
+            Some(gb_pe),
+            s.images * s.patches,
+            cpp,
+            d,
+        )?);
         if s.queries > 0 {
-            out.extend(linear_backward(e, &self.query_rows, w_pe, &gr.d_query, None, gw_pe, Some(gb_pe), s.images * s.queries, cpp, d)?);
+            out.extend(linear_backward(
+                e,
+                &self.query_rows,
+                w_pe,
+                &gr.d_query,
+                None,
+                gw_pe,
+                Some(gb_pe),
+                s.images * s.queries,
+                cpp,
+                d,
+            )?);
         }
         Ok(out)
     }

@@ -197,3 +197,44 @@ impl AdclrConfig {
         (0..2 * n).map(|r| ((r + n) % (2 * n), r)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(batch: usize, queries: usize, local_crops: usize) -> AdclrConfig {
+        let mut c = AdclrConfig::new(ModelConfig::preset("tiny").expect("preset"), batch);
+        c.queries = queries;
+        c.local_crops = local_crops;
+        c
+    }
+
+    #[test]
+    fn multicrop_pairs_skip_the_same_view() {
+        // B = 1, L = 1: rows are global 0, global 1, local 0.
+        let mut p = cfg(1, 2, 1).global_pairs();
+        p.sort();
+        assert_eq!(p, vec![(0, 1), (0, 2), (1, 0), (1, 2)]);
+        assert_eq!(cfg(3, 2, 2).global_pairs().len(), 2 * (2 + 2 - 1) * 3);
+    }
+
+    #[test]
+    fn query_pairs_match_the_same_query_across_views() {
+        // B = 1, Q = 2: student rows 0, 1 (view 0) and 2, 3 (view 1).
+        assert_eq!(cfg(1, 2, 0).query_pairs(), vec![(2, 0), (3, 1), (0, 2), (1, 3)]);
+    }
+
+    #[test]
+    fn impossible_settings_are_named() {
+        let mut c = cfg(2, 0, 0);
+        assert!(c.validate().unwrap_err().contains("--lambda"));
+        c.lambda = 0.0;
+        assert!(c.validate().is_ok());
+        c.batch = 0;
+        assert!(c.validate().unwrap_err().contains("--batch"));
+        let mut m = ModelConfig::preset("tiny").expect("preset");
+        m.image_size = 30;
+        assert!(m.validate().unwrap_err().contains("--image-size"));
+        assert!(ModelConfig::preset("vit-h14").unwrap_err().contains("vit-h14"));
+    }
+}

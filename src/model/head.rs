@@ -87,7 +87,13 @@ impl Head {
             gelu::forward(e, &self.a2, &self.g2)?,
             linear(e, &self.g2, w("head.mlp.4.weight")?, Some(w("head.mlp.4.bias")?), &self.z, r, h, bn)?,
             l2norm::forward(e, &self.z, &self.zn, &self.z_norm, bn)?,
-            weight_norm::forward(e, w("head.last_layer.weight_g")?, w("head.last_layer.weight_v")?, &self.w_last, &self.v_norm)?,
+            weight_norm::forward(
+                e,
+                w("head.last_layer.weight_g")?,
+                w("head.last_layer.weight_v")?,
+                &self.w_last,
+                &self.v_norm,
+            )?,
             linear(e, &self.zn, &self.w_last, None, &self.logits, r, bn, k)?,
         ])
     }
@@ -99,7 +105,18 @@ impl Head {
         let w = |n: &str| view(p, n);
         let gw = |n: &str| view(g, n);
         let s = super::backbone::linear_shape(r, bn, k);
-        let mut out = matmul::backward(e, &s, &self.zn, &self.w_last, &hg.d_logits, Some(&hg.d_zn), Some(&hg.d_w_last), None, 1.0, false)?;
+        let mut out = matmul::backward(
+            e,
+            &s,
+            &self.zn,
+            &self.w_last,
+            &hg.d_logits,
+            Some(&hg.d_zn),
+            Some(&hg.d_w_last),
+            None,
+            1.0,
+            false,
+        )?;
         out.push(weight_norm::backward(
             e,
             w("head.last_layer.weight_g")?,
@@ -110,11 +127,44 @@ impl Head {
             gw("head.last_layer.weight_v")?,
         )?);
         out.push(l2norm::backward(e, &self.zn, &self.z_norm, &hg.d_zn, &hg.d_z, bn)?);
-        out.extend(linear_backward(e, &self.g2, w("head.mlp.4.weight")?, &hg.d_z, Some(&hg.d_a), gw("head.mlp.4.weight")?, Some(gw("head.mlp.4.bias")?), r, h, bn)?);
+        out.extend(linear_backward(
+            e,
+            &self.g2,
+            w("head.mlp.4.weight")?,
+            &hg.d_z,
+            Some(&hg.d_a),
+            gw("head.mlp.4.weight")?,
+            Some(gw("head.mlp.4.bias")?),
+            r,
+            h,
+            bn,
+        )?);
         out.push(gelu::backward(e, &self.a2, &hg.d_a, &hg.d_b, false)?);
-        out.extend(linear_backward(e, &self.g1, w("head.mlp.2.weight")?, &hg.d_b, Some(&hg.d_a), gw("head.mlp.2.weight")?, Some(gw("head.mlp.2.bias")?), r, h, h)?);
+        out.extend(linear_backward(
+            e,
+            &self.g1,
+            w("head.mlp.2.weight")?,
+            &hg.d_b,
+            Some(&hg.d_a),
+            gw("head.mlp.2.weight")?,
+            Some(gw("head.mlp.2.bias")?),
+            r,
+            h,
+            h,
+        )?);
         out.push(gelu::backward(e, &self.a1, &hg.d_a, &hg.d_b, false)?);
-        out.extend(linear_backward(e, &self.input, w("head.mlp.0.weight")?, &hg.d_b, Some(&hg.d_input), gw("head.mlp.0.weight")?, Some(gw("head.mlp.0.bias")?), r, d, h)?);
+        out.extend(linear_backward(
+            e,
+            &self.input,
+            w("head.mlp.0.weight")?,
+            &hg.d_b,
+            Some(&hg.d_input),
+            gw("head.mlp.0.weight")?,
+            Some(gw("head.mlp.0.bias")?),
+            r,
+            d,
+            h,
+        )?);
         Ok(out)
     }
 }

@@ -109,7 +109,8 @@ impl ParamStore {
                     s.len()
                 ));
             }
-            let aligned = chunks.last().map_or(0, |c| c.total.div_ceil(crate::ops::optim::ALIGN) * crate::ops::optim::ALIGN);
+            let aligned =
+                chunks.last().map_or(0, |c| c.total.div_ceil(crate::ops::optim::ALIGN) * crate::ops::optim::ALIGN);
             if aligned + s.len() > max_chunk {
                 chunks.push(FlatLayout::default());
             }

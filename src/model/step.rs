@@ -116,17 +116,26 @@ impl AdclrStep {
         let centre_query = al.tensor("centre.query", &[k])?;
 
         // Groups and heads.
-        let spec = |name, images, side, queries, training| GroupSpec { name, images, side, queries, training, inputs: None };
+        let spec =
+            |name, images, side, queries, training| GroupSpec { name, images, side, queries, training, inputs: None };
         let student_global = Group::new(&mut al, cfg, &spec("student.global", 2 * b, c.image_size, q, true))?;
-        let student_local = if l > 0 { Some(Group::new(&mut al, cfg, &spec("student.local", l * b, c.local_size, 0, true))?) } else { None };
+        let student_local = if l > 0 {
+            Some(Group::new(&mut al, cfg, &spec("student.local", l * b, c.local_size, 0, true))?)
+        } else {
+            None
+        };
         let teacher_global = Group::new(
             &mut al,
             cfg,
-            &GroupSpec { inputs: Some((&student_global.patch_rows, &student_global.query_rows)), ..spec("teacher.global", 2 * b, c.image_size, q, false) },
+            &GroupSpec {
+                inputs: Some((&student_global.patch_rows, &student_global.query_rows)),
+                ..spec("teacher.global", 2 * b, c.image_size, q, false)
+            },
         )?;
         teacher_global.drop.write_f32(&e.ctx, &vec![1.0; teacher_global.drop.len()])?;
         let pos_resize = if l > 0 {
-            let m: Vec<f32> = resize_matrix(c.grid(c.image_size), c.grid(c.local_size)).iter().map(|&x| x as f32).collect();
+            let m: Vec<f32> =
+                resize_matrix(c.grid(c.image_size), c.grid(c.local_size)).iter().map(|&x| x as f32).collect();
             let t = al.tensor("pos_resize", &[1 + c.patches(c.local_size), 1 + c.patches(c.image_size)])?;
             t.write_f32(&e.ctx, &m)?;
             Some(t)
@@ -147,7 +156,8 @@ impl AdclrStep {
         // Loss terms on views of the logits.
         let tl = &teacher_head.logits;
         let sl = &student_head.logits;
-        let sd = &student_head.grads.as_ref().ok_or_else(|| Error::Gpu("student head has no gradients".into()))?.d_logits;
+        let sd =
+            &student_head.grads.as_ref().ok_or_else(|| Error::Gpu("student head has no gradients".into()))?.d_logits;
         let tau_s = cfg.student_temp;
         let gshape = DinoShape { n_teacher: 2 * b, n_student: n_cls, k, tau_t: 0.04, tau_s };
         let global_loss = DinoLoss::new(
@@ -197,10 +207,12 @@ impl AdclrStep {
         forward.extend(student_head.forward(e, c, &sv)?);
 
         // Backward phase: zero the gradients, the loss terms' backward, then this.
-        let zero_grads: Vec<Dispatch> = chunks.iter().map(|cb| elementwise::fill(e, &cb.grads, 0.0)).collect::<Result<_>>()?;
+        let zero_grads: Vec<Dispatch> =
+            chunks.iter().map(|cb| elementwise::fill(e, &cb.grads, 0.0)).collect::<Result<_>>()?;
         let mut backward = student_head.backward(e, c, &sv, &gv)?;
         let d_in = &student_head.grads.as_ref().ok_or_else(|| Error::Gpu("no head grads".into()))?.d_input;
-        let dn = |g: &Group| g.grads.as_ref().map(|x| x.d_normed.clone()).ok_or_else(|| Error::Gpu("no group grads".into()));
+        let dn =
+            |g: &Group| g.grads.as_ref().map(|x| x.d_normed.clone()).ok_or_else(|| Error::Gpu("no group grads".into()));
         let dn_g = dn(&student_global)?;
         backward.push(elementwise::fill(e, &dn_g, 0.0)?);
         backward.push(rows::scatter(e, d_in, &idx_cls_g, &dn_g, d, 0)?);
@@ -220,7 +232,17 @@ impl AdclrStep {
         let opt = AdamW { lr: 0.0, weight_decay: 0.0, beta1: cfg.adam_beta1, beta2: cfg.adam_beta2, eps: cfg.adam_eps };
         let mut optimizers = Vec::new();
         for (i, cb) in chunks.iter().enumerate() {
-            optimizers.push(Optimizer::new(e, &store.chunks[i], &opt, cfg.clip_grad as f32, &cb.grads, &cb.student, &cb.m, &cb.v, &health.flag)?);
+            optimizers.push(Optimizer::new(
+                e,
+                &store.chunks[i],
+                &opt,
+                cfg.clip_grad as f32,
+                &cb.grads,
+                &cb.student,
+                &cb.m,
+                &cb.v,
+                &health.flag,
+            )?);
         }
         let mut checks = vec![(health.check(e, &global_loss.loss, CODE_GLOBAL_LOSS)?, 1, CODE_GLOBAL_LOSS)];
         if let Some(ql) = &query_loss {
@@ -230,10 +252,27 @@ impl AdclrStep {
             let code = CODE_GRADIENTS + i as u32;
             checks.push((health.check(e, &o.clip, code)?, o.clip.len(), code));
         }
-        let ema = chunks.iter().map(|cb| Ok((ema(e, &cb.student, &cb.teacher, &health.flag, 0.996)?, cb.teacher.len()))).collect::<Result<Vec<_>>>()?;
-        let mut centres = vec![centre_update(e, &global_loss.teacher_view(), &centre_cls, &health.flag, k, cfg.centre_momentum as f32)?];
+        let ema = chunks
+            .iter()
+            .map(|cb| Ok((ema(e, &cb.student, &cb.teacher, &health.flag, 0.996)?, cb.teacher.len())))
+            .collect::<Result<Vec<_>>>()?;
+        let mut centres = vec![centre_update(
+            e,
+            &global_loss.teacher_view(),
+            &centre_cls,
+            &health.flag,
+            k,
+            cfg.centre_momentum as f32,
+        )?];
         if let Some(ql) = &query_loss {
-            centres.push(centre_update(e, &ql.teacher_view(), &centre_query, &health.flag, k, cfg.centre_momentum as f32)?);
+            centres.push(centre_update(
+                e,
+                &ql.teacher_view(),
+                &centre_query,
+                &health.flag,
+                k,
+                cfg.centre_momentum as f32,
+            )?);
         }
         Ok(Self {
             cfg: cfg.clone(),
@@ -268,7 +307,11 @@ impl AdclrStep {
         let g = &self.student_global;
         ctx.queue.write_buffer(&g.patch_rows.buffer, g.patch_rows.offset, bytemuck::cast_slice(&input.global_patches));
         if self.cfg.queries > 0 {
-            ctx.queue.write_buffer(&g.query_rows.buffer, g.query_rows.offset, bytemuck::cast_slice(&input.query_patches));
+            ctx.queue.write_buffer(
+                &g.query_rows.buffer,
+                g.query_rows.offset,
+                bytemuck::cast_slice(&input.query_patches),
+            );
         }
         g.drop.write_f32(ctx, &input.global_drop)?;
         if let Some(lg) = &self.student_local {
@@ -282,7 +325,13 @@ impl AdclrStep {
         }
         self.store.begin_step(hyper.freeze_last_layer);
         let c = &self.cfg;
-        let opt = AdamW { lr: hyper.lr, weight_decay: hyper.weight_decay, beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_eps };
+        let opt = AdamW {
+            lr: hyper.lr,
+            weight_decay: hyper.weight_decay,
+            beta1: c.adam_beta1,
+            beta2: c.adam_beta2,
+            eps: c.adam_eps,
+        };
         for (o, layout) in self.optimizers.iter().zip(&self.store.chunks) {
             o.set_step(e, layout, &opt);
         }
@@ -297,9 +346,23 @@ impl AdclrStep {
             crate::gpu::record(&mut enc, list);
             ctx.queue.submit([enc.finish()]);
         };
-        submit(&self.forward.iter().chain(self.global_loss.forward.iter()).chain(self.query_loss.iter().flat_map(|q| q.forward.iter())).collect::<Vec<_>>());
+        submit(
+            &self
+                .forward
+                .iter()
+                .chain(self.global_loss.forward.iter())
+                .chain(self.query_loss.iter().flat_map(|q| q.forward.iter()))
+                .collect::<Vec<_>>(),
+        );
         let losses = || std::iter::once(&self.global_loss).chain(self.query_loss.iter());
-        submit(&self.zero_grads.iter().chain(losses().map(|l| &l.backward)).chain(self.backward.iter()).collect::<Vec<_>>());
+        submit(
+            &self
+                .zero_grads
+                .iter()
+                .chain(losses().map(|l| &l.backward))
+                .chain(self.backward.iter())
+                .collect::<Vec<_>>(),
+        );
         let mut update: Vec<&Dispatch> = Vec::with_capacity(64);
         for o in &self.optimizers {
             update.extend(&o.dispatches[..2]);

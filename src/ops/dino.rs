@@ -71,16 +71,7 @@ impl DinoLoss {
             &[&teacher_probs, &student_logp, &pairs_t, grad_student],
             grid_1d(ns * k, 256),
         )?;
-        Ok(Self {
-            shape,
-            teacher: teacher.clone(),
-            teacher_probs,
-            student_logp,
-            row_loss,
-            loss,
-            forward,
-            backward,
-        })
+        Ok(Self { shape, teacher: teacher.clone(), teacher_probs, student_logp, row_loss, loss, forward, backward })
     }
 
     /// The teacher logits this term reads.

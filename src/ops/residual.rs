@@ -13,7 +13,10 @@ pub struct SampleScale<'a> {
 
 fn check_scale(kernel: &'static str, s: &SampleScale, samples: usize) -> Result<()> {
     if s.offset + samples > s.scale.len() {
-        return Err(crate::error::shape_error(kernel, format!("scales {}..{} past {}", s.offset, s.offset + samples, s.scale.len())));
+        return Err(crate::error::shape_error(
+            kernel,
+            format!("scales {}..{} past {}", s.offset, s.offset + samples, s.scale.len()),
+        ));
     }
     Ok(())
 }

@@ -26,7 +26,16 @@ pub fn linear(x: &[f64], w: &[f64], b: Option<&[f64]>, rows: usize, inp: usize, 
 }
 
 /// Adds dW and db into `grads` under `name`.weight / .bias; returns dx.
-fn linear_backward(g: &mut Named, name: &str, x: &[f64], w: &[f64], dy: &[f64], rows: usize, inp: usize, out: usize) -> Vec<f64> {
+fn linear_backward(
+    g: &mut Named,
+    name: &str,
+    x: &[f64],
+    w: &[f64],
+    dy: &[f64],
+    rows: usize,
+    inp: usize,
+    out: usize,
+) -> Vec<f64> {
     let (dx, dw, db) = matmul::backward(&linear_shape(rows, inp, out), x, w, dy, 1.0);
     add_into(g, &format!("{name}.weight"), &dw);
     add_into(g, &format!("{name}.bias"), &db);
@@ -136,7 +145,14 @@ pub fn backbone_forward(a: &AdclrConfig, params: &Named, g: &GroupSpec) -> Group
 }
 
 /// Adds the backbone's parameter gradients for d(normed) into `grads`.
-pub fn backbone_backward(a: &AdclrConfig, params: &Named, g: &GroupSpec, cache: &GroupCache, d_normed: &[f64], grads: &mut Named) {
+pub fn backbone_backward(
+    a: &AdclrConfig,
+    params: &Named,
+    g: &GroupSpec,
+    cache: &GroupCache,
+    d_normed: &[f64],
+    grads: &mut Named,
+) {
     let c = &a.model;
     let (d, cpp) = (c.dim, c.patch_len());
     let ts = TokenShape { images: g.images, patches: g.patches, queries: g.queries, dim: d };
@@ -153,9 +169,11 @@ pub fn backbone_backward(a: &AdclrConfig, params: &Named, g: &GroupSpec, cache: 
         let s1 = &g.drop[(l * 2) * g.images..(l * 2 + 1) * g.images];
         let s2 = &g.drop[(l * 2 + 1) * g.images..(l * 2 + 2) * g.images];
         let d_fc2 = tokens::residual_branch_grad(&dx, s2, d, t_n);
-        let d_g = linear_backward(grads, &format!("{b}.mlp.fc2"), &bc.g, q("mlp.fc2.weight"), &d_fc2, rows, c.hidden(), d);
+        let d_g =
+            linear_backward(grads, &format!("{b}.mlp.fc2"), &bc.g, q("mlp.fc2.weight"), &d_fc2, rows, c.hidden(), d);
         let d_h = gelu::backward(&bc.h, &d_g);
-        let d_y2 = linear_backward(grads, &format!("{b}.mlp.fc1"), &bc.y2, q("mlp.fc1.weight"), &d_h, rows, d, c.hidden());
+        let d_y2 =
+            linear_backward(grads, &format!("{b}.mlp.fc1"), &bc.y2, q("mlp.fc1.weight"), &d_h, rows, d, c.hidden());
         let (dxm, dw2, db2) = layernorm::backward(&bc.x_mid, q("norm2.weight"), &d_y2, rows, d, c.ln_eps);
         add_into(grads, &format!("{b}.norm2.weight"), &dw2);
         add_into(grads, &format!("{b}.norm2.bias"), &db2);
@@ -163,9 +181,11 @@ pub fn backbone_backward(a: &AdclrConfig, params: &Named, g: &GroupSpec, cache: 
             *a += v;
         }
         let d_proj = tokens::residual_branch_grad(&dx, s1, d, t_n);
-        let d_attn = linear_backward(grads, &format!("{b}.attn.proj"), &bc.attn, q("attn.proj.weight"), &d_proj, rows, d, d);
+        let d_attn =
+            linear_backward(grads, &format!("{b}.attn.proj"), &bc.attn, q("attn.proj.weight"), &d_proj, rows, d, d);
         let d_qkv = attention::backward(&att, &bc.qkv, &d_attn);
-        let d_y1 = linear_backward(grads, &format!("{b}.attn.qkv"), &bc.y1, q("attn.qkv.weight"), &d_qkv, rows, d, 3 * d);
+        let d_y1 =
+            linear_backward(grads, &format!("{b}.attn.qkv"), &bc.y1, q("attn.qkv.weight"), &d_qkv, rows, d, 3 * d);
         let (dxi, dw1, db1) = layernorm::backward(&bc.x_in, q("norm1.weight"), &d_y1, rows, d, c.ln_eps);
         add_into(grads, &format!("{b}.norm1.weight"), &dw1);
         add_into(grads, &format!("{b}.norm1.bias"), &db1);
@@ -213,16 +233,30 @@ pub fn head_forward(c: &ModelConfig, params: &Named, x: &[f64], rows: usize) -> 
     let g2 = gelu::forward(&a2);
     let z = linear(&g2, p(params, "head.mlp.4.weight"), Some(p(params, "head.mlp.4.bias")), rows, h, bn);
     let zn = l2norm::forward(&z, rows, bn, 1e-12).0;
-    let w_last = weight_norm::forward(p(params, "head.last_layer.weight_g"), p(params, "head.last_layer.weight_v"), k, bn);
+    let w_last =
+        weight_norm::forward(p(params, "head.last_layer.weight_g"), p(params, "head.last_layer.weight_v"), k, bn);
     let logits = linear(&zn, &w_last, None, rows, bn, k);
     HeadCache { x: x.to_vec(), a1, g1, a2, g2, z, zn, w_last, logits }
 }
 
 /// Adds the head's gradients into `grads`; returns d(input).
-pub fn head_backward(c: &ModelConfig, params: &Named, cache: &HeadCache, d_logits: &[f64], rows: usize, grads: &mut Named) -> Vec<f64> {
+pub fn head_backward(
+    c: &ModelConfig,
+    params: &Named,
+    cache: &HeadCache,
+    d_logits: &[f64],
+    rows: usize,
+    grads: &mut Named,
+) -> Vec<f64> {
     let (d, h, bn, k) = (c.dim, c.head_hidden, c.head_bottleneck, c.out_dim);
     let (d_zn, d_w, _) = matmul::backward(&linear_shape(rows, bn, k), &cache.zn, &cache.w_last, d_logits, 1.0);
-    let (dg, dv) = weight_norm::backward(p(params, "head.last_layer.weight_g"), p(params, "head.last_layer.weight_v"), &d_w, k, bn);
+    let (dg, dv) = weight_norm::backward(
+        p(params, "head.last_layer.weight_g"),
+        p(params, "head.last_layer.weight_v"),
+        &d_w,
+        k,
+        bn,
+    );
     add_into(grads, "head.last_layer.weight_g", &dg);
     add_into(grads, "head.last_layer.weight_v", &dv);
     let d_z = l2norm::backward(&cache.z, &d_zn, rows, bn, 1e-12);
@@ -247,7 +281,11 @@ pub struct RefState {
 
 impl RefState {
     pub fn named(&self, flats: &[Vec<f64>]) -> Named {
-        self.store.specs.iter().map(|s| (s.name.clone(), self.store.slice(flats, &s.name).unwrap_or(&[]).to_vec())).collect()
+        self.store
+            .specs
+            .iter()
+            .map(|s| (s.name.clone(), self.store.slice(flats, &s.name).unwrap_or(&[]).to_vec()))
+            .collect()
     }
 
     /// `named` gradients laid out as the chunks' flat vectors.
@@ -278,7 +316,13 @@ pub fn query_rows(images: usize, tokens: usize, patches: usize, queries: usize) 
 }
 
 /// One ADCLR step on the CPU. Returns the report and the flat gradients (before clipping).
-pub fn adclr_step(a: &AdclrConfig, st: &mut RefState, input: &StepInput, hyper: &StepHyper, pos_resize: &[f64]) -> (StepReport, Vec<Vec<f64>>) {
+pub fn adclr_step(
+    a: &AdclrConfig,
+    st: &mut RefState,
+    input: &StepInput,
+    hyper: &StepHyper,
+    pos_resize: &[f64],
+) -> (StepReport, Vec<Vec<f64>>) {
     let c = &a.model;
     let (b, q, l, d, k) = (a.batch, a.queries, a.local_crops, c.dim, c.out_dim);
     let (n_g, n_l) = (c.patches(c.image_size), c.patches(c.local_size));
@@ -289,8 +333,24 @@ pub fn adclr_step(a: &AdclrConfig, st: &mut RefState, input: &StepInput, hyper: 
     let ones = vec![1.0; c.depth * 2 * 2 * b];
     let student = st.named(&st.student);
     let teacher = st.named(&st.teacher);
-    let global = |drop| GroupSpec { images: 2 * b, patches: n_g, queries: q, patch_rows: &gp, query_rows: &qp, pos_resize: None, drop };
-    let local = GroupSpec { images: l * b, patches: n_l, queries: 0, patch_rows: &lp, query_rows: &[], pos_resize: Some(pos_resize), drop: &ldrop };
+    let global = |drop| GroupSpec {
+        images: 2 * b,
+        patches: n_g,
+        queries: q,
+        patch_rows: &gp,
+        query_rows: &qp,
+        pos_resize: None,
+        drop,
+    };
+    let local = GroupSpec {
+        images: l * b,
+        patches: n_l,
+        queries: 0,
+        patch_rows: &lp,
+        query_rows: &[],
+        pos_resize: Some(pos_resize),
+        drop: &ldrop,
+    };
 
     // Teacher: global views, CLS rows then query rows.
     let tg = backbone_forward(a, &teacher, &global(&ones));
@@ -318,7 +378,13 @@ pub fn adclr_step(a: &AdclrConfig, st: &mut RefState, input: &StepInput, hyper: 
     let mut d_logits = dino::grad_student(&gsh, t_cls, s_cls, &st.centre_cls, &gpairs, 1.0);
     let mut query_loss = 0.0;
     if q > 0 {
-        let qsh = DinoShape { n_teacher: 2 * b * q, n_student: 2 * b * q, k, tau_t: hyper.teacher_temp, tau_s: a.student_temp };
+        let qsh = DinoShape {
+            n_teacher: 2 * b * q,
+            n_student: 2 * b * q,
+            k,
+            tau_t: hyper.teacher_temp,
+            tau_s: a.student_temp,
+        };
         let qpairs = a.query_pairs();
         query_loss = dino::loss(&qsh, t_query, s_query, &st.centre_query, &qpairs);
         d_logits.extend(dino::grad_student(&qsh, t_query, s_query, &st.centre_query, &qpairs, a.lambda));
@@ -345,10 +411,24 @@ pub fn adclr_step(a: &AdclrConfig, st: &mut RefState, input: &StepInput, hyper: 
     // Update: per-tensor clipping, AdamW, EMA teacher, centres.
     st.store.begin_step(hyper.freeze_last_layer);
     let flat_grads = st.flatten(&grads);
-    let opt = optim::AdamW { lr: hyper.lr, weight_decay: hyper.weight_decay, beta1: a.adam_beta1, beta2: a.adam_beta2, eps: a.adam_eps };
+    let opt = optim::AdamW {
+        lr: hyper.lr,
+        weight_decay: hyper.weight_decay,
+        beta1: a.adam_beta1,
+        beta2: a.adam_beta2,
+        eps: a.adam_eps,
+    };
     for (ci, layout) in st.store.chunks.iter().enumerate() {
         let clip = optim::clip_scales(&flat_grads[ci], &layout.segments, a.clip_grad);
-        optim::adamw_step(&opt, &layout.segments, &clip, &flat_grads[ci], &mut st.student[ci], &mut st.m[ci], &mut st.v[ci]);
+        optim::adamw_step(
+            &opt,
+            &layout.segments,
+            &clip,
+            &flat_grads[ci],
+            &mut st.student[ci],
+            &mut st.m[ci],
+            &mut st.v[ci],
+        );
         optim::ema(&mut st.teacher[ci], &st.student[ci], hyper.teacher_momentum);
     }
     st.centre_cls = dino::centre_update(&st.centre_cls, t_cls, 2 * b, k, a.centre_momentum);
