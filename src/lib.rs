@@ -13,5 +13,6 @@ pub mod rng;
 
 pub use error::{Error, Result};
 pub mod bench;
+pub mod checkpoint;
 pub mod cli;
 pub mod info;

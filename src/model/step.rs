@@ -435,3 +435,58 @@ impl AdclrStep {
         }
     }
 }
+
+impl AdclrStep {
+    /// The whole training state, read back (waits for submitted work). `rng` is the
+    /// trainer's generator state, stored alongside.
+    pub fn state(&self, e: &Engine, rng: u64) -> Result<crate::checkpoint::TrainingState> {
+        let named = |which| -> Result<crate::checkpoint::Named> {
+            let flats = self.read_flat(e, which)?;
+            Ok(self.store.specs.iter().map(|s| (s.name.clone(), self.store.slice(&flats, &s.name).unwrap_or(&[]).to_vec())).collect())
+        };
+        Ok(crate::checkpoint::TrainingState {
+            student: named(Flat::Student)?,
+            teacher: named(Flat::Teacher)?,
+            exp_avg: named(Flat::AdamM)?,
+            exp_avg_sq: named(Flat::AdamV)?,
+            tensor_steps: (0..self.store.specs.len()).map(|i| self.store.segment(i).step).collect(),
+            centre_cls: self.centre_cls.read_f32(&e.ctx)?,
+            centre_query: self.centre_query.read_f32(&e.ctx)?,
+            step: self.step,
+            rng,
+        })
+    }
+
+    /// Replaces the training state (from a checkpoint); marks the state healthy.
+    pub fn load_state(&mut self, e: &Engine, st: &crate::checkpoint::TrainingState) -> Result<()> {
+        let k = self.cfg.model.out_dim;
+        if st.tensor_steps.len() != self.store.specs.len() || st.centre_cls.len() != k || st.centre_query.len() != k {
+            return Err(Error::Checkpoint("state does not match this model (tensor count or out-dim)".into()));
+        }
+        let flats = |named: &crate::checkpoint::Named| -> Result<Vec<Vec<f32>>> {
+            let mut flats: Vec<Vec<f32>> = self.store.chunks.iter().map(|c| vec![0.0; c.total]).collect();
+            for (i, s) in self.store.specs.iter().enumerate() {
+                let v = named.get(&s.name).ok_or_else(|| Error::Checkpoint(format!("state has no `{}`", s.name)))?;
+                if v.len() != s.len() {
+                    return Err(Error::Checkpoint(format!("`{}` has {} values, expected {}", s.name, v.len(), s.len())));
+                }
+                let (c, seg) = self.store.place[i];
+                let off = self.store.chunks[c].segments[seg].offset;
+                flats[c][off..off + v.len()].copy_from_slice(v);
+            }
+            Ok(flats)
+        };
+        self.write_flat(e, Flat::Student, &flats(&st.student)?)?;
+        self.write_flat(e, Flat::Teacher, &flats(&st.teacher)?)?;
+        self.write_flat(e, Flat::AdamM, &flats(&st.exp_avg)?)?;
+        self.write_flat(e, Flat::AdamV, &flats(&st.exp_avg_sq)?)?;
+        for (i, &steps) in st.tensor_steps.iter().enumerate() {
+            let (c, seg) = self.store.place[i];
+            self.store.chunks[c].segments[seg].step = steps;
+        }
+        self.centre_cls.write_f32(&e.ctx, &st.centre_cls)?;
+        self.centre_query.write_f32(&e.ctx, &st.centre_query)?;
+        self.step = st.step;
+        self.health.reset(e)
+    }
+}

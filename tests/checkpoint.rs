@@ -1,0 +1,138 @@
+//! Checkpoints: save -> load -> save keeps every tensor's bytes; resume equals continuing;
+//! export writes the teacher backbone with timm names; bad files give clear errors.
+
+mod common;
+
+use adclr_wgpu::checkpoint::{self, Normalization};
+use adclr_wgpu::model::batch::{StepHyper, StepInput};
+use adclr_wgpu::model::config::{AdclrConfig, ModelConfig};
+use adclr_wgpu::model::step::{AdclrStep, Flat};
+use common::{engine, Rng};
+use safetensors::SafeTensors;
+
+fn tiny() -> AdclrConfig {
+    let model = ModelConfig {
+        preset: "test".into(),
+        image_size: 16,
+        patch_size: 4,
+        channels: 3,
+        dim: 32,
+        depth: 2,
+        heads: 2,
+        mlp_ratio: 4,
+        out_dim: 64,
+        head_hidden: 64,
+        head_bottleneck: 32,
+        local_size: 8,
+        ln_eps: 1e-6,
+    };
+    let mut c = AdclrConfig::new(model, 2);
+    c.queries = 3;
+    c.local_crops = 1;
+    c
+}
+
+fn input(c: &AdclrConfig, seed: u64) -> StepInput {
+    let mut rng = Rng::new(seed);
+    let m = &c.model;
+    let cpp = m.patch_len();
+    let mut v = |n: usize| (0..n).map(|_| rng.uniform() as f32).collect::<Vec<f32>>();
+    let crops = v(c.batch * c.queries * cpp);
+    let (gd, ld) = StepInput::no_drop(c);
+    StepInput {
+        global_patches: v(2 * c.batch * m.patches(m.image_size) * cpp),
+        query_patches: [crops.clone(), crops].concat(),
+        local_patches: v(c.local_crops * c.batch * m.patches(m.local_size) * cpp),
+        global_drop: gd,
+        local_drop: ld,
+    }
+}
+
+fn hyper(freeze: bool) -> StepHyper {
+    StepHyper { lr: 2e-3, weight_decay: 0.04, teacher_momentum: 0.99, teacher_temp: 0.04, freeze_last_layer: freeze }
+}
+
+fn tensor_bytes(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Vec<(String, Vec<u8>)> = st.tensors().into_iter().map(|(n, t)| (n, t.data().to_vec())).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn save_load_save_keeps_every_tensor_and_resume_equals_continuing() {
+    let e = engine();
+    let c = tiny();
+    let dir = std::env::temp_dir().join(format!("adclr-ck-{}", std::process::id()));
+    let (p1, p2) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
+    let mut s = AdclrStep::new(e, &c, 1).unwrap();
+    // One step with the last layer frozen, one without: per-tensor step counts differ.
+    s.run(e, &input(&c, 1), &hyper(true)).unwrap();
+    s.run(e, &input(&c, 2), &hyper(false)).unwrap();
+    let st = s.state(e, 1234).unwrap();
+    checkpoint::save_training(&p1, &c.model, &Normalization::IMAGENET, &[("batch".into(), "2".into())], &st).unwrap();
+    let loaded = checkpoint::load_training(&p1).unwrap();
+    assert_eq!(loaded.model, c.model);
+    assert_eq!(loaded.state, st);
+    assert_eq!(loaded.metadata.get("batch").map(String::as_str), Some("2"));
+    checkpoint::save_training(&p2, &c.model, &Normalization::IMAGENET, &[("batch".into(), "2".into())], &loaded.state).unwrap();
+    assert_eq!(tensor_bytes(&p1), tensor_bytes(&p2));
+    assert!(st.tensor_steps.contains(&1) && st.tensor_steps.contains(&2), "frozen last layer keeps its own step count");
+
+    // Resume in a fresh step object and continue: equal to continuing the original.
+    let mut resumed = AdclrStep::new(e, &c, 99).unwrap();
+    resumed.load_state(e, &loaded.state).unwrap();
+    for seed in 3..5 {
+        s.run(e, &input(&c, seed), &hyper(false)).unwrap();
+        resumed.run(e, &input(&c, seed), &hyper(false)).unwrap();
+    }
+    for which in [Flat::Student, Flat::Teacher, Flat::AdamM, Flat::AdamV] {
+        assert_eq!(s.read_flat(e, which).unwrap(), resumed.read_flat(e, which).unwrap(), "{which:?}");
+    }
+    assert_eq!(s.centre_query.read_f32(&e.ctx).unwrap(), resumed.centre_query.read_f32(&e.ctx).unwrap());
+
+    // Export: teacher backbone only, timm names and layouts.
+    let out = dir.join("backbone.safetensors");
+    checkpoint::export_backbone(&p1, &out).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let exported = SafeTensors::deserialize(&bytes).unwrap();
+    let names = exported.names();
+    assert!(names.iter().all(|n| !n.starts_with("head.") && !n.starts_with("teacher.") && !n.starts_with("student.")));
+    assert_eq!(exported.tensor("pos_embed").unwrap().shape(), &[1, 17, 32]);
+    assert_eq!(exported.tensor("patch_embed.proj.weight").unwrap().shape(), &[32, 3, 4, 4]);
+    assert_eq!(exported.tensor("blocks.1.attn.qkv.weight").unwrap().shape(), &[96, 32]);
+    assert_eq!(names.len(), 4 + 12 * 2 + 2);
+    let teacher_qkv: Vec<u8> = st.teacher["blocks.1.attn.qkv.weight"].iter().flat_map(|x| x.to_le_bytes()).collect();
+    assert_eq!(exported.tensor("blocks.1.attn.qkv.weight").unwrap().data(), &teacher_qkv[..]);
+    let (m, norm, backbone) = checkpoint::load_backbone(&out).unwrap();
+    assert_eq!((m, norm), (c.model.clone(), Normalization::IMAGENET));
+    assert_eq!(backbone["norm.bias"], st.teacher["norm.bias"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn broken_checkpoints_give_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("adclr-ck-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.safetensors");
+    std::fs::write(&junk, b"this is not a checkpoint").unwrap();
+    let msg = checkpoint::load_training(&junk).err().unwrap().to_string();
+    assert!(msg.contains("junk.safetensors") && msg.contains("safetensors"), "{msg}");
+    let missing = checkpoint::load_training(&dir.join("nope.safetensors")).err().unwrap().to_string();
+    assert!(missing.contains("cannot read"), "{missing}");
+    // A file cut short (as by a crash mid-copy) is rejected, not half-loaded.
+    let e = engine();
+    let c = tiny();
+    let s = AdclrStep::new(e, &c, 1).unwrap();
+    let good = dir.join("good.safetensors");
+    checkpoint::save_training(&good, &c.model, &Normalization::IMAGENET, &[], &s.state(e, 0).unwrap()).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = dir.join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    assert!(checkpoint::load_training(&cut).is_err());
+    // No temporary files are left behind by an atomic save.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+    assert!(leftovers.is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}
