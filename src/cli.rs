@@ -27,6 +27,42 @@ pub enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
+    /// Build the training step for a preset and batch and print its memory plan.
+    Plan {
+        #[command(flatten)]
+        device: DeviceArgs,
+        #[arg(long, default_value = "tiny")]
+        preset: String,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 10)]
+        queries: usize,
+        #[arg(long, default_value_t = 0)]
+        local_crops: usize,
+    },
+    /// Write the teacher backbone of a training checkpoint alone (timm names), for PyTorch.
+    Export {
+        #[arg(long)]
+        checkpoint: std::path::PathBuf,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Teacher CLS features of every image in a folder, as safetensors `features` [n, D].
+    Features {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// A training checkpoint or an exported backbone.
+        #[arg(long)]
+        checkpoint: std::path::PathBuf,
+        /// Folder of images (searched recursively).
+        #[arg(long)]
+        images: std::path::PathBuf,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Images per GPU forward.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
     /// Time the engine's kernels (matmul, attention) and print one JSON object.
     Bench {
         #[command(flatten)]

@@ -33,6 +33,8 @@ pub enum Error {
     Gpu(String),
     #[error("step {step}: {term} is NaN or infinite; training stopped and the state before that step is kept. Lower the learning rate or check the input data")]
     NonFinite { step: u64, term: String },
+    #[error("{0}")]
+    Data(String),
     #[error("checkpoint {0}")]
     Checkpoint(String),
     #[error("timed out after {0} s waiting for the GPU")]

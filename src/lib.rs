@@ -5,6 +5,7 @@
 //! tested against.
 
 pub mod error;
+pub mod features;
 pub mod gpu;
 pub mod model;
 pub mod ops;
@@ -14,5 +15,6 @@ pub mod rng;
 pub use error::{Error, Result};
 pub mod bench;
 pub mod checkpoint;
+pub mod data;
 pub mod cli;
 pub mod info;

@@ -1,5 +1,5 @@
 use adclr_wgpu::cli::{Cli, Command, DeviceArgs};
-use adclr_wgpu::gpu::AdapterChoice;
+use adclr_wgpu::gpu::{AdapterChoice, Engine};
 use clap::Parser;
 
 fn choice(d: &DeviceArgs) -> AdapterChoice {
@@ -15,6 +15,41 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
         Command::Bench { device, repeats, max_matmul } => {
             let report = adclr_wgpu::bench::kernel_bench(&choice(&device), repeats, max_matmul)?;
             println!("{report}");
+        }
+        Command::Plan { device, preset, batch, queries, local_crops } => {
+            let model = adclr_wgpu::model::ModelConfig::preset(&preset).map_err(adclr_wgpu::Error::Data)?;
+            let mut cfg = adclr_wgpu::model::AdclrConfig::new(model, batch);
+            cfg.queries = queries;
+            cfg.local_crops = local_crops;
+            if queries == 0 {
+                cfg.lambda = 0.0;
+            }
+            let e = Engine::open(&choice(&device))?;
+            let step = adclr_wgpu::model::step::AdclrStep::new(&e, &cfg, 0)?;
+            println!(
+                "{preset}, batch {batch}, Q {queries}, {local_crops} local crops on {}: {}",
+                e.ctx.describe(),
+                step.plan.summary()
+            );
+        }
+        Command::Export { checkpoint, out } => {
+            adclr_wgpu::checkpoint::export_backbone(&checkpoint, &out)?;
+            println!("wrote the teacher backbone to {}", out.display());
+        }
+        Command::Features { device, checkpoint, images, out, batch } => {
+            let e = Engine::open(&choice(&device))?;
+            let report = adclr_wgpu::features::extract(&e, &checkpoint, &images, &out, batch, |done, total| {
+                if done == total || done % 256 == 0 {
+                    eprintln!("features: {done}/{total} images");
+                }
+            })?;
+            for s in report.skipped.iter().take(5) {
+                eprintln!("warning: skipped {s}");
+            }
+            if report.skipped.len() > 5 {
+                eprintln!("warning: ... and {} more unreadable files", report.skipped.len() - 5);
+            }
+            println!("wrote {} feature rows to {} (names in {})", report.written, out.display(), report.names_file.display());
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! The wgpu runtime: opening a device, tensors, compiled kernels and recorded dispatches.
 
+pub mod alloc;
 pub mod context;
 pub mod dispatch;
 pub mod engine;
@@ -8,6 +9,7 @@ pub mod plan;
 pub mod profiler;
 pub mod tensor;
 
+pub use alloc::Alloc;
 pub use context::{AdapterChoice, GpuContext};
 pub use dispatch::{grid_1d, grid_rows, record, Dispatch};
 pub use engine::{bits, Engine};

@@ -2,7 +2,7 @@
 //! tokens, or local crops): buffers planned once, forward and backward recorded as
 //! dispatch lists built once.
 
-use super::alloc::Alloc;
+use crate::gpu::Alloc;
 use super::config::AdclrConfig;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Engine, GpuTensor};

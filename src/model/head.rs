@@ -1,7 +1,7 @@
 //! The DINO head on the GPU: MLP D -> H -> H -> bottleneck with GELU, L2 normalisation,
 //! weight-normalised last layer (no bias) -> K logits. Shared by CLS and query rows.
 
-use super::alloc::Alloc;
+use crate::gpu::Alloc;
 use super::backbone::{linear, linear_backward, view, ParamViews};
 use super::config::ModelConfig;
 use crate::error::Result;

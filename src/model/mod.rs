@@ -1,9 +1,9 @@
 //! The ADCLR model on the GPU: ViT backbone, DINO head, and the whole training step.
 
-pub mod alloc;
 pub mod backbone;
 pub mod batch;
 pub mod config;
+pub mod encoder;
 pub mod head;
 pub mod params;
 pub mod pos_embed;

@@ -98,7 +98,11 @@ impl ParamStore {
     /// Packs tensors in order into chunks of at most `max_chunk` elements (the binding limit).
     /// Fails naming a tensor that alone exceeds it.
     pub fn new(cfg: &ModelConfig, max_chunk: usize) -> Result<Self, String> {
-        let specs = param_specs(cfg);
+        Self::from_specs(param_specs(cfg), max_chunk)
+    }
+
+    /// As `new` for any list of tensors (e.g. the backbone alone).
+    pub fn from_specs(specs: Vec<ParamSpec>, max_chunk: usize) -> Result<Self, String> {
         let mut chunks = vec![FlatLayout::default()];
         let mut place = Vec::with_capacity(specs.len());
         for s in &specs {

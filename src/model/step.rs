@@ -5,7 +5,7 @@
 //! recorded at start-up; a step writes its inputs and schedules and submits three phases
 //! (forward, backward, update) without reading anything back.
 
-use super::alloc::Alloc;
+use crate::gpu::Alloc;
 use super::backbone::{Group, GroupSpec, ParamViews};
 use super::batch::{StepHyper, StepInput, StepReport};
 use super::config::AdclrConfig;
@@ -161,7 +161,7 @@ impl AdclrStep {
         let tau_s = cfg.student_temp;
         let gshape = DinoShape { n_teacher: 2 * b, n_student: n_cls, k, tau_t: 0.04, tau_s };
         let global_loss = DinoLoss::new(
-            e,
+            &mut al,
             "loss.global",
             gshape,
             &cfg.global_pairs(),
@@ -174,7 +174,7 @@ impl AdclrStep {
         let query_loss = if q > 0 {
             let nq = 2 * b * q;
             Some(DinoLoss::new(
-                e,
+                &mut al,
                 "loss.query",
                 DinoShape { n_teacher: nq, n_student: nq, k, tau_t: 0.04, tau_s },
                 &cfg.query_pairs(),
@@ -232,8 +232,7 @@ impl AdclrStep {
         let opt = AdamW { lr: 0.0, weight_decay: 0.0, beta1: cfg.adam_beta1, beta2: cfg.adam_beta2, eps: cfg.adam_eps };
         let mut optimizers = Vec::new();
         for (i, cb) in chunks.iter().enumerate() {
-            optimizers.push(Optimizer::new(
-                e,
+            optimizers.push(Optimizer::new(&mut al,
                 &store.chunks[i],
                 &opt,
                 cfg.clip_grad as f32,

@@ -2,7 +2,7 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
-use crate::gpu::{bits, grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
+use crate::gpu::{bits, grid_1d, grid_rows, Alloc, Dispatch, Engine, GpuTensor};
 use crate::reference::dino::pairs_csr;
 pub use crate::reference::dino::DinoShape;
 
@@ -27,7 +27,7 @@ impl DinoLoss {
     /// `pairs` are (teacher row, student row); `grad_student` receives weight * dL/ds.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        e: &Engine,
+        al: &mut Alloc,
         name: &str,
         shape: DinoShape,
         pairs: &[(usize, usize)],
@@ -49,11 +49,12 @@ impl DinoLoss {
             ));
         }
         let csr = pairs_csr(pairs, ns);
-        let pairs_t = GpuTensor::from_u32(&e.ctx, &format!("{name}.pairs"), &[csr.len()], &csr)?;
-        let teacher_probs = GpuTensor::zeros(&e.ctx, &format!("{name}.teacher_probs"), &[nt, k])?;
-        let student_logp = GpuTensor::zeros(&e.ctx, &format!("{name}.student_logp"), &[ns, k])?;
-        let row_loss = GpuTensor::zeros(&e.ctx, &format!("{name}.row_loss"), &[ns])?;
-        let loss = GpuTensor::zeros(&e.ctx, &format!("{name}.loss"), &[1])?;
+        let pairs_t = al.u32s(&format!("{name}.pairs"), &csr)?;
+        let teacher_probs = al.tensor(&format!("{name}.teacher_probs"), &[nt, k])?;
+        let student_logp = al.tensor(&format!("{name}.student_logp"), &[ns, k])?;
+        let row_loss = al.tensor(&format!("{name}.row_loss"), &[ns])?;
+        let loss = al.tensor(&format!("{name}.loss"), &[1])?;
+        let e = al.e;
         let np = pairs.len() as u32;
         let (itt, its) = (bits(1.0 / shape.tau_t as f32), bits(1.0 / shape.tau_s as f32));
         let fparams = [nt as u32, ns as u32, k as u32, np, itt, its, 0, 0];

@@ -2,7 +2,7 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
-use crate::gpu::{bits, grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
+use crate::gpu::{bits, grid_1d, grid_rows, Alloc, Dispatch, Engine, GpuTensor};
 pub use crate::reference::optim::{AdamW, Segment};
 
 /// Elements per optimizer block (one workgroup).
@@ -84,7 +84,7 @@ pub struct Optimizer {
 impl Optimizer {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        e: &Engine,
+        al: &mut Alloc,
         layout: &FlatLayout,
         opt: &AdamW,
         max_norm: f32,
@@ -103,11 +103,11 @@ impl Optimizer {
         let (blocks, _) = layout.blocks();
         let n_blocks = blocks.len() / 4;
         let n_seg = layout.segments.len();
-        let segments_table =
-            GpuTensor::from_u32(&e.ctx, "optimizer.segments", &[n_seg, 8], &segment_table(layout, opt))?;
-        let blocks_table = GpuTensor::from_u32(&e.ctx, "optimizer.blocks", &[n_blocks, 4], &blocks)?;
-        let block_sumsq = GpuTensor::zeros(&e.ctx, "optimizer.block_sumsq", &[n_blocks])?;
-        let clip = GpuTensor::zeros(&e.ctx, "optimizer.clip", &[n_seg, 2])?;
+        let segments_table = al.u32s("optimizer.segments", &segment_table(layout, opt))?;
+        let blocks_table = al.u32s("optimizer.blocks", &blocks)?;
+        let block_sumsq = al.tensor("optimizer.block_sumsq", &[n_blocks])?;
+        let clip = al.tensor("optimizer.clip", &[n_seg, 2])?;
+        let e = al.e;
         let cparams = [n_blocks as u32, n_seg as u32, bits(max_norm), 0];
         let cbufs = [&segments_table, &blocks_table, grads, &block_sumsq, &clip];
         let dispatches = vec![

@@ -1,4 +1,5 @@
 use crate::common::*;
+use adclr_wgpu::gpu::Alloc;
 use adclr_wgpu::ops::dino::{centre_update, DinoLoss, DinoShape};
 use adclr_wgpu::ops::health::Health;
 use adclr_wgpu::reference;
@@ -35,7 +36,7 @@ fn dino_loss_gradient_and_centre_match_reference() {
         let centre = f32_exact(&rng.vec(k, 0.3));
         let (gt, gs, gc) = (upload("teacher", &teacher), upload("student", &student), upload("centre", &centre));
         let grad = zeros("grad", sh.n_student * k);
-        let term = DinoLoss::new(e, "test", sh, &pairs, &gt, &gs, &gc, &grad, weight).unwrap();
+        let term = DinoLoss::new(&mut Alloc::new(e), "test", sh, &pairs, &gt, &gs, &gc, &grad, weight).unwrap();
         let health = Health::new(e).unwrap();
         let centre_d = centre_update(e, &gt, &gc, &health.flag, k, 0.9).unwrap();
         let mut all: Vec<_> = term.forward.iter().collect();
@@ -67,7 +68,7 @@ fn query_pairing_with_its_own_weight() {
     let centre = vec![0.0; k];
     let (gt, gs, gc) = (upload("teacher", &teacher), upload("student", &student), upload("centre", &centre));
     let grad = zeros("grad", sh.n_student * k);
-    let term = DinoLoss::new(e, "query", sh, &pairs, &gt, &gs, &gc, &grad, 0.5).unwrap();
+    let term = DinoLoss::new(&mut Alloc::new(e), "query", sh, &pairs, &gt, &gs, &gc, &grad, 0.5).unwrap();
     let mut all: Vec<_> = term.forward.iter().collect();
     all.push(&term.backward);
     e.run(&all).unwrap();

@@ -1,4 +1,5 @@
 use crate::common::*;
+use adclr_wgpu::gpu::Alloc;
 use adclr_wgpu::ops::health::{Health, HealthState};
 use adclr_wgpu::ops::optim::{ema, AdamW, FlatLayout, Optimizer};
 use adclr_wgpu::reference;
@@ -26,7 +27,7 @@ fn clipping_adamw_and_frozen_tensors_match_reference() {
     let mut opt = AdamW { lr: 1e-2, weight_decay: 0.04, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let max_norm = 3.0;
     let health = Health::new(e).unwrap();
-    let optimizer = Optimizer::new(e, &lay, &opt, max_norm as f32, &gg, &gp, &gm, &gv, &health.flag).unwrap();
+    let optimizer = Optimizer::new(&mut Alloc::new(e), &lay, &opt, max_norm as f32, &gg, &gp, &gm, &gv, &health.flag).unwrap();
     for step in 1..=3u64 {
         // Large gradients for some tensors so clipping engages for them only.
         let mut grads = f32_exact(&rng.vec(n, 0.05));
@@ -90,7 +91,7 @@ fn non_finite_gradient_stops_every_update_and_names_step_and_term() {
     let gg = upload("grads", &grads);
     let health = Health::new(e).unwrap();
     let opt = AdamW { lr: 0.1, weight_decay: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    let optimizer = Optimizer::new(e, &lay, &opt, 3.0, &gg, &gp, &gm, &gv, &health.flag).unwrap();
+    let optimizer = Optimizer::new(&mut Alloc::new(e), &lay, &opt, 3.0, &gg, &gp, &gm, &gv, &health.flag).unwrap();
     let teacher = upload("teacher", &vec![5.0; n]);
     let finite_loss = upload("loss", &[0.5]);
     let loss_check = health.check(e, &finite_loss, 1).unwrap();

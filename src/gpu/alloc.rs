@@ -2,7 +2,7 @@
 //! name and shape, so the plan's total can be printed and nothing is created after start-up.
 
 use crate::error::Result;
-use crate::gpu::{Engine, GpuTensor, MemoryPlan};
+use super::{Engine, GpuTensor, MemoryPlan};
 
 pub struct Alloc<'a> {
     pub e: &'a Engine,

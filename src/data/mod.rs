@@ -1,0 +1,4 @@
+//! Images to model inputs: decoding, resizing, normalisation, patches.
+
+pub mod image_io;
+pub mod patches;

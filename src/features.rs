@@ -1,0 +1,69 @@
+//! `adclr-wgpu features`: the teacher's CLS features (after the final norm) of every image in
+//! a folder, resized (shorter side) and centre-cropped to the model's size, written as
+//! safetensors (`features` [n, D]) with the file order in a sidecar `<out>.names.txt`.
+
+use crate::checkpoint::{self, write_atomic};
+use crate::data::image_io::{list_images, load_rgb, resize_center_crop};
+use crate::data::patches::{normalize_chw, patchify};
+use crate::error::{Error, Result};
+use crate::gpu::Engine;
+use crate::model::encoder::Encoder;
+use safetensors::tensor::{Dtype, TensorView};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub struct FeatureReport {
+    pub written: usize,
+    /// Files that could not be decoded, with the reason.
+    pub skipped: Vec<String>,
+    pub names_file: PathBuf,
+}
+
+pub fn names_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".names.txt");
+    PathBuf::from(s)
+}
+
+pub fn extract(e: &Engine, checkpoint_path: &Path, images: &Path, out: &Path, batch: usize, progress: impl Fn(usize, usize)) -> Result<FeatureReport> {
+    let (model, norm, weights) = checkpoint::load_backbone(checkpoint_path)?;
+    let files = list_images(images).map_err(Error::Data)?;
+    let encoder = Encoder::new(e, &model, batch.max(1), &weights)?;
+    let (s, p) = (model.image_size, model.patch_size);
+    let mut features = Vec::with_capacity(files.len() * model.dim);
+    let mut names = Vec::with_capacity(files.len());
+    let mut skipped = Vec::new();
+    let mut pending: Vec<f32> = Vec::new();
+    let mut in_batch = 0;
+    for (i, f) in files.iter().enumerate() {
+        match load_rgb(f) {
+            Ok(img) => {
+                let chw = normalize_chw(&resize_center_crop(&img, s), &norm);
+                pending.extend(patchify(&chw, 3, s, p));
+                names.push(f.strip_prefix(images).unwrap_or(f).display().to_string());
+                in_batch += 1;
+            }
+            Err(msg) => skipped.push(msg),
+        }
+        if in_batch == encoder.batch || (i + 1 == files.len() && in_batch > 0) {
+            features.extend(encoder.encode(e, &pending)?);
+            pending.clear();
+            in_batch = 0;
+        }
+        progress(i + 1, files.len());
+    }
+    if names.is_empty() {
+        return Err(Error::Data(format!("{}: none of the {} image files could be read", images.display(), files.len())));
+    }
+    let bytes: Vec<u8> = features.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let view = TensorView::new(Dtype::F32, vec![names.len(), model.dim], &bytes).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let mut meta = HashMap::new();
+    meta.insert("checkpoint".to_string(), checkpoint_path.display().to_string());
+    meta.insert("images".to_string(), names.len().to_string());
+    meta.insert("feature".to_string(), "teacher CLS after the final norm".to_string());
+    let data = safetensors::serialize([("features", view)], Some(meta)).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let names_file = names_path(out);
+    write_atomic(&names_file, (names.join("\n") + "\n").as_bytes())?;
+    write_atomic(out, &data)?;
+    Ok(FeatureReport { written: names.len(), skipped, names_file })
+}

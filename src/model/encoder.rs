@@ -1,0 +1,83 @@
+//! The backbone alone for inference (features, evaluation, attention maps): the teacher's
+//! weights, images in, CLS features after the final norm out.
+
+use crate::gpu::Alloc;
+use super::backbone::{Group, GroupSpec, ParamViews};
+use super::config::{AdclrConfig, ModelConfig};
+use super::params::{is_backbone, param_specs, ParamStore};
+use crate::checkpoint::Named;
+use crate::error::{shape_error, Error, Result};
+use crate::gpu::{Dispatch, Engine, GpuTensor};
+use crate::ops::rows;
+
+pub struct Encoder {
+    pub model: ModelConfig,
+    /// Images per forward.
+    pub batch: usize,
+    pub group: Group,
+    _params: Vec<GpuTensor>,
+    cls: GpuTensor,
+    forward: Vec<Dispatch>,
+}
+
+impl Encoder {
+    pub fn new(e: &Engine, model: &ModelConfig, batch: usize, weights: &Named) -> Result<Self> {
+        let mut cfg = AdclrConfig::new(model.clone(), batch);
+        cfg.queries = 0;
+        cfg.lambda = 0.0;
+        cfg.validate().map_err(|m| shape_error("encoder", m))?;
+        let max_chunk = (e.ctx.limits.max_storage_buffer_binding_size / 4) as usize;
+        let specs: Vec<_> = param_specs(model).into_iter().filter(|s| is_backbone(&s.name)).collect();
+        let store = ParamStore::from_specs(specs, max_chunk).map_err(|m| shape_error("encoder", m))?;
+        let mut al = Alloc::new(e);
+        let mut flats: Vec<Vec<f32>> = store.chunks.iter().map(|c| vec![0.0; c.total]).collect();
+        for (i, s) in store.specs.iter().enumerate() {
+            let v = weights.get(&s.name).ok_or_else(|| Error::Checkpoint(format!("no weights for `{}`", s.name)))?;
+            if v.len() != s.len() {
+                return Err(Error::Checkpoint(format!("`{}` has {} values, expected {}", s.name, v.len(), s.len())));
+            }
+            let (c, seg) = store.place[i];
+            let off = store.chunks[c].segments[seg].offset;
+            flats[c][off..off + v.len()].copy_from_slice(v);
+        }
+        let mut params = Vec::new();
+        for (i, f) in flats.iter().enumerate() {
+            let t = al.tensor(&format!("encoder.params.{i}"), &[f.len()])?;
+            t.write_f32(&e.ctx, f)?;
+            params.push(t);
+        }
+        let mut views = ParamViews::new();
+        for (i, s) in store.specs.iter().enumerate() {
+            let (c, seg) = store.place[i];
+            let off = store.chunks[c].segments[seg].offset;
+            views.insert(s.name.clone(), params[c].view(&e.ctx, &s.name, off, &s.shape)?);
+        }
+        let spec = GroupSpec { name: "encoder", images: batch, side: model.image_size, queries: 0, training: false, inputs: None };
+        let group = Group::new(&mut al, &cfg, &spec)?;
+        group.drop.write_f32(&e.ctx, &vec![1.0; group.drop.len()])?;
+        let cls = al.tensor("encoder.cls", &[batch, model.dim])?;
+        let t = group.shape.tokens();
+        let idx: Vec<u32> = (0..batch).map(|i| (i * t) as u32).collect();
+        let index = al.u32s("encoder.cls_index", &idx)?;
+        let mut forward = group.forward(e, &cfg, &views, None)?;
+        forward.push(rows::gather(e, &group.normed, &index, &cls, model.dim, 0)?);
+        params.push(index);
+        Ok(Self { model: model.clone(), batch, group, _params: params, cls, forward })
+    }
+
+    /// CLS features after the final norm, [images, D], for up to `batch` images given as
+    /// patch rows [images * N, C*P*P].
+    pub fn encode(&self, e: &Engine, patches: &[f32]) -> Result<Vec<f32>> {
+        let per = self.model.patches(self.model.image_size) * self.model.patch_len();
+        let n = patches.len() / per.max(1);
+        if n == 0 || n > self.batch || n * per != patches.len() {
+            return Err(shape_error("encoder", format!("{} patch values are not 1..={} images of {per}", patches.len(), self.batch)));
+        }
+        let rows = &self.group.patch_rows;
+        e.ctx.queue.write_buffer(&rows.buffer, rows.offset, bytemuck::cast_slice(patches));
+        e.run(&self.forward.iter().collect::<Vec<_>>())?;
+        let mut out = self.cls.read_f32(&e.ctx)?;
+        out.truncate(n * self.model.dim);
+        Ok(out)
+    }
+}
