@@ -31,6 +31,9 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
                 e.ctx.describe(),
                 step.plan.summary()
             );
+            for (group, bytes) in step.plan.by_group().iter().take(12) {
+                println!("  {:>10.1} MiB  {group}", *bytes as f64 / (1u64 << 20) as f64);
+            }
         }
         Command::Export { checkpoint, out } => {
             adclr_wgpu::checkpoint::export_backbone(&checkpoint, &out)?;

@@ -54,6 +54,19 @@ impl MemoryPlan {
         self.entries.iter().map(|(name, shape)| GpuTensor::zeros(ctx, name, shape)).collect()
     }
 
+    /// Bytes per group of tensors: names with block numbers folded (`x.blocks.3.h` counts
+    /// under `x.blocks.*.h`), largest first.
+    pub fn by_group(&self) -> Vec<(String, u64)> {
+        let mut groups: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for (name, shape) in &self.entries {
+            let key: Vec<&str> = name.split('.').map(|part| if part.parse::<usize>().is_ok() { "*" } else { part }).collect();
+            *groups.entry(key.join(".")).or_default() += bytes_of(shape);
+        }
+        let mut v: Vec<(String, u64)> = groups.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
     pub fn summary(&self) -> String {
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
         match self.largest() {

@@ -65,10 +65,11 @@ pub fn linear_backward(
     Ok(d)
 }
 
-/// Saved activations of one block (rows R = images * tokens).
+/// Saved activations of one block (rows R = images * tokens). The LayerNorm outputs and the
+/// GELU output are not kept: backward recomputes them from the saved inputs and statistics
+/// into the group's shared scratch, which saves 6 of every 16 values per token and block.
 pub struct BlockActs {
-    /// [R, D] normed inputs, [R] stats.
-    pub y1: GpuTensor,
+    /// [R] statistics of the first LayerNorm.
     pub mean1: GpuTensor,
     pub rstd1: GpuTensor,
     /// [R, 3D]
@@ -78,12 +79,10 @@ pub struct BlockActs {
     pub lse: GpuTensor,
     /// [R, D] residual stream after the attention branch.
     pub x_mid: GpuTensor,
-    pub y2: GpuTensor,
     pub mean2: GpuTensor,
     pub rstd2: GpuTensor,
-    /// [R, 4D] fc1 output before and after GELU.
+    /// [R, 4D] fc1 output before GELU.
     pub h: GpuTensor,
-    pub g: GpuTensor,
 }
 
 /// Gradient scratch of a trained group.
@@ -97,9 +96,9 @@ pub struct GroupGrads {
     pub d_attn: GpuTensor,
     /// [R, 3D]
     pub d_qkv: GpuTensor,
-    /// [R, 4D] two buffers for the MLP's chain.
-    pub d_hidden_a: GpuTensor,
-    pub d_hidden_b: GpuTensor,
+    /// [R, 4D] gradient of the GELU output (its input's gradient goes to `gelu_out`,
+    /// free once fc2's weight gradient is recorded).
+    pub d_hidden: GpuTensor,
     /// [images * N, D], [images * Q, D]
     pub d_patch: GpuTensor,
     pub d_query: GpuTensor,
@@ -127,6 +126,9 @@ pub struct Group {
     pub blocks: Vec<BlockActs>,
     /// [R, D] a branch's output before the residual add.
     pub branch: GpuTensor,
+    /// [R, D] a LayerNorm's output and [R, 4D] the GELU's, shared by all blocks.
+    pub ln_out: GpuTensor,
+    pub gelu_out: GpuTensor,
     pub normed: GpuTensor,
     pub mean_f: GpuTensor,
     pub rstd_f: GpuTensor,
@@ -164,18 +166,15 @@ impl Group {
         for l in 0..n_sets {
             let b = |al: &mut Alloc, what: &str, shp: &[usize]| al.tensor(&format!("{name}.blocks.{l}.{what}"), shp);
             blocks.push(BlockActs {
-                y1: b(al, "y1", &[rows, d])?,
                 mean1: b(al, "mean1", &[rows])?,
                 rstd1: b(al, "rstd1", &[rows])?,
                 qkv: b(al, "qkv", &[rows, 3 * d])?,
                 attn: b(al, "attn", &[rows, d])?,
                 lse: b(al, "lse", &[imgs, c.heads, shape.tokens()])?,
                 x_mid: b(al, "x_mid", &[rows, d])?,
-                y2: b(al, "y2", &[rows, d])?,
                 mean2: b(al, "mean2", &[rows])?,
                 rstd2: b(al, "rstd2", &[rows])?,
                 h: b(al, "h", &[rows, c.hidden()])?,
-                g: b(al, "g", &[rows, c.hidden()])?,
             });
         }
         let xs = if spec.training {
@@ -191,8 +190,7 @@ impl Group {
                 d_y: t(al, "d_y", &[rows, d])?,
                 d_attn: t(al, "d_attn", &[rows, d])?,
                 d_qkv: t(al, "d_qkv", &[rows, 3 * d])?,
-                d_hidden_a: t(al, "d_hidden_a", &[rows, c.hidden()])?,
-                d_hidden_b: t(al, "d_hidden_b", &[rows, c.hidden()])?,
+                d_hidden: t(al, "d_hidden", &[rows, c.hidden()])?,
                 d_patch: t(al, "d_patch", &[imgs * n, d])?,
                 d_query: t(al, "d_query", &[imgs * q.max(1), d])?,
                 d_pos: if resized { Some(t(al, "d_pos", &[1 + n, d])?) } else { None },
@@ -220,6 +218,8 @@ impl Group {
             xs,
             blocks,
             branch: t(al, "branch", &[rows, d])?,
+            ln_out: t(al, "ln_out", &[rows, d])?,
+            gelu_out: t(al, "gelu_out", &[rows, c.hidden()])?,
             normed: t(al, "normed", &[rows, d])?,
             mean_f: t(al, "mean_f", &[rows])?,
             rstd_f: t(al, "rstd_f", &[rows])?,
@@ -276,8 +276,9 @@ impl Group {
             let w = |n: &str| view(p, &format!("blocks.{l}.{n}"));
             let (x, b) = (self.x(l), self.acts(l));
             let eps = c.ln_eps as f32;
-            out.push(layernorm::forward(e, x, w("norm1.weight")?, w("norm1.bias")?, &b.y1, &b.mean1, &b.rstd1, eps)?);
-            out.push(linear(e, &b.y1, w("attn.qkv.weight")?, Some(w("attn.qkv.bias")?), &b.qkv, rows, d, 3 * d)?);
+            let (y, g) = (&self.ln_out, &self.gelu_out);
+            out.push(layernorm::forward(e, x, w("norm1.weight")?, w("norm1.bias")?, y, &b.mean1, &b.rstd1, eps)?);
+            out.push(linear(e, y, w("attn.qkv.weight")?, Some(w("attn.qkv.bias")?), &b.qkv, rows, d, 3 * d)?);
             out.push(attention::forward(e, &self.attention, &b.qkv, &b.attn, &b.lse)?);
             out.push(linear(e, &b.attn, w("attn.proj.weight")?, Some(w("attn.proj.bias")?), &self.branch, rows, d, d)?);
             out.push(residual::add(e, x, &self.branch, self.scale(l, 0), &b.x_mid, d, t_n)?);
@@ -286,16 +287,16 @@ impl Group {
                 &b.x_mid,
                 w("norm2.weight")?,
                 w("norm2.bias")?,
-                &b.y2,
+                y,
                 &b.mean2,
                 &b.rstd2,
                 eps,
             )?);
-            out.push(linear(e, &b.y2, w("mlp.fc1.weight")?, Some(w("mlp.fc1.bias")?), &b.h, rows, d, c.hidden())?);
-            out.push(gelu::forward(e, &b.h, &b.g)?);
+            out.push(linear(e, y, w("mlp.fc1.weight")?, Some(w("mlp.fc1.bias")?), &b.h, rows, d, c.hidden())?);
+            out.push(gelu::forward(e, &b.h, g)?);
             out.push(linear(
                 e,
-                &b.g,
+                g,
                 w("mlp.fc2.weight")?,
                 Some(w("mlp.fc2.bias")?),
                 &self.branch,
@@ -349,25 +350,30 @@ impl Group {
             let w = |n: &str| view(p, &format!("blocks.{l}.{n}"));
             let gw = |n: &str| view(g, &format!("blocks.{l}.{n}"));
             let b = self.acts(l);
+            let (y, g, eps) = (&self.ln_out, &self.gelu_out, c.ln_eps as f32);
+            // Recompute LN2's and the GELU's outputs (same kernels, same values as forward).
+            let (n2w, n2b) = (w("norm2.weight")?, w("norm2.bias")?);
+            out.push(layernorm::forward(e, &b.x_mid, n2w, n2b, y, &b.mean2, &b.rstd2, eps)?);
+            out.push(gelu::forward(e, &b.h, g)?);
             out.push(residual::branch_grad(e, &gr.d_x, self.scale(l, 1), &gr.d_branch, d, t_n)?);
             out.extend(linear_backward(
                 e,
-                &b.g,
+                g,
                 w("mlp.fc2.weight")?,
                 &gr.d_branch,
-                Some(&gr.d_hidden_a),
+                Some(&gr.d_hidden),
                 gw("mlp.fc2.weight")?,
                 Some(gw("mlp.fc2.bias")?),
                 rows,
                 c.hidden(),
                 d,
             )?);
-            out.push(gelu::backward(e, &b.h, &gr.d_hidden_a, &gr.d_hidden_b, false)?);
+            out.push(gelu::backward(e, &b.h, &gr.d_hidden, g, false)?);
             out.extend(linear_backward(
                 e,
-                &b.y2,
+                y,
                 w("mlp.fc1.weight")?,
-                &gr.d_hidden_b,
+                g,
                 Some(&gr.d_y),
                 gw("mlp.fc1.weight")?,
                 Some(gw("mlp.fc1.bias")?),
@@ -401,9 +407,12 @@ impl Group {
                 d,
             )?);
             out.extend(attention::backward(e, &self.attention, &b.qkv, &b.attn, &b.lse, &gr.d_attn, &gr.d_qkv)?);
+            // Recompute LN1's output for the qkv weight gradient.
+            let (n1w, n1b) = (w("norm1.weight")?, w("norm1.bias")?);
+            out.push(layernorm::forward(e, self.x(l), n1w, n1b, y, &b.mean1, &b.rstd1, eps)?);
             out.extend(linear_backward(
                 e,
-                &b.y1,
+                y,
                 w("attn.qkv.weight")?,
                 &gr.d_qkv,
                 Some(&gr.d_y),
