@@ -76,8 +76,10 @@ pub fn model_metadata(m: &ModelConfig, norm: &Normalization) -> HashMap<String, 
 
 /// Rebuilds the model configuration and normalisation from metadata.
 pub fn model_from_metadata(path: &Path, h: &HashMap<String, String>) -> Result<(ModelConfig, Normalization)> {
-    let get = |k: &str| h.get(k).ok_or_else(|| ck(path, format!("metadata has no `{k}`: not an adclr-wgpu checkpoint?")));
-    let num = |k: &str| -> Result<usize> { get(k)?.parse().map_err(|_| ck(path, format!("metadata `{k}` is not a number"))) };
+    let get =
+        |k: &str| h.get(k).ok_or_else(|| ck(path, format!("metadata has no `{k}`: not an adclr-wgpu checkpoint?")));
+    let num =
+        |k: &str| -> Result<usize> { get(k)?.parse().map_err(|_| ck(path, format!("metadata `{k}` is not a number"))) };
     let triple = |k: &str| -> Result<[f32; 3]> {
         let v: Vec<f32> = get(k)?.split(',').filter_map(|x| x.trim().parse().ok()).collect();
         v.try_into().map_err(|_| ck(path, format!("metadata `{k}` is not three numbers")))
@@ -147,13 +149,23 @@ fn serialize(path: &Path, tensors: &BTreeMap<String, Owned>, meta: HashMap<Strin
     safetensors::serialize(views, Some(meta)).map_err(|e| ck(path, e))
 }
 
-fn put_named(out: &mut BTreeMap<String, Owned>, path: &Path, prefix: &str, named: &Named, m: &ModelConfig, filter: fn(&str) -> bool) -> Result<()> {
+fn put_named(
+    out: &mut BTreeMap<String, Owned>,
+    path: &Path,
+    prefix: &str,
+    named: &Named,
+    m: &ModelConfig,
+    filter: fn(&str) -> bool,
+) -> Result<()> {
     for spec in param_specs(m).iter().filter(|s| filter(&s.name)) {
         let v = named.get(&spec.name).ok_or_else(|| ck(path, format!("state has no `{}`", spec.name)))?;
         if v.len() != spec.len() {
             return Err(ck(path, format!("`{}` has {} values, expected {}", spec.name, v.len(), spec.len())));
         }
-        out.insert(format!("{prefix}{}", spec.name), Owned { dtype: Dtype::F32, shape: spec.shape.clone(), data: bytes_f32(v) });
+        out.insert(
+            format!("{prefix}{}", spec.name),
+            Owned { dtype: Dtype::F32, shape: spec.shape.clone(), data: bytes_f32(v) },
+        );
     }
     Ok(())
 }
@@ -172,9 +184,18 @@ pub fn save_training(
     put_named(&mut t, path, "teacher.", &st.teacher, m, all)?;
     put_named(&mut t, path, "optimizer.exp_avg.", &st.exp_avg, m, all)?;
     put_named(&mut t, path, "optimizer.exp_avg_sq.", &st.exp_avg_sq, m, all)?;
-    t.insert("optimizer.steps".into(), Owned { dtype: Dtype::I64, shape: vec![st.tensor_steps.len()], data: bytes_i64(&st.tensor_steps) });
-    t.insert("centre.cls".into(), Owned { dtype: Dtype::F32, shape: vec![1, st.centre_cls.len()], data: bytes_f32(&st.centre_cls) });
-    t.insert("centre.query".into(), Owned { dtype: Dtype::F32, shape: vec![1, st.centre_query.len()], data: bytes_f32(&st.centre_query) });
+    t.insert(
+        "optimizer.steps".into(),
+        Owned { dtype: Dtype::I64, shape: vec![st.tensor_steps.len()], data: bytes_i64(&st.tensor_steps) },
+    );
+    t.insert(
+        "centre.cls".into(),
+        Owned { dtype: Dtype::F32, shape: vec![1, st.centre_cls.len()], data: bytes_f32(&st.centre_cls) },
+    );
+    t.insert(
+        "centre.query".into(),
+        Owned { dtype: Dtype::F32, shape: vec![1, st.centre_query.len()], data: bytes_f32(&st.centre_query) },
+    );
     t.insert("step".into(), Owned { dtype: Dtype::I64, shape: vec![1], data: bytes_i64(&[st.step]) });
     t.insert("rng".into(), Owned { dtype: Dtype::U64, shape: vec![1], data: st.rng.to_le_bytes().to_vec() });
     let mut meta = model_metadata(m, norm);
@@ -198,7 +219,10 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 fn f32s(path: &Path, st: &SafeTensors, name: &str, len: usize) -> Result<Vec<f32>> {
     let t = st.tensor(name).map_err(|_| ck(path, format!("missing tensor `{name}`")))?;
     if t.dtype() != Dtype::F32 || t.data().len() != len * 4 {
-        return Err(ck(path, format!("tensor `{name}` is {:?} {:?}, expected F32 with {len} values", t.dtype(), t.shape())));
+        return Err(ck(
+            path,
+            format!("tensor `{name}` is {:?} {:?}, expected F32 with {len} values", t.dtype(), t.shape()),
+        ));
     }
     Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
@@ -206,14 +230,18 @@ fn f32s(path: &Path, st: &SafeTensors, name: &str, len: usize) -> Result<Vec<f32
 fn u64s(path: &Path, st: &SafeTensors, name: &str, dtype: Dtype, len: usize) -> Result<Vec<u64>> {
     let t = st.tensor(name).map_err(|_| ck(path, format!("missing tensor `{name}`")))?;
     if t.dtype() != dtype || t.data().len() != len * 8 {
-        return Err(ck(path, format!("tensor `{name}` is {:?} {:?}, expected {dtype:?} with {len} values", t.dtype(), t.shape())));
+        return Err(ck(
+            path,
+            format!("tensor `{name}` is {:?} {:?}, expected {dtype:?} with {len} values", t.dtype(), t.shape()),
+        ));
     }
     Ok(t.data().chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect())
 }
 
 pub fn load_training(path: &Path) -> Result<LoadedCheckpoint> {
     let bytes = read_file(path)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| ck(path, format!("not a safetensors file ({e})")))?;
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| ck(path, format!("not a safetensors file ({e})")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let (model, norm) = model_from_metadata(path, &metadata)?;
     if metadata.get("kind").map(String::as_str) != Some("training") {
@@ -254,7 +282,8 @@ pub fn export_backbone(checkpoint: &Path, out: &Path) -> Result<()> {
 /// evaluation and attention maps).
 pub fn load_backbone(path: &Path) -> Result<(ModelConfig, Normalization, Named)> {
     let bytes = read_file(path)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| ck(path, format!("not a safetensors file ({e})")))?;
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| ck(path, format!("not a safetensors file ({e})")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let (model, norm) = model_from_metadata(path, &metadata)?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| ck(path, e))?;

@@ -25,7 +25,14 @@ pub fn names_path(out: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-pub fn extract(e: &Engine, checkpoint_path: &Path, images: &Path, out: &Path, batch: usize, progress: impl Fn(usize, usize)) -> Result<FeatureReport> {
+pub fn extract(
+    e: &Engine,
+    checkpoint_path: &Path,
+    images: &Path,
+    out: &Path,
+    batch: usize,
+    progress: impl Fn(usize, usize),
+) -> Result<FeatureReport> {
     let (model, norm, weights) = checkpoint::load_backbone(checkpoint_path)?;
     let files = list_images(images).map_err(Error::Data)?;
     let encoder = Encoder::new(e, &model, batch.max(1), &weights)?;
@@ -53,15 +60,21 @@ pub fn extract(e: &Engine, checkpoint_path: &Path, images: &Path, out: &Path, ba
         progress(i + 1, files.len());
     }
     if names.is_empty() {
-        return Err(Error::Data(format!("{}: none of the {} image files could be read", images.display(), files.len())));
+        return Err(Error::Data(format!(
+            "{}: none of the {} image files could be read",
+            images.display(),
+            files.len()
+        )));
     }
     let bytes: Vec<u8> = features.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let view = TensorView::new(Dtype::F32, vec![names.len(), model.dim], &bytes).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let view = TensorView::new(Dtype::F32, vec![names.len(), model.dim], &bytes)
+        .map_err(|e| Error::Checkpoint(e.to_string()))?;
     let mut meta = HashMap::new();
     meta.insert("checkpoint".to_string(), checkpoint_path.display().to_string());
     meta.insert("images".to_string(), names.len().to_string());
     meta.insert("feature".to_string(), "teacher CLS after the final norm".to_string());
-    let data = safetensors::serialize([("features", view)], Some(meta)).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let data =
+        safetensors::serialize([("features", view)], Some(meta)).map_err(|e| Error::Checkpoint(e.to_string()))?;
     let names_file = names_path(out);
     write_atomic(&names_file, (names.join("\n") + "\n").as_bytes())?;
     write_atomic(out, &data)?;

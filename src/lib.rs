@@ -15,6 +15,6 @@ pub mod rng;
 pub use error::{Error, Result};
 pub mod bench;
 pub mod checkpoint;
-pub mod data;
 pub mod cli;
+pub mod data;
 pub mod info;

@@ -52,7 +52,12 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             if report.skipped.len() > 5 {
                 eprintln!("warning: ... and {} more unreadable files", report.skipped.len() - 5);
             }
-            println!("wrote {} feature rows to {} (names in {})", report.written, out.display(), report.names_file.display());
+            println!(
+                "wrote {} feature rows to {} (names in {})",
+                report.written,
+                out.display(),
+                report.names_file.display()
+            );
         }
     }
     Ok(())

@@ -76,7 +76,8 @@ fn save_load_save_keeps_every_tensor_and_resume_equals_continuing() {
     assert_eq!(loaded.model, c.model);
     assert_eq!(loaded.state, st);
     assert_eq!(loaded.metadata.get("batch").map(String::as_str), Some("2"));
-    checkpoint::save_training(&p2, &c.model, &Normalization::IMAGENET, &[("batch".into(), "2".into())], &loaded.state).unwrap();
+    checkpoint::save_training(&p2, &c.model, &Normalization::IMAGENET, &[("batch".into(), "2".into())], &loaded.state)
+        .unwrap();
     assert_eq!(tensor_bytes(&p1), tensor_bytes(&p2));
     assert!(st.tensor_steps.contains(&1) && st.tensor_steps.contains(&2), "frozen last layer keeps its own step count");
 
@@ -132,7 +133,11 @@ fn broken_checkpoints_give_clear_errors() {
     std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
     assert!(checkpoint::load_training(&cut).is_err());
     // No temporary files are left behind by an atomic save.
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty());
     std::fs::remove_dir_all(&dir).ok();
 }

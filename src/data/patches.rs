@@ -41,7 +41,9 @@ mod tests {
     fn patchify_orders_channel_row_column() {
         // 2 channels, 4x4 image, patch 2: value = c*100 + y*10 + x.
         let side = 4;
-        let chw: Vec<f32> = (0..2).flat_map(|c| (0..side).flat_map(move |y| (0..side).map(move |x| (c * 100 + y * 10 + x) as f32))).collect();
+        let chw: Vec<f32> = (0..2)
+            .flat_map(|c| (0..side).flat_map(move |y| (0..side).map(move |x| (c * 100 + y * 10 + x) as f32)))
+            .collect();
         let p = patchify(&chw, 2, side, 2);
         assert_eq!(p.len(), 4 * 8);
         // Patch 1 is grid (0, 1): x in 2..4, y in 0..2.

@@ -1,8 +1,8 @@
 //! Allocation through the memory plan: every buffer the model creates is recorded with its
 //! name and shape, so the plan's total can be printed and nothing is created after start-up.
 
-use crate::error::Result;
 use super::{Engine, GpuTensor, MemoryPlan};
+use crate::error::Result;
 
 pub struct Alloc<'a> {
     pub e: &'a Engine,

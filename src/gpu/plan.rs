@@ -59,7 +59,8 @@ impl MemoryPlan {
     pub fn by_group(&self) -> Vec<(String, u64)> {
         let mut groups: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
         for (name, shape) in &self.entries {
-            let key: Vec<&str> = name.split('.').map(|part| if part.parse::<usize>().is_ok() { "*" } else { part }).collect();
+            let key: Vec<&str> =
+                name.split('.').map(|part| if part.parse::<usize>().is_ok() { "*" } else { part }).collect();
             *groups.entry(key.join(".")).or_default() += bytes_of(shape);
         }
         let mut v: Vec<(String, u64)> = groups.into_iter().collect();

@@ -2,9 +2,9 @@
 //! tokens, or local crops): buffers planned once, forward and backward recorded as
 //! dispatch lists built once.
 
-use crate::gpu::Alloc;
 use super::config::AdclrConfig;
 use crate::error::{Error, Result};
+use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 use crate::ops::attention::{self, AttentionShape};
 use crate::ops::matmul::{self, MatmulShape};
@@ -294,16 +294,7 @@ impl Group {
             )?);
             out.push(linear(e, y, w("mlp.fc1.weight")?, Some(w("mlp.fc1.bias")?), &b.h, rows, d, c.hidden())?);
             out.push(gelu::forward(e, &b.h, g)?);
-            out.push(linear(
-                e,
-                g,
-                w("mlp.fc2.weight")?,
-                Some(w("mlp.fc2.bias")?),
-                &self.branch,
-                rows,
-                c.hidden(),
-                d,
-            )?);
+            out.push(linear(e, g, w("mlp.fc2.weight")?, Some(w("mlp.fc2.bias")?), &self.branch, rows, c.hidden(), d)?);
             out.push(residual::add(e, &b.x_mid, &self.branch, self.scale(l, 1), self.x(l + 1), d, t_n)?);
         }
         let (nw, nb) = (view(p, "norm.weight")?, view(p, "norm.bias")?);

@@ -1,12 +1,12 @@
 //! The backbone alone for inference (features, evaluation, attention maps): the teacher's
 //! weights, images in, CLS features after the final norm out.
 
-use crate::gpu::Alloc;
 use super::backbone::{Group, GroupSpec, ParamViews};
 use super::config::{AdclrConfig, ModelConfig};
 use super::params::{is_backbone, param_specs, ParamStore};
 use crate::checkpoint::Named;
 use crate::error::{shape_error, Error, Result};
+use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 use crate::ops::rows;
 
@@ -52,7 +52,14 @@ impl Encoder {
             let off = store.chunks[c].segments[seg].offset;
             views.insert(s.name.clone(), params[c].view(&e.ctx, &s.name, off, &s.shape)?);
         }
-        let spec = GroupSpec { name: "encoder", images: batch, side: model.image_size, queries: 0, training: false, inputs: None };
+        let spec = GroupSpec {
+            name: "encoder",
+            images: batch,
+            side: model.image_size,
+            queries: 0,
+            training: false,
+            inputs: None,
+        };
         let group = Group::new(&mut al, &cfg, &spec)?;
         group.drop.write_f32(&e.ctx, &vec![1.0; group.drop.len()])?;
         let cls = al.tensor("encoder.cls", &[batch, model.dim])?;
@@ -71,7 +78,10 @@ impl Encoder {
         let per = self.model.patches(self.model.image_size) * self.model.patch_len();
         let n = patches.len() / per.max(1);
         if n == 0 || n > self.batch || n * per != patches.len() {
-            return Err(shape_error("encoder", format!("{} patch values are not 1..={} images of {per}", patches.len(), self.batch)));
+            return Err(shape_error(
+                "encoder",
+                format!("{} patch values are not 1..={} images of {per}", patches.len(), self.batch),
+            ));
         }
         let rows = &self.group.patch_rows;
         e.ctx.queue.write_buffer(&rows.buffer, rows.offset, bytemuck::cast_slice(patches));

@@ -1,10 +1,10 @@
 //! The DINO head on the GPU: MLP D -> H -> H -> bottleneck with GELU, L2 normalisation,
 //! weight-normalised last layer (no bias) -> K logits. Shared by CLS and query rows.
 
-use crate::gpu::Alloc;
 use super::backbone::{linear, linear_backward, view, ParamViews};
 use super::config::ModelConfig;
 use crate::error::Result;
+use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 use crate::ops::matmul;
 use crate::ops::{gelu, l2norm, weight_norm};

@@ -5,7 +5,6 @@
 //! recorded at start-up; a step writes its inputs and schedules and submits three phases
 //! (forward, backward, update) without reading anything back.
 
-use crate::gpu::Alloc;
 use super::backbone::{Group, GroupSpec, ParamViews};
 use super::batch::{StepHyper, StepInput, StepReport};
 use super::config::AdclrConfig;
@@ -13,6 +12,7 @@ use super::head::Head;
 use super::params::ParamStore;
 use super::pos_embed::resize_matrix;
 use crate::error::{shape_error, Error, Result};
+use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor, MemoryPlan};
 use crate::ops::dino::{centre_update, DinoLoss, DinoShape};
 use crate::ops::health::{Health, HealthState};
@@ -232,7 +232,8 @@ impl AdclrStep {
         let opt = AdamW { lr: 0.0, weight_decay: 0.0, beta1: cfg.adam_beta1, beta2: cfg.adam_beta2, eps: cfg.adam_eps };
         let mut optimizers = Vec::new();
         for (i, cb) in chunks.iter().enumerate() {
-            optimizers.push(Optimizer::new(&mut al,
+            optimizers.push(Optimizer::new(
+                &mut al,
                 &store.chunks[i],
                 &opt,
                 cfg.clip_grad as f32,
@@ -441,7 +442,12 @@ impl AdclrStep {
     pub fn state(&self, e: &Engine, rng: u64) -> Result<crate::checkpoint::TrainingState> {
         let named = |which| -> Result<crate::checkpoint::Named> {
             let flats = self.read_flat(e, which)?;
-            Ok(self.store.specs.iter().map(|s| (s.name.clone(), self.store.slice(&flats, &s.name).unwrap_or(&[]).to_vec())).collect())
+            Ok(self
+                .store
+                .specs
+                .iter()
+                .map(|s| (s.name.clone(), self.store.slice(&flats, &s.name).unwrap_or(&[]).to_vec()))
+                .collect())
         };
         Ok(crate::checkpoint::TrainingState {
             student: named(Flat::Student)?,
@@ -467,7 +473,12 @@ impl AdclrStep {
             for (i, s) in self.store.specs.iter().enumerate() {
                 let v = named.get(&s.name).ok_or_else(|| Error::Checkpoint(format!("state has no `{}`", s.name)))?;
                 if v.len() != s.len() {
-                    return Err(Error::Checkpoint(format!("`{}` has {} values, expected {}", s.name, v.len(), s.len())));
+                    return Err(Error::Checkpoint(format!(
+                        "`{}` has {} values, expected {}",
+                        s.name,
+                        v.len(),
+                        s.len()
+                    )));
                 }
                 let (c, seg) = self.store.place[i];
                 let off = self.store.chunks[c].segments[seg].offset;

@@ -27,7 +27,8 @@ fn clipping_adamw_and_frozen_tensors_match_reference() {
     let mut opt = AdamW { lr: 1e-2, weight_decay: 0.04, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let max_norm = 3.0;
     let health = Health::new(e).unwrap();
-    let optimizer = Optimizer::new(&mut Alloc::new(e), &lay, &opt, max_norm as f32, &gg, &gp, &gm, &gv, &health.flag).unwrap();
+    let optimizer =
+        Optimizer::new(&mut Alloc::new(e), &lay, &opt, max_norm as f32, &gg, &gp, &gm, &gv, &health.flag).unwrap();
     for step in 1..=3u64 {
         // Large gradients for some tensors so clipping engages for them only.
         let mut grads = f32_exact(&rng.vec(n, 0.05));

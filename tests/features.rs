@@ -1,0 +1,112 @@
+//! `features`: teacher CLS features of a folder of images, equal to the CPU reference
+//! backbone on the same preprocessing; unreadable files are skipped and named.
+
+mod common;
+
+use adclr_wgpu::checkpoint::{self, Normalization};
+use adclr_wgpu::data::image_io::{load_rgb, resize_center_crop};
+use adclr_wgpu::data::patches::{normalize_chw, patchify};
+use adclr_wgpu::model::config::{AdclrConfig, ModelConfig};
+use adclr_wgpu::model::step::AdclrStep;
+use adclr_wgpu::reference::vit::{backbone_forward, GroupSpec, Named};
+use common::{check_close, engine};
+use safetensors::SafeTensors;
+
+fn tiny() -> AdclrConfig {
+    let model = ModelConfig {
+        preset: "test".into(),
+        image_size: 16,
+        patch_size: 4,
+        channels: 3,
+        dim: 32,
+        depth: 2,
+        heads: 2,
+        mlp_ratio: 4,
+        out_dim: 64,
+        head_hidden: 64,
+        head_bottleneck: 32,
+        local_size: 8,
+        ln_eps: 1e-6,
+    };
+    let mut c = AdclrConfig::new(model, 2);
+    c.queries = 0;
+    c.lambda = 0.0;
+    c
+}
+
+#[test]
+fn features_of_a_folder_match_the_reference_backbone() {
+    let e = engine();
+    let c = tiny();
+    let dir = std::env::temp_dir().join(format!("adclr-features-{}", std::process::id()));
+    let images = dir.join("images");
+    std::fs::create_dir_all(images.join("sub")).unwrap();
+    // Three readable images of different sizes and kinds, one corrupt file.
+    image::RgbImage::from_fn(20, 17, |x, y| image::Rgb([(x * 12) as u8, (y * 15) as u8, 90]))
+        .save(images.join("a.png"))
+        .unwrap();
+    image::GrayImage::from_fn(16, 16, |x, y| image::Luma([((x + y) * 8) as u8])).save(images.join("b.png")).unwrap();
+    image::RgbaImage::from_fn(30, 40, |x, _| image::Rgba([200, (x * 8) as u8, 10, 128]))
+        .save(images.join("sub/c.png"))
+        .unwrap();
+    std::fs::write(images.join("broken.png"), b"not a png").unwrap();
+
+    let step = AdclrStep::new(e, &c, 4).unwrap();
+    let st = step.state(e, 0).unwrap();
+    let ck = dir.join("ck.safetensors");
+    checkpoint::save_training(&ck, &c.model, &Normalization::IMAGENET, &[], &st).unwrap();
+    let out = dir.join("features.safetensors");
+    let report = adclr_wgpu::features::extract(e, &ck, &images, &out, 2, |_, _| {}).unwrap();
+    assert_eq!(report.written, 3);
+    assert_eq!(report.skipped.len(), 1);
+    assert!(report.skipped[0].contains("broken.png"), "{:?}", report.skipped);
+    let names = std::fs::read_to_string(&report.names_file).unwrap();
+    assert_eq!(names.lines().collect::<Vec<_>>(), vec!["a.png", "b.png", "sub/c.png"]);
+
+    let bytes = std::fs::read(&out).unwrap();
+    let st_out = SafeTensors::deserialize(&bytes).unwrap();
+    let f = st_out.tensor("features").unwrap();
+    assert_eq!(f.shape(), &[3, 32]);
+    let got: Vec<f64> = f.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect();
+
+    // The same images through the CPU reference backbone with the teacher's weights.
+    let teacher: Named = st.teacher.iter().map(|(k, v)| (k.clone(), v.iter().map(|&x| x as f64).collect())).collect();
+    let mut want = Vec::new();
+    for name in ["a.png", "b.png", "sub/c.png"] {
+        let img = resize_center_crop(&load_rgb(&images.join(name)).unwrap(), 16);
+        let rows: Vec<f64> =
+            patchify(&normalize_chw(&img, &Normalization::IMAGENET), 3, 16, 4).iter().map(|&x| x as f64).collect();
+        let drop = vec![1.0; c.model.depth * 2];
+        let g = GroupSpec {
+            images: 1,
+            patches: 16,
+            queries: 0,
+            patch_rows: &rows,
+            query_rows: &[],
+            pos_resize: None,
+            drop: &drop,
+        };
+        want.extend_from_slice(&backbone_forward(&c, &teacher, &g).normed[..32]);
+    }
+    check_close("features", &got, &want, 1e-5, 1e-4).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn features_of_an_empty_folder_is_a_clear_error() {
+    let e = engine();
+    let dir = std::env::temp_dir().join(format!("adclr-features-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = tiny();
+    let step = AdclrStep::new(e, &c, 4).unwrap();
+    let ck = dir.join("ck.safetensors");
+    checkpoint::save_training(&ck, &c.model, &Normalization::IMAGENET, &[], &step.state(e, 0).unwrap()).unwrap();
+    let empty = dir.join("none");
+    std::fs::create_dir_all(&empty).unwrap();
+    let msg = adclr_wgpu::features::extract(e, &ck, &empty, &dir.join("f.safetensors"), 2, |_, _| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("no image files"), "{msg}");
+    std::fs::remove_dir_all(&dir).ok();
+}
