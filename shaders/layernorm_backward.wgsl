@@ -58,3 +58,29 @@ fn layernorm_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_
     dw[j] = sw;
     db[j] = sb;
 }
+
+// layernorm_backward_input with one invocation per row and no barriers (CPU drivers).
+@compute @workgroup_size(64)
+fn layernorm_backward_input_rowwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                    @builtin(local_invocation_index) li: u32) {
+    let row = (wg.y * nwg.x + wg.x) * 64u + li;
+    if (row >= p.rows) { return; }
+    let base = row * p.d;
+    let mu = mean[row];
+    let r = rstd[row];
+    var sg = 0.0;
+    var sgx = 0.0;
+    for (var j = 0u; j < p.d; j++) {
+        let g = dy[base + j] * w[j];
+        sg += g;
+        sgx += g * (x[base + j] - mu) * r;
+    }
+    let mean_g = sg / f32(p.d);
+    let mean_gx = sgx / f32(p.d);
+    for (var j = 0u; j < p.d; j++) {
+        let xhat = (x[base + j] - mu) * r;
+        var v = r * (dy[base + j] * w[j] - mean_g - xhat * mean_gx);
+        if (p.accumulate != 0u) { v += dx[base + j]; }
+        dx[base + j] = v;
+    }
+}

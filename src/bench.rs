@@ -124,3 +124,72 @@ pub fn kernel_bench(choice: &AdapterChoice, repeats: usize, max_matmul: usize) -
         "results": results,
     }))
 }
+
+/// Synthetic step input for a configuration (uniform noise, no drop-path).
+pub fn synthetic_input(cfg: &crate::model::AdclrConfig, seed: u64) -> crate::model::batch::StepInput {
+    let mut rng = crate::rng::Rng::new(seed);
+    let m = &cfg.model;
+    let cpp = m.patch_len();
+    let mut v = |n: usize| (0..n).map(|_| rng.range(-1.0, 1.0) as f32).collect::<Vec<f32>>();
+    let crops = v(cfg.batch * cfg.queries * cpp);
+    let (global_drop, local_drop) = crate::model::batch::StepInput::no_drop(cfg);
+    crate::model::batch::StepInput {
+        global_patches: v(2 * cfg.batch * m.patches(m.image_size) * cpp),
+        query_patches: [crops.clone(), crops].concat(),
+        local_patches: v(cfg.local_crops * cfg.batch * m.patches(m.local_size) * cpp),
+        global_drop,
+        local_drop,
+    }
+}
+
+/// Timed ADCLR steps of exactly this configuration on synthetic data, as one JSON object.
+pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps: usize) -> Result<serde_json::Value> {
+    let e = Engine::open(choice)?;
+    let mut step = crate::model::step::AdclrStep::new(&e, cfg, 0)?;
+    let input = synthetic_input(cfg, 1);
+    let hyper = crate::model::batch::StepHyper {
+        lr: 1e-4,
+        weight_decay: 0.04,
+        teacher_momentum: 0.996,
+        teacher_temp: 0.04,
+        freeze_last_layer: false,
+    };
+    step.run(&e, &input, &hyper)?;
+    e.ctx.wait()?;
+    let mut times = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..steps.max(1) {
+        let t = Instant::now();
+        step.run(&e, &input, &hyper)?;
+        cpu.push(t.elapsed().as_secs_f64());
+        e.ctx.wait()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    step.check_health(&e)?;
+    // GPU time per kernel family from timestamp queries (one timed pass per dispatch).
+    let dispatches = step.all_dispatches();
+    let mut per_kernel: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+    if let Some(profiler) = crate::gpu::profiler::Profiler::new(&e.ctx, dispatches.len() as u32) {
+        for (name, ns) in profiler.time(&e.ctx, &dispatches)? {
+            *per_kernel.entry(name).or_default() += ns / 1e6;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    Ok(json!({
+        "adapter": e.ctx.info.name,
+        "backend": format!("{:?}", e.ctx.info.backend),
+        "preset": cfg.model.preset,
+        "batch": cfg.batch,
+        "queries": cfg.queries,
+        "local_crops": cfg.local_crops,
+        "steps": steps,
+        "median_ms_per_step": median * 1e3,
+        "images_per_s": cfg.batch as f64 / median,
+        "cpu_ms_encode_submit": cpu[cpu.len() / 2] * 1e3,
+        "planned_bytes": step.plan.total_bytes(),
+        "dispatches_per_step": dispatches.len(),
+        "gpu_ms_by_kernel": per_kernel,
+    }))
+}

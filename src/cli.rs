@@ -67,6 +67,15 @@ pub enum Command {
     Bench {
         #[command(flatten)]
         device: DeviceArgs,
+        /// Time whole training steps of this preset instead of single kernels.
+        #[arg(long)]
+        preset: Option<String>,
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        #[arg(long, default_value_t = 10)]
+        queries: usize,
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
         /// Timed repetitions per kernel after one warm-up.
         #[arg(long, default_value_t = 5)]
         repeats: usize,

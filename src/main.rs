@@ -12,8 +12,19 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             let report = adclr_wgpu::info::adapter_report(&choice(&device))?;
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         }
-        Command::Bench { device, repeats, max_matmul } => {
-            let report = adclr_wgpu::bench::kernel_bench(&choice(&device), repeats, max_matmul)?;
+        Command::Bench { device, preset, batch, queries, steps, repeats, max_matmul } => {
+            let report = match preset {
+                Some(p) => {
+                    let model = adclr_wgpu::model::ModelConfig::preset(&p).map_err(adclr_wgpu::Error::Data)?;
+                    let mut cfg = adclr_wgpu::model::AdclrConfig::new(model, batch);
+                    cfg.queries = queries;
+                    if queries == 0 {
+                        cfg.lambda = 0.0;
+                    }
+                    adclr_wgpu::bench::step_bench(&choice(&device), &cfg, steps)?
+                }
+                None => adclr_wgpu::bench::kernel_bench(&choice(&device), repeats, max_matmul)?,
+            };
             println!("{report}");
         }
         Command::Plan { device, preset, batch, queries, local_crops } => {

@@ -14,6 +14,13 @@ impl Engine {
         Self::open_with_constants(choice, &[])
     }
 
+    /// Opens a device with a chosen matmul / row-kernel policy (tests cover both).
+    pub fn open_with_policy(choice: &AdapterChoice, policy: super::kernels::MatmulPolicy) -> Result<Self> {
+        let mut e = Self::open(choice)?;
+        e.kernels.matmul_policy = policy;
+        Ok(e)
+    }
+
     /// Opens a device whose pipelines use other override constants (tile sizes).
     pub fn open_with_constants(choice: &AdapterChoice, overrides: &[(&str, &str, f64)]) -> Result<Self> {
         let ctx = GpuContext::open(choice)?;

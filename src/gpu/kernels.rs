@@ -41,14 +41,16 @@ macro_rules! shader {
 pub const SHADER_FILES: &[ShaderFile] = &[
     // a, b, bias, c
     shader!("matmul", ["matmul"], [R, R, R, W]),
+    // a, b (vec4), bias, c, a (vec4)
+    shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R]),
     // src, dst
     shader!("reduce", ["column_sum"], [R, W]),
     // x, y, out
     shader!("elementwise", ["add_scaled", "scale", "fill"], [R, R, W]),
     // x, w, b, y, mean, rstd
-    shader!("layernorm_forward", ["layernorm_forward"], [R, R, R, W, W, W]),
+    shader!("layernorm_forward", ["layernorm_forward", "layernorm_forward_rowwise"], [R, R, R, W, W, W]),
     // x, w, mean, rstd, dy, dx, dw, db
-    shader!("layernorm_backward", ["layernorm_backward_input", "layernorm_backward_params"], [R, R, R, R, R, W, W, W]),
+    shader!("layernorm_backward", ["layernorm_backward_input", "layernorm_backward_params", "layernorm_backward_input_rowwise"], [R, R, R, R, R, W, W, W]),
     // x, y
     shader!("softmax_forward", ["softmax_forward"], [R, W]),
     // y, dy, dx
@@ -130,8 +132,30 @@ pub struct Kernel {
     pub bindings: &'static [Access],
 }
 
+/// Which matmul kernels to use where the layout allows a choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulPolicy {
+    /// Workgroup-memory tiles (GPUs).
+    Tiled,
+    /// Register blocks with vec4 loads and no workgroup memory (CPU drivers: lavapipe).
+    Blocked,
+}
+
+impl MatmulPolicy {
+    /// `ADCLR_MATMUL=tiled|blocked` if set, else Blocked on CPU adapters and Tiled elsewhere.
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        match std::env::var("ADCLR_MATMUL").ok().as_deref() {
+            Some("tiled") => Self::Tiled,
+            Some("blocked") => Self::Blocked,
+            _ if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
+            _ => Self::Tiled,
+        }
+    }
+}
+
 /// The registry of every pipeline, created once.
 pub struct Kernels {
+    pub matmul_policy: MatmulPolicy,
     by_name: HashMap<&'static str, Kernel>,
     /// A one-element buffer bound where an entry point ignores a binding of its file.
     pub dummy: GpuTensor,
@@ -210,7 +234,7 @@ impl Kernels {
             return Err(Error::Gpu(format!("creating the compute pipelines failed: {err}")));
         }
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
-        Ok(Self { by_name, dummy })
+        Ok(Self { matmul_policy: MatmulPolicy::for_adapter(&ctx.info), by_name, dummy })
     }
 
     pub fn get(&self, name: &str) -> Result<&Kernel> {

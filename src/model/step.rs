@@ -378,6 +378,19 @@ impl AdclrStep {
         Ok(())
     }
 
+    /// Every dispatch of a step in submission order (for per-kernel profiling).
+    pub fn all_dispatches(&self) -> Vec<&Dispatch> {
+        let losses = || std::iter::once(&self.global_loss).chain(self.query_loss.iter());
+        let mut v: Vec<&Dispatch> = self.forward.iter().chain(losses().flat_map(|l| l.forward.iter())).collect();
+        v.extend(self.zero_grads.iter().chain(losses().map(|l| &l.backward)).chain(self.backward.iter()));
+        for o in &self.optimizers {
+            v.extend(&o.dispatches);
+        }
+        v.extend(self.ema.iter().map(|(d, _)| d));
+        v.extend(&self.centres);
+        v
+    }
+
     /// The loss terms of the last step (waits for it).
     pub fn report(&self, e: &Engine) -> Result<StepReport> {
         let global_loss = self.global_loss.loss.read_f32(&e.ctx)?[0] as f64;

@@ -2,7 +2,14 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::kernels::MatmulPolicy;
 use crate::gpu::{bits, grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
+
+/// Row kernels: one invocation per row on CPU drivers (no barriers), a workgroup per row
+/// elsewhere.
+fn rowwise(e: &Engine) -> bool {
+    e.kernels.matmul_policy == MatmulPolicy::Blocked
+}
 
 /// y = LN(x) * w + b over rows of d; saves mean and rstd [rows].
 #[allow(clippy::too_many_arguments)]
@@ -23,6 +30,9 @@ pub fn forward(
     expect_len("layernorm_forward", y, rows * d)?;
     expect_len("layernorm_forward", mean, rows)?;
     expect_len("layernorm_forward", rstd, rows)?;
+    if rowwise(e) {
+        return e.dispatch("layernorm_forward_rowwise", &[rows as u32, d as u32, bits(eps), 0], &[x, w, b, y, mean, rstd], grid_1d(rows, 64));
+    }
     e.dispatch("layernorm_forward", &[rows as u32, d as u32, bits(eps), 0], &[x, w, b, y, mean, rstd], grid_rows(rows))
 }
 
@@ -54,7 +64,11 @@ pub fn backward(
     let params = [rows as u32, d as u32, accumulate as u32, 0];
     let bufs = [x, w, mean, rstd, dy, dx, dw, db];
     Ok([
-        e.dispatch("layernorm_backward_input", &params, &bufs, grid_rows(rows))?,
+        if rowwise(e) {
+            e.dispatch("layernorm_backward_input_rowwise", &params, &bufs, grid_1d(rows, 64))?
+        } else {
+            e.dispatch("layernorm_backward_input", &params, &bufs, grid_rows(rows))?
+        },
         e.dispatch("layernorm_backward_params", &params, &bufs, grid_1d(d, 256))?,
     ])
 }

@@ -2,6 +2,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::kernels::MatmulPolicy;
 use crate::gpu::{bits, Dispatch, Engine, GpuTensor};
 pub use crate::reference::matmul::MatmulShape;
 
@@ -72,8 +73,28 @@ fn strided(
         0,
     ];
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
+    let bias = bias.unwrap_or(&e.kernels.dummy);
+    if e.kernels.matmul_policy == MatmulPolicy::Blocked {
+        let grid = [(n as u32).div_ceil(32), (m as u32).div_ceil(32), z];
+        let dense_k = k % 4 == 0 && xs.cs == 1 && xs.rs == k && ys.rs == 1 && ys.cs == k;
+        if dense_k && xs.bs % 4 == 0 && ys.bs % 4 == 0 {
+            return e.dispatch("matmul_nt", &params, &[x, y, bias, c, x], grid);
+        }
+        if n % 4 == 0 && ys.cs == 1 && ys.rs == n && ys.bs % 4 == 0 {
+            let a_rows = xs.cs == 1 && k % 4 == 0 && xs.rs % 4 == 0 && xs.bs % 4 == 0;
+            let a_cols = xs.rs == 1 && m % 4 == 0 && xs.cs % 4 == 0 && xs.bs % 4 == 0;
+            let entry = if a_rows {
+                "matmul_nn_k4"
+            } else if a_cols {
+                "matmul_tn"
+            } else {
+                "matmul_nn"
+            };
+            return e.dispatch(entry, &params, &[x, y, bias, c, x], grid);
+        }
+    }
     let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
-    e.dispatch("matmul", &params, &[x, y, bias.unwrap_or(&e.kernels.dummy), c], grid)
+    e.dispatch("matmul", &params, &[x, y, bias, c], grid)
 }
 
 /// c = alpha * op(a) op(b) (+ bias[n]) (+ c when `accumulate`); c is [batch, m, n].

@@ -14,6 +14,29 @@ pub fn engine() -> &'static Engine {
     })
 }
 
+/// Engines with each kernel policy: workgroup-tiled (GPUs) and register-blocked (CPU
+/// drivers). Kernels with both variants are tested on both.
+pub fn engines() -> [&'static Engine; 2] {
+    use adclr_wgpu::gpu::kernels::MatmulPolicy;
+    static TILED: OnceLock<Engine> = OnceLock::new();
+    static BLOCKED: OnceLock<Engine> = OnceLock::new();
+    let open = |p| Engine::open_with_policy(&AdapterChoice::default(), p).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
+    [TILED.get_or_init(|| open(MatmulPolicy::Tiled)), BLOCKED.get_or_init(|| open(MatmulPolicy::Blocked))]
+}
+
+pub fn upload_on(e: &Engine, name: &str, x: &[f64]) -> GpuTensor {
+    let data: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    GpuTensor::from_f32(&e.ctx, name, &[x.len()], &data).expect("upload")
+}
+
+pub fn zeros_on(e: &Engine, name: &str, n: usize) -> GpuTensor {
+    GpuTensor::zeros(&e.ctx, name, &[n]).expect("alloc")
+}
+
+pub fn download_on(e: &Engine, t: &GpuTensor) -> Vec<f64> {
+    t.read_f32(&e.ctx).expect("readback").iter().map(|&v| v as f64).collect()
+}
+
 /// SplitMix64: small, deterministic, good enough for test data.
 pub struct Rng(u64);
 

@@ -23,11 +23,34 @@ fn shapes() -> Vec<MatmulShape> {
     out
 }
 
+/// Shapes whose layouts take the vec4 kernels (K, N and M multiples of 4) with edges that
+/// are not multiples of the 32 x 32 block.
+fn aligned_shapes() -> Vec<MatmulShape> {
+    let mut out = Vec::new();
+    for &(batch, m, n, k) in &[(1usize, 36usize, 44usize, 20usize), (2, 4, 68, 8), (3, 40, 4, 132)] {
+        for flags in 0..8u32 {
+            let mut s = MatmulShape::new(batch, m, n, k);
+            s.trans_a = flags & 1 != 0;
+            s.trans_b = flags & 2 != 0;
+            s.broadcast_b = flags & 4 != 0;
+            out.push(s);
+        }
+    }
+    out
+}
+
 #[test]
 fn matmul_forward_matches_reference() {
-    let e = engine();
+    for e in engines() {
+        forward_on(e);
+    }
+}
+
+fn forward_on(e: &adclr_wgpu::gpu::Engine) {
+    let upload = |n: &str, x: &[f64]| upload_on(e, n, x);
+    let download = |t: &GpuTensor| download_on(e, t);
     let mut rng = Rng::new(1);
-    for s in shapes() {
+    for s in shapes().into_iter().chain(aligned_shapes()) {
         let a = f32_exact(&rng.vec(s.a_len(), 1.0));
         let b = f32_exact(&rng.vec(s.b_len(), 1.0));
         let bias = f32_exact(&rng.vec(s.n, 1.0));
@@ -49,9 +72,17 @@ fn matmul_forward_matches_reference() {
 
 #[test]
 fn matmul_backward_matches_reference() {
-    let e = engine();
+    for e in engines() {
+        backward_on(e);
+    }
+}
+
+fn backward_on(e: &adclr_wgpu::gpu::Engine) {
+    let upload = |n: &str, x: &[f64]| upload_on(e, n, x);
+    let download = |t: &GpuTensor| download_on(e, t);
+    let zeros = |n: &str, len: usize| zeros_on(e, n, len);
     let mut rng = Rng::new(2);
-    for s in shapes() {
+    for s in shapes().into_iter().chain(aligned_shapes()) {
         let a = f32_exact(&rng.vec(s.a_len(), 1.0));
         let b = f32_exact(&rng.vec(s.b_len(), 1.0));
         let dc = f32_exact(&rng.vec(s.c_len(), 1.0));

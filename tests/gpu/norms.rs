@@ -4,7 +4,15 @@ use adclr_wgpu::reference;
 
 #[test]
 fn layernorm_forward_and_backward() {
-    let e = engine();
+    for e in engines() {
+        layernorm_on(e);
+    }
+}
+
+fn layernorm_on(e: &adclr_wgpu::gpu::Engine) {
+    let upload = |n: &str, x: &[f64]| upload_on(e, n, x);
+    let download = |t: &adclr_wgpu::gpu::GpuTensor| download_on(e, t);
+    let zeros = |n: &str, len: usize| zeros_on(e, n, len);
     let mut rng = Rng::new(6);
     for (rows, d) in [(1usize, 1usize), (5, 32), (67, 192), (3, 300), (2, 768)] {
         let x: Vec<f64> = f32_exact(&rng.vec(rows * d, 3.0).iter().map(|v| v + 0.5).collect::<Vec<_>>());

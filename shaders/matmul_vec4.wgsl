@@ -1,0 +1,163 @@
+// Register-blocked batched matmul without workgroup memory, for devices where barriers are
+// expensive and caches do the staging (CPU Vulkan drivers such as lavapipe). Each invocation
+// computes a 4x4 block of C from vec4 loads; rows/columns past the edge are clamped on load
+// and skipped on store, so full tiles pay nothing for the edges. Two layouts:
+//   matmul_nt: A [batch, M, K] and B [batch or 1, N, K], both contiguous along K (K % 4 == 0):
+//              C[m, n] = dot(A[m, :], B[n, :])  (a linear layer's forward, x W^T)
+//   matmul_nn: B [batch or 1, K, N] contiguous along N (N % 4 == 0), A any strides:
+//              C[m, n] = sum_k A(m, k) B[k, n]  (the gradients dX = dY W and dW = dY^T X)
+// Parameters and flags as matmul.wgsl (1 bias, 2 accumulate, 4 sum over batch).
+
+struct Params {
+    m: u32, n: u32, k: u32, batch: u32,
+    a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
+    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32,
+    alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>; // A again as vec4 (matmul_nt)
+
+fn store_block(batch_out: u32, row0: u32, col0: u32, acc: array<vec4<f32>, 4>) {
+    let c_base = batch_out * p.c_bs;
+    for (var i = 0u; i < 4u; i++) {
+        let m = row0 + i;
+        if (m >= p.m) { break; }
+        for (var j = 0u; j < 4u; j++) {
+            let n = col0 + j;
+            if (n >= p.n) { break; }
+            var v = p.alpha * acc[i][j];
+            if ((p.flags & 1u) != 0u) { v += bias[n]; }
+            let ci = c_base + m * p.n + n;
+            if ((p.flags & 2u) != 0u) { v += c[ci]; }
+            c[ci] = v;
+        }
+    }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn matmul_nt(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 4u;
+    if (row0 >= p.m || col0 >= p.n) { return; }
+    let sum_batch = (p.flags & 4u) != 0u;
+    let k4 = p.k / 4u;
+    var acc: array<vec4<f32>, 4>;
+    let n_summed = select(1u, p.batch, sum_batch);
+    for (var bb = 0u; bb < n_summed; bb++) {
+        let batch = select(wg.z, bb, sum_batch);
+        // Row offsets in vec4 units, clamped to the last valid row.
+        var ra: array<u32, 4>;
+        var rb: array<u32, 4>;
+        for (var i = 0u; i < 4u; i++) {
+            ra[i] = (batch * p.a_bs) / 4u + min(row0 + i, p.m - 1u) * k4;
+            rb[i] = (batch * p.b_bs) / 4u + min(col0 + i, p.n - 1u) * k4;
+        }
+        for (var kk = 0u; kk < k4; kk++) {
+            let b0 = b[rb[0] + kk];
+            let b1 = b[rb[1] + kk];
+            let b2 = b[rb[2] + kk];
+            let b3 = b[rb[3] + kk];
+            for (var i = 0u; i < 4u; i++) {
+                let av = a4[ra[i] + kk];
+                acc[i] += vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
+            }
+        }
+    }
+    store_block(select(wg.z, 0u, sum_batch), row0, col0, acc);
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn matmul_nn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 4u;
+    if (row0 >= p.m || col0 >= p.n) { return; }
+    let sum_batch = (p.flags & 4u) != 0u;
+    let n4 = p.n / 4u;
+    let col4 = col0 / 4u;
+    var acc: array<vec4<f32>, 4>;
+    let n_summed = select(1u, p.batch, sum_batch);
+    for (var bb = 0u; bb < n_summed; bb++) {
+        let batch = select(wg.z, bb, sum_batch);
+        var ra: array<u32, 4>;
+        for (var i = 0u; i < 4u; i++) {
+            ra[i] = batch * p.a_bs + min(row0 + i, p.m - 1u) * p.a_rs;
+        }
+        let b_base = (batch * p.b_bs) / 4u + col4;
+        for (var k = 0u; k < p.k; k++) {
+            let bv = b[b_base + k * n4];
+            let ak = k * p.a_cs;
+            acc[0] += a[ra[0] + ak] * bv;
+            acc[1] += a[ra[1] + ak] * bv;
+            acc[2] += a[ra[2] + ak] * bv;
+            acc[3] += a[ra[3] + ak] * bv;
+        }
+    }
+    store_block(select(wg.z, 0u, sum_batch), row0, col0, acc);
+}
+
+// matmul_nn with A row-major (a_cs == 1, K % 4 == 0): four k at a time from vec4 loads of
+// A's rows and four vec4 rows of B: 64 FMAs per 8 loads.
+@compute @workgroup_size(8, 8, 1)
+fn matmul_nn_k4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 4u;
+    if (row0 >= p.m || col0 >= p.n) { return; }
+    let sum_batch = (p.flags & 4u) != 0u;
+    let n4 = p.n / 4u;
+    let k4 = p.k / 4u;
+    var acc: array<vec4<f32>, 4>;
+    let n_summed = select(1u, p.batch, sum_batch);
+    for (var bb = 0u; bb < n_summed; bb++) {
+        let batch = select(wg.z, bb, sum_batch);
+        var ra: array<u32, 4>;
+        for (var i = 0u; i < 4u; i++) {
+            ra[i] = (batch * p.a_bs + min(row0 + i, p.m - 1u) * p.a_rs) / 4u;
+        }
+        let b_base = (batch * p.b_bs) / 4u + col0 / 4u;
+        for (var kk = 0u; kk < k4; kk++) {
+            let bo = b_base + kk * 4u * n4;
+            let b0 = b[bo];
+            let b1 = b[bo + n4];
+            let b2 = b[bo + 2u * n4];
+            let b3 = b[bo + 3u * n4];
+            for (var i = 0u; i < 4u; i++) {
+                let av = a4[ra[i] + kk];
+                acc[i] += av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;
+            }
+        }
+    }
+    store_block(select(wg.z, 0u, sum_batch), row0, col0, acc);
+}
+
+// matmul_nn with A stored transposed (a_rs == 1, M % 4 == 0: a weight gradient dY^T X):
+// one vec4 load gives A's four rows at k.
+@compute @workgroup_size(8, 8, 1)
+fn matmul_tn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 4u;
+    if (row0 >= p.m || col0 >= p.n) { return; }
+    let sum_batch = (p.flags & 4u) != 0u;
+    let n4 = p.n / 4u;
+    let a_c4 = p.a_cs / 4u;
+    var acc: array<vec4<f32>, 4>;
+    let n_summed = select(1u, p.batch, sum_batch);
+    for (var bb = 0u; bb < n_summed; bb++) {
+        let batch = select(wg.z, bb, sum_batch);
+        let a_base = (batch * p.a_bs + row0) / 4u;
+        let b_base = (batch * p.b_bs) / 4u + col0 / 4u;
+        for (var k = 0u; k < p.k; k++) {
+            let av = a4[a_base + k * a_c4];
+            let bv = b[b_base + k * n4];
+            acc[0] += av.x * bv;
+            acc[1] += av.y * bv;
+            acc[2] += av.z * bv;
+            acc[3] += av.w * bv;
+        }
+    }
+    store_block(select(wg.z, 0u, sum_batch), row0, col0, acc);
+}
