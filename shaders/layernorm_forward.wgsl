@@ -30,3 +30,24 @@ fn layernorm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
     }
     if (li == 0u) { mean[row] = mu; rstd[row] = r; }
 }
+
+// The same with one invocation per row and no barriers (for CPU drivers, where a
+// workgroup's barriers cost more than the row's arithmetic).
+@compute @workgroup_size(64)
+fn layernorm_forward_rowwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                             @builtin(local_invocation_index) li: u32) {
+    let row = (wg.y * nwg.x + wg.x) * 64u + li;
+    if (row >= p.rows) { return; }
+    let base = row * p.d;
+    var s = 0.0;
+    for (var j = 0u; j < p.d; j++) { s += x[base + j]; }
+    let mu = s / f32(p.d);
+    var s2 = 0.0;
+    for (var j = 0u; j < p.d; j++) { let c = x[base + j] - mu; s2 += c * c; }
+    let r = inverseSqrt(s2 / f32(p.d) + p.eps);
+    for (var j = 0u; j < p.d; j++) {
+        y[base + j] = (x[base + j] - mu) * r * w[j] + b[j];
+    }
+    mean[row] = mu;
+    rstd[row] = r;
+}
