@@ -22,6 +22,9 @@ pub struct DeviceArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Pre-train a ViT with ADCLR (with no arguments: the tiny preset on the embedded
+    /// Fashion-MNIST subset, a few minutes even without a GPU).
+    Train(crate::train_args::TrainArgs),
     /// List every GPU adapter, the one that would be chosen, and the limits that matter.
     Info {
         #[command(flatten)]

@@ -11,6 +11,8 @@ pub mod model;
 pub mod ops;
 pub mod reference;
 pub mod rng;
+pub mod train;
+pub mod train_args;
 
 pub use error::{Error, Result};
 pub mod bench;

@@ -8,6 +8,31 @@ fn choice(d: &DeviceArgs) -> AdapterChoice {
 
 fn run(cli: Cli) -> adclr_wgpu::Result<()> {
     match cli.command {
+        Command::Train(args) => {
+            if args.resume.is_some() && args.config.is_some() {
+                return Err(adclr_wgpu::Error::Data("--resume continues with the run's own config.toml: drop --config".into()));
+            }
+            let tc = if args.resume.is_some() { Default::default() } else { args.resolve().map_err(adclr_wgpu::Error::Data)? };
+            let out = adclr_wgpu::train::run::train(tc, args.resume.as_deref(), adclr_wgpu::train::run::Verbosity::Progress, None)?;
+            if out.interrupted {
+                println!(
+                    "interrupted at step {}/{}; checkpoint written. Continue with: adclr-wgpu train --resume {}",
+                    out.steps_done,
+                    out.total_steps,
+                    out.run_dir.display()
+                );
+            } else {
+                println!("run directory: {}", out.run_dir.display());
+                match out.final_loss {
+                    Some(l) => println!("final loss: {l:.4} after {} steps", out.steps_done),
+                    None => println!("no steps run"),
+                }
+            }
+            if out.skipped_images > 0 {
+                println!("{} unreadable images were skipped", out.skipped_images);
+            }
+            println!("data wait: {:.0}% of the time", 100.0 * out.data_wait_share);
+        }
         Command::Info { device } => {
             let report = adclr_wgpu::info::adapter_report(&choice(&device))?;
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());

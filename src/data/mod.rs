@@ -1,4 +1,7 @@
 //! Images to model inputs: decoding, resizing, normalisation, patches.
 
+pub mod augment;
+pub mod dataset;
+pub mod idx;
 pub mod image_io;
 pub mod patches;

@@ -1,0 +1,207 @@
+//! The training configuration: defaults, a TOML file, command-line flags on top; validated
+//! before any work starts, with errors that name the flag. Saved as `config.toml` in the run
+//! directory.
+
+use crate::model::config::{AdclrConfig, ModelConfig};
+use crate::reference::attention::QueryAttends;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// `embedded`, `fashion-mnist`, an IDX file or an image folder.
+    pub data: String,
+    pub preset: String,
+    pub epochs: usize,
+    /// Stop after this many steps (0 = no cap): the budget of a quick run.
+    pub max_steps: usize,
+    pub batch: usize,
+    /// Base learning rate at batch 256 (scaled by batch / 256).
+    pub lr: f64,
+    pub min_lr: f64,
+    pub warmup_epochs: f64,
+    pub weight_decay: f64,
+    pub weight_decay_end: f64,
+    pub momentum_teacher: f64,
+    pub teacher_temp: f64,
+    pub warmup_teacher_temp: f64,
+    pub warmup_teacher_temp_epochs: f64,
+    pub student_temp: f64,
+    pub lambda: f64,
+    pub queries: usize,
+    pub query_scale_min: f64,
+    pub query_scale_max: f64,
+    /// cls+patches+self, cls+patches, patches or all.
+    pub query_attends: String,
+    pub bidirectional: bool,
+    pub local_crops: usize,
+    /// 0: the preset's.
+    pub local_size: usize,
+    pub global_scale_min: f64,
+    pub local_scale_max: f64,
+    /// 0: the preset's.
+    pub out_dim: usize,
+    pub drop_path: f64,
+    pub clip_grad: f64,
+    pub freeze_last_layer: usize,
+    pub seed: u64,
+    pub backend: Option<String>,
+    pub adapter: Option<usize>,
+    /// Run directory (default: runs/<preset>-<seconds since the epoch>).
+    pub out: Option<String>,
+    pub checkpoint_every: usize,
+    pub log_every: usize,
+    /// Decoding/augmentation threads (0: one per core, at least 1).
+    pub workers: usize,
+    /// Stop at the first unreadable image instead of skipping it.
+    pub strict: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            data: "embedded".into(),
+            preset: "tiny".into(),
+            epochs: 1,
+            max_steps: 24,
+            batch: 8,
+            lr: 5e-4,
+            min_lr: 1e-6,
+            warmup_epochs: 10.0,
+            weight_decay: 0.04,
+            weight_decay_end: 0.4,
+            momentum_teacher: 0.996,
+            teacher_temp: 0.07,
+            warmup_teacher_temp: 0.04,
+            warmup_teacher_temp_epochs: 30.0,
+            student_temp: 0.1,
+            lambda: 0.5,
+            queries: 10,
+            query_scale_min: 0.05,
+            query_scale_max: 0.15,
+            query_attends: "cls+patches+self".into(),
+            bidirectional: false,
+            local_crops: 2,
+            local_size: 0,
+            global_scale_min: 0.4,
+            local_scale_max: 0.4,
+            out_dim: 0,
+            drop_path: 0.0,
+            clip_grad: 3.0,
+            freeze_last_layer: 1,
+            seed: 0,
+            backend: None,
+            adapter: None,
+            out: None,
+            checkpoint_every: 100,
+            log_every: 5,
+            workers: 0,
+            strict: false,
+        }
+    }
+}
+
+pub fn parse_query_attends(s: &str) -> Result<QueryAttends, String> {
+    match s {
+        "cls+patches+self" => Ok(QueryAttends::ClsPatchesSelf),
+        "cls+patches" => Ok(QueryAttends::ClsPatches),
+        "patches" => Ok(QueryAttends::Patches),
+        "all" => Ok(QueryAttends::All),
+        other => Err(format!("--query-attends `{other}`: use cls+patches+self, cls+patches, patches or all")),
+    }
+}
+
+impl TrainConfig {
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| format!("{origin}: {e}"))
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The model and step settings, or an error naming the bad flag.
+    pub fn adclr(&self) -> Result<AdclrConfig, String> {
+        let mut m = ModelConfig::preset(&self.preset).map_err(|e| format!("--preset: {e}"))?;
+        if self.local_size > 0 {
+            m.local_size = self.local_size;
+        }
+        if self.out_dim > 0 {
+            m.out_dim = self.out_dim;
+        }
+        let mut c = AdclrConfig::new(m, self.batch);
+        c.queries = self.queries;
+        c.local_crops = self.local_crops;
+        c.lambda = self.lambda;
+        c.query_attends = parse_query_attends(&self.query_attends)?;
+        c.bidirectional = self.bidirectional;
+        c.student_temp = self.student_temp;
+        c.clip_grad = self.clip_grad;
+        c.drop_path = self.drop_path;
+        self.validate()?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let pos = |v: f64, flag: &str| if v > 0.0 && v.is_finite() { Ok(()) } else { Err(format!("{flag} {v} must be > 0")) };
+        if self.epochs == 0 {
+            return Err("--epochs must be at least 1".into());
+        }
+        pos(self.lr, "--lr")?;
+        pos(self.teacher_temp, "--teacher-temp")?;
+        pos(self.warmup_teacher_temp, "--warmup-teacher-temp")?;
+        if !(0.0..=1.0).contains(&self.momentum_teacher) {
+            return Err(format!("--momentum-teacher {} must be in [0, 1]", self.momentum_teacher));
+        }
+        if !(0.0 < self.query_scale_min && self.query_scale_min <= self.query_scale_max && self.query_scale_max <= 1.0) {
+            return Err(format!(
+                "--query-scale-min {} / --query-scale-max {} must satisfy 0 < min <= max <= 1",
+                self.query_scale_min, self.query_scale_max
+            ));
+        }
+        if !(0.0 < self.global_scale_min && self.global_scale_min <= 1.0) {
+            return Err(format!("--global-scale-min {} must be in (0, 1]", self.global_scale_min));
+        }
+        if !(0.0 < self.local_scale_max && self.local_scale_max <= 1.0) {
+            return Err(format!("--local-scale-max {} must be in (0, 1]", self.local_scale_max));
+        }
+        if self.weight_decay < 0.0 || self.weight_decay_end < 0.0 {
+            return Err("--weight-decay and --weight-decay-end must be >= 0".into());
+        }
+        if self.log_every == 0 {
+            return Err("--log-every must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip_through_toml() {
+        let c = TrainConfig::default();
+        assert!(c.adclr().is_ok());
+        assert_eq!(TrainConfig::from_toml(&c.to_toml(), "x").unwrap(), c);
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let bad = |f: fn(&mut TrainConfig)| {
+            let mut c = TrainConfig::default();
+            f(&mut c);
+            c.adclr().unwrap_err()
+        };
+        assert!(bad(|c| c.batch = 0).contains("--batch"));
+        assert!(bad(|c| c.lambda = -1.0).contains("--lambda"));
+        assert!(bad(|c| c.queries = 0).contains("--queries"));
+        assert!(bad(|c| c.preset = "huge".into()).contains("--preset"));
+        assert!(bad(|c| c.query_attends = "some".into()).contains("--query-attends"));
+        assert!(bad(|c| c.local_size = 10).contains("--local-size"));
+        assert!(bad(|c| c.epochs = 0).contains("--epochs"));
+        assert!(bad(|c| c.query_scale_max = 2.0).contains("--query-scale"));
+        assert!(TrainConfig::from_toml("batchsize = 3", "f.toml").unwrap_err().contains("batchsize"));
+    }
+}

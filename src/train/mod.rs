@@ -1,0 +1,8 @@
+//! `adclr-wgpu train`: configuration, schedules, batches from worker threads, the loop with
+//! progress, metrics, checkpoints and resume.
+
+pub mod batcher;
+pub mod config;
+pub mod plot;
+pub mod run;
+pub mod schedule;

@@ -1,0 +1,234 @@
+//! The training loop: data workers ahead of the GPU, one ADCLR step per batch, progress,
+//! metrics every N steps, atomic checkpoints (every N steps, at the end, on Ctrl-C), resume.
+
+use super::batcher::{BatchMaker, Prefetcher};
+use super::config::TrainConfig;
+use super::plot::loss_curve;
+use super::schedule::{hyper, Plan};
+use crate::checkpoint::{self, write_atomic, Normalization};
+use crate::data::dataset::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::gpu::{AdapterChoice, Engine};
+use crate::model::step::AdclrStep;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Set by Ctrl-C: the loop writes a checkpoint and stops.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+pub const CONFIG: &str = "config.toml";
+pub const METRICS: &str = "metrics.jsonl";
+pub const LOSS_PNG: &str = "loss.png";
+
+pub struct TrainOutcome {
+    pub run_dir: PathBuf,
+    pub steps_done: usize,
+    pub total_steps: usize,
+    pub final_loss: Option<f64>,
+    pub interrupted: bool,
+    pub skipped_images: usize,
+    pub data_wait_share: f64,
+}
+
+/// How the loop reports (the CLI shows a progress bar; tests stay quiet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    Quiet,
+    Progress,
+}
+
+fn data_err(m: String) -> Error {
+    Error::Data(m)
+}
+
+/// The normalisation for a data source: ImageNet's for photos; Fashion-MNIST's own
+/// statistics for it (grey images replicated to RGB).
+pub fn normalization_for(data: &str) -> Normalization {
+    if data == "embedded" || data.contains("fashion") || data.contains("idx") {
+        Normalization { mean: [0.286; 3], std: [0.353; 3] }
+    } else {
+        Normalization::IMAGENET
+    }
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::Data(format!("{}: {e}", path.display()))
+}
+
+/// Trains per `tc` (or continues the run in `resume`). `stop_after` ends the loop after that
+/// many steps of this call as if interrupted (tests use it to cut a run short).
+pub fn train(tc: TrainConfig, resume: Option<&Path>, verbosity: Verbosity, stop_after: Option<usize>) -> Result<TrainOutcome> {
+    let (tc, run_dir) = match resume {
+        Some(dir) => {
+            let path = dir.join(CONFIG);
+            let text = std::fs::read_to_string(&path).map_err(|e| data_err(format!("--resume {}: cannot read {CONFIG}: {e}", dir.display())))?;
+            (TrainConfig::from_toml(&text, &path.display().to_string()).map_err(data_err)?, dir.to_path_buf())
+        }
+        None => {
+            let dir = match &tc.out {
+                Some(o) => PathBuf::from(o),
+                None => {
+                    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                    PathBuf::from("runs").join(format!("{}-{secs}", tc.preset))
+                }
+            };
+            (tc, dir)
+        }
+    };
+    let cfg = tc.adclr().map_err(data_err)?;
+    let ds = Dataset::open(&tc.data, Split::Train).map_err(data_err)?;
+    if ds.len() < cfg.batch {
+        return Err(data_err(format!("{}: {} images, but --batch {} needs at least that many", ds.origin, ds.len(), cfg.batch)));
+    }
+    let ckpt_path = run_dir.join(CHECKPOINT);
+    if resume.is_none() {
+        if ckpt_path.exists() {
+            return Err(data_err(format!("{} already holds a run: continue it with --resume {0} or choose another --out", run_dir.display())));
+        }
+        std::fs::create_dir_all(&run_dir).map_err(|e| io_err(&run_dir, e))?;
+        write_atomic(&run_dir.join(CONFIG), tc.to_toml().as_bytes())?;
+    }
+    let e = Engine::open(&AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter })?;
+    let mut step = AdclrStep::new(&e, &cfg, tc.seed)?;
+    let norm = normalization_for(&tc.data);
+    if resume.is_some() {
+        let loaded = checkpoint::load_training(&ckpt_path)?;
+        if loaded.model != cfg.model {
+            return Err(Error::Checkpoint(format!("{}: its model differs from {CONFIG}", ckpt_path.display())));
+        }
+        step.load_state(&e, &loaded.state)?;
+    }
+    let plan = Plan::new(&tc, ds.len());
+    let first = step.step as usize;
+    if verbosity == Verbosity::Progress {
+        eprintln!("adclr-wgpu: {} images from {}, {} on {}", ds.len(), ds.origin, cfg.model.preset, e.ctx.describe());
+        eprintln!("memory plan: {}", step.plan.summary());
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    }
+    let workers = if tc.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { tc.workers };
+    let maker = BatchMaker { cfg: cfg.clone(), train: tc.clone(), norm: norm.clone(), steps_per_epoch: plan.steps_per_epoch };
+    let mut pre = Prefetcher::start(maker, Arc::new(ds), first, plan.total_steps, workers);
+    let bar = match verbosity {
+        Verbosity::Progress => ProgressBar::new(plan.total_steps as u64),
+        Verbosity::Quiet => ProgressBar::hidden(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(first as u64);
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run_dir.join(METRICS))
+        .map_err(|e| io_err(&run_dir.join(METRICS), e))?;
+    let save = |step: &AdclrStep| -> Result<()> {
+        let extra = vec![
+            ("config".to_string(), tc.to_toml()),
+            ("total_steps".to_string(), plan.total_steps.to_string()),
+            ("seed".to_string(), tc.seed.to_string()),
+        ];
+        checkpoint::save_training(&ckpt_path, &cfg.model, &norm, &extra, &step.state(&e, tc.seed)?)
+    };
+    let started = Instant::now();
+    let (mut skipped, mut warned, mut last_loss, mut interrupted) = (0usize, 0usize, None, false);
+    let mut done_here = 0usize;
+    while let Some(batch) = pre.next() {
+        let batch = batch.map_err(data_err)?;
+        for s in &batch.skipped {
+            if warned < 5 {
+                bar.suspend(|| eprintln!("warning: skipped {s}"));
+            }
+            warned += 1;
+        }
+        skipped += batch.skipped.len();
+        let s = batch.step;
+        let h = hyper(&tc, &plan, s);
+        step.run(&e, &batch.input, &h)?;
+        done_here += 1;
+        let last = s + 1 == plan.total_steps;
+        if (s + 1) % tc.log_every == 0 || last {
+            let r = step.report(&e)?;
+            step.check_health(&e)?;
+            let probs = step.global_loss.teacher_probs.read_f32(&e.ctx)?;
+            let k = cfg.model.out_dim;
+            let rows = probs.len() / k;
+            let entropy = probs.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum::<f64>() / rows as f64;
+            let norm_of = |v: Vec<f32>| v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+            let elapsed = started.elapsed().as_secs_f64();
+            let ips = (done_here * cfg.batch) as f64 / elapsed.max(1e-9);
+            let line = json!({
+                "step": s + 1,
+                "epoch": s / plan.steps_per_epoch,
+                "loss": r.loss,
+                "global_loss": r.global_loss,
+                "query_loss": r.query_loss,
+                "lr": h.lr,
+                "weight_decay": h.weight_decay,
+                "teacher_momentum": h.teacher_momentum,
+                "teacher_temp": h.teacher_temp,
+                "teacher_entropy": entropy,
+                "kl_teacher_student": r.global_loss - entropy,
+                "centre_norm_cls": norm_of(step.centre_cls.read_f32(&e.ctx)?),
+                "centre_norm_query": norm_of(step.centre_query.read_f32(&e.ctx)?),
+                "images_per_s": ips,
+                "data_wait_share": pre.waited.as_secs_f64() / elapsed.max(1e-9),
+                "skipped_images": skipped,
+            });
+            writeln!(metrics, "{line}").map_err(|e| io_err(&run_dir.join(METRICS), e))?;
+            last_loss = Some(r.loss);
+            bar.set_message(format!("epoch {} loss {:.4} lr {:.2e} {:.1} img/s", s / plan.steps_per_epoch, r.loss, h.lr, ips));
+        }
+        bar.set_position((s + 1) as u64);
+        if tc.checkpoint_every > 0 && (s + 1) % tc.checkpoint_every == 0 && !last {
+            step.check_health(&e)?;
+            save(&step)?;
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) || stop_after.is_some_and(|n| done_here >= n) {
+            interrupted = !last;
+            break;
+        }
+    }
+    step.check_health(&e)?;
+    save(&step)?;
+    bar.finish_and_clear();
+    write_loss_png(&run_dir)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(TrainOutcome {
+        run_dir,
+        steps_done: step.step as usize,
+        total_steps: plan.total_steps,
+        final_loss: last_loss,
+        interrupted,
+        skipped_images: skipped,
+        data_wait_share: pre.waited.as_secs_f64() / elapsed.max(1e-9),
+    })
+}
+
+/// Draws loss.png from metrics.jsonl (total, global and query loss).
+pub fn write_loss_png(run_dir: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(run_dir.join(METRICS)).unwrap_or_default();
+    let mut series: [Vec<(f64, f64)>; 3] = Default::default();
+    for line in text.lines() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            let x = v["step"].as_f64().unwrap_or(0.0);
+            for (i, key) in ["loss", "global_loss", "query_loss"].iter().enumerate() {
+                if let Some(y) = v[*key].as_f64() {
+                    series[i].push((x, y));
+                }
+            }
+        }
+    }
+    let colors = [image::Rgb([0, 0, 0]), image::Rgb([31, 119, 180]), image::Rgb([214, 39, 40])];
+    let plots: Vec<(&[(f64, f64)], image::Rgb<u8>)> = series.iter().zip(colors).map(|(s, c)| (s.as_slice(), c)).collect();
+    let img = loss_curve(&plots, 640, 400);
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).map_err(|e| Error::Data(format!("loss.png: {e}")))?;
+    write_atomic(&run_dir.join(LOSS_PNG), &png)
+}

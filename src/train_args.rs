@@ -1,0 +1,253 @@
+//! `adclr-wgpu train` flags: every hyper-parameter of ADCLR.md; each overrides the
+//! `--config` file, which overrides the defaults.
+
+use crate::train::config::TrainConfig;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct TrainArgs {
+    /// A TOML file of settings (the keys are the flag names with underscores).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Stop at the first unreadable image instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Backend: vulkan, metal, dx12 or gl.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Adapter index as listed by `adclr-wgpu info`.
+    #[arg(long)]
+    pub adapter: Option<usize>,
+    /// Images: `embedded` (default, a Fashion-MNIST subset), `fashion-mnist` (Debian's dataset-fashion-mnist), an IDX file, or a folder of images (class sub-folders give labels).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Model preset: tiny, vit-s16 or vit-b16.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Passes over the data.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop after this many steps (0: no cap).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Images per step.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Base learning rate at batch 256 (scaled by batch/256).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Final learning rate of the cosine schedule.
+    #[arg(long)]
+    pub min_lr: Option<f64>,
+    /// Linear learning-rate warm-up, in epochs.
+    #[arg(long)]
+    pub warmup_epochs: Option<f64>,
+    /// Weight decay at the start (cosine schedule).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Weight decay at the end.
+    #[arg(long)]
+    pub weight_decay_end: Option<f64>,
+    /// Teacher EMA momentum at the start (cosine to 1).
+    #[arg(long)]
+    pub momentum_teacher: Option<f64>,
+    /// Teacher temperature after warm-up.
+    #[arg(long)]
+    pub teacher_temp: Option<f64>,
+    /// Teacher temperature at the start.
+    #[arg(long)]
+    pub warmup_teacher_temp: Option<f64>,
+    /// Epochs of teacher-temperature warm-up.
+    #[arg(long)]
+    pub warmup_teacher_temp_epochs: Option<f64>,
+    /// Student temperature.
+    #[arg(long)]
+    pub student_temp: Option<f64>,
+    /// Weight of the query loss (0 = plain DINO).
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// Query tokens per image (Q).
+    #[arg(long)]
+    pub queries: Option<usize>,
+    /// Smallest query crop, as a fraction of the image area.
+    #[arg(long)]
+    pub query_scale_min: Option<f64>,
+    /// Largest query crop, as a fraction of the image area.
+    #[arg(long)]
+    pub query_scale_max: Option<f64>,
+    /// Keys a query token attends to: cls+patches+self, cls+patches, patches or all.
+    #[arg(long)]
+    pub query_attends: Option<String>,
+    /// Every token attends to every token (ablation).
+    #[arg(long)]
+    pub bidirectional: bool,
+    /// Local crops per image (L).
+    #[arg(long)]
+    pub local_crops: Option<usize>,
+    /// Local crop side in pixels (0: the preset's).
+    #[arg(long)]
+    pub local_size: Option<usize>,
+    /// Smallest global crop, as a fraction of the image area.
+    #[arg(long)]
+    pub global_scale_min: Option<f64>,
+    /// Largest local crop, as a fraction of the image area.
+    #[arg(long)]
+    pub local_scale_max: Option<f64>,
+    /// Prototypes K of the head (0: the preset's; a multiple of 64).
+    #[arg(long)]
+    pub out_dim: Option<usize>,
+    /// Student drop-path rate.
+    #[arg(long)]
+    pub drop_path: Option<f64>,
+    /// Per-tensor gradient-norm clipping (0: off).
+    #[arg(long)]
+    pub clip_grad: Option<f64>,
+    /// Epochs with the head's last layer frozen.
+    #[arg(long)]
+    pub freeze_last_layer: Option<usize>,
+    /// Seed of initialisation, data order and augmentations.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run directory (default runs/<preset>-<time>).
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Steps between checkpoints (also written at the end and on Ctrl-C).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Steps between metric lines (loss terms and collapse monitors).
+    #[arg(long)]
+    pub log_every: Option<usize>,
+    /// Data threads (0: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+impl TrainArgs {
+    /// Defaults, then the `--config` file, then the flags.
+    pub fn resolve(&self) -> Result<TrainConfig, String> {
+        let mut c = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("--config {}: {e}", p.display()))?;
+                TrainConfig::from_toml(&text, &p.display().to_string())?
+            }
+            None => TrainConfig::default(),
+        };
+        if self.strict {
+            c.strict = true;
+        }
+        if let Some(v) = &self.backend {
+            c.backend = Some(v.clone());
+        }
+        if let Some(v) = self.adapter {
+            c.adapter = Some(v);
+        }
+        if let Some(v) = &self.data {
+            c.data = v.clone();
+        }
+        if let Some(v) = &self.preset {
+            c.preset = v.clone();
+        }
+        if let Some(v) = self.epochs {
+            c.epochs = v;
+        }
+        if let Some(v) = self.max_steps {
+            c.max_steps = v;
+        }
+        if let Some(v) = self.batch {
+            c.batch = v;
+        }
+        if let Some(v) = self.lr {
+            c.lr = v;
+        }
+        if let Some(v) = self.min_lr {
+            c.min_lr = v;
+        }
+        if let Some(v) = self.warmup_epochs {
+            c.warmup_epochs = v;
+        }
+        if let Some(v) = self.weight_decay {
+            c.weight_decay = v;
+        }
+        if let Some(v) = self.weight_decay_end {
+            c.weight_decay_end = v;
+        }
+        if let Some(v) = self.momentum_teacher {
+            c.momentum_teacher = v;
+        }
+        if let Some(v) = self.teacher_temp {
+            c.teacher_temp = v;
+        }
+        if let Some(v) = self.warmup_teacher_temp {
+            c.warmup_teacher_temp = v;
+        }
+        if let Some(v) = self.warmup_teacher_temp_epochs {
+            c.warmup_teacher_temp_epochs = v;
+        }
+        if let Some(v) = self.student_temp {
+            c.student_temp = v;
+        }
+        if let Some(v) = self.lambda {
+            c.lambda = v;
+        }
+        if let Some(v) = self.queries {
+            c.queries = v;
+        }
+        if let Some(v) = self.query_scale_min {
+            c.query_scale_min = v;
+        }
+        if let Some(v) = self.query_scale_max {
+            c.query_scale_max = v;
+        }
+        if let Some(v) = &self.query_attends {
+            c.query_attends = v.clone();
+        }
+        if self.bidirectional {
+            c.bidirectional = true;
+        }
+        if let Some(v) = self.local_crops {
+            c.local_crops = v;
+        }
+        if let Some(v) = self.local_size {
+            c.local_size = v;
+        }
+        if let Some(v) = self.global_scale_min {
+            c.global_scale_min = v;
+        }
+        if let Some(v) = self.local_scale_max {
+            c.local_scale_max = v;
+        }
+        if let Some(v) = self.out_dim {
+            c.out_dim = v;
+        }
+        if let Some(v) = self.drop_path {
+            c.drop_path = v;
+        }
+        if let Some(v) = self.clip_grad {
+            c.clip_grad = v;
+        }
+        if let Some(v) = self.freeze_last_layer {
+            c.freeze_last_layer = v;
+        }
+        if let Some(v) = self.seed {
+            c.seed = v;
+        }
+        if let Some(v) = &self.out {
+            c.out = Some(v.clone());
+        }
+        if let Some(v) = self.checkpoint_every {
+            c.checkpoint_every = v;
+        }
+        if let Some(v) = self.log_every {
+            c.log_every = v;
+        }
+        if let Some(v) = self.workers {
+            c.workers = v;
+        }
+        c.adclr()?;
+        Ok(c)
+    }
+}
