@@ -24,6 +24,7 @@ pub struct DeviceArgs {
 pub enum Command {
     /// Pre-train a ViT with ADCLR (with no arguments: the tiny preset on the embedded
     /// Fashion-MNIST subset, a few minutes even without a GPU).
+    #[command(allow_negative_numbers = true)]
     Train(crate::train_args::TrainArgs),
     /// List every GPU adapter, the one that would be chosen, and the limits that matter.
     Info {

@@ -10,10 +10,21 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
     match cli.command {
         Command::Train(args) => {
             if args.resume.is_some() && args.config.is_some() {
-                return Err(adclr_wgpu::Error::Data("--resume continues with the run's own config.toml: drop --config".into()));
+                return Err(adclr_wgpu::Error::Data(
+                    "--resume continues with the run's own config.toml: drop --config".into(),
+                ));
             }
-            let tc = if args.resume.is_some() { Default::default() } else { args.resolve().map_err(adclr_wgpu::Error::Data)? };
-            let out = adclr_wgpu::train::run::train(tc, args.resume.as_deref(), adclr_wgpu::train::run::Verbosity::Progress, None)?;
+            let tc = if args.resume.is_some() {
+                Default::default()
+            } else {
+                args.resolve().map_err(adclr_wgpu::Error::Data)?
+            };
+            let out = adclr_wgpu::train::run::train(
+                tc,
+                args.resume.as_deref(),
+                adclr_wgpu::train::run::Verbosity::Progress,
+                None,
+            )?;
             if out.interrupted {
                 println!(
                     "interrupted at step {}/{}; checkpoint written. Continue with: adclr-wgpu train --resume {}",

@@ -100,6 +100,27 @@ pub struct TrainArgs {
     /// Prototypes K of the head (0: the preset's; a multiple of 64).
     #[arg(long)]
     pub out_dim: Option<usize>,
+    /// Custom global view side (0: the preset's).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Custom patch size (0: the preset's).
+    #[arg(long)]
+    pub patch_size: Option<usize>,
+    /// Custom embedding width D (0: the preset's).
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Custom number of blocks (0: the preset's).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Custom number of attention heads (0: the preset's).
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Custom head hidden width (0: 2048).
+    #[arg(long)]
+    pub head_hidden: Option<usize>,
+    /// Custom head bottleneck (0: 256).
+    #[arg(long)]
+    pub head_bottleneck: Option<usize>,
     /// Student drop-path rate.
     #[arg(long)]
     pub drop_path: Option<f64>,
@@ -222,6 +243,19 @@ impl TrainArgs {
         }
         if let Some(v) = self.out_dim {
             c.out_dim = v;
+        }
+        for (v, field) in [
+            (self.image_size, &mut c.image_size),
+            (self.patch_size, &mut c.patch_size),
+            (self.dim, &mut c.dim),
+            (self.depth, &mut c.depth),
+            (self.heads, &mut c.heads),
+            (self.head_hidden, &mut c.head_hidden),
+            (self.head_bottleneck, &mut c.head_bottleneck),
+        ] {
+            if let Some(v) = v {
+                *field = v;
+            }
         }
         if let Some(v) = self.drop_path {
             c.drop_path = v;

@@ -87,7 +87,8 @@ pub fn color_jitter(img: &mut RgbImage, brightness: f64, contrast: f64, saturati
     for i in (1..4).rev() {
         order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
-    let mut px: Vec<[f32; 3]> = img.pixels().map(|p| [p[0] as f32 / 255.0, p[1] as f32 / 255.0, p[2] as f32 / 255.0]).collect();
+    let mut px: Vec<[f32; 3]> =
+        img.pixels().map(|p| [p[0] as f32 / 255.0, p[1] as f32 / 255.0, p[2] as f32 / 255.0]).collect();
     for op in order {
         match op {
             0 => px.iter_mut().for_each(|p| p.iter_mut().for_each(|v| *v = (*v * b).clamp(0.0, 1.0))),

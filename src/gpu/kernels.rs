@@ -50,7 +50,11 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     // x, w, b, y, mean, rstd
     shader!("layernorm_forward", ["layernorm_forward", "layernorm_forward_rowwise"], [R, R, R, W, W, W]),
     // x, w, mean, rstd, dy, dx, dw, db
-    shader!("layernorm_backward", ["layernorm_backward_input", "layernorm_backward_params", "layernorm_backward_input_rowwise"], [R, R, R, R, R, W, W, W]),
+    shader!(
+        "layernorm_backward",
+        ["layernorm_backward_input", "layernorm_backward_params", "layernorm_backward_input_rowwise"],
+        [R, R, R, R, R, W, W, W]
+    ),
     // x, y
     shader!("softmax_forward", ["softmax_forward"], [R, W]),
     // y, dy, dx

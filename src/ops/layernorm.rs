@@ -31,7 +31,12 @@ pub fn forward(
     expect_len("layernorm_forward", mean, rows)?;
     expect_len("layernorm_forward", rstd, rows)?;
     if rowwise(e) {
-        return e.dispatch("layernorm_forward_rowwise", &[rows as u32, d as u32, bits(eps), 0], &[x, w, b, y, mean, rstd], grid_1d(rows, 64));
+        return e.dispatch(
+            "layernorm_forward_rowwise",
+            &[rows as u32, d as u32, bits(eps), 0],
+            &[x, w, b, y, mean, rstd],
+            grid_1d(rows, 64),
+        );
     }
     e.dispatch("layernorm_forward", &[rows as u32, d as u32, bits(eps), 0], &[x, w, b, y, mean, rstd], grid_rows(rows))
 }

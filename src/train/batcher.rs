@@ -102,7 +102,9 @@ impl BatchMaker {
         let mut drop_rng = Rng::new(mix(t.seed, 0xD40F, step as u64));
         let mut draw = |n: usize| -> Vec<f32> {
             let keep = 1.0 - c.drop_path;
-            (0..n).map(|_| if c.drop_path > 0.0 && drop_rng.uniform() >= keep { 0.0 } else { (1.0 / keep) as f32 }).collect()
+            (0..n)
+                .map(|_| if c.drop_path > 0.0 && drop_rng.uniform() >= keep { 0.0 } else { (1.0 / keep) as f32 })
+                .collect()
         };
         let input = StepInput {
             global_patches: gviews.concat(),

@@ -41,6 +41,14 @@ pub struct TrainConfig {
     pub local_scale_max: f64,
     /// 0: the preset's.
     pub out_dim: usize,
+    /// Custom model sizes (0: the preset's).
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub dim: usize,
+    pub depth: usize,
+    pub heads: usize,
+    pub head_hidden: usize,
+    pub head_bottleneck: usize,
     pub drop_path: f64,
     pub clip_grad: f64,
     pub freeze_last_layer: usize,
@@ -86,6 +94,13 @@ impl Default for TrainConfig {
             global_scale_min: 0.4,
             local_scale_max: 0.4,
             out_dim: 0,
+            image_size: 0,
+            patch_size: 0,
+            dim: 0,
+            depth: 0,
+            heads: 0,
+            head_hidden: 0,
+            head_bottleneck: 0,
             drop_path: 0.0,
             clip_grad: 3.0,
             freeze_last_layer: 1,
@@ -126,8 +141,22 @@ impl TrainConfig {
         if self.local_size > 0 {
             m.local_size = self.local_size;
         }
-        if self.out_dim > 0 {
-            m.out_dim = self.out_dim;
+        for (v, field) in [
+            (self.out_dim, &mut m.out_dim),
+            (self.image_size, &mut m.image_size),
+            (self.patch_size, &mut m.patch_size),
+            (self.dim, &mut m.dim),
+            (self.depth, &mut m.depth),
+            (self.heads, &mut m.heads),
+            (self.head_hidden, &mut m.head_hidden),
+            (self.head_bottleneck, &mut m.head_bottleneck),
+        ] {
+            if v > 0 {
+                *field = v;
+            }
+        }
+        if self.image_size + self.patch_size + self.dim + self.depth + self.heads > 0 {
+            m.preset = format!("{}-custom", m.preset);
         }
         let mut c = AdclrConfig::new(m, self.batch);
         c.queries = self.queries;
@@ -144,7 +173,8 @@ impl TrainConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let pos = |v: f64, flag: &str| if v > 0.0 && v.is_finite() { Ok(()) } else { Err(format!("{flag} {v} must be > 0")) };
+        let pos =
+            |v: f64, flag: &str| if v > 0.0 && v.is_finite() { Ok(()) } else { Err(format!("{flag} {v} must be > 0")) };
         if self.epochs == 0 {
             return Err("--epochs must be at least 1".into());
         }
@@ -154,7 +184,8 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.momentum_teacher) {
             return Err(format!("--momentum-teacher {} must be in [0, 1]", self.momentum_teacher));
         }
-        if !(0.0 < self.query_scale_min && self.query_scale_min <= self.query_scale_max && self.query_scale_max <= 1.0) {
+        if !(0.0 < self.query_scale_min && self.query_scale_min <= self.query_scale_max && self.query_scale_max <= 1.0)
+        {
             return Err(format!(
                 "--query-scale-min {} / --query-scale-max {} must satisfy 0 < min <= max <= 1",
                 self.query_scale_min, self.query_scale_max

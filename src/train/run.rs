@@ -63,18 +63,27 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 
 /// Trains per `tc` (or continues the run in `resume`). `stop_after` ends the loop after that
 /// many steps of this call as if interrupted (tests use it to cut a run short).
-pub fn train(tc: TrainConfig, resume: Option<&Path>, verbosity: Verbosity, stop_after: Option<usize>) -> Result<TrainOutcome> {
+pub fn train(
+    tc: TrainConfig,
+    resume: Option<&Path>,
+    verbosity: Verbosity,
+    stop_after: Option<usize>,
+) -> Result<TrainOutcome> {
     let (tc, run_dir) = match resume {
         Some(dir) => {
             let path = dir.join(CONFIG);
-            let text = std::fs::read_to_string(&path).map_err(|e| data_err(format!("--resume {}: cannot read {CONFIG}: {e}", dir.display())))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| data_err(format!("--resume {}: cannot read {CONFIG}: {e}", dir.display())))?;
             (TrainConfig::from_toml(&text, &path.display().to_string()).map_err(data_err)?, dir.to_path_buf())
         }
         None => {
             let dir = match &tc.out {
                 Some(o) => PathBuf::from(o),
                 None => {
-                    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                    let secs = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
                     PathBuf::from("runs").join(format!("{}-{secs}", tc.preset))
                 }
             };
@@ -84,12 +93,20 @@ pub fn train(tc: TrainConfig, resume: Option<&Path>, verbosity: Verbosity, stop_
     let cfg = tc.adclr().map_err(data_err)?;
     let ds = Dataset::open(&tc.data, Split::Train).map_err(data_err)?;
     if ds.len() < cfg.batch {
-        return Err(data_err(format!("{}: {} images, but --batch {} needs at least that many", ds.origin, ds.len(), cfg.batch)));
+        return Err(data_err(format!(
+            "{}: {} images, but --batch {} needs at least that many",
+            ds.origin,
+            ds.len(),
+            cfg.batch
+        )));
     }
     let ckpt_path = run_dir.join(CHECKPOINT);
     if resume.is_none() {
         if ckpt_path.exists() {
-            return Err(data_err(format!("{} already holds a run: continue it with --resume {0} or choose another --out", run_dir.display())));
+            return Err(data_err(format!(
+                "{} already holds a run: continue it with --resume {0} or choose another --out",
+                run_dir.display()
+            )));
         }
         std::fs::create_dir_all(&run_dir).map_err(|e| io_err(&run_dir, e))?;
         write_atomic(&run_dir.join(CONFIG), tc.to_toml().as_bytes())?;
@@ -111,8 +128,10 @@ pub fn train(tc: TrainConfig, resume: Option<&Path>, verbosity: Verbosity, stop_
         eprintln!("memory plan: {}", step.plan.summary());
         let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     }
-    let workers = if tc.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { tc.workers };
-    let maker = BatchMaker { cfg: cfg.clone(), train: tc.clone(), norm: norm.clone(), steps_per_epoch: plan.steps_per_epoch };
+    let workers =
+        if tc.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { tc.workers };
+    let maker =
+        BatchMaker { cfg: cfg.clone(), train: tc.clone(), norm: norm.clone(), steps_per_epoch: plan.steps_per_epoch };
     let mut pre = Prefetcher::start(maker, Arc::new(ds), first, plan.total_steps, workers);
     let bar = match verbosity {
         Verbosity::Progress => ProgressBar::new(plan.total_steps as u64),
@@ -159,7 +178,8 @@ pub fn train(tc: TrainConfig, resume: Option<&Path>, verbosity: Verbosity, stop_
             let probs = step.global_loss.teacher_probs.read_f32(&e.ctx)?;
             let k = cfg.model.out_dim;
             let rows = probs.len() / k;
-            let entropy = probs.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum::<f64>() / rows as f64;
+            let entropy =
+                probs.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum::<f64>() / rows as f64;
             let norm_of = |v: Vec<f32>| v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
             let elapsed = started.elapsed().as_secs_f64();
             let ips = (done_here * cfg.batch) as f64 / elapsed.max(1e-9);
@@ -183,7 +203,13 @@ pub fn train(tc: TrainConfig, resume: Option<&Path>, verbosity: Verbosity, stop_
             });
             writeln!(metrics, "{line}").map_err(|e| io_err(&run_dir.join(METRICS), e))?;
             last_loss = Some(r.loss);
-            bar.set_message(format!("epoch {} loss {:.4} lr {:.2e} {:.1} img/s", s / plan.steps_per_epoch, r.loss, h.lr, ips));
+            bar.set_message(format!(
+                "epoch {} loss {:.4} lr {:.2e} {:.1} img/s",
+                s / plan.steps_per_epoch,
+                r.loss,
+                h.lr,
+                ips
+            ));
         }
         bar.set_position((s + 1) as u64);
         if tc.checkpoint_every > 0 && (s + 1) % tc.checkpoint_every == 0 && !last {
@@ -226,9 +252,11 @@ pub fn write_loss_png(run_dir: &Path) -> Result<()> {
         }
     }
     let colors = [image::Rgb([0, 0, 0]), image::Rgb([31, 119, 180]), image::Rgb([214, 39, 40])];
-    let plots: Vec<(&[(f64, f64)], image::Rgb<u8>)> = series.iter().zip(colors).map(|(s, c)| (s.as_slice(), c)).collect();
+    let plots: Vec<(&[(f64, f64)], image::Rgb<u8>)> =
+        series.iter().zip(colors).map(|(s, c)| (s.as_slice(), c)).collect();
     let img = loss_curve(&plots, 640, 400);
     let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).map_err(|e| Error::Data(format!("loss.png: {e}")))?;
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Error::Data(format!("loss.png: {e}")))?;
     write_atomic(&run_dir.join(LOSS_PNG), &png)
 }

@@ -20,7 +20,10 @@ pub fn engines() -> [&'static Engine; 2] {
     use adclr_wgpu::gpu::kernels::MatmulPolicy;
     static TILED: OnceLock<Engine> = OnceLock::new();
     static BLOCKED: OnceLock<Engine> = OnceLock::new();
-    let open = |p| Engine::open_with_policy(&AdapterChoice::default(), p).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
+    let open = |p| {
+        Engine::open_with_policy(&AdapterChoice::default(), p)
+            .unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
+    };
     [TILED.get_or_init(|| open(MatmulPolicy::Tiled)), BLOCKED.get_or_init(|| open(MatmulPolicy::Blocked))]
 }
 

@@ -1,0 +1,281 @@
+//! `adclr-wgpu train` end to end on lavapipe with a very small custom model: flags and their
+//! rejection, batches (shapes, ranges, determinism), bad images, a short run, an interrupted
+//! run resumed to the same parameters, checkpoints never half-written, and the binary's
+//! Ctrl-C handling.
+
+mod common;
+
+use adclr_wgpu::checkpoint;
+use adclr_wgpu::cli::{Cli, Command};
+use adclr_wgpu::data::dataset::{Dataset, Split};
+use adclr_wgpu::train::batcher::BatchMaker;
+use adclr_wgpu::train::config::TrainConfig;
+use adclr_wgpu::train::run::{self, train, Verbosity};
+use adclr_wgpu::train::schedule::Plan;
+use clap::Parser;
+use std::path::{Path, PathBuf};
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("adclr-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A model small enough for lavapipe: 16 px, patch 4, D 32, depth 2, K 64.
+fn small(out: &Path) -> TrainConfig {
+    TrainConfig {
+        image_size: 16,
+        patch_size: 4,
+        dim: 32,
+        depth: 2,
+        heads: 2,
+        head_hidden: 64,
+        head_bottleneck: 32,
+        out_dim: 64,
+        local_size: 8,
+        local_crops: 1,
+        queries: 3,
+        batch: 4,
+        max_steps: 4,
+        log_every: 1,
+        checkpoint_every: 2,
+        warmup_epochs: 0.0,
+        lr: 0.05,
+        workers: 2,
+        out: Some(out.display().to_string()),
+        ..TrainConfig::default()
+    }
+}
+
+fn parse(args: &[&str]) -> Result<TrainConfig, String> {
+    let mut all = vec!["adclr-wgpu", "train"];
+    all.extend_from_slice(args);
+    let cli = Cli::try_parse_from(all).map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Train(a) => a.resolve(),
+        _ => Err("not train".into()),
+    }
+}
+
+#[test]
+fn flags_override_the_file_and_bad_values_are_named() {
+    let dir = temp("flags");
+    let file = dir.join("c.toml");
+    std::fs::write(&file, "batch = 16\nlambda = 0.2\nqueries = 4\n").unwrap();
+    let c = parse(&["--config", file.to_str().unwrap(), "--lambda", "0.7", "--bidirectional"]).unwrap();
+    assert_eq!((c.batch, c.lambda, c.queries, c.bidirectional), (16, 0.7, 4, true));
+    for (args, flag) in [
+        (&["--batch", "0"][..], "--batch"),
+        (&["--lambda", "-0.5"], "--lambda"),
+        (&["--queries", "0"], "--queries"),
+        (&["--preset", "vit-x"], "--preset"),
+        (&["--image-size", "30"], "--image-size"),
+        (&["--query-attends", "nobody"], "--query-attends"),
+        (&["--out-dim", "100"], "--out-dim"),
+        (&["--epochs", "0"], "--epochs"),
+    ] {
+        let err = parse(args).unwrap_err();
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+    assert!(parse(&["--batch", "many"]).unwrap_err().contains("--batch"));
+    std::fs::write(&file, "batchsize = 3\n").unwrap();
+    assert!(parse(&["--config", file.to_str().unwrap()]).unwrap_err().contains("batchsize"));
+}
+
+fn maker(tc: &TrainConfig) -> BatchMaker {
+    let cfg = tc.adclr().unwrap();
+    BatchMaker { cfg, train: tc.clone(), norm: run::normalization_for(&tc.data), steps_per_epoch: 10 }
+}
+
+#[test]
+fn batches_have_the_right_shapes_ranges_and_are_deterministic() {
+    let tc = small(Path::new("/unused"));
+    let ds = Dataset::embedded(Split::Train).unwrap();
+    let m = maker(&tc);
+    let a = m.make(&ds, 3).unwrap();
+    a.input.validate(&m.cfg).unwrap();
+    assert!(a.input.global_patches.iter().all(|v| v.is_finite() && v.abs() < 4.0));
+    assert_eq!(a.input, m.make(&ds, 3).unwrap().input, "same seed and step, same batch");
+    assert_ne!(a.input, m.make(&ds, 4).unwrap().input);
+    let other = maker(&TrainConfig { seed: 1, ..tc.clone() });
+    assert_ne!(a.input.global_patches, other.make(&ds, 3).unwrap().input.global_patches);
+    // The two global views of an image differ; the query crops repeat for both.
+    let n = a.input.query_patches.len() / 2;
+    assert_eq!(a.input.query_patches[..n], a.input.query_patches[n..]);
+    let half = a.input.global_patches.len() / 2;
+    assert_ne!(a.input.global_patches[..half], a.input.global_patches[half..]);
+}
+
+#[test]
+fn bad_images_are_skipped_named_or_stop_a_strict_run() {
+    let dir = temp("bad-images");
+    let imgs = dir.join("images");
+    std::fs::create_dir_all(imgs.join("cats")).unwrap();
+    std::fs::create_dir_all(imgs.join("dogs")).unwrap();
+    let rgb = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 5, y as u8 * 7, 100]));
+    rgb.save(imgs.join("cats/good.jpg")).unwrap();
+    let jpeg = std::fs::read(imgs.join("cats/good.jpg")).unwrap();
+    std::fs::write(imgs.join("cats/truncated.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+    std::fs::write(imgs.join("cats/notes.png"), b"this is text, not a png").unwrap();
+    image::RgbImage::from_pixel(1, 1, image::Rgb([9, 9, 9])).save(imgs.join("dogs/one.png")).unwrap();
+    image::RgbaImage::from_pixel(20, 20, image::Rgba([1, 2, 3, 4])).save(imgs.join("dogs/rgba.png")).unwrap();
+    image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_pixel(12, 12, image::Rgb([60000, 100, 3]))
+        .save(imgs.join("dogs/deep.png"))
+        .unwrap();
+    image::GrayImage::from_pixel(9, 9, image::Luma([77])).save(imgs.join("dogs/gray.png")).unwrap();
+    let ds = Dataset::open(imgs.to_str().unwrap(), Split::Train).unwrap();
+    assert_eq!(ds.len(), 7);
+    assert_eq!(ds.classes, vec!["cats", "dogs"]);
+    let tc = TrainConfig { data: imgs.display().to_string(), batch: 5, ..small(&dir) };
+    let m = maker(&tc);
+    let mut skipped = Vec::new();
+    for step in 0..6 {
+        let b = m.make(&ds, step).unwrap();
+        b.input.validate(&m.cfg).unwrap();
+        assert!(b.input.global_patches.iter().all(|v| v.is_finite()));
+        skipped.extend(b.skipped);
+    }
+    assert!(
+        skipped.iter().any(|s| s.contains("truncated.jpg")) && skipped.iter().any(|s| s.contains("notes.png")),
+        "{skipped:?}"
+    );
+    assert!(skipped.iter().all(|s| s.contains("truncated.jpg") || s.contains("notes.png")), "{skipped:?}");
+    let strict = maker(&TrainConfig { strict: true, ..tc.clone() });
+    // Some step's batch meets a bad file first or later; a strict run stops on it.
+    let err = (0..4).find_map(|s| strict.make(&ds, s).err()).expect("a strict run stops");
+    assert!(err.contains("--strict") && (err.contains("truncated.jpg") || err.contains("notes.png")), "{err}");
+    // Too few readable images for a batch, an empty folder, a missing path.
+    let too_big = maker(&TrainConfig { batch: 6, ..tc.clone() });
+    assert!(too_big.make(&ds, 0).err().unwrap().contains("only 5 readable"));
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    assert!(Dataset::open(dir.join("empty").to_str().unwrap(), Split::Train).err().unwrap().contains("no image files"));
+    assert!(Dataset::open("/no/such/place", Split::Train).err().unwrap().contains("no such file"));
+}
+
+fn tensors(path: &Path) -> checkpoint::TrainingState {
+    checkpoint::load_training(path).unwrap().state
+}
+
+#[test]
+fn short_run_then_interrupted_and_resumed_run_end_equal() {
+    let dir = temp("resume");
+    let full = small(&dir.join("full"));
+    let out = train(full.clone(), None, Verbosity::Quiet, None).unwrap();
+    assert_eq!((out.steps_done, out.interrupted), (4, false));
+    assert!(out.final_loss.is_some_and(f64::is_finite));
+    for f in [run::CHECKPOINT, run::CONFIG, run::METRICS, run::LOSS_PNG] {
+        assert!(dir.join("full").join(f).exists(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(dir.join("full").join(run::METRICS)).unwrap();
+    assert_eq!(metrics.lines().count(), 4);
+    let line: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    for key in ["loss", "global_loss", "query_loss", "teacher_entropy", "kl_teacher_student", "centre_norm_cls", "lr"] {
+        assert!(line[key].as_f64().is_some_and(f64::is_finite), "{key} in {line}");
+    }
+    let png = image::open(dir.join("full").join(run::LOSS_PNG)).unwrap();
+    assert_eq!((png.width(), png.height()), (640, 400));
+
+    // The same run cut after 3 steps (as by Ctrl-C), then resumed.
+    let cut = TrainConfig { out: Some(dir.join("cut").display().to_string()), ..full.clone() };
+    let first = train(cut, None, Verbosity::Quiet, Some(3)).unwrap();
+    assert_eq!((first.steps_done, first.interrupted), (3, true));
+    let again = train(TrainConfig::default(), Some(&dir.join("cut")), Verbosity::Quiet, None).unwrap();
+    assert_eq!((again.steps_done, again.interrupted), (4, false));
+    assert_eq!(tensors(&dir.join("full").join(run::CHECKPOINT)), tensors(&dir.join("cut").join(run::CHECKPOINT)));
+    // A second fresh run into a used directory is refused.
+    let err = train(full, None, Verbosity::Quiet, None).err().unwrap().to_string();
+    assert!(err.contains("--resume"), "{err}");
+}
+
+#[test]
+fn checkpoints_are_never_seen_half_written() {
+    use adclr_wgpu::model::step::AdclrStep;
+    let dir = temp("atomic");
+    let tc = small(&dir);
+    let cfg = tc.adclr().unwrap();
+    let e = common::engine();
+    let st = AdclrStep::new(e, &cfg, 0).unwrap().state(e, 0).unwrap();
+    let path = dir.join(run::CHECKPOINT);
+    checkpoint::save_training(&path, &cfg.model, &checkpoint::Normalization::IMAGENET, &[], &st).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (path, stop) = (path.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let loaded = checkpoint::load_training(&path);
+                assert!(loaded.is_ok(), "read a broken checkpoint: {:?}", loaded.err().map(|e| e.to_string()));
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for _ in 0..20 {
+        checkpoint::save_training(&path, &cfg.model, &checkpoint::Normalization::IMAGENET, &[], &st).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(reader.join().unwrap() > 0);
+    let _ = Plan::new(&tc, 10);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_writes_a_checkpoint_and_resume_finishes() {
+    let dir = temp("sigint");
+    let run_dir = dir.join("run");
+    let exe = env!("CARGO_BIN_EXE_adclr-wgpu");
+    let args = [
+        "train",
+        "--image-size",
+        "16",
+        "--patch-size",
+        "4",
+        "--dim",
+        "32",
+        "--depth",
+        "2",
+        "--heads",
+        "2",
+        "--head-hidden",
+        "64",
+        "--head-bottleneck",
+        "32",
+        "--out-dim",
+        "64",
+        "--local-size",
+        "8",
+        "--queries",
+        "2",
+        "--batch",
+        "2",
+        "--max-steps",
+        "400",
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "1000",
+    ];
+    let child = std::process::Command::new(exe)
+        .args(args)
+        .arg("--out")
+        .arg(&run_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = run_dir.join(run::METRICS);
+    let t = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |s| s.lines().count()) < 2 {
+        assert!(t.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("interrupted at step") && stdout.contains("--resume"), "{stdout}");
+    let st = checkpoint::load_training(&run_dir.join(run::CHECKPOINT)).unwrap().state;
+    assert!(st.step >= 2 && st.step < 400, "stopped at {}", st.step);
+}
