@@ -44,6 +44,38 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         local_crops: usize,
     },
+    /// Evaluate a backbone on a labelled dataset.
+    Eval {
+        #[command(subcommand)]
+        what: EvalCommand,
+    },
+    /// The last block's attention of CLS and of a few query tokens as heat maps (PNG).
+    Attention {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// A training checkpoint or an exported backbone.
+        #[arg(long)]
+        checkpoint: std::path::PathBuf,
+        #[arg(long)]
+        image: std::path::PathBuf,
+        #[arg(long, default_value = "attention.png")]
+        out: std::path::PathBuf,
+        /// Query crops to show.
+        #[arg(long, default_value_t = 3)]
+        queries: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Side of each tile in pixels.
+        #[arg(long, default_value_t = 128)]
+        cell: u32,
+    },
+    /// Run a grid of trainings (lambda, Q, query-attends, bidirectional, query scale, local
+    /// crops...) with the same seed and budget, each evaluated by k-NN; resumable.
+    Ablate {
+        /// TOML: out = "DIR", random_init = true|false, [base] train settings, [axes] lists.
+        #[arg(long)]
+        grid: std::path::PathBuf,
+    },
     /// Write the teacher backbone of a training checkpoint alone (timm names), for PyTorch.
     Export {
         #[arg(long)]
@@ -87,4 +119,36 @@ pub enum Command {
         #[arg(long, default_value_t = 1024)]
         max_matmul: usize,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EvalCommand {
+    /// Weighted k-NN (DINO: k 20, T 0.07) of the teacher's CLS features: train split as bank,
+    /// test split as queries; top-1 and top-5.
+    Knn(KnnArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KnnArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// A training checkpoint or an exported backbone.
+    #[arg(long, required_unless_present = "random_init")]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// Evaluate a randomly initialised backbone of --preset instead (the floor).
+    #[arg(long)]
+    pub random_init: bool,
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// `embedded`, `fashion-mnist`, or a folder with train/ and val/ (or test/) class folders.
+    #[arg(long, default_value = "embedded")]
+    pub data: String,
+    #[arg(long, default_value_t = 20)]
+    pub k: usize,
+    #[arg(long, default_value_t = 0.07)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }

@@ -5,6 +5,7 @@
 //! tested against.
 
 pub mod error;
+pub mod eval;
 pub mod features;
 pub mod gpu;
 pub mod model;

@@ -1,4 +1,4 @@
-use adclr_wgpu::cli::{Cli, Command, DeviceArgs};
+use adclr_wgpu::cli::{Cli, Command, DeviceArgs, EvalCommand};
 use adclr_wgpu::gpu::{AdapterChoice, Engine};
 use clap::Parser;
 
@@ -43,6 +43,91 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
                 println!("{} unreadable images were skipped", out.skipped_images);
             }
             println!("data wait: {:.0}% of the time", 100.0 * out.data_wait_share);
+            if !out.interrupted {
+                let tc = std::fs::read_to_string(out.run_dir.join(adclr_wgpu::train::run::CONFIG))
+                    .ok()
+                    .and_then(|t| adclr_wgpu::train::config::TrainConfig::from_toml(&t, "config").ok())
+                    .unwrap_or_default();
+                let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter };
+                match adclr_wgpu::eval::ablate::knn_of_run(&out.run_dir, &tc.data, &choice) {
+                    Ok(r) => println!(
+                        "k-NN (k 20) on the test split: top-1 {:.1}%, top-5 {:.1}% ({} queries, bank {})",
+                        r.top1, r.top5, r.queries, r.bank
+                    ),
+                    Err(e) => println!("k-NN skipped: {e}"),
+                }
+            }
+        }
+        Command::Eval { what: EvalCommand::Knn(a) } => {
+            let e = Engine::open(&choice(&a.device))?;
+            let backbone = match &a.checkpoint {
+                Some(c) if !a.random_init => adclr_wgpu::eval::features::Backbone::load(c)?,
+                _ => {
+                    let model = adclr_wgpu::model::ModelConfig::preset(&a.preset).map_err(adclr_wgpu::Error::Data)?;
+                    adclr_wgpu::eval::features::Backbone::random(
+                        model,
+                        adclr_wgpu::train::run::normalization_for(&a.data),
+                        a.seed,
+                    )?
+                }
+            };
+            let open =
+                |split| adclr_wgpu::data::dataset::Dataset::open(&a.data, split).map_err(adclr_wgpu::Error::Data);
+            let (train_ds, test_ds) =
+                (open(adclr_wgpu::data::dataset::Split::Train)?, open(adclr_wgpu::data::dataset::Split::Test)?);
+            if train_ds.origin == test_ds.origin {
+                return Err(adclr_wgpu::Error::Data(format!(
+                    "--data {}: needs separate train/ and val/ (or test/) sub-folders",
+                    a.data
+                )));
+            }
+            let progress = |done: usize, total: usize| {
+                if done == total || done % 1000 == 0 {
+                    eprintln!("features: {done}/{total}");
+                }
+            };
+            let bank = adclr_wgpu::eval::features::dataset_features(&e, &backbone, &train_ds, a.batch, &progress)?;
+            let queries = adclr_wgpu::eval::features::dataset_features(&e, &backbone, &test_ds, a.batch, &progress)?;
+            let r = adclr_wgpu::eval::knn::evaluate(
+                &e,
+                bank.features,
+                &bank.labels,
+                queries.features,
+                &queries.labels,
+                bank.dim,
+                a.k,
+                a.temperature,
+            )?;
+            println!(
+                "{}",
+                serde_json::json!({"top1": r.top1, "top5": r.top5, "queries": r.queries, "bank": r.bank, "k": a.k, "adapter": e.ctx.info.name})
+            );
+        }
+        Command::Attention { device, checkpoint, image, out, queries, seed, cell } => {
+            let e = Engine::open(&choice(&device))?;
+            let backbone = adclr_wgpu::eval::features::Backbone::load(&checkpoint)?;
+            let img = adclr_wgpu::data::image_io::load_rgb(&image).map_err(adclr_wgpu::Error::Data)?;
+            let fig = adclr_wgpu::eval::attention_map::render(&e, &backbone, &img, queries, seed, cell)?;
+            let mut png = Vec::new();
+            fig.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .map_err(|e| adclr_wgpu::Error::Data(e.to_string()))?;
+            adclr_wgpu::checkpoint::write_atomic(&out, &png)?;
+            println!(
+                "wrote {} ({}x{}: rows CLS and {queries} queries; columns image, head mean, each head)",
+                out.display(),
+                fig.width(),
+                fig.height()
+            );
+        }
+        Command::Ablate { grid } => {
+            let r = adclr_wgpu::eval::ablate::ablate(&grid, &|m| eprintln!("ablate: {m}"))?;
+            println!(
+                "{} cells ({} done before, {} failed): {}",
+                r.cells,
+                r.skipped,
+                r.failed,
+                r.out.join("results.md").display()
+            );
         }
         Command::Info { device } => {
             let report = adclr_wgpu::info::adapter_report(&choice(&device))?;

@@ -88,7 +88,8 @@ impl Dataset {
             Split::Train => (EMBEDDED_TRAIN_IMAGES, EMBEDDED_TRAIN_LABELS),
             Split::Test => (EMBEDDED_TEST_IMAGES, EMBEDDED_TEST_LABELS),
         };
-        Ok(Self::from_idx("embedded fashion-mnist subset".into(), idx::parse(i.to_vec(), Some(l.to_vec()))?))
+        let name = format!("embedded fashion-mnist subset ({})", if split == Split::Train { "train" } else { "test" });
+        Ok(Self::from_idx(name, idx::parse(i.to_vec(), Some(l.to_vec()))?))
     }
 
     /// `spec` is `embedded`, `fashion-mnist` (Debian's package), an IDX image file, or a
@@ -106,7 +107,7 @@ impl Dataset {
                         file.display()
                     ));
                 }
-                Ok(Self::from_idx("fashion-mnist".into(), idx::load(&file)?))
+                Ok(Self::from_idx(format!("fashion-mnist ({stem})"), idx::load(&file)?))
             }
             path => {
                 let p = Path::new(path);

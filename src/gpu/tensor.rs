@@ -101,6 +101,23 @@ impl GpuTensor {
         Ok(())
     }
 
+    /// Writes `data` over the first `data.len()` elements (a partial batch); an error, not a
+    /// wgpu panic, when it does not fit.
+    pub fn write_prefix_f32(&self, ctx: &GpuContext, data: &[f32]) -> Result<()> {
+        if data.len() > self.len() {
+            return Err(Error::Gpu(format!(
+                "{} values do not fit tensor `{}` {:?}",
+                data.len(),
+                self.name,
+                self.shape
+            )));
+        }
+        if !data.is_empty() {
+            ctx.queue.write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
     /// Reads the tensor back (waits for all submitted work).
     pub fn read_f32(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         let bytes = read_bytes(ctx, &self.buffer, self.offset, self.bytes())?;

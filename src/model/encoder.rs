@@ -22,8 +22,19 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(e: &Engine, model: &ModelConfig, batch: usize, weights: &Named) -> Result<Self> {
+        Self::with_queries(e, model, batch, 0, weights)
+    }
+
+    /// As `new`, with `queries` query tokens per image behind the one-way mask (attention maps).
+    pub fn with_queries(
+        e: &Engine,
+        model: &ModelConfig,
+        batch: usize,
+        queries: usize,
+        weights: &Named,
+    ) -> Result<Self> {
         let mut cfg = AdclrConfig::new(model.clone(), batch);
-        cfg.queries = 0;
+        cfg.queries = queries;
         cfg.lambda = 0.0;
         cfg.validate().map_err(|m| shape_error("encoder", m))?;
         let max_chunk = (e.ctx.limits.max_storage_buffer_binding_size / 4) as usize;
@@ -56,7 +67,7 @@ impl Encoder {
             name: "encoder",
             images: batch,
             side: model.image_size,
-            queries: 0,
+            queries,
             training: false,
             inputs: None,
         };
@@ -72,6 +83,19 @@ impl Encoder {
         Ok(Self { model: model.clone(), batch, group, _params: params, cls, forward })
     }
 
+    /// The last block's qkv [T, 3, H, hd] of one image with its query crops (patch rows
+    /// [N, CPP] and [Q, CPP]).
+    pub fn last_block_qkv(&self, e: &Engine, patches: &[f32], query_patches: &[f32]) -> Result<Vec<f32>> {
+        let g = &self.group;
+        g.patch_rows.write_prefix_f32(&e.ctx, patches)?;
+        if !query_patches.is_empty() {
+            g.query_rows.write_prefix_f32(&e.ctx, query_patches)?;
+        }
+        e.run(&self.forward.iter().collect::<Vec<_>>())?;
+        let qkv = g.blocks[0].qkv.read_f32(&e.ctx)?;
+        Ok(qkv[..g.shape.tokens() * 3 * self.model.dim].to_vec())
+    }
+
     /// CLS features after the final norm, [images, D], for up to `batch` images given as
     /// patch rows [images * N, C*P*P].
     pub fn encode(&self, e: &Engine, patches: &[f32]) -> Result<Vec<f32>> {
@@ -84,7 +108,7 @@ impl Encoder {
             ));
         }
         let rows = &self.group.patch_rows;
-        e.ctx.queue.write_buffer(&rows.buffer, rows.offset, bytemuck::cast_slice(patches));
+        rows.write_prefix_f32(&e.ctx, patches)?;
         e.run(&self.forward.iter().collect::<Vec<_>>())?;
         let mut out = self.cls.read_f32(&e.ctx)?;
         out.truncate(n * self.model.dim);

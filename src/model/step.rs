@@ -305,13 +305,9 @@ impl AdclrStep {
         input.validate(&self.cfg).map_err(|m| shape_error("adclr_step", m))?;
         let ctx = &e.ctx;
         let g = &self.student_global;
-        ctx.queue.write_buffer(&g.patch_rows.buffer, g.patch_rows.offset, bytemuck::cast_slice(&input.global_patches));
+        g.patch_rows.write_f32(ctx, &input.global_patches)?;
         if self.cfg.queries > 0 {
-            ctx.queue.write_buffer(
-                &g.query_rows.buffer,
-                g.query_rows.offset,
-                bytemuck::cast_slice(&input.query_patches),
-            );
+            g.query_rows.write_f32(ctx, &input.query_patches)?;
         }
         g.drop.write_f32(ctx, &input.global_drop)?;
         if let Some(lg) = &self.student_local {

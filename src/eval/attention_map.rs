@@ -1,0 +1,136 @@
+//! `adclr-wgpu attention`: the last block's attention of CLS and of a few query tokens over
+//! the patches, per head and averaged, as heat maps beside the image with the query crops
+//! drawn as boxes (the paper's Fig. 1, right).
+
+use super::features::Backbone;
+use crate::data::augment::{random_resized_crop, RATIO};
+use crate::data::image_io::resize_center_crop;
+use crate::data::patches::{normalize_chw, patchify};
+use crate::error::Result;
+use crate::gpu::Engine;
+use crate::model::encoder::Encoder;
+use crate::reference::attention::{AttentionShape, QueryAttends};
+use crate::rng::Rng;
+use image::{imageops, Rgb, RgbImage};
+
+/// Attention of one token over the N patches, per head: [heads][N].
+pub type Maps = Vec<Vec<f32>>;
+
+/// Row `i`'s softmax over the patch columns from the last block's qkv [T, 3, H, hd].
+fn patch_attention(s: &AttentionShape, qkv: &[f32], i: usize) -> Maps {
+    let hd = s.head_dim;
+    (0..s.heads)
+        .map(|h| {
+            let q = s.qkv_offset(0, i, 0, h);
+            let scores: Vec<Option<f32>> = (0..s.tokens)
+                .map(|j| {
+                    s.attends(i, j).then(|| {
+                        let k = s.qkv_offset(0, j, 1, h);
+                        (0..hd).map(|d| qkv[q + d] * qkv[k + d]).sum::<f32>() * s.scale() as f32
+                    })
+                })
+                .collect();
+            let m = scores.iter().flatten().cloned().fold(f32::MIN, f32::max);
+            let z: f32 = scores.iter().flatten().map(|v| (v - m).exp()).sum();
+            (1..s.n_base).map(|j| scores[j].map_or(0.0, |v| (v - m).exp() / z)).collect()
+        })
+        .collect()
+}
+
+fn heat(v: f32) -> Rgb<u8> {
+    let t = v.clamp(0.0, 1.0);
+    Rgb([(255.0 * t) as u8, (255.0 * (1.0 - (2.0 * t - 1.0).abs())) as u8, (255.0 * (1.0 - t)) as u8])
+}
+
+/// A map over the g x g grid as a `size` x `size` heat image blended over `base`.
+fn overlay(base: &RgbImage, map: &[f32], g: usize, size: u32) -> RgbImage {
+    let (lo, hi) = map.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let small = RgbImage::from_fn(g as u32, g as u32, |x, y| {
+        heat((map[y as usize * g + x as usize] - lo) / (hi - lo).max(1e-12))
+    });
+    let big = imageops::resize(&small, size, size, imageops::FilterType::Triangle);
+    let base = imageops::resize(base, size, size, imageops::FilterType::Triangle);
+    RgbImage::from_fn(size, size, |x, y| {
+        let (a, b) = (base.get_pixel(x, y), big.get_pixel(x, y));
+        Rgb([0, 1, 2].map(|c| (0.4 * a[c] as f32 + 0.6 * b[c] as f32) as u8))
+    })
+}
+
+fn rect(img: &mut RgbImage, (x0, y0, x1, y1): (u32, u32, u32, u32), color: Rgb<u8>) {
+    for x in x0..=x1.min(img.width() - 1) {
+        for y in [y0, y1.min(img.height() - 1)] {
+            img.put_pixel(x, y, color);
+        }
+    }
+    for y in y0..=y1.min(img.height() - 1) {
+        for x in [x0, x1.min(img.width() - 1)] {
+            img.put_pixel(x, y, color);
+        }
+    }
+}
+
+/// Renders the figure: one row for CLS and one per query; columns are the image (with the
+/// query boxes), the head-mean map, then each head.
+pub fn render(e: &Engine, b: &Backbone, img: &RgbImage, queries: usize, seed: u64, cell: u32) -> Result<RgbImage> {
+    let m = &b.model;
+    let (s, p, g) = (m.image_size, m.patch_size, m.grid(m.image_size));
+    let view = resize_center_crop(img, s);
+    let mut rng = Rng::new(seed);
+    let mut boxes = Vec::new();
+    let mut query_rows = Vec::new();
+    for _ in 0..queries {
+        // Crop boxes in view coordinates: sample on the view, record where.
+        let (w, h) = (view.width() as f64, view.height() as f64);
+        let area = w * h * rng.range(0.05, 0.15);
+        let ratio = rng.range(RATIO.0.ln(), RATIO.1.ln()).exp();
+        let (cw, ch) = (((area * ratio).sqrt()).clamp(1.0, w), ((area / ratio).sqrt()).clamp(1.0, h));
+        let (x, y) = (rng.range(0.0, w - cw + 1.0).floor(), rng.range(0.0, h - ch + 1.0).floor());
+        let crop = imageops::crop_imm(&view, x as u32, y as u32, cw as u32, ch as u32).to_image();
+        let q = random_resized_crop(&crop, p as u32, (1.0, 1.0), (1.0, 1.0), &mut rng);
+        query_rows.extend(patchify(&normalize_chw(&q, &b.norm), 3, p, p));
+        boxes.push((x as u32, y as u32, (x + cw) as u32 - 1, (y + ch) as u32 - 1));
+    }
+    let enc = Encoder::with_queries(e, m, 1, queries, &b.weights)?;
+    let rows = patchify(&normalize_chw(&view, &b.norm), 3, s, p);
+    let qkv = enc.last_block_qkv(e, &rows, &query_rows)?;
+    let shape = AttentionShape {
+        batch: 1,
+        tokens: 1 + g * g + queries,
+        heads: m.heads,
+        head_dim: m.head_dim(),
+        n_base: 1 + g * g,
+        query_attends: QueryAttends::ClsPatchesSelf,
+        bidirectional: false,
+    };
+    let sources: Vec<usize> = std::iter::once(0).chain((0..queries).map(|q| 1 + g * g + q)).collect();
+    let cols = 2 + m.heads as u32;
+    let mut fig = RgbImage::from_pixel(cols * (cell + 4), sources.len() as u32 * (cell + 4), Rgb([255, 255, 255]));
+    let colors = [Rgb([255, 255, 0]), Rgb([0, 255, 255]), Rgb([255, 0, 255]), Rgb([0, 255, 0]), Rgb([255, 128, 0])];
+    for (row, &i) in sources.iter().enumerate() {
+        let maps = patch_attention(&shape, &qkv, i);
+        let mean: Vec<f32> = (0..g * g).map(|j| maps.iter().map(|h| h[j]).sum::<f32>() / maps.len() as f32).collect();
+        let mut first = imageops::resize(&view, cell, cell, imageops::FilterType::Triangle);
+        let scale = cell as f32 / s as f32;
+        for (qi, bx) in boxes.iter().enumerate() {
+            if row == 0 || row == qi + 1 {
+                let sb = |v: u32| (v as f32 * scale) as u32;
+                rect(
+                    &mut first,
+                    (sb(bx.0), sb(bx.1), sb(bx.2 + 1).saturating_sub(1), sb(bx.3 + 1).saturating_sub(1)),
+                    colors[qi % colors.len()],
+                );
+            }
+        }
+        let tiles = std::iter::once(first)
+            .chain(std::iter::once(&mean).chain(maps.iter()).map(|mp| overlay(&view, mp, g, cell)));
+        for (col, tile) in tiles.enumerate() {
+            imageops::replace(
+                &mut fig,
+                &tile,
+                (col as u32 * (cell + 4) + 2) as i64,
+                (row as u32 * (cell + 4) + 2) as i64,
+            );
+        }
+    }
+    Ok(fig)
+}

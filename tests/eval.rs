@@ -1,0 +1,132 @@
+//! Evaluation: k-NN on synthetic features (separated clusters -> 100%, shuffled labels ->
+//! about chance), the attention figure, and a two-cell ablation grid that is skipped on rerun.
+
+mod common;
+
+use adclr_wgpu::eval::ablate;
+use adclr_wgpu::eval::attention_map;
+use adclr_wgpu::eval::features::Backbone;
+use adclr_wgpu::eval::knn;
+use adclr_wgpu::model::config::ModelConfig;
+use common::{engine, Rng};
+
+/// `n` points per class around well separated centres in `dim` dimensions.
+fn clusters(classes: usize, n: usize, dim: usize, spread: f64, rng: &mut Rng) -> (Vec<f32>, Vec<usize>) {
+    let centres: Vec<Vec<f64>> = (0..classes).map(|_| rng.vec(dim, 1.0)).collect();
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..classes * n {
+        let c = i % classes;
+        x.extend(centres[c].iter().map(|v| (v + spread * rng.uniform()) as f32));
+        y.push(c);
+    }
+    (x, y)
+}
+
+#[test]
+fn knn_is_perfect_on_separated_clusters_and_chance_on_shuffled_labels() {
+    let e = engine();
+    let mut rng = Rng::new(3);
+    let (classes, dim) = (10, 24);
+    let (bank, bank_y) = clusters(classes, 30, dim, 0.05, &mut rng);
+    let (queries, query_y) = clusters(classes, 10, dim, 0.05, &mut Rng::new(3));
+    let r = knn::evaluate(e, bank.clone(), &bank_y, queries.clone(), &query_y, dim, 20, 0.07).unwrap();
+    assert_eq!((r.top1, r.top5), (100.0, 100.0));
+    // Random features with random labels: about 10 % (well below 30 %).
+    let noise: Vec<f32> = rng.vec(300 * dim, 1.0).iter().map(|&v| v as f32).collect();
+    let noise_y: Vec<usize> = (0..300).map(|_| (rng.next_u64() % 10) as usize).collect();
+    let q: Vec<f32> = rng.vec(200 * dim, 1.0).iter().map(|&v| v as f32).collect();
+    let q_y: Vec<usize> = (0..200).map(|_| (rng.next_u64() % 10) as usize).collect();
+    let r = knn::evaluate(e, noise, &noise_y, q, &q_y, dim, 20, 0.07).unwrap();
+    assert!(r.top1 < 25.0 && r.top1 > 1.0, "top-1 {} on noise", r.top1);
+    assert!(r.top5 > 30.0 && r.top5 < 75.0, "top-5 {} on noise", r.top5);
+}
+
+#[test]
+fn top_k_keeps_the_largest_in_order() {
+    let mut t = knn::TopK::new(3);
+    for (s, i) in [(0.1, 0), (0.9, 1), (0.5, 2), (0.95, 3), (0.2, 4)] {
+        t.push(s, i);
+    }
+    assert_eq!(t.items, vec![(0.95, 3), (0.9, 1), (0.5, 2)]);
+    // Votes weigh by exp(sim / T): one very close neighbour beats two far ones.
+    let labels = [0, 1, 1, 0, 1];
+    assert_eq!(knn::vote(&t, &labels, 2, 0.07)[0], 0);
+}
+
+fn small_model() -> ModelConfig {
+    ModelConfig {
+        preset: "test".into(),
+        image_size: 16,
+        patch_size: 4,
+        channels: 3,
+        dim: 32,
+        depth: 2,
+        heads: 2,
+        mlp_ratio: 4,
+        out_dim: 64,
+        head_hidden: 64,
+        head_bottleneck: 32,
+        local_size: 8,
+        ln_eps: 1e-6,
+    }
+}
+
+#[test]
+fn attention_figure_has_the_expected_size_and_is_not_blank() {
+    let e = engine();
+    let b = Backbone::random(small_model(), adclr_wgpu::checkpoint::Normalization::IMAGENET, 1).unwrap();
+    let img = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 128]));
+    let fig = attention_map::render(e, &b, &img, 3, 0, 64).unwrap();
+    // Columns: image, head mean, 2 heads; rows: CLS and 3 queries; tiles of 64 + 4.
+    assert_eq!((fig.width(), fig.height()), (4 * 68, 4 * 68));
+    let first = fig.get_pixel(100, 30);
+    assert!(fig.pixels().filter(|p| *p != first).count() > fig.width() as usize * 10, "figure is blank");
+}
+
+#[test]
+fn a_two_cell_grid_runs_and_is_skipped_on_rerun() {
+    let dir = std::env::temp_dir().join(format!("adclr-ablate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let grid = dir.join("grid.toml");
+    std::fs::write(
+        &grid,
+        format!(
+            r#"out = "{}"
+random_init = true
+[base]
+image_size = 16
+patch_size = 4
+dim = 32
+depth = 2
+heads = 2
+head_hidden = 64
+head_bottleneck = 32
+out_dim = 64
+local_size = 8
+local_crops = 0
+queries = 2
+batch = 4
+max_steps = 2
+log_every = 1
+[axes]
+lambda = [0.0, 0.5]
+"#,
+            dir.join("out").display()
+        ),
+    )
+    .unwrap();
+    let r = ablate::ablate(&grid, &|_| {}).unwrap();
+    assert_eq!((r.cells, r.skipped, r.failed), (3, 0, 0));
+    let md = std::fs::read_to_string(dir.join("out/results.md")).unwrap();
+    assert!(md.contains("lambda=0.0") && md.contains("lambda=0.5") && md.contains("random-init"), "{md}");
+    assert!(dir.join("out/results.png").exists());
+    let again = ablate::ablate(&grid, &|_| {}).unwrap();
+    assert_eq!((again.cells, again.skipped), (3, 3));
+    // A grid with an impossible cell is refused before any training, naming it.
+    std::fs::write(&grid, "out = \"x\"\n[axes]\nqueries = [0]\n").unwrap();
+    let err = ablate::ablate(&grid, &|_| {}).err().unwrap().to_string();
+    assert!(err.contains("--queries"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
