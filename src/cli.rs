@@ -126,6 +126,34 @@ pub enum EvalCommand {
     /// Weighted k-NN (DINO: k 20, T 0.07) of the teacher's CLS features: train split as bank,
     /// test split as queries; top-1 and top-5.
     Knn(KnnArgs),
+    /// Linear probe on frozen features (DINO's choice per model size), trained on the GPU
+    /// with SGD; top-1 on the test split.
+    Linear(LinearArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LinearArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// A training checkpoint or an exported backbone.
+    #[arg(long, required_unless_present = "random_init")]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// Evaluate a randomly initialised backbone of --preset instead (the floor).
+    #[arg(long)]
+    pub random_init: bool,
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    #[arg(long, default_value = "embedded")]
+    pub data: String,
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    /// Base learning rate at batch 256.
+    #[arg(long, default_value_t = 0.001)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -103,6 +103,40 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
                 serde_json::json!({"top1": r.top1, "top5": r.top5, "queries": r.queries, "bank": r.bank, "k": a.k, "adapter": e.ctx.info.name})
             );
         }
+        Command::Eval { what: EvalCommand::Linear(a) } => {
+            use adclr_wgpu::eval::linear;
+            let e = Engine::open(&choice(&a.device))?;
+            let backbone = match &a.checkpoint {
+                Some(c) if !a.random_init => adclr_wgpu::eval::features::Backbone::load(c)?,
+                _ => {
+                    let model = adclr_wgpu::model::ModelConfig::preset(&a.preset).map_err(adclr_wgpu::Error::Data)?;
+                    adclr_wgpu::eval::features::Backbone::random(
+                        model,
+                        adclr_wgpu::train::run::normalization_for(&a.data),
+                        a.seed,
+                    )?
+                }
+            };
+            let open =
+                |split| adclr_wgpu::data::dataset::Dataset::open(&a.data, split).map_err(adclr_wgpu::Error::Data);
+            let (train_ds, test_ds) =
+                (open(adclr_wgpu::data::dataset::Split::Train)?, open(adclr_wgpu::data::dataset::Split::Test)?);
+            if train_ds.origin == test_ds.origin {
+                return Err(adclr_wgpu::Error::Data(format!(
+                    "--data {}: needs separate train/ and val/ (or test/) sub-folders",
+                    a.data
+                )));
+            }
+            let kind = linear::ProbeFeatures::for_model(backbone.model.dim, backbone.model.depth);
+            let (tx, ty) = linear::probe_features(&e, &backbone, &train_ds, 64, kind)?;
+            let (vx, vy) = linear::probe_features(&e, &backbone, &test_ds, 64, kind)?;
+            let cfg = linear::ProbeConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, momentum: 0.9, seed: a.seed };
+            let top1 = linear::train_and_test(&e, kind.width(backbone.model.dim), &tx, &ty, &vx, &vy, &cfg)?;
+            println!(
+                "{}",
+                serde_json::json!({"top1": top1, "features": format!("{kind:?}"), "train": ty.len(), "test": vy.len(), "epochs": a.epochs, "adapter": e.ctx.info.name})
+            );
+        }
         Command::Attention { device, checkpoint, image, out, queries, seed, cell } => {
             let e = Engine::open(&choice(&device))?;
             let backbone = adclr_wgpu::eval::features::Backbone::load(&checkpoint)?;

@@ -130,3 +130,36 @@ lambda = [0.0, 0.5]
     assert!(err.contains("--queries"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_linear_probe_learns_a_separable_toy_set() {
+    let e = engine();
+    let mut rng = Rng::new(8);
+    let (classes, dim) = (5, 12);
+    let (train_x, train_y) = clusters(classes, 40, dim, 0.3, &mut rng);
+    let (test_x, test_y) = clusters(classes, 10, dim, 0.3, &mut Rng::new(8));
+    let cfg = adclr_wgpu::eval::linear::ProbeConfig { epochs: 60, batch: 32, lr: 2.0, momentum: 0.9, seed: 0 };
+    let top1 = adclr_wgpu::eval::linear::train_and_test(e, dim, &train_x, &train_y, &test_x, &test_y, &cfg).unwrap();
+    assert!(top1 >= 98.0, "probe top-1 {top1}");
+    // Labels unrelated to the features: the probe cannot generalise.
+    let shuffled: Vec<usize> = (0..test_y.len()).map(|_| (rng.next_u64() % classes as u64) as usize).collect();
+    let top1 = adclr_wgpu::eval::linear::train_and_test(e, dim, &train_x, &train_y, &test_x, &shuffled, &cfg).unwrap();
+    assert!(top1 < 50.0, "probe top-1 {top1} on shuffled test labels");
+}
+
+#[test]
+fn probe_features_are_normed_block_outputs() {
+    let e = engine();
+    let b = Backbone::random(small_model(), adclr_wgpu::checkpoint::Normalization::IMAGENET, 2).unwrap();
+    let ds = adclr_wgpu::data::dataset::Dataset::embedded(adclr_wgpu::data::dataset::Split::Test).unwrap();
+    let kind = adclr_wgpu::eval::linear::ProbeFeatures::for_model(32, 2);
+    assert_eq!(kind, adclr_wgpu::eval::linear::ProbeFeatures::LastBlocksCls(2));
+    let (x, y) = adclr_wgpu::eval::linear::probe_features(e, &b, &ds, 64, kind).unwrap();
+    assert_eq!((x.len(), y.len()), (500 * 64, 500));
+    // The last block's CLS through the final norm is exactly the k-NN feature.
+    let f = adclr_wgpu::eval::features::dataset_features(e, &b, &ds, 64, &|_, _| {}).unwrap();
+    let got: Vec<f64> =
+        (0..500).flat_map(|i| x[i * 64 + 32..i * 64 + 64].iter().map(|&v| v as f64).collect::<Vec<_>>()).collect();
+    let want: Vec<f64> = f.features.iter().map(|&v| v as f64).collect();
+    common::check_close("probe vs knn features", &got, &want, 1e-4, 1e-3).unwrap();
+}

@@ -4,3 +4,4 @@ pub mod ablate;
 pub mod attention_map;
 pub mod features;
 pub mod knn;
+pub mod linear;

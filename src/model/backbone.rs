@@ -141,6 +141,8 @@ pub struct GroupSpec<'a> {
     pub side: usize,
     pub queries: usize,
     pub training: bool,
+    /// Keep every block's output even without training (probe features).
+    pub keep_blocks: bool,
     /// Share these input tensors (the teacher sees the student's views).
     pub inputs: Option<(&'a GpuTensor, &'a GpuTensor)>,
 }
@@ -161,7 +163,8 @@ impl Group {
             ),
         };
         let resized = spec.side != c.image_size;
-        let n_sets = if spec.training { c.depth } else { 1 };
+        let keep = spec.training || spec.keep_blocks;
+        let n_sets = if keep { c.depth } else { 1 };
         let mut blocks = Vec::with_capacity(n_sets);
         for l in 0..n_sets {
             let b = |al: &mut Alloc, what: &str, shp: &[usize]| al.tensor(&format!("{name}.blocks.{l}.{what}"), shp);
@@ -177,7 +180,7 @@ impl Group {
                 h: b(al, "h", &[rows, c.hidden()])?,
             });
         }
-        let xs = if spec.training {
+        let xs = if keep {
             (0..=c.depth).map(|l| t(al, &format!("x{l}"), &[rows, d])).collect::<Result<Vec<_>>>()?
         } else {
             vec![t(al, "x", &[rows, d])?]

@@ -25,12 +25,28 @@ impl Encoder {
         Self::with_queries(e, model, batch, 0, weights)
     }
 
+    /// As `new`, keeping every block's output (for the linear probe's features).
+    pub fn with_block_outputs(e: &Engine, model: &ModelConfig, batch: usize, weights: &Named) -> Result<Self> {
+        Self::build(e, model, batch, 0, true, weights)
+    }
+
     /// As `new`, with `queries` query tokens per image behind the one-way mask (attention maps).
     pub fn with_queries(
         e: &Engine,
         model: &ModelConfig,
         batch: usize,
         queries: usize,
+        weights: &Named,
+    ) -> Result<Self> {
+        Self::build(e, model, batch, queries, false, weights)
+    }
+
+    fn build(
+        e: &Engine,
+        model: &ModelConfig,
+        batch: usize,
+        queries: usize,
+        keep_blocks: bool,
         weights: &Named,
     ) -> Result<Self> {
         let mut cfg = AdclrConfig::new(model.clone(), batch);
@@ -69,6 +85,7 @@ impl Encoder {
             side: model.image_size,
             queries,
             training: false,
+            keep_blocks,
             inputs: None,
         };
         let group = Group::new(&mut al, &cfg, &spec)?;
@@ -94,6 +111,57 @@ impl Encoder {
         e.run(&self.forward.iter().collect::<Vec<_>>())?;
         let qkv = g.blocks[0].qkv.read_f32(&e.ctx)?;
         Ok(qkv[..g.shape.tokens() * 3 * self.model.dim].to_vec())
+    }
+
+    /// Linear-probe features of `count` images given as patch rows: see `eval::linear`.
+    pub fn probe_features(
+        &self,
+        e: &Engine,
+        patches: &[f32],
+        count: usize,
+        kind: crate::eval::linear::ProbeFeatures,
+        weights: &Named,
+    ) -> Result<Vec<f32>> {
+        let g = &self.group;
+        g.patch_rows.write_prefix_f32(&e.ctx, patches)?;
+        e.run(&self.forward.iter().collect::<Vec<_>>())?;
+        let (d, t) = (self.model.dim, g.shape.tokens());
+        let (w, b) = (weights.get("norm.weight"), weights.get("norm.bias"));
+        let (w, b) = w.zip(b).ok_or_else(|| Error::Checkpoint("no final norm weights".into()))?;
+        let ln = |row: &[f32]| -> Vec<f32> {
+            let mean = row.iter().sum::<f32>() / d as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+            let r = 1.0 / (var + self.model.ln_eps as f32).sqrt();
+            row.iter().enumerate().map(|(j, v)| (v - mean) * r * w[j] + b[j]).collect()
+        };
+        let mut out = Vec::new();
+        match kind {
+            crate::eval::linear::ProbeFeatures::LastBlocksCls(n) => {
+                let depth = self.model.depth;
+                let blocks: Vec<Vec<f32>> =
+                    ((depth + 1 - n)..=depth).map(|l| g.xs[l].read_f32(&e.ctx)).collect::<Result<_>>()?;
+                for i in 0..count {
+                    for x in &blocks {
+                        out.extend(ln(&x[i * t * d..(i * t + 1) * d]));
+                    }
+                }
+            }
+            crate::eval::linear::ProbeFeatures::ClsAndMeanPatch => {
+                let normed = g.normed.read_f32(&e.ctx)?;
+                let n = self.model.patches(self.model.image_size);
+                for i in 0..count {
+                    out.extend_from_slice(&normed[i * t * d..(i * t + 1) * d]);
+                    let mut mean = vec![0.0f32; d];
+                    for tok in 1..=n {
+                        for (m, v) in mean.iter_mut().zip(&normed[(i * t + tok) * d..(i * t + tok + 1) * d]) {
+                            *m += v / n as f32;
+                        }
+                    }
+                    out.extend(mean);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// CLS features after the final norm, [images, D], for up to `batch` images given as

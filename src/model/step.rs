@@ -116,8 +116,15 @@ impl AdclrStep {
         let centre_query = al.tensor("centre.query", &[k])?;
 
         // Groups and heads.
-        let spec =
-            |name, images, side, queries, training| GroupSpec { name, images, side, queries, training, inputs: None };
+        let spec = |name, images, side, queries, training| GroupSpec {
+            name,
+            images,
+            side,
+            queries,
+            training,
+            keep_blocks: false,
+            inputs: None,
+        };
         let student_global = Group::new(&mut al, cfg, &spec("student.global", 2 * b, c.image_size, q, true))?;
         let student_local = if l > 0 {
             Some(Group::new(&mut al, cfg, &spec("student.local", l * b, c.local_size, 0, true))?)

@@ -1,0 +1,205 @@
+//! The linear probe (DINO's protocol): a linear classifier on frozen features, trained on the
+//! GPU with SGD (momentum 0.9, no weight decay, cosine learning rate), top-1 on the test split.
+//! Features per DINO: the CLS token of the last 4 blocks, each through the final norm,
+//! concatenated (ViT-S and smaller); the final CLS and the mean patch token (ViT-B).
+
+use super::features::Backbone;
+use crate::data::dataset::Dataset;
+use crate::data::image_io::resize_center_crop;
+use crate::data::patches::{normalize_chw, patchify};
+use crate::error::{shape_error, Result};
+use crate::gpu::{bits, Dispatch, Engine, GpuTensor};
+use crate::model::encoder::Encoder;
+use crate::ops::{elementwise, matmul, softmax};
+use crate::rng::Rng;
+
+/// Which features a preset's probe uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeFeatures {
+    /// CLS of the last `n` blocks, each normed, concatenated.
+    LastBlocksCls(usize),
+    /// Final CLS and the mean of the final patch tokens.
+    ClsAndMeanPatch,
+}
+
+impl ProbeFeatures {
+    pub fn for_model(dim: usize, depth: usize) -> Self {
+        if dim >= 768 {
+            Self::ClsAndMeanPatch
+        } else {
+            Self::LastBlocksCls(depth.min(4))
+        }
+    }
+    pub fn width(&self, dim: usize) -> usize {
+        match self {
+            Self::LastBlocksCls(n) => n * dim,
+            Self::ClsAndMeanPatch => 2 * dim,
+        }
+    }
+}
+
+/// Probe features [n, width] of every readable image and its label.
+pub fn probe_features(
+    e: &Engine,
+    b: &Backbone,
+    ds: &Dataset,
+    batch: usize,
+    kind: ProbeFeatures,
+) -> Result<(Vec<f32>, Vec<usize>)> {
+    let m = &b.model;
+    let enc = Encoder::with_block_outputs(e, m, batch.max(1), &b.weights)?;
+    let (s, p) = (m.image_size, m.patch_size);
+    let (mut feats, mut labels, mut pending, mut count) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for i in 0..ds.len() {
+        if let Ok(img) = ds.image(i) {
+            pending.extend(patchify(&normalize_chw(&resize_center_crop(&img, s), &b.norm), 3, s, p));
+            labels.push(ds.labels.as_ref().map_or(0, |l| l[i]));
+            count += 1;
+        }
+        if count == enc.batch || (i + 1 == ds.len() && count > 0) {
+            feats.extend(enc.probe_features(e, &pending, count, kind, &b.weights)?);
+            pending.clear();
+            count = 0;
+        }
+    }
+    Ok((feats, labels))
+}
+
+/// Training settings of the probe.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    /// Base learning rate at batch 256.
+    pub lr: f64,
+    pub momentum: f64,
+    pub seed: u64,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self { epochs: 100, batch: 256, lr: 0.001, momentum: 0.9, seed: 0 }
+    }
+}
+
+/// The classifier's buffers and the two dispatch lists of a step (parameters alternate
+/// between two buffers so no dispatch reads and writes the same one).
+struct Probe {
+    x: GpuTensor,
+    onehot: GpuTensor,
+    logits: GpuTensor,
+    weights: [GpuTensor; 2],
+    biases: [GpuTensor; 2],
+    steps: [Vec<Dispatch>; 2],
+    /// Per parity, the two dispatches whose -lr changes each step (weight, bias update).
+    lr_updates: [[usize; 2]; 2],
+    eval: [Dispatch; 2],
+}
+
+fn build(e: &Engine, width: usize, classes: usize, batch: usize, momentum: f32, seed: u64) -> Result<Probe> {
+    let t = |name: &str, n: usize| GpuTensor::zeros(&e.ctx, name, &[n]);
+    let mut rng = Rng::new(seed);
+    let w0: Vec<f32> = (0..classes * width).map(|_| (rng.normal() * 0.01) as f32).collect();
+    let weights = [GpuTensor::from_f32(&e.ctx, "probe.w0", &[classes * width], &w0)?, t("probe.w1", classes * width)?];
+    let biases = [t("probe.b0", classes)?, t("probe.b1", classes)?];
+    let velocity_w = [t("probe.vw0", classes * width)?, t("probe.vw1", classes * width)?];
+    let velocity_b = [t("probe.vb0", classes)?, t("probe.vb1", classes)?];
+    let (x, onehot) = (t("probe.x", batch * width)?, t("probe.onehot", batch * classes)?);
+    let (logits, probs, dlogits) =
+        (t("probe.logits", batch * classes)?, t("probe.probs", batch * classes)?, t("probe.dlogits", batch * classes)?);
+    let (gw, gb) = (t("probe.grad_w", classes * width)?, t("probe.grad_b", classes)?);
+    let mut s = MatmulShape::new(1, batch, classes, width);
+    s.trans_b = true;
+    let inv = 1.0 / batch as f32;
+    let mut steps: [Vec<Dispatch>; 2] = [Vec::new(), Vec::new()];
+    let mut lr_updates = [[0; 2]; 2];
+    for (par, list) in steps.iter_mut().enumerate() {
+        let (cur, next) = (par, 1 - par);
+        list.push(matmul::forward(e, &s, &x, &weights[cur], Some(&biases[cur]), &logits, 1.0, false)?);
+        list.push(softmax::forward(e, &logits, &probs, classes, 1.0)?);
+        // Mean cross-entropy gradient: (softmax - onehot) / B.
+        list.push(elementwise::add_scaled(e, &probs, &onehot, &dlogits, inv, -inv)?);
+        list.extend(matmul::backward(e, &s, &x, &weights[cur], &dlogits, None, Some(&gw), Some(&gb), 1.0, false)?);
+        // SGD with momentum: v' = m v + g; p' = p - lr v'.
+        list.push(elementwise::add_scaled(e, &velocity_w[cur], &gw, &velocity_w[next], momentum, 1.0)?);
+        list.push(elementwise::add_scaled(e, &velocity_b[cur], &gb, &velocity_b[next], momentum, 1.0)?);
+        lr_updates[par] = [list.len(), list.len() + 1];
+        list.push(elementwise::add_scaled(e, &weights[cur], &velocity_w[next], &weights[next], 1.0, 0.0)?);
+        list.push(elementwise::add_scaled(e, &biases[cur], &velocity_b[next], &biases[next], 1.0, 0.0)?);
+    }
+    let eval = [
+        matmul::forward(e, &s, &x, &weights[0], Some(&biases[0]), &logits, 1.0, false)?,
+        matmul::forward(e, &s, &x, &weights[1], Some(&biases[1]), &logits, 1.0, false)?,
+    ];
+    Ok(Probe { x, onehot, logits, weights, biases, steps, lr_updates, eval })
+}
+
+use crate::ops::matmul::MatmulShape;
+
+/// Trains the probe on (train_x, train_y) and returns top-1 (%) on (test_x, test_y).
+#[allow(clippy::too_many_arguments)]
+pub fn train_and_test(
+    e: &Engine,
+    width: usize,
+    train_x: &[f32],
+    train_y: &[usize],
+    test_x: &[f32],
+    test_y: &[usize],
+    cfg: &ProbeConfig,
+) -> Result<f64> {
+    let classes = train_y.iter().chain(test_y).max().map_or(1, |m| m + 1);
+    let n = train_y.len();
+    if n == 0 || train_x.len() != n * width || test_x.len() != test_y.len() * width {
+        return Err(shape_error("linear_probe", "features and labels do not match"));
+    }
+    let b = cfg.batch.min(n).max(1);
+    let probe = build(e, width, classes, b, cfg.momentum as f32, cfg.seed)?;
+    let steps_per_epoch = n.div_ceil(b);
+    let total = cfg.epochs * steps_per_epoch;
+    let base_lr = cfg.lr * b as f64 / 256.0;
+    let mut rng = Rng::new(cfg.seed ^ 0x11EA);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut parity = 0;
+    let (mut xb, mut yb) = (vec![0.0f32; b * width], vec![0.0f32; b * classes]);
+    for step in 0..total {
+        if step % steps_per_epoch == 0 {
+            for i in (1..n).rev() {
+                order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+            }
+        }
+        let start = (step % steps_per_epoch) * b;
+        yb.iter_mut().for_each(|v| *v = 0.0);
+        for r in 0..b {
+            // The last batch of an epoch wraps around to stay full.
+            let idx = order[(start + r) % n];
+            xb[r * width..(r + 1) * width].copy_from_slice(&train_x[idx * width..(idx + 1) * width]);
+            yb[r * classes + train_y[idx]] = 1.0;
+        }
+        probe.x.write_f32(&e.ctx, &xb)?;
+        probe.onehot.write_f32(&e.ctx, &yb)?;
+        let lr = crate::train::schedule::cosine(base_lr, 0.0, step, total, 0, base_lr) as f32;
+        let [uw, ub] = probe.lr_updates[parity];
+        let (wn, bn) = (probe.weights[0].len(), probe.biases[0].len());
+        probe.steps[parity][uw].set_params(&e.ctx, &[wn as u32, bits(1.0), bits(-lr), 0]);
+        probe.steps[parity][ub].set_params(&e.ctx, &[bn as u32, bits(1.0), bits(-lr), 0]);
+        e.run(&probe.steps[parity].iter().collect::<Vec<_>>())?;
+        parity = 1 - parity;
+    }
+    // Evaluate with the latest parameters (buffer `parity`).
+    let mut correct = 0;
+    for chunk in (0..test_y.len()).step_by(b) {
+        let m = b.min(test_y.len() - chunk);
+        xb.iter_mut().for_each(|v| *v = 0.0);
+        xb[..m * width].copy_from_slice(&test_x[chunk * width..(chunk + m) * width]);
+        probe.x.write_f32(&e.ctx, &xb)?;
+        e.run(&[&probe.eval[parity]])?;
+        let logits = probe.logits.read_f32(&e.ctx)?;
+        for r in 0..m {
+            let row = &logits[r * classes..(r + 1) * classes];
+            let pred = (0..classes).max_by(|&a, &c| row[a].total_cmp(&row[c])).unwrap_or(0);
+            correct += usize::from(pred == test_y[chunk + r]);
+        }
+    }
+    let _ = (&probe.weights, &probe.biases);
+    Ok(100.0 * correct as f64 / test_y.len().max(1) as f64)
+}
