@@ -5,26 +5,13 @@
 //                                                        (one thread per key row)
 // Each thread owns its outputs: deterministic, no atomics. Mask as in attention_forward.
 
-struct Params {
-    batch: u32, tokens: u32, heads: u32, head_dim: u32,
-    n_base: u32, mode: u32, bidirectional: u32, _pad: u32,
-    scale: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+// #import attention_common
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;        // [batch, tokens, 3, heads, head_dim]
 @group(0) @binding(2) var<storage, read> out: array<f32>;        // [batch, tokens, heads, head_dim]
 @group(0) @binding(3) var<storage, read> lse: array<f32>;        // [batch, heads, tokens]
 @group(0) @binding(4) var<storage, read> dout: array<f32>;       // [batch, tokens, heads, head_dim]
 @group(0) @binding(5) var<storage, read_write> dqkv: array<f32>; // [batch, tokens, 3, heads, head_dim]
-
-const MAX_HEAD_DIM: u32 = 128u;
-
-// #import attention_mask
-
-fn qkv_offset(b: u32, t: u32, part: u32, h: u32) -> u32 {
-    return (((b * p.tokens + t) * 3u + part) * p.heads + h) * p.head_dim;
-}
 
 fn out_offset(b: u32, t: u32, h: u32) -> u32 {
     return ((b * p.tokens + t) * p.heads + h) * p.head_dim;

@@ -7,25 +7,11 @@
 // `bidirectional` lets every token attend to every token.
 // One thread per (image, head, query row). Saves lse = logsumexp of the scaled scores.
 
-struct Params {
-    batch: u32, tokens: u32, heads: u32, head_dim: u32,
-    n_base: u32, mode: u32, bidirectional: u32, _pad: u32,
-    scale: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+// #import attention_common
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;       // [batch, tokens, 3, heads, head_dim]
 @group(0) @binding(2) var<storage, read_write> out: array<f32>; // [batch, tokens, heads, head_dim]
 @group(0) @binding(3) var<storage, read_write> lse: array<f32>; // [batch, heads, tokens]
-
-const MAX_HEAD_DIM: u32 = 128u;
-
-// #import attention_mask
-
-// Offset of head h's slice of part (0 q, 1 k, 2 v) of token t in image b.
-fn qkv_offset(b: u32, t: u32, part: u32, h: u32) -> u32 {
-    return (((b * p.tokens + t) * 3u + part) * p.heads + h) * p.head_dim;
-}
 
 @compute @workgroup_size(64)
 fn attention_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

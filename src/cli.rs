@@ -134,17 +134,7 @@ pub enum EvalCommand {
 #[derive(Args, Debug, Clone)]
 pub struct LinearArgs {
     #[command(flatten)]
-    pub device: DeviceArgs,
-    /// A training checkpoint or an exported backbone.
-    #[arg(long, required_unless_present = "random_init")]
-    pub checkpoint: Option<std::path::PathBuf>,
-    /// Evaluate a randomly initialised backbone of --preset instead (the floor).
-    #[arg(long)]
-    pub random_init: bool,
-    #[arg(long, default_value = "tiny")]
-    pub preset: String,
-    #[arg(long, default_value = "embedded")]
-    pub data: String,
+    pub source: EvalSource,
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
     /// Base learning rate at batch 256.
@@ -152,12 +142,11 @@ pub struct LinearArgs {
     pub lr: f64,
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
 }
 
+/// The backbone and data an evaluation uses.
 #[derive(Args, Debug, Clone)]
-pub struct KnnArgs {
+pub struct EvalSource {
     #[command(flatten)]
     pub device: DeviceArgs,
     /// A training checkpoint or an exported backbone.
@@ -171,12 +160,20 @@ pub struct KnnArgs {
     /// `embedded`, `fashion-mnist`, or a folder with train/ and val/ (or test/) class folders.
     #[arg(long, default_value = "embedded")]
     pub data: String,
+    /// Seed of a random initialisation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KnnArgs {
+    #[command(flatten)]
+    pub source: EvalSource,
     #[arg(long, default_value_t = 20)]
     pub k: usize,
     #[arg(long, default_value_t = 0.07)]
     pub temperature: f32,
+    /// Images per GPU forward.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
 }

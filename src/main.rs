@@ -1,9 +1,34 @@
-use adclr_wgpu::cli::{Cli, Command, DeviceArgs, EvalCommand};
+use adclr_wgpu::cli::{Cli, Command, DeviceArgs, EvalCommand, EvalSource};
+use adclr_wgpu::data::dataset::{Dataset, Split};
 use adclr_wgpu::gpu::{AdapterChoice, Engine};
 use clap::Parser;
 
 fn choice(d: &DeviceArgs) -> AdapterChoice {
     AdapterChoice { backend: d.backend.clone(), adapter: d.adapter }
+}
+
+type EvalInputs = (Engine, adclr_wgpu::eval::features::Backbone, Dataset, Dataset);
+
+/// The device, backbone (checkpoint or random) and the train / test splits of an evaluation.
+fn eval_setup(src: &EvalSource) -> adclr_wgpu::Result<EvalInputs> {
+    use adclr_wgpu::eval::features::Backbone;
+    let e = Engine::open(&choice(&src.device))?;
+    let backbone = match &src.checkpoint {
+        Some(c) if !src.random_init => Backbone::load(c)?,
+        _ => {
+            let model = adclr_wgpu::model::ModelConfig::preset(&src.preset).map_err(adclr_wgpu::Error::Data)?;
+            Backbone::random(model, adclr_wgpu::train::run::normalization_for(&src.data), src.seed)?
+        }
+    };
+    let open = |split| Dataset::open(&src.data, split).map_err(adclr_wgpu::Error::Data);
+    let (train_ds, test_ds) = (open(Split::Train)?, open(Split::Test)?);
+    if train_ds.origin == test_ds.origin {
+        return Err(adclr_wgpu::Error::Data(format!(
+            "--data {}: needs separate train/ and val/ (or test/) sub-folders",
+            src.data
+        )));
+    }
+    Ok((e, backbone, train_ds, test_ds))
 }
 
 fn run(cli: Cli) -> adclr_wgpu::Result<()> {
@@ -59,28 +84,7 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             }
         }
         Command::Eval { what: EvalCommand::Knn(a) } => {
-            let e = Engine::open(&choice(&a.device))?;
-            let backbone = match &a.checkpoint {
-                Some(c) if !a.random_init => adclr_wgpu::eval::features::Backbone::load(c)?,
-                _ => {
-                    let model = adclr_wgpu::model::ModelConfig::preset(&a.preset).map_err(adclr_wgpu::Error::Data)?;
-                    adclr_wgpu::eval::features::Backbone::random(
-                        model,
-                        adclr_wgpu::train::run::normalization_for(&a.data),
-                        a.seed,
-                    )?
-                }
-            };
-            let open =
-                |split| adclr_wgpu::data::dataset::Dataset::open(&a.data, split).map_err(adclr_wgpu::Error::Data);
-            let (train_ds, test_ds) =
-                (open(adclr_wgpu::data::dataset::Split::Train)?, open(adclr_wgpu::data::dataset::Split::Test)?);
-            if train_ds.origin == test_ds.origin {
-                return Err(adclr_wgpu::Error::Data(format!(
-                    "--data {}: needs separate train/ and val/ (or test/) sub-folders",
-                    a.data
-                )));
-            }
+            let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
             let progress = |done: usize, total: usize| {
                 if done == total || done % 1000 == 0 {
                     eprintln!("features: {done}/{total}");
@@ -105,32 +109,11 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
         }
         Command::Eval { what: EvalCommand::Linear(a) } => {
             use adclr_wgpu::eval::linear;
-            let e = Engine::open(&choice(&a.device))?;
-            let backbone = match &a.checkpoint {
-                Some(c) if !a.random_init => adclr_wgpu::eval::features::Backbone::load(c)?,
-                _ => {
-                    let model = adclr_wgpu::model::ModelConfig::preset(&a.preset).map_err(adclr_wgpu::Error::Data)?;
-                    adclr_wgpu::eval::features::Backbone::random(
-                        model,
-                        adclr_wgpu::train::run::normalization_for(&a.data),
-                        a.seed,
-                    )?
-                }
-            };
-            let open =
-                |split| adclr_wgpu::data::dataset::Dataset::open(&a.data, split).map_err(adclr_wgpu::Error::Data);
-            let (train_ds, test_ds) =
-                (open(adclr_wgpu::data::dataset::Split::Train)?, open(adclr_wgpu::data::dataset::Split::Test)?);
-            if train_ds.origin == test_ds.origin {
-                return Err(adclr_wgpu::Error::Data(format!(
-                    "--data {}: needs separate train/ and val/ (or test/) sub-folders",
-                    a.data
-                )));
-            }
+            let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
             let kind = linear::ProbeFeatures::for_model(backbone.model.dim, backbone.model.depth);
             let (tx, ty) = linear::probe_features(&e, &backbone, &train_ds, 64, kind)?;
             let (vx, vy) = linear::probe_features(&e, &backbone, &test_ds, 64, kind)?;
-            let cfg = linear::ProbeConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, momentum: 0.9, seed: a.seed };
+            let cfg = linear::ProbeConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, momentum: 0.9, seed: a.source.seed };
             let top1 = linear::train_and_test(&e, kind.width(backbone.model.dim), &tx, &ty, &vx, &vy, &cfg)?;
             println!(
                 "{}",

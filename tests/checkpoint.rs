@@ -5,27 +5,13 @@ mod common;
 
 use adclr_wgpu::checkpoint::{self, Normalization};
 use adclr_wgpu::model::batch::{StepHyper, StepInput};
-use adclr_wgpu::model::config::{AdclrConfig, ModelConfig};
+use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::step::{AdclrStep, Flat};
 use common::{engine, Rng};
 use safetensors::SafeTensors;
 
 fn tiny() -> AdclrConfig {
-    let model = ModelConfig {
-        preset: "test".into(),
-        image_size: 16,
-        patch_size: 4,
-        channels: 3,
-        dim: 32,
-        depth: 2,
-        heads: 2,
-        mlp_ratio: 4,
-        out_dim: 64,
-        head_hidden: 64,
-        head_bottleneck: 32,
-        local_size: 8,
-        ln_eps: 1e-6,
-    };
+    let model = common::tiny_model();
     let mut c = AdclrConfig::new(model, 2);
     c.queries = 3;
     c.local_crops = 1;

@@ -55,21 +55,7 @@ fn top_k_keeps_the_largest_in_order() {
 }
 
 fn small_model() -> ModelConfig {
-    ModelConfig {
-        preset: "test".into(),
-        image_size: 16,
-        patch_size: 4,
-        channels: 3,
-        dim: 32,
-        depth: 2,
-        heads: 2,
-        mlp_ratio: 4,
-        out_dim: 64,
-        head_hidden: 64,
-        head_bottleneck: 32,
-        local_size: 8,
-        ln_eps: 1e-6,
-    }
+    common::tiny_model()
 }
 
 #[test]

@@ -6,28 +6,14 @@ mod common;
 use adclr_wgpu::checkpoint::{self, Normalization};
 use adclr_wgpu::data::image_io::{load_rgb, resize_center_crop};
 use adclr_wgpu::data::patches::{normalize_chw, patchify};
-use adclr_wgpu::model::config::{AdclrConfig, ModelConfig};
+use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::step::AdclrStep;
 use adclr_wgpu::reference::vit::{backbone_forward, GroupSpec, Named};
 use common::{check_close, engine};
 use safetensors::SafeTensors;
 
 fn tiny() -> AdclrConfig {
-    let model = ModelConfig {
-        preset: "test".into(),
-        image_size: 16,
-        patch_size: 4,
-        channels: 3,
-        dim: 32,
-        depth: 2,
-        heads: 2,
-        mlp_ratio: 4,
-        out_dim: 64,
-        head_hidden: 64,
-        head_bottleneck: 32,
-        local_size: 8,
-        ln_eps: 1e-6,
-    };
+    let model = common::tiny_model();
     let mut c = AdclrConfig::new(model, 2);
     c.queries = 0;
     c.lambda = 0.0;

@@ -4,28 +4,14 @@
 mod common;
 
 use adclr_wgpu::model::batch::{StepHyper, StepInput};
-use adclr_wgpu::model::config::{AdclrConfig, ModelConfig};
+use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::pos_embed::resize_matrix;
 use adclr_wgpu::model::step::{AdclrStep, Flat};
 use adclr_wgpu::reference::vit::{adclr_step, RefState};
 use common::{check_close, engine, Rng};
 
 fn tiny(queries: usize, lambda: f64) -> AdclrConfig {
-    let model = ModelConfig {
-        preset: "test".into(),
-        image_size: 16,
-        patch_size: 4,
-        channels: 3,
-        dim: 32,
-        depth: 2,
-        heads: 2,
-        mlp_ratio: 4,
-        out_dim: 64,
-        head_hidden: 64,
-        head_bottleneck: 32,
-        local_size: 8,
-        ln_eps: 1e-6,
-    };
+    let model = common::tiny_model();
     let mut c = AdclrConfig::new(model, 2);
     c.queries = queries;
     c.lambda = lambda;

@@ -105,7 +105,7 @@ pub const SHADER_FILES: &[ShaderFile] = &[
 pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("workgroup_reduce", include_str!("../../shaders/lib/workgroup_reduce.wgsl")),
     ("erf", include_str!("../../shaders/lib/erf.wgsl")),
-    ("attention_mask", include_str!("../../shaders/lib/attention_mask.wgsl")),
+    ("attention_common", include_str!("../../shaders/lib/attention_common.wgsl")),
 ];
 
 impl ShaderFile {

@@ -109,3 +109,22 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64)
         panic!("{msg}");
     }
 }
+
+/// The tiny test model: 16 px, patch 4, D 32, depth 2, 2 heads, K 64, head 64/32, local 8.
+pub fn tiny_model() -> adclr_wgpu::model::config::ModelConfig {
+    adclr_wgpu::model::config::ModelConfig {
+        preset: "test".into(),
+        image_size: 16,
+        patch_size: 4,
+        channels: 3,
+        dim: 32,
+        depth: 2,
+        heads: 2,
+        mlp_ratio: 4,
+        out_dim: 64,
+        head_hidden: 64,
+        head_bottleneck: 32,
+        local_size: 8,
+        ln_eps: 1e-6,
+    }
+}
