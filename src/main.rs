@@ -173,7 +173,8 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             if queries == 0 {
                 cfg.lambda = 0.0;
             }
-            let e = Engine::open(&choice(&device))?;
+            let mut e = Engine::open(&choice(&device))?;
+            e.dry_run = true;
             let step = adclr_wgpu::model::step::AdclrStep::new(&e, &cfg, 0)?;
             println!(
                 "{preset}, batch {batch}, Q {queries}, {local_crops} local crops on {}: {}",
@@ -182,6 +183,13 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             );
             for (group, bytes) in step.plan.by_group().iter().take(12) {
                 println!("  {:>10.1} MiB  {group}", *bytes as f64 / (1u64 << 20) as f64);
+            }
+            if let Some((name, bytes)) = step.over_limit.iter().max_by_key(|t| t.1) {
+                println!(
+                    "{} tensors exceed this device's buffer or binding limit ({} bytes per binding); largest `{name}` {bytes} bytes",
+                    step.over_limit.len(),
+                    e.ctx.limits.max_storage_buffer_binding_size
+                );
             }
         }
         Command::Export { checkpoint, out } => {

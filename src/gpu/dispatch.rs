@@ -62,7 +62,7 @@ impl Dispatch {
             )));
         }
         let limit = ctx.limits.max_storage_buffer_binding_size;
-        for t in tensors {
+        for t in tensors.iter().filter(|t| !t.placeholder) {
             if t.bytes() > limit {
                 return Err(Error::BindingTooLarge { name: t.name.clone(), bytes: t.bytes(), limit });
             }

@@ -7,6 +7,10 @@ use crate::error::Result;
 pub struct Engine {
     pub ctx: GpuContext,
     pub kernels: Kernels,
+    /// Plan only: `Alloc` hands out placeholders and nothing large is allocated, so the
+    /// memory plan of any model can be printed on any device. Never run dispatches of a dry
+    /// engine.
+    pub dry_run: bool,
 }
 
 impl Engine {
@@ -25,7 +29,7 @@ impl Engine {
     pub fn open_with_constants(choice: &AdapterChoice, overrides: &[(&str, &str, f64)]) -> Result<Self> {
         let ctx = GpuContext::open(choice)?;
         let kernels = Kernels::with_constants(&ctx, overrides)?;
-        Ok(Self { ctx, kernels })
+        Ok(Self { ctx, kernels, dry_run: false })
     }
 
     /// A dispatch of `kernel` over `tensors` (see `Dispatch::new`).

@@ -12,6 +12,9 @@ pub struct GpuTensor {
     pub buffer: Arc<wgpu::Buffer>,
     /// Byte offset into `buffer` (a multiple of the storage offset alignment).
     pub offset: u64,
+    /// Planned but not allocated (a dry run): `buffer` is a 4-byte stand-in, writes are
+    /// ignored and reads give zeros.
+    pub placeholder: bool,
 }
 
 const USAGE: wgpu::BufferUsages =
@@ -35,7 +38,7 @@ impl GpuTensor {
             usage: USAGE,
             mapped_at_creation: false,
         });
-        Ok(Self { name: name.to_string(), shape: shape.to_vec(), buffer: Arc::new(buffer), offset: 0 })
+        Ok(Self { name: name.to_string(), shape: shape.to_vec(), buffer: Arc::new(buffer), offset: 0, placeholder: false })
     }
 
     pub fn from_f32(ctx: &GpuContext, name: &str, shape: &[usize], data: &[f32]) -> Result<Self> {
@@ -44,10 +47,17 @@ impl GpuTensor {
         Ok(t)
     }
 
+    /// A planned tensor of `shape` backed by the 4-byte `stand_in` (dry runs).
+    pub fn placeholder(stand_in: &GpuTensor, name: &str, shape: &[usize]) -> Self {
+        Self { name: name.to_string(), shape: shape.to_vec(), buffer: stand_in.buffer.clone(), offset: 0, placeholder: true }
+    }
+
     pub fn from_u32(ctx: &GpuContext, name: &str, shape: &[usize], data: &[u32]) -> Result<Self> {
         let t = Self::zeros(ctx, name, shape)?;
         t.check_len(data.len())?;
-        ctx.queue.write_buffer(&t.buffer, t.offset, bytemuck::cast_slice(data));
+        if !t.placeholder {
+            ctx.queue.write_buffer(&t.buffer, t.offset, bytemuck::cast_slice(data));
+        }
         Ok(t)
     }
 
@@ -65,7 +75,7 @@ impl GpuTensor {
         if start + numel(shape) > self.len() {
             return Err(Error::Gpu(format!("view `{name}` runs past the end of `{}`", self.name)));
         }
-        Ok(Self { name: name.to_string(), shape: shape.to_vec(), buffer: self.buffer.clone(), offset })
+        Ok(Self { name: name.to_string(), shape: shape.to_vec(), buffer: self.buffer.clone(), offset, placeholder: self.placeholder })
     }
 
     pub fn len(&self) -> usize {
@@ -95,7 +105,7 @@ impl GpuTensor {
 
     pub fn write_f32(&self, ctx: &GpuContext, data: &[f32]) -> Result<()> {
         self.check_len(data.len())?;
-        if !data.is_empty() {
+        if !data.is_empty() && !self.placeholder {
             ctx.queue.write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
         }
         Ok(())
@@ -112,7 +122,7 @@ impl GpuTensor {
                 self.shape
             )));
         }
-        if !data.is_empty() {
+        if !data.is_empty() && !self.placeholder {
             ctx.queue.write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
         }
         Ok(())
@@ -120,6 +130,9 @@ impl GpuTensor {
 
     /// Reads the tensor back (waits for all submitted work).
     pub fn read_f32(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        if self.placeholder {
+            return Ok(vec![0.0; self.len()]);
+        }
         let bytes = read_bytes(ctx, &self.buffer, self.offset, self.bytes())?;
         let mut out: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
         out.truncate(self.len());
@@ -135,6 +148,9 @@ impl GpuTensor {
 
     /// The binding resource for this tensor's range.
     pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        if self.placeholder {
+            return self.buffer.as_entire_binding();
+        }
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &self.buffer,
             offset: self.offset,

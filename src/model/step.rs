@@ -70,6 +70,8 @@ pub struct AdclrStep {
     zero_grads: Vec<Dispatch>,
     backward: Vec<Dispatch>,
     pub plan: MemoryPlan,
+    /// Tensors of a dry run that exceed this device's limits.
+    pub over_limit: Vec<(String, u64)>,
     /// Steps taken.
     pub step: u64,
 }
@@ -303,6 +305,7 @@ impl AdclrStep {
             zero_grads,
             backward,
             plan: al.plan,
+            over_limit: al.over_limit,
             step: 0,
         })
     }
