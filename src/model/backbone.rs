@@ -144,7 +144,10 @@ pub struct GroupSpec<'a> {
     /// Keep every block's output even without training (probe features).
     pub keep_blocks: bool,
     /// Share these input tensors (the teacher sees the student's views).
-    pub inputs: Option<(&'a GpuTensor, &'a GpuTensor)>,
+    /// The teacher's group: read the student's views and run its inference in the student's
+    /// gradient and scratch buffers, which are free during the forward phase (saves 17
+    /// values per token). Needs a trained student group of the same shape.
+    pub share: Option<&'a Group>,
 }
 
 impl Group {
@@ -155,8 +158,15 @@ impl Group {
         let rows = imgs * shape.tokens();
         let name = spec.name;
         let t = |al: &mut Alloc, what: &str, shp: &[usize]| al.tensor(&format!("{name}.{what}"), shp);
-        let (patch_rows, query_rows) = match spec.inputs {
-            Some((p, q)) => (p.clone(), q.clone()),
+        // Buffers borrowed from the student (inference in its free gradient space).
+        let lend = spec.share.filter(|g| !spec.training && !spec.keep_blocks && g.shape == shape);
+        let lent = lend.and_then(|g| g.grads.as_ref().map(|gr| (g, gr)));
+        let pick = |al: &mut Alloc, borrowed: Option<&GpuTensor>, what: &str, shp: &[usize]| match borrowed {
+            Some(b) => Ok(b.clone()),
+            None => al.tensor(&format!("{name}.{what}"), shp),
+        };
+        let (patch_rows, query_rows) = match spec.share {
+            Some(g) => (g.patch_rows.clone(), g.query_rows.clone()),
             None => (
                 t(al, "patch_rows", &[imgs * n, c.patch_len()])?,
                 t(al, "query_rows", &[imgs * q.max(1), c.patch_len()])?,
@@ -171,19 +181,19 @@ impl Group {
             blocks.push(BlockActs {
                 mean1: b(al, "mean1", &[rows])?,
                 rstd1: b(al, "rstd1", &[rows])?,
-                qkv: b(al, "qkv", &[rows, 3 * d])?,
-                attn: b(al, "attn", &[rows, d])?,
+                qkv: pick(al, lent.map(|l| &l.1.d_qkv), &format!("blocks.{l}.qkv"), &[rows, 3 * d])?,
+                attn: pick(al, lent.map(|l| &l.1.d_attn), &format!("blocks.{l}.attn"), &[rows, d])?,
                 lse: b(al, "lse", &[imgs, c.heads, shape.tokens()])?,
-                x_mid: b(al, "x_mid", &[rows, d])?,
+                x_mid: pick(al, lent.map(|l| &l.1.d_branch), &format!("blocks.{l}.x_mid"), &[rows, d])?,
                 mean2: b(al, "mean2", &[rows])?,
                 rstd2: b(al, "rstd2", &[rows])?,
-                h: b(al, "h", &[rows, c.hidden()])?,
+                h: pick(al, lent.map(|l| &l.1.d_hidden), &format!("blocks.{l}.h"), &[rows, c.hidden()])?,
             });
         }
         let xs = if keep {
             (0..=c.depth).map(|l| t(al, &format!("x{l}"), &[rows, d])).collect::<Result<Vec<_>>>()?
         } else {
-            vec![t(al, "x", &[rows, d])?]
+            vec![pick(al, lent.map(|l| &l.1.d_x), "x", &[rows, d])?]
         };
         let grads = if spec.training {
             Some(GroupGrads {
@@ -220,10 +230,10 @@ impl Group {
             query_proj: t(al, "query_proj", &[imgs * q.max(1), d])?,
             xs,
             blocks,
-            branch: t(al, "branch", &[rows, d])?,
-            ln_out: t(al, "ln_out", &[rows, d])?,
-            gelu_out: t(al, "gelu_out", &[rows, c.hidden()])?,
-            normed: t(al, "normed", &[rows, d])?,
+            branch: pick(al, lent.map(|l| &l.1.d_y), "branch", &[rows, d])?,
+            ln_out: pick(al, lent.map(|l| &l.0.ln_out), "ln_out", &[rows, d])?,
+            gelu_out: pick(al, lent.map(|l| &l.0.gelu_out), "gelu_out", &[rows, c.hidden()])?,
+            normed: pick(al, lent.map(|l| &l.1.d_normed), "normed", &[rows, d])?,
             mean_f: t(al, "mean_f", &[rows])?,
             rstd_f: t(al, "rstd_f", &[rows])?,
             grads,

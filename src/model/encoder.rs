@@ -86,7 +86,7 @@ impl Encoder {
             queries,
             training: false,
             keep_blocks,
-            inputs: None,
+            share: None,
         };
         let group = Group::new(&mut al, &cfg, &spec)?;
         group.drop.write_f32(&e.ctx, &vec![1.0; group.drop.len()])?;

@@ -125,7 +125,7 @@ impl AdclrStep {
             queries,
             training,
             keep_blocks: false,
-            inputs: None,
+            share: None,
         };
         let student_global = Group::new(&mut al, cfg, &spec("student.global", 2 * b, c.image_size, q, true))?;
         let student_local = if l > 0 {
@@ -137,7 +137,7 @@ impl AdclrStep {
             &mut al,
             cfg,
             &GroupSpec {
-                inputs: Some((&student_global.patch_rows, &student_global.query_rows)),
+                share: Some(&student_global),
                 ..spec("teacher.global", 2 * b, c.image_size, q, false)
             },
         )?;
