@@ -3,6 +3,8 @@
 // Pairs are grouped by student row (CSR): pairs[0..=n_student] are offsets into the teacher
 // index list that follows at pairs[n_student + 1 ..]. Entry points run in order:
 // teacher probabilities, student log-probabilities, per-student-row loss, mean.
+// The student logits are turned into log-probabilities in place (they are not needed after
+// the loss), which saves a [n_student, k] buffer.
 
 struct Params {
     n_teacher: u32, n_student: u32, k: u32, n_pairs: u32,
@@ -11,13 +13,12 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> teacher: array<f32>;            // [n_teacher, k] logits
-@group(0) @binding(2) var<storage, read> student: array<f32>;            // [n_student, k] logits
-@group(0) @binding(3) var<storage, read> centre: array<f32>;             // [k]
-@group(0) @binding(4) var<storage, read> pairs: array<u32>;              // [n_student + 1 + n_pairs]
-@group(0) @binding(5) var<storage, read_write> teacher_probs: array<f32>; // [n_teacher, k]
-@group(0) @binding(6) var<storage, read_write> student_logp: array<f32>;  // [n_student, k]
-@group(0) @binding(7) var<storage, read_write> row_loss: array<f32>;      // [n_student]
-@group(0) @binding(8) var<storage, read_write> loss: array<f32>;          // [1]
+@group(0) @binding(2) var<storage, read> centre: array<f32>;             // [k]
+@group(0) @binding(3) var<storage, read> pairs: array<u32>;              // [n_student + 1 + n_pairs]
+@group(0) @binding(4) var<storage, read_write> teacher_probs: array<f32>; // [n_teacher, k]
+@group(0) @binding(5) var<storage, read_write> student_logp: array<f32>;  // [n_student, k] logits in, log-probabilities out
+@group(0) @binding(6) var<storage, read_write> row_loss: array<f32>;      // [n_student]
+@group(0) @binding(7) var<storage, read_write> loss: array<f32>;          // [1]
 
 // #import workgroup_reduce
 
@@ -45,12 +46,13 @@ fn dino_student_log_probs(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
     if (row >= p.n_student) { return; }
     let base = row * p.k;
     var m = -3.0e38;
-    for (var j = li; j < p.k; j += 256u) { m = max(m, student[base + j] * p.inv_tau_s); }
+    for (var j = li; j < p.k; j += 256u) { m = max(m, student_logp[base + j] * p.inv_tau_s); }
     let row_max = workgroup_max(li, m);
     var s = 0.0;
-    for (var j = li; j < p.k; j += 256u) { s += exp(student[base + j] * p.inv_tau_s - row_max); }
+    for (var j = li; j < p.k; j += 256u) { s += exp(student_logp[base + j] * p.inv_tau_s - row_max); }
     let log_sum = row_max + log(workgroup_sum(li, s));
-    for (var j = li; j < p.k; j += 256u) { student_logp[base + j] = student[base + j] * p.inv_tau_s - log_sum; }
+    // Each element is read and rewritten by the same invocation: in place is safe.
+    for (var j = li; j < p.k; j += 256u) { student_logp[base + j] = student_logp[base + j] * p.inv_tau_s - log_sum; }
 }
 
 @compute @workgroup_size(256)

@@ -113,7 +113,8 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             let kind = linear::ProbeFeatures::for_model(backbone.model.dim, backbone.model.depth);
             let (tx, ty) = linear::probe_features(&e, &backbone, &train_ds, 64, kind)?;
             let (vx, vy) = linear::probe_features(&e, &backbone, &test_ds, 64, kind)?;
-            let cfg = linear::ProbeConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, momentum: 0.9, seed: a.source.seed };
+            let cfg =
+                linear::ProbeConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, momentum: 0.9, seed: a.source.seed };
             let top1 = linear::train_and_test(&e, kind.width(backbone.model.dim), &tx, &ty, &vx, &vy, &cfg)?;
             println!(
                 "{}",

@@ -38,7 +38,13 @@ impl GpuTensor {
             usage: USAGE,
             mapped_at_creation: false,
         });
-        Ok(Self { name: name.to_string(), shape: shape.to_vec(), buffer: Arc::new(buffer), offset: 0, placeholder: false })
+        Ok(Self {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            buffer: Arc::new(buffer),
+            offset: 0,
+            placeholder: false,
+        })
     }
 
     pub fn from_f32(ctx: &GpuContext, name: &str, shape: &[usize], data: &[f32]) -> Result<Self> {
@@ -49,7 +55,13 @@ impl GpuTensor {
 
     /// A planned tensor of `shape` backed by the 4-byte `stand_in` (dry runs).
     pub fn placeholder(stand_in: &GpuTensor, name: &str, shape: &[usize]) -> Self {
-        Self { name: name.to_string(), shape: shape.to_vec(), buffer: stand_in.buffer.clone(), offset: 0, placeholder: true }
+        Self {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            buffer: stand_in.buffer.clone(),
+            offset: 0,
+            placeholder: true,
+        }
     }
 
     pub fn from_u32(ctx: &GpuContext, name: &str, shape: &[usize], data: &[u32]) -> Result<Self> {
@@ -75,7 +87,13 @@ impl GpuTensor {
         if start + numel(shape) > self.len() {
             return Err(Error::Gpu(format!("view `{name}` runs past the end of `{}`", self.name)));
         }
-        Ok(Self { name: name.to_string(), shape: shape.to_vec(), buffer: self.buffer.clone(), offset, placeholder: self.placeholder })
+        Ok(Self {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            buffer: self.buffer.clone(),
+            offset,
+            placeholder: self.placeholder,
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -136,10 +136,7 @@ impl AdclrStep {
         let teacher_global = Group::new(
             &mut al,
             cfg,
-            &GroupSpec {
-                share: Some(&student_global),
-                ..spec("teacher.global", 2 * b, c.image_size, q, false)
-            },
+            &GroupSpec { share: Some(&student_global), ..spec("teacher.global", 2 * b, c.image_size, q, false) },
         )?;
         teacher_global.drop.write_f32(&e.ctx, &vec![1.0; teacher_global.drop.len()])?;
         let pos_resize = if l > 0 {

@@ -13,7 +13,8 @@ pub struct DinoLoss {
     teacher: GpuTensor,
     /// [n_teacher, k] sharpened, centred teacher probabilities.
     pub teacher_probs: GpuTensor,
-    /// [n_student, k] student log-probabilities.
+    /// [n_student, k] student log-probabilities: the student logits tensor itself, overwritten
+    /// by the forward pass.
     pub student_logp: GpuTensor,
     /// [n_student] summed cross-entropy of each student row's pairs.
     pub row_loss: GpuTensor,
@@ -24,7 +25,8 @@ pub struct DinoLoss {
 }
 
 impl DinoLoss {
-    /// `pairs` are (teacher row, student row); `grad_student` receives weight * dL/ds.
+    /// `pairs` are (teacher row, student row); `grad_student` receives weight * dL/ds. The
+    /// forward pass overwrites `student` (logits) with its log-probabilities.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         al: &mut Alloc,
@@ -51,14 +53,15 @@ impl DinoLoss {
         let csr = pairs_csr(pairs, ns);
         let pairs_t = al.u32s(&format!("{name}.pairs"), &csr)?;
         let teacher_probs = al.tensor(&format!("{name}.teacher_probs"), &[nt, k])?;
-        let student_logp = al.tensor(&format!("{name}.student_logp"), &[ns, k])?;
+        // The student logits become log-probabilities in place.
+        let student_logp = student.clone();
         let row_loss = al.tensor(&format!("{name}.row_loss"), &[ns])?;
         let loss = al.tensor(&format!("{name}.loss"), &[1])?;
         let e = al.e;
         let np = pairs.len() as u32;
         let (itt, its) = (bits(1.0 / shape.tau_t as f32), bits(1.0 / shape.tau_s as f32));
         let fparams = [nt as u32, ns as u32, k as u32, np, itt, its, 0, 0];
-        let bufs = [teacher, student, centre, &pairs_t, &teacher_probs, &student_logp, &row_loss, &loss];
+        let bufs = [teacher, centre, &pairs_t, &teacher_probs, &student_logp, &row_loss, &loss];
         let forward = vec![
             e.dispatch("dino_teacher_probs", &fparams, &bufs, grid_rows(nt))?,
             e.dispatch("dino_student_log_probs", &fparams, &bufs, grid_rows(ns))?,

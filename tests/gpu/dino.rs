@@ -48,6 +48,9 @@ fn dino_loss_gradient_and_centre_match_reference() {
         assert_close(&format!("dino loss k {k}"), &[loss], &[want], 1e-5, 1e-5);
         let want_grad = reference::dino::grad_student(&sh, &teacher, &student, &centre, &pairs, weight as f64);
         assert_close(&format!("dino grad k {k}"), &download(&grad), &want_grad, 1e-5, 1e-4);
+        // The student logits were turned into log-probabilities in place.
+        let logp = reference::softmax::log_forward(&student, sh.n_student, k, 1.0 / sh.tau_s);
+        assert_close(&format!("student log-probs k {k}"), &download(&gs), &logp, 1e-5, 1e-5);
         let want_c = reference::dino::centre_update(&centre, &teacher, sh.n_teacher, k, 0.9);
         assert_close(&format!("centre k {k}"), &download(&gc), &want_c, 1e-6, 1e-5);
     }
