@@ -103,20 +103,25 @@ pub enum Command {
     Bench {
         #[command(flatten)]
         device: DeviceArgs,
-        /// Time whole training steps of this preset instead of single kernels.
-        #[arg(long)]
-        preset: Option<String>,
+        /// Time whole training steps of this preset (synthetic data).
+        #[arg(long, default_value = "tiny")]
+        preset: String,
         #[arg(long, default_value_t = 8)]
         batch: usize,
         #[arg(long, default_value_t = 10)]
         queries: usize,
+        /// Timed steps after one warm-up step.
         #[arg(long, default_value_t = 3)]
         steps: usize,
+        /// Also time single kernels: matmul (256^3 up to --max-matmul), the ViT-S qkv
+        /// projection and attention, with GFLOP/s.
+        #[arg(long)]
+        kernels: bool,
         /// Timed repetitions per kernel after one warm-up.
         #[arg(long, default_value_t = 5)]
         repeats: usize,
         /// Largest square matmul side to time (1024 and 4096 are the reference points).
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 4096)]
         max_matmul: usize,
     },
 }

@@ -34,10 +34,15 @@ fn eval_setup(src: &EvalSource) -> adclr_wgpu::Result<EvalInputs> {
 fn run(cli: Cli) -> adclr_wgpu::Result<()> {
     match cli.command {
         Command::Train(args) => {
-            if args.resume.is_some() && args.config.is_some() {
-                return Err(adclr_wgpu::Error::Data(
-                    "--resume continues with the run's own config.toml: drop --config".into(),
-                ));
+            if args.resume.is_some() {
+                let mut plain = args.clone();
+                plain.resume = None;
+                let given = plain.resolve().map_err(adclr_wgpu::Error::Data)?;
+                if args.config.is_some() || given != adclr_wgpu::train::config::TrainConfig::default() {
+                    return Err(adclr_wgpu::Error::Data(
+                        "--resume continues with the run's own config.toml: give no other settings".into(),
+                    ));
+                }
             }
             let tc = if args.resume.is_some() {
                 Default::default()
@@ -151,19 +156,17 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             let report = adclr_wgpu::info::adapter_report(&choice(&device))?;
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         }
-        Command::Bench { device, preset, batch, queries, steps, repeats, max_matmul } => {
-            let report = match preset {
-                Some(p) => {
-                    let model = adclr_wgpu::model::ModelConfig::preset(&p).map_err(adclr_wgpu::Error::Data)?;
-                    let mut cfg = adclr_wgpu::model::AdclrConfig::new(model, batch);
-                    cfg.queries = queries;
-                    if queries == 0 {
-                        cfg.lambda = 0.0;
-                    }
-                    adclr_wgpu::bench::step_bench(&choice(&device), &cfg, steps)?
-                }
-                None => adclr_wgpu::bench::kernel_bench(&choice(&device), repeats, max_matmul)?,
-            };
+        Command::Bench { device, preset, batch, queries, steps, kernels, repeats, max_matmul } => {
+            let model = adclr_wgpu::model::ModelConfig::preset(&preset).map_err(adclr_wgpu::Error::Data)?;
+            let mut cfg = adclr_wgpu::model::AdclrConfig::new(model, batch);
+            cfg.queries = queries;
+            if queries == 0 {
+                cfg.lambda = 0.0;
+            }
+            let mut report = serde_json::json!({ "step": adclr_wgpu::bench::step_bench(&choice(&device), &cfg, steps)? });
+            if kernels {
+                report["kernels"] = adclr_wgpu::bench::kernel_bench(&choice(&device), repeats, max_matmul)?;
+            }
             println!("{report}");
         }
         Command::Plan { device, preset, batch, queries, local_crops } => {
