@@ -258,7 +258,7 @@ impl TrainArgs {
             }
         }
         if let Some(v) = self.drop_path {
-            c.drop_path = v;
+            c.drop_path = Some(v);
         }
         if let Some(v) = self.clip_grad {
             c.clip_grad = v;

@@ -49,7 +49,8 @@ pub struct TrainConfig {
     pub heads: usize,
     pub head_hidden: usize,
     pub head_bottleneck: usize,
-    pub drop_path: f64,
+    /// Student drop-path rate (unset: 0.1 for vit-s16 / vit-b16, 0 for tiny, as ADCLR.md).
+    pub drop_path: Option<f64>,
     pub clip_grad: f64,
     pub freeze_last_layer: usize,
     pub seed: u64,
@@ -101,7 +102,7 @@ impl Default for TrainConfig {
             heads: 0,
             head_hidden: 0,
             head_bottleneck: 0,
-            drop_path: 0.0,
+            drop_path: None,
             clip_grad: 3.0,
             freeze_last_layer: 1,
             seed: 0,
@@ -166,7 +167,7 @@ impl TrainConfig {
         c.bidirectional = self.bidirectional;
         c.student_temp = self.student_temp;
         c.clip_grad = self.clip_grad;
-        c.drop_path = self.drop_path;
+        c.drop_path = self.drop_path.unwrap_or(if self.preset == "tiny" { 0.0 } else { 0.1 });
         self.validate()?;
         c.validate()?;
         Ok(c)
