@@ -163,7 +163,8 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             if queries == 0 {
                 cfg.lambda = 0.0;
             }
-            let mut report = serde_json::json!({ "step": adclr_wgpu::bench::step_bench(&choice(&device), &cfg, steps)? });
+            let mut report =
+                serde_json::json!({ "step": adclr_wgpu::bench::step_bench(&choice(&device), &cfg, steps)? });
             if kernels {
                 report["kernels"] = adclr_wgpu::bench::kernel_bench(&choice(&device), repeats, max_matmul)?;
             }

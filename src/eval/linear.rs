@@ -200,6 +200,5 @@ pub fn train_and_test(
             correct += usize::from(pred == test_y[chunk + r]);
         }
     }
-    let _ = (&probe.weights, &probe.biases);
     Ok(100.0 * correct as f64 / test_y.len().max(1) as f64)
 }

@@ -79,7 +79,6 @@ struct BlockCache {
 }
 
 pub struct GroupCache {
-    pos: Vec<f64>,
     blocks: Vec<BlockCache>,
     x_last: Vec<f64>,
     /// [images * T, D] after the final LayerNorm.
@@ -141,7 +140,7 @@ pub fn backbone_forward(a: &AdclrConfig, params: &Named, g: &GroupSpec) -> Group
         x = x_out;
     }
     let normed = layernorm::forward(&x, p(params, "norm.weight"), p(params, "norm.bias"), rows, d, c.ln_eps).0;
-    GroupCache { pos, blocks, x_last: x, normed }
+    GroupCache { blocks, x_last: x, normed }
 }
 
 /// Adds the backbone's parameter gradients for d(normed) into `grads`.
@@ -209,7 +208,6 @@ pub fn backbone_backward(
     if g.queries > 0 {
         linear_backward(grads, "patch_embed.proj", g.query_rows, w_pe, &dquery, g.images * g.queries, cpp, d);
     }
-    let _ = &cache.pos;
 }
 
 pub struct HeadCache {

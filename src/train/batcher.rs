@@ -113,7 +113,6 @@ impl BatchMaker {
             global_drop: draw(m.depth * 2 * 2 * b),
             local_drop: draw(m.depth * 2 * c.local_crops * b),
         };
-        let _ = sl;
         Ok(Batch { step, input, skipped })
     }
 }
