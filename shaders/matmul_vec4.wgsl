@@ -1,7 +1,8 @@
 // Register-blocked batched matmul without workgroup memory, for devices where barriers are
 // expensive and caches do the staging (CPU Vulkan drivers such as lavapipe). Each invocation
-// computes a 4x4 block of C from vec4 loads; rows/columns past the edge are clamped on load
-// and skipped on store, so full tiles pay nothing for the edges. Two layouts:
+// computes a 4x4 block (8x4 for matmul_nt and matmul_nn_k4) of C from vec4 loads; rows and
+// columns past the edge are clamped on load and skipped on store, so full tiles pay nothing
+// for the edges. Two layouts:
 //   matmul_nt: A [batch, M, K] and B [batch or 1, N, K], both contiguous along K (K % 4 == 0):
 //              C[m, n] = dot(A[m, :], B[n, :])  (a linear layer's forward, x W^T)
 //   matmul_nn: B [batch or 1, K, N] contiguous along N (N % 4 == 0), A any strides:
@@ -39,36 +40,55 @@ fn store_block(batch_out: u32, row0: u32, col0: u32, acc: array<vec4<f32>, 4>) {
     }
 }
 
+fn store_rows8(batch_out: u32, row0: u32, col0: u32, acc: array<vec4<f32>, 8>) {
+    let c_base = batch_out * p.c_bs;
+    for (var i = 0u; i < 8u; i++) {
+        let m = row0 + i;
+        if (m >= p.m) { break; }
+        for (var j = 0u; j < 4u; j++) {
+            let n = col0 + j;
+            if (n >= p.n) { break; }
+            var v = p.alpha * acc[i][j];
+            if ((p.flags & 1u) != 0u) { v += bias[n]; }
+            let ci = c_base + m * p.n + n;
+            if ((p.flags & 2u) != 0u) { v += c[ci]; }
+            c[ci] = v;
+        }
+    }
+}
+
 @compute @workgroup_size(8, 8, 1)
 fn matmul_nt(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
-    let row0 = gid.y * 4u;
+    let row0 = gid.y * 8u;
     let col0 = gid.x * 4u;
     if (row0 >= p.m || col0 >= p.n) { return; }
     let sum_batch = (p.flags & 4u) != 0u;
     let k4 = p.k / 4u;
-    var acc: array<vec4<f32>, 4>;
+    var acc: array<vec4<f32>, 8>;
     let n_summed = select(1u, p.batch, sum_batch);
     for (var bb = 0u; bb < n_summed; bb++) {
         let batch = select(wg.z, bb, sum_batch);
         // Row offsets in vec4 units, clamped to the last valid row.
-        var ra: array<u32, 4>;
+        var ra: array<u32, 8>;
         var rb: array<u32, 4>;
-        for (var i = 0u; i < 4u; i++) {
+        for (var i = 0u; i < 8u; i++) {
             ra[i] = (batch * p.a_bs) / 4u + min(row0 + i, p.m - 1u) * k4;
-            rb[i] = (batch * p.b_bs) / 4u + min(col0 + i, p.n - 1u) * k4;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            rb[j] = (batch * p.b_bs) / 4u + min(col0 + j, p.n - 1u) * k4;
         }
         for (var kk = 0u; kk < k4; kk++) {
             let b0 = b[rb[0] + kk];
             let b1 = b[rb[1] + kk];
             let b2 = b[rb[2] + kk];
             let b3 = b[rb[3] + kk];
-            for (var i = 0u; i < 4u; i++) {
+            for (var i = 0u; i < 8u; i++) {
                 let av = a4[ra[i] + kk];
                 acc[i] += vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
             }
         }
     }
-    store_block(select(wg.z, 0u, sum_batch), row0, col0, acc);
+    store_rows8(select(wg.z, 0u, sum_batch), row0, col0, acc);
 }
 
 @compute @workgroup_size(8, 8, 1)
@@ -103,22 +123,6 @@ fn matmul_nn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
 // matmul_nn with A row-major (a_cs == 1, K % 4 == 0): four k at a time from vec4 loads of
 // A's rows and four vec4 rows of B; each invocation computes 8 rows x 4 columns, so every
 // B load feeds 8 rows: 128 FMAs per 12 loads.
-fn store_rows8(batch_out: u32, row0: u32, col0: u32, acc: array<vec4<f32>, 8>) {
-    let c_base = batch_out * p.c_bs;
-    for (var i = 0u; i < 8u; i++) {
-        let m = row0 + i;
-        if (m >= p.m) { break; }
-        for (var j = 0u; j < 4u; j++) {
-            let n = col0 + j;
-            if (n >= p.n) { break; }
-            var v = p.alpha * acc[i][j];
-            if ((p.flags & 1u) != 0u) { v += bias[n]; }
-            let ci = c_base + m * p.n + n;
-            if ((p.flags & 2u) != 0u) { v += c[ci]; }
-            c[ci] = v;
-        }
-    }
-}
 
 @compute @workgroup_size(8, 8, 1)
 fn matmul_nn_k4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {

@@ -78,6 +78,8 @@ fn strided(
         let grid = [(n as u32).div_ceil(32), (m as u32).div_ceil(32), z];
         let dense_k = k % 4 == 0 && xs.cs == 1 && xs.rs == k && ys.rs == 1 && ys.cs == k;
         if dense_k && xs.bs % 4 == 0 && ys.bs % 4 == 0 {
+            // 8 rows per invocation: 64 rows per workgroup.
+            let grid = [grid[0], (m as u32).div_ceil(64), grid[2]];
             return e.dispatch("matmul_nt", &params, &[x, y, bias, c, x], grid);
         }
         if n % 4 == 0 && ys.cs == 1 && ys.rs == n && ys.bs % 4 == 0 {
