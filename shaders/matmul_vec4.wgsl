@@ -157,29 +157,36 @@ fn matmul_nn_k4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgrou
 }
 
 // matmul_nn with A stored transposed (a_rs == 1, M % 4 == 0: a weight gradient dY^T X):
-// one vec4 load gives A's four rows at k.
+// two vec4 loads give A's eight rows at k (the second clamped at the edge), one vec4 of B.
 @compute @workgroup_size(8, 8, 1)
 fn matmul_tn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
-    let row0 = gid.y * 4u;
+    let row0 = gid.y * 8u;
     let col0 = gid.x * 4u;
     if (row0 >= p.m || col0 >= p.n) { return; }
     let sum_batch = (p.flags & 4u) != 0u;
     let n4 = p.n / 4u;
     let a_c4 = p.a_cs / 4u;
-    var acc: array<vec4<f32>, 4>;
+    let row1 = min(row0 + 4u, p.m - 4u);
+    var acc: array<vec4<f32>, 8>;
     let n_summed = select(1u, p.batch, sum_batch);
     for (var bb = 0u; bb < n_summed; bb++) {
         let batch = select(wg.z, bb, sum_batch);
-        let a_base = (batch * p.a_bs + row0) / 4u;
+        let a_base0 = (batch * p.a_bs + row0) / 4u;
+        let a_base1 = (batch * p.a_bs + row1) / 4u;
         let b_base = (batch * p.b_bs) / 4u + col0 / 4u;
         for (var k = 0u; k < p.k; k++) {
-            let av = a4[a_base + k * a_c4];
+            let a0 = a4[a_base0 + k * a_c4];
+            let a1 = a4[a_base1 + k * a_c4];
             let bv = b[b_base + k * n4];
-            acc[0] += av.x * bv;
-            acc[1] += av.y * bv;
-            acc[2] += av.z * bv;
-            acc[3] += av.w * bv;
+            acc[0] += a0.x * bv;
+            acc[1] += a0.y * bv;
+            acc[2] += a0.z * bv;
+            acc[3] += a0.w * bv;
+            acc[4] += a1.x * bv;
+            acc[5] += a1.y * bv;
+            acc[6] += a1.z * bv;
+            acc[7] += a1.w * bv;
         }
     }
-    store_block(select(wg.z, 0u, sum_batch), row0, col0, acc);
+    store_rows8(select(wg.z, 0u, sum_batch), row0, col0, acc);
 }

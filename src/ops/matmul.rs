@@ -92,8 +92,8 @@ fn strided(
             } else {
                 "matmul_nn"
             };
-            // matmul_nn_k4 computes 8 rows per invocation: 64 rows per workgroup.
-            let grid = if a_rows { [grid[0], (m as u32).div_ceil(64), grid[2]] } else { grid };
+            // matmul_nn_k4 and matmul_tn compute 8 rows per invocation: 64 rows per workgroup.
+            let grid = if a_rows || a_cols { [grid[0], (m as u32).div_ceil(64), grid[2]] } else { grid };
             return e.dispatch(entry, &params, &[x, y, bias, c, x], grid);
         }
     }
