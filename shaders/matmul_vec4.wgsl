@@ -1,8 +1,7 @@
 // Register-blocked batched matmul without workgroup memory, for devices where barriers are
 // expensive and caches do the staging (CPU Vulkan drivers such as lavapipe). Each invocation
-// computes a 4x4 block (8x4 for matmul_nt and matmul_nn_k4) of C from vec4 loads; rows and
-// columns past the edge are clamped on load and skipped on store, so full tiles pay nothing
-// for the edges. Two layouts:
+// computes an 8x4 block of C from vec4 loads; rows and columns past the edge are clamped on
+// load and skipped on store, so full tiles pay nothing for the edges. Two layouts:
 //   matmul_nt: A [batch, M, K] and B [batch or 1, N, K], both contiguous along K (K % 4 == 0):
 //              C[m, n] = dot(A[m, :], B[n, :])  (a linear layer's forward, x W^T)
 //   matmul_nn: B [batch or 1, K, N] contiguous along N (N % 4 == 0), A any strides:
@@ -22,23 +21,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 @group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>; // A again as vec4 (matmul_nt)
-
-fn store_block(batch_out: u32, row0: u32, col0: u32, acc: array<vec4<f32>, 4>) {
-    let c_base = batch_out * p.c_bs;
-    for (var i = 0u; i < 4u; i++) {
-        let m = row0 + i;
-        if (m >= p.m) { break; }
-        for (var j = 0u; j < 4u; j++) {
-            let n = col0 + j;
-            if (n >= p.n) { break; }
-            var v = p.alpha * acc[i][j];
-            if ((p.flags & 1u) != 0u) { v += bias[n]; }
-            let ci = c_base + m * p.n + n;
-            if ((p.flags & 2u) != 0u) { v += c[ci]; }
-            c[ci] = v;
-        }
-    }
-}
 
 fn store_rows8(batch_out: u32, row0: u32, col0: u32, acc: array<vec4<f32>, 8>) {
     let c_base = batch_out * p.c_bs;
@@ -93,31 +75,30 @@ fn matmul_nt(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
 
 @compute @workgroup_size(8, 8, 1)
 fn matmul_nn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
-    let row0 = gid.y * 4u;
+    let row0 = gid.y * 8u;
     let col0 = gid.x * 4u;
     if (row0 >= p.m || col0 >= p.n) { return; }
     let sum_batch = (p.flags & 4u) != 0u;
     let n4 = p.n / 4u;
     let col4 = col0 / 4u;
-    var acc: array<vec4<f32>, 4>;
+    var acc: array<vec4<f32>, 8>;
     let n_summed = select(1u, p.batch, sum_batch);
     for (var bb = 0u; bb < n_summed; bb++) {
         let batch = select(wg.z, bb, sum_batch);
-        var ra: array<u32, 4>;
-        for (var i = 0u; i < 4u; i++) {
+        var ra: array<u32, 8>;
+        for (var i = 0u; i < 8u; i++) {
             ra[i] = batch * p.a_bs + min(row0 + i, p.m - 1u) * p.a_rs;
         }
         let b_base = (batch * p.b_bs) / 4u + col4;
         for (var k = 0u; k < p.k; k++) {
             let bv = b[b_base + k * n4];
             let ak = k * p.a_cs;
-            acc[0] += a[ra[0] + ak] * bv;
-            acc[1] += a[ra[1] + ak] * bv;
-            acc[2] += a[ra[2] + ak] * bv;
-            acc[3] += a[ra[3] + ak] * bv;
+            for (var i = 0u; i < 8u; i++) {
+                acc[i] += a[ra[i] + ak] * bv;
+            }
         }
     }
-    store_block(select(wg.z, 0u, sum_batch), row0, col0, acc);
+    store_rows8(select(wg.z, 0u, sum_batch), row0, col0, acc);
 }
 
 // matmul_nn with A row-major (a_cs == 1, K % 4 == 0): four k at a time from vec4 loads of

@@ -75,11 +75,10 @@ fn strided(
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
     if e.kernels.matmul_policy == MatmulPolicy::Blocked {
-        let grid = [(n as u32).div_ceil(32), (m as u32).div_ceil(32), z];
+        // Every blocked kernel computes 8 x 4 per invocation: 64 x 32 per workgroup.
+        let grid = [(n as u32).div_ceil(32), (m as u32).div_ceil(64), z];
         let dense_k = k % 4 == 0 && xs.cs == 1 && xs.rs == k && ys.rs == 1 && ys.cs == k;
         if dense_k && xs.bs % 4 == 0 && ys.bs % 4 == 0 {
-            // 8 rows per invocation: 64 rows per workgroup.
-            let grid = [grid[0], (m as u32).div_ceil(64), grid[2]];
             return e.dispatch("matmul_nt", &params, &[x, y, bias, c, x], grid);
         }
         if n % 4 == 0 && ys.cs == 1 && ys.rs == n && ys.bs % 4 == 0 {
@@ -92,8 +91,6 @@ fn strided(
             } else {
                 "matmul_nn"
             };
-            // matmul_nn_k4 and matmul_tn compute 8 rows per invocation: 64 rows per workgroup.
-            let grid = if a_rows || a_cols { [grid[0], (m as u32).div_ceil(64), grid[2]] } else { grid };
             return e.dispatch(entry, &params, &[x, y, bias, c, x], grid);
         }
     }

@@ -6,9 +6,11 @@ use adclr_wgpu::reference;
 const SHAPES: &[(usize, usize, usize, usize)] =
     &[(1, 1, 1, 1), (1, 65, 67, 17), (3, 33, 70, 129), (2, 1, 64, 5), (1, 130, 3, 64)];
 
-fn shapes() -> Vec<MatmulShape> {
+/// Every transpose / broadcast-B combination of each (batch, m, n, k), plus broadcast A
+/// when asked.
+fn variants(dims: &[(usize, usize, usize, usize)], broadcast_a: bool) -> Vec<MatmulShape> {
     let mut out = Vec::new();
-    for &(batch, m, n, k) in SHAPES {
+    for &(batch, m, n, k) in dims {
         for flags in 0..8u32 {
             let mut s = MatmulShape::new(batch, m, n, k);
             s.trans_a = flags & 1 != 0;
@@ -16,27 +18,23 @@ fn shapes() -> Vec<MatmulShape> {
             s.broadcast_b = flags & 4 != 0;
             out.push(s);
         }
-        let mut s = MatmulShape::new(batch, m, n, k);
-        s.broadcast_a = true;
-        out.push(s);
+        if broadcast_a {
+            let mut s = MatmulShape::new(batch, m, n, k);
+            s.broadcast_a = true;
+            out.push(s);
+        }
     }
     out
 }
 
+fn shapes() -> Vec<MatmulShape> {
+    variants(SHAPES, true)
+}
+
 /// Shapes whose layouts take the vec4 kernels (K, N and M multiples of 4) with edges that
-/// are not multiples of the 32 x 32 block.
+/// are not multiples of the 64 x 32 block.
 fn aligned_shapes() -> Vec<MatmulShape> {
-    let mut out = Vec::new();
-    for &(batch, m, n, k) in &[(1usize, 36usize, 44usize, 20usize), (2, 4, 68, 8), (3, 40, 4, 132)] {
-        for flags in 0..8u32 {
-            let mut s = MatmulShape::new(batch, m, n, k);
-            s.trans_a = flags & 1 != 0;
-            s.trans_b = flags & 2 != 0;
-            s.broadcast_b = flags & 4 != 0;
-            out.push(s);
-        }
-    }
-    out
+    variants(&[(1, 36, 44, 20), (2, 4, 68, 8), (3, 40, 4, 132)], false)
 }
 
 #[test]
