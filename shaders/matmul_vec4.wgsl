@@ -6,37 +6,11 @@
 //              C[m, n] = dot(A[m, :], B[n, :])  (a linear layer's forward, x W^T)
 //   matmul_nn: B [batch or 1, K, N] contiguous along N (N % 4 == 0), A any strides:
 //              C[m, n] = sum_k A(m, k) B[k, n]  (the gradients dX = dY W and dW = dY^T X)
-// Parameters and flags as matmul.wgsl (1 bias, 2 accumulate, 4 sum over batch).
 
-struct Params {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
-    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32,
-    alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>; // A again as vec4 (matmul_nt)
+// #import matmul_common
 
 fn store_rows8(batch_out: u32, row0: u32, col0: u32, acc: array<vec4<f32>, 8>) {
-    let c_base = batch_out * p.c_bs;
-    for (var i = 0u; i < 8u; i++) {
-        let m = row0 + i;
-        if (m >= p.m) { break; }
-        for (var j = 0u; j < 4u; j++) {
-            let n = col0 + j;
-            if (n >= p.n) { break; }
-            var v = p.alpha * acc[i][j];
-            if ((p.flags & 1u) != 0u) { v += bias[n]; }
-            let ci = c_base + m * p.n + n;
-            if ((p.flags & 2u) != 0u) { v += c[ci]; }
-            c[ci] = v;
-        }
-    }
+    for (var i = 0u; i < 8u; i++) { store_row4(batch_out, row0 + i, col0, acc[i]); }
 }
 
 @compute @workgroup_size(8, 8, 1)

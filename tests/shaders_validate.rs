@@ -9,8 +9,10 @@ fn every_shader_parses_and_validates() {
         let source = file.expanded().expect("imports resolve");
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}.wgsl does not parse:\n{}", file.name, e.emit_to_string(&source)));
-        let mut validator =
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
+        // Only files marked as using subgroups may use them.
+        let caps =
+            if file.subgroups { naga::valid::Capabilities::SUBGROUP } else { naga::valid::Capabilities::empty() };
+        let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         validator
             .validate(&module)
             .unwrap_or_else(|e| panic!("{}.wgsl does not validate:\n{}", file.name, e.emit_to_string(&source)));

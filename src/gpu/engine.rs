@@ -21,6 +21,13 @@ impl Engine {
     /// Opens a device with a chosen matmul / row-kernel policy (tests cover both).
     pub fn open_with_policy(choice: &AdapterChoice, policy: super::kernels::MatmulPolicy) -> Result<Self> {
         let mut e = Self::open(choice)?;
+        if policy == super::kernels::MatmulPolicy::Subgroup && !super::kernels::MatmulPolicy::subgroup_supported(&e.ctx)
+        {
+            return Err(crate::error::Error::Gpu(format!(
+                "{} has no 8-lane subgroups for the subgroup matmul policy",
+                e.ctx.describe()
+            )));
+        }
         e.kernels.matmul_policy = policy;
         Ok(e)
     }

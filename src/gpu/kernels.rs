@@ -23,15 +23,21 @@ pub struct ShaderFile {
     pub source: &'static str,
     pub entries: &'static [&'static str],
     pub bindings: &'static [Access],
+    /// Uses subgroup operations: compiled only on devices with Features::SUBGROUP.
+    pub subgroups: bool,
 }
 
 macro_rules! shader {
     ($name:literal, [$($entry:literal),* $(,)?], [$($acc:expr),*]) => {
+        shader!($name, [$($entry),*], [$($acc),*], false)
+    };
+    ($name:literal, [$($entry:literal),* $(,)?], [$($acc:expr),*], $subgroups:expr) => {
         ShaderFile {
             name: $name,
             source: include_str!(concat!("../../shaders/", $name, ".wgsl")),
             entries: &[$($entry),*],
             bindings: &[$($acc),*],
+            subgroups: $subgroups,
         }
     };
 }
@@ -43,6 +49,8 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     shader!("matmul", ["matmul"], [R, R, R, W]),
     // a, b (vec4), bias, c, a (vec4)
     shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R]),
+    // as matmul_vec4; needs 8-lane subgroups
+    shader!("matmul_subgroup", ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"], [R, R, R, W, R], true),
     // src, dst
     shader!("reduce", ["column_sum"], [R, W]),
     // x, y, out
@@ -106,6 +114,7 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("workgroup_reduce", include_str!("../../shaders/lib/workgroup_reduce.wgsl")),
     ("erf", include_str!("../../shaders/lib/erf.wgsl")),
     ("attention_common", include_str!("../../shaders/lib/attention_common.wgsl")),
+    ("matmul_common", include_str!("../../shaders/lib/matmul_common.wgsl")),
 ];
 
 impl ShaderFile {
@@ -143,17 +152,40 @@ pub enum MatmulPolicy {
     Tiled,
     /// Register blocks with vec4 loads and no workgroup memory (CPU drivers: lavapipe).
     Blocked,
+    /// As Blocked, with the eight lanes of a subgroup sharing their loads of A (CPU drivers
+    /// whose subgroups are exactly 8 lanes: lavapipe on 256-bit SIMD). Falls back to the
+    /// Blocked kernels for layouts it does not cover.
+    Subgroup,
 }
 
+/// The subgroup size `matmul_subgroup.wgsl` is written for.
+pub const MATMUL_SUBGROUP_LANES: u32 = 8;
+
 impl MatmulPolicy {
-    /// `ADCLR_MATMUL=tiled|blocked` if set, else Blocked on CPU adapters and Tiled elsewhere.
-    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+    /// `ADCLR_MATMUL=tiled|blocked|subgroup` if set (subgroup only where supported), else
+    /// Subgroup or Blocked on CPU adapters and Tiled elsewhere.
+    pub fn for_adapter(ctx: &GpuContext) -> Self {
+        let subgroup_ok = Self::subgroup_supported(ctx);
+        let cpu = if subgroup_ok { Self::Subgroup } else { Self::Blocked };
         match std::env::var("ADCLR_MATMUL").ok().as_deref() {
             Some("tiled") => Self::Tiled,
             Some("blocked") => Self::Blocked,
-            _ if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
+            Some("subgroup") if subgroup_ok => Self::Subgroup,
+            _ if ctx.info.device_type == wgpu::DeviceType::Cpu => cpu,
             _ => Self::Tiled,
         }
+    }
+
+    /// The device runs subgroup kernels and its subgroups are always 8 lanes.
+    pub fn subgroup_supported(ctx: &GpuContext) -> bool {
+        ctx.subgroups
+            && ctx.info.subgroup_min_size == MATMUL_SUBGROUP_LANES
+            && ctx.info.subgroup_max_size == MATMUL_SUBGROUP_LANES
+    }
+
+    /// Row kernels one invocation per row (no barriers), as CPU drivers prefer.
+    pub fn rowwise(self) -> bool {
+        self != Self::Tiled
     }
 }
 
@@ -202,7 +234,7 @@ impl Kernels {
     pub fn with_constants(ctx: &GpuContext, overrides: &[(&str, &str, f64)]) -> Result<Self> {
         let mut by_name = HashMap::new();
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        for file in SHADER_FILES {
+        for file in SHADER_FILES.iter().filter(|f| ctx.subgroups || !f.subgroups) {
             let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(file.name),
                 source: wgpu::ShaderSource::Wgsl(file.expanded()?.into()),
@@ -238,7 +270,7 @@ impl Kernels {
             return Err(Error::Gpu(format!("creating the compute pipelines failed: {err}")));
         }
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
-        Ok(Self { matmul_policy: MatmulPolicy::for_adapter(&ctx.info), by_name, dummy })
+        Ok(Self { matmul_policy: MatmulPolicy::for_adapter(ctx), by_name, dummy })
     }
 
     pub fn get(&self, name: &str) -> Result<&Kernel> {

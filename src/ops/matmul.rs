@@ -74,25 +74,46 @@ fn strided(
     ];
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
-    if e.kernels.matmul_policy == MatmulPolicy::Blocked {
-        // Every blocked kernel computes 8 x 4 per invocation: 64 x 32 per workgroup.
-        let grid = [(n as u32).div_ceil(32), (m as u32).div_ceil(64), z];
-        let dense_k = k % 4 == 0 && xs.cs == 1 && xs.rs == k && ys.rs == 1 && ys.cs == k;
-        if dense_k && xs.bs % 4 == 0 && ys.bs % 4 == 0 {
-            return e.dispatch("matmul_nt", &params, &[x, y, bias, c, x], grid);
+    let policy = e.kernels.matmul_policy;
+    if policy == MatmulPolicy::Tiled {
+        let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
+        return e.dispatch("matmul", &params, &[x, y, bias, c], grid);
+    }
+    let tensors = [x, y, bias, c, x];
+    // Layouts the vec4 kernels read (vec4 loads need 16-byte aligned rows and batches):
+    // both operands contiguous along K; B contiguous along N; A contiguous along K or M.
+    let dense_k =
+        k % 4 == 0 && xs.cs == 1 && xs.rs == k && ys.rs == 1 && ys.cs == k && xs.bs % 4 == 0 && ys.bs % 4 == 0;
+    let b_rows = n % 4 == 0 && ys.cs == 1 && ys.rs == n && ys.bs % 4 == 0;
+    let a_rows = xs.cs == 1 && k % 4 == 0 && xs.rs % 4 == 0 && xs.bs % 4 == 0;
+    let a_cols = xs.rs == 1 && m % 4 == 0 && xs.cs % 4 == 0 && xs.bs % 4 == 0;
+    if policy == MatmulPolicy::Subgroup {
+        // A subgroup computes 16 x 32, a workgroup 128 x 32.
+        let grid = [(n as u32).div_ceil(32), (m as u32).div_ceil(128), z];
+        let entry = match () {
+            _ if dense_k => Some("matmul_sg_nt"),
+            _ if b_rows && a_rows => Some("matmul_sg_nn"),
+            _ if b_rows && a_cols => Some("matmul_sg_tn"),
+            _ => None,
+        };
+        if let Some(entry) = entry {
+            return e.dispatch(entry, &params, &tensors, grid);
         }
-        if n % 4 == 0 && ys.cs == 1 && ys.rs == n && ys.bs % 4 == 0 {
-            let a_rows = xs.cs == 1 && k % 4 == 0 && xs.rs % 4 == 0 && xs.bs % 4 == 0;
-            let a_cols = xs.rs == 1 && m % 4 == 0 && xs.cs % 4 == 0 && xs.bs % 4 == 0;
-            let entry = if a_rows {
-                "matmul_nn_k4"
-            } else if a_cols {
-                "matmul_tn"
-            } else {
-                "matmul_nn"
-            };
-            return e.dispatch(entry, &params, &[x, y, bias, c, x], grid);
-        }
+    }
+    // Every blocked kernel computes 8 x 4 per invocation: 64 x 32 per workgroup.
+    let grid = [(n as u32).div_ceil(32), (m as u32).div_ceil(64), z];
+    if dense_k {
+        return e.dispatch("matmul_nt", &params, &tensors, grid);
+    }
+    if b_rows {
+        let entry = if a_rows {
+            "matmul_nn_k4"
+        } else if a_cols {
+            "matmul_tn"
+        } else {
+            "matmul_nn"
+        };
+        return e.dispatch(entry, &params, &tensors, grid);
     }
     let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
     e.dispatch("matmul", &params, &[x, y, bias, c], grid)

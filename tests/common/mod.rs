@@ -14,17 +14,27 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// Engines with each kernel policy: workgroup-tiled (GPUs) and register-blocked (CPU
-/// drivers). Kernels with both variants are tested on both.
-pub fn engines() -> [&'static Engine; 2] {
+/// Engines with each kernel policy: workgroup-tiled (GPUs), register-blocked (CPU drivers)
+/// and subgroup-shared blocks (CPU drivers with 8-lane subgroups, where the adapter has
+/// them: lavapipe does). Kernels with several variants are tested on each.
+pub fn engines() -> Vec<&'static Engine> {
     use adclr_wgpu::gpu::kernels::MatmulPolicy;
     static TILED: OnceLock<Engine> = OnceLock::new();
     static BLOCKED: OnceLock<Engine> = OnceLock::new();
+    static SUBGROUP: OnceLock<Option<Engine>> = OnceLock::new();
     let open = |p| {
         Engine::open_with_policy(&AdapterChoice::default(), p)
             .unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
     };
-    [TILED.get_or_init(|| open(MatmulPolicy::Tiled)), BLOCKED.get_or_init(|| open(MatmulPolicy::Blocked))]
+    let mut out =
+        vec![TILED.get_or_init(|| open(MatmulPolicy::Tiled)), BLOCKED.get_or_init(|| open(MatmulPolicy::Blocked))];
+    let subgroup =
+        SUBGROUP.get_or_init(|| Engine::open_with_policy(&AdapterChoice::default(), MatmulPolicy::Subgroup).ok());
+    match subgroup {
+        Some(e) => out.push(e),
+        None => eprintln!("note: this adapter has no 8-lane subgroups; the subgroup matmul is not tested"),
+    }
+    out
 }
 
 pub fn upload_on(e: &Engine, name: &str, x: &[f64]) -> GpuTensor {

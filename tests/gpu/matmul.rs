@@ -32,9 +32,9 @@ fn shapes() -> Vec<MatmulShape> {
 }
 
 /// Shapes whose layouts take the vec4 kernels (K, N and M multiples of 4) with edges that
-/// are not multiples of the 64 x 32 block.
+/// are not multiples of the 64 x 32 and 128 x 32 blocks.
 fn aligned_shapes() -> Vec<MatmulShape> {
-    variants(&[(1, 36, 44, 20), (2, 4, 68, 8), (3, 40, 4, 132)], false)
+    variants(&[(1, 36, 44, 20), (2, 4, 68, 8), (3, 40, 4, 132), (2, 140, 36, 12), (2, 37, 12, 8)], false)
 }
 
 #[test]

@@ -1,0 +1,31 @@
+// Shared by the vec4 matmul kernels (matmul_vec4.wgsl, matmul_subgroup.wgsl): parameters,
+// bindings and the store of one row of four columns. Flags: 1 = add bias[n], 2 = accumulate
+// into C, 4 = sum over the batch into C[0] (a weight broadcast over the batch).
+
+struct Params {
+    m: u32, n: u32, k: u32, batch: u32,
+    a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
+    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32,
+    alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // [N] (flag 1)
+@group(0) @binding(4) var<storage, read_write> c: array<f32>; // [batch or 1, M, N]
+@group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>; // A again, as vec4
+
+// C[batch_out, m, col0 .. col0 + 4] = alpha * v (+ bias) (+ C), skipping what lies past M or N.
+fn store_row4(batch_out: u32, m: u32, col0: u32, v: vec4<f32>) {
+    if (m >= p.m) { return; }
+    let row = batch_out * p.c_bs + m * p.n;
+    for (var j = 0u; j < 4u; j++) {
+        let n = col0 + j;
+        if (n >= p.n) { break; }
+        var x = p.alpha * v[j];
+        if ((p.flags & 1u) != 0u) { x += bias[n]; }
+        if ((p.flags & 2u) != 0u) { x += c[row + n]; }
+        c[row + n] = x;
+    }
+}
