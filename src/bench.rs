@@ -120,8 +120,49 @@ pub fn kernel_bench(choice: &AdapterChoice, repeats: usize, max_matmul: usize) -
         "adapter": e.ctx.info.name,
         "backend": format!("{:?}", e.ctx.info.backend),
         "device_type": format!("{:?}", e.ctx.info.device_type),
+        "matmul": matmul_json(&e),
         "repeats": repeats,
         "results": results,
+    }))
+}
+
+/// The engine's matmul configuration and where it came from, as JSON.
+pub fn matmul_json(e: &Engine) -> serde_json::Value {
+    let (config, source) = e.matmul;
+    json!({ "policy": config.policy, "tile_k": config.tile_k, "source": format!("{source:?}").to_lowercase() })
+}
+
+/// `adclr-wgpu tune`: times every matmul candidate on a ViT-S qkv layer of `rows` rows and,
+/// with `save`, stores the fastest for this adapter.
+pub fn tune_report(choice: &AdapterChoice, repeats: usize, rows: usize, save: bool) -> Result<serde_json::Value> {
+    use crate::gpu::tune;
+    if rows == 0 {
+        return Err(crate::Error::Data("--rows must be at least 1".into()));
+    }
+    let (_, d_in, d_out) = tune::VIT_S_QKV_LAYER;
+    let (measured, best) = tune::measure(choice, (rows, d_in, d_out), repeats)?;
+    let ctx = crate::gpu::GpuContext::open(choice)?;
+    let flops = 3.0 * 2.0 * (rows * d_in * d_out) as f64;
+    let rows_json: Vec<serde_json::Value> = measured
+        .iter()
+        .map(|(c, ms)| json!({ "policy": c.policy, "tile_k": c.tile_k, "ms": ms, "gflops": flops / ms / 1e6 }))
+        .collect();
+    let mut saved_to = None;
+    if save {
+        let path = tune::cache_file().ok_or_else(|| {
+            crate::Error::Data("no cache folder: set ADCLR_TUNING_FILE, XDG_CACHE_HOME or HOME".into())
+        })?;
+        let entry = tune::TunedEntry { chosen: best, measured, version: env!("CARGO_PKG_VERSION").into() };
+        tune::store(&path, &ctx.info, entry)?;
+        saved_to = Some(path.display().to_string());
+    }
+    Ok(json!({
+        "adapter": ctx.info.name,
+        "backend": format!("{:?}", ctx.info.backend),
+        "layer": { "rows": rows, "d_in": d_in, "d_out": d_out, "matmuls": "forward, input gradient, weight gradient" },
+        "candidates": rows_json,
+        "chosen": { "policy": best.policy, "tile_k": best.tile_k },
+        "saved_to": saved_to,
     }))
 }
 
@@ -157,15 +198,23 @@ pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps
     step.run(&e, &input, &hyper)?;
     e.ctx.wait()?;
     let mut times = Vec::new();
-    let mut cpu = Vec::new();
+    let mut encode = Vec::new();
+    let mut submit = Vec::new();
+    let mut run_call = Vec::new();
     for _ in 0..steps.max(1) {
         let t = Instant::now();
         step.run(&e, &input, &hyper)?;
-        cpu.push(t.elapsed().as_secs_f64());
+        run_call.push(t.elapsed().as_secs_f64());
+        encode.push(step.last_host_time.0.as_secs_f64());
+        submit.push(step.last_host_time.1.as_secs_f64());
         e.ctx.wait()?;
         times.push(t.elapsed().as_secs_f64());
     }
     step.check_health(&e)?;
+    // What the driver's allocator holds now (wgpu reports it on Vulkan, DX12 and Metal).
+    let allocator = e.ctx.device.generate_allocator_report();
+    let allocated = allocator.as_ref().map(|r| r.total_allocated_bytes);
+    let reserved = allocator.as_ref().map(|r| r.total_reserved_bytes);
     // GPU time per kernel family from timestamp queries (one timed pass per dispatch).
     let dispatches = step.all_dispatches();
     let mut per_kernel: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
@@ -175,11 +224,15 @@ pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps
         }
     }
     times.sort_by(f64::total_cmp);
-    cpu.sort_by(f64::total_cmp);
+    let median_of = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     let median = times[times.len() / 2];
     Ok(json!({
         "adapter": e.ctx.info.name,
         "backend": format!("{:?}", e.ctx.info.backend),
+        "matmul": matmul_json(&e),
         "preset": cfg.model.preset,
         "batch": cfg.batch,
         "queries": cfg.queries,
@@ -187,8 +240,14 @@ pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps
         "steps": steps,
         "median_ms_per_step": median * 1e3,
         "images_per_s": cfg.batch as f64 / median,
-        "cpu_ms_encode_submit": cpu[cpu.len() / 2] * 1e3,
+        // Host time creating and recording the step's command buffers, inside queue.submit
+        // (a software driver such as lavapipe runs the work there), and the whole `run` call.
+        "cpu_ms_encode": median_of(encode) * 1e3,
+        "cpu_ms_submit": median_of(submit) * 1e3,
+        "cpu_ms_run_call": median_of(run_call) * 1e3,
         "planned_bytes": step.plan.total_bytes(),
+        "allocated_bytes": allocated,
+        "reserved_bytes": reserved,
         "dispatches_per_step": dispatches.len(),
         "gpu_ms_by_kernel": per_kernel,
     }))

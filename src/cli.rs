@@ -99,6 +99,21 @@ pub enum Command {
         #[arg(long, default_value_t = 64)]
         batch: usize,
     },
+    /// Time every matmul configuration this adapter can run, keep the fastest for it (used by
+    /// every later command on this adapter) and print the timings as JSON.
+    Tune {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Timed repetitions per configuration after one warm-up.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Rows of the timed linear layer (ViT-S qkv, 384 -> 1152; 394 = two images).
+        #[arg(long, default_value_t = 394)]
+        rows: usize,
+        /// Print the timings without saving the choice.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Time the engine's kernels (matmul, attention) and print one JSON object.
     Bench {
         #[command(flatten)]

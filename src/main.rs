@@ -156,6 +156,9 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             let report = adclr_wgpu::info::adapter_report(&choice(&device))?;
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         }
+        Command::Tune { device, repeats, rows, dry_run } => {
+            println!("{}", adclr_wgpu::bench::tune_report(&choice(&device), repeats, rows, !dry_run)?);
+        }
         Command::Bench { device, preset, batch, queries, steps, kernels, repeats, max_matmul } => {
             let model = adclr_wgpu::model::ModelConfig::preset(&preset).map_err(adclr_wgpu::Error::Data)?;
             let mut cfg = adclr_wgpu::model::AdclrConfig::new(model, batch);

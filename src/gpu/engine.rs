@@ -1,8 +1,9 @@
 //! An open device together with its compiled kernels: what every launcher takes.
 
 use super::context::{AdapterChoice, GpuContext};
-use super::kernels::Kernels;
-use crate::error::Result;
+use super::kernels::{Kernels, MatmulPolicy};
+use super::tune::{self, ConfigSource, MatmulConfig};
+use crate::error::{Error, Result};
 
 pub struct Engine {
     pub ctx: GpuContext,
@@ -11,32 +12,40 @@ pub struct Engine {
     /// memory plan of any model can be printed on any device. Never run dispatches of a dry
     /// engine.
     pub dry_run: bool,
+    /// The matmul kernels in use and where that choice came from.
+    pub matmul: (MatmulConfig, ConfigSource),
 }
 
 impl Engine {
+    /// Opens a device with the matmul configuration of `tune::config_for`: ADCLR_MATMUL,
+    /// else this adapter's measured choice (`adclr-wgpu tune`), else the built-in rule.
     pub fn open(choice: &AdapterChoice) -> Result<Self> {
-        Self::open_with_constants(choice, &[])
+        let ctx = GpuContext::open(choice)?;
+        let (config, source) = tune::config_for(&ctx);
+        Self::with_config(ctx, config, source)
     }
 
-    /// Opens a device with a chosen matmul / row-kernel policy (tests cover both).
-    pub fn open_with_policy(choice: &AdapterChoice, policy: super::kernels::MatmulPolicy) -> Result<Self> {
-        let mut e = Self::open(choice)?;
-        if policy == super::kernels::MatmulPolicy::Subgroup && !super::kernels::MatmulPolicy::subgroup_supported(&e.ctx)
-        {
-            return Err(crate::error::Error::Gpu(format!(
-                "{} has no 8-lane subgroups for the subgroup matmul policy",
-                e.ctx.describe()
+    /// Opens a device with a given matmul configuration (tests and tuning try each one).
+    pub fn open_with_config(choice: &AdapterChoice, config: MatmulConfig) -> Result<Self> {
+        Self::with_config(GpuContext::open(choice)?, config, ConfigSource::Explicit)
+    }
+
+    /// Opens a device with a chosen matmul / row-kernel policy and the default TILE_K.
+    pub fn open_with_policy(choice: &AdapterChoice, policy: MatmulPolicy) -> Result<Self> {
+        Self::open_with_config(choice, MatmulConfig { policy, tile_k: tune::DEFAULT_TILE_K })
+    }
+
+    fn with_config(ctx: GpuContext, config: MatmulConfig, source: ConfigSource) -> Result<Self> {
+        if !config.runs_on(&ctx) {
+            return Err(Error::Gpu(format!(
+                "{} cannot run the matmul configuration {config:?} (the subgroup policy needs 8-lane \
+                 subgroups; TILE_K must be 8, 16 or 32)",
+                ctx.describe()
             )));
         }
-        e.kernels.matmul_policy = policy;
-        Ok(e)
-    }
-
-    /// Opens a device whose pipelines use other override constants (tile sizes).
-    pub fn open_with_constants(choice: &AdapterChoice, overrides: &[(&str, &str, f64)]) -> Result<Self> {
-        let ctx = GpuContext::open(choice)?;
-        let kernels = Kernels::with_constants(&ctx, overrides)?;
-        Ok(Self { ctx, kernels, dry_run: false })
+        let mut kernels = Kernels::with_constants(&ctx, &config.overrides())?;
+        kernels.matmul_policy = config.policy;
+        Ok(Self { ctx, kernels, dry_run: false, matmul: (config, source) })
     }
 
     /// A dispatch of `kernel` over `tensors` (see `Dispatch::new`).

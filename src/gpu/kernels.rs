@@ -146,7 +146,8 @@ pub struct Kernel {
 }
 
 /// Which matmul kernels to use where the layout allows a choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MatmulPolicy {
     /// Workgroup-memory tiles (GPUs).
     Tiled,
@@ -224,11 +225,6 @@ fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
 }
 
 impl Kernels {
-    /// Compiles every shader file and creates every pipeline with default tile sizes.
-    pub fn new(ctx: &GpuContext) -> Result<Self> {
-        Self::with_constants(ctx, &[])
-    }
-
     /// As `new`, overriding pipeline constants: (entry point, constant name, value), e.g.
     /// `("matmul", "TILE_K", 32.0)`.
     pub fn with_constants(ctx: &GpuContext, overrides: &[(&str, &str, f64)]) -> Result<Self> {

@@ -8,6 +8,7 @@ pub mod kernels;
 pub mod plan;
 pub mod profiler;
 pub mod tensor;
+pub mod tune;
 
 pub use alloc::Alloc;
 pub use context::{AdapterChoice, GpuContext};

@@ -74,6 +74,9 @@ pub struct AdclrStep {
     pub over_limit: Vec<(String, u64)>,
     /// Steps taken.
     pub step: u64,
+    /// Host time the last `run` spent creating and recording its command buffers, and in
+    /// `queue.submit` (where a software driver may execute them before returning).
+    pub last_host_time: (std::time::Duration, std::time::Duration),
 }
 
 fn views(store: &ParamStore, e: &Engine, chunks: &[GpuTensor]) -> Result<ParamViews> {
@@ -304,6 +307,7 @@ impl AdclrStep {
             plan: al.plan,
             over_limit: al.over_limit,
             step: 0,
+            last_host_time: Default::default(),
         })
     }
 
@@ -344,10 +348,17 @@ impl AdclrStep {
         for (d, n, code) in &self.checks {
             Health::set_step(e, d, *n, *code, self.step + 1);
         }
+        let encode_time = std::cell::Cell::new(std::time::Duration::ZERO);
+        let submit_time = std::cell::Cell::new(std::time::Duration::ZERO);
         let submit = |list: &[&Dispatch]| {
+            let t = std::time::Instant::now();
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             crate::gpu::record(&mut enc, list);
-            ctx.queue.submit([enc.finish()]);
+            let commands = enc.finish();
+            let encoded = std::time::Instant::now();
+            ctx.queue.submit([commands]);
+            encode_time.set(encode_time.get() + (encoded - t));
+            submit_time.set(submit_time.get() + encoded.elapsed());
         };
         submit(
             &self
@@ -377,6 +388,7 @@ impl AdclrStep {
         update.extend(self.ema.iter().map(|(d, _)| d));
         update.extend(&self.centres);
         submit(&update);
+        self.last_host_time = (encode_time.get(), submit_time.get());
         self.step += 1;
         Ok(())
     }

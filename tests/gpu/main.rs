@@ -14,3 +14,4 @@ mod norms;
 mod optim;
 mod runtime;
 mod tokens;
+mod tune;

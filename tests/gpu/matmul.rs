@@ -1,4 +1,6 @@
 use crate::common::*;
+use adclr_wgpu::gpu::kernels::MatmulPolicy;
+use adclr_wgpu::gpu::tune::MatmulConfig;
 use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor};
 use adclr_wgpu::ops::matmul::{self, MatmulShape};
 use adclr_wgpu::reference;
@@ -97,8 +99,9 @@ fn backward_on(e: &adclr_wgpu::gpu::Engine) {
 
 #[test]
 fn matmul_with_other_tile_k_override() {
-    for tile_k in [4.0, 32.0] {
-        let e = Engine::open_with_constants(&AdapterChoice::default(), &[("matmul", "TILE_K", tile_k)]).unwrap();
+    for tile_k in [8, 32] {
+        let config = MatmulConfig { policy: MatmulPolicy::Tiled, tile_k };
+        let e = Engine::open_with_config(&AdapterChoice::default(), config).unwrap();
         let mut rng = Rng::new(3);
         let mut s = MatmulShape::new(2, 70, 65, 71);
         s.trans_b = true;

@@ -1,0 +1,209 @@
+//! Per-adapter choice of matmul kernels from measured candidates.
+//!
+//! `adclr-wgpu tune` times every matmul configuration the adapter can run (the workgroup-tiled
+//! kernel at several TILE_K, the register-blocked kernels, the subgroup-shared kernels) on the
+//! three matmuls of a ViT-S linear layer (forward, input gradient, weight gradient) and keeps
+//! the fastest per adapter in a small JSON cache. `Engine::open` uses the cached choice; without
+//! one it falls back to the built-in rule (MatmulPolicy::for_adapter, TILE_K 16).
+
+use super::context::{AdapterChoice, GpuContext};
+use super::kernels::MatmulPolicy;
+use super::{Dispatch, Engine, GpuTensor};
+use crate::error::{Error, Result};
+use crate::ops::matmul::{self, MatmulShape};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The TILE_K the workgroup-tiled kernel is compiled with unless tuned otherwise.
+pub const DEFAULT_TILE_K: u32 = 16;
+const TILE_K_CANDIDATES: [u32; 3] = [8, 16, 32];
+
+/// Which matmul kernels an engine uses, and the tiled kernel's K step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatmulConfig {
+    pub policy: MatmulPolicy,
+    pub tile_k: u32,
+}
+
+impl MatmulConfig {
+    /// Pipeline override constants for this configuration.
+    pub fn overrides(&self) -> Vec<(&'static str, &'static str, f64)> {
+        vec![("matmul", "TILE_K", self.tile_k as f64)]
+    }
+
+    /// Whether `ctx` can run this configuration.
+    pub fn runs_on(&self, ctx: &GpuContext) -> bool {
+        TILE_K_CANDIDATES.contains(&self.tile_k)
+            && (self.policy != MatmulPolicy::Subgroup || MatmulPolicy::subgroup_supported(ctx))
+    }
+}
+
+/// Every configuration worth timing on this device.
+pub fn candidates(ctx: &GpuContext) -> Vec<MatmulConfig> {
+    let mut out: Vec<MatmulConfig> =
+        TILE_K_CANDIDATES.iter().map(|&tile_k| MatmulConfig { policy: MatmulPolicy::Tiled, tile_k }).collect();
+    out.push(MatmulConfig { policy: MatmulPolicy::Blocked, tile_k: DEFAULT_TILE_K });
+    if MatmulPolicy::subgroup_supported(ctx) {
+        out.push(MatmulConfig { policy: MatmulPolicy::Subgroup, tile_k: DEFAULT_TILE_K });
+    }
+    out
+}
+
+/// What identifies an adapter in the cache: name, driver, driver version and backend.
+pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
+    format!("{} | {} | {} | {:?}", info.name, info.driver, info.driver_info, info.backend)
+}
+
+/// `ADCLR_TUNING_FILE`, else `$XDG_CACHE_HOME/adclr-wgpu/matmul-tuning.json`, else
+/// `$HOME/.cache/adclr-wgpu/matmul-tuning.json`.
+pub fn cache_file() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ADCLR_TUNING_FILE") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("adclr-wgpu").join("matmul-tuning.json"))
+}
+
+/// One adapter's entry in the cache.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TunedEntry {
+    pub chosen: MatmulConfig,
+    /// Milliseconds for the three timed matmuls, per candidate.
+    pub measured: Vec<(MatmulConfig, f64)>,
+    /// The adclr-wgpu version that measured it (kernels change between versions).
+    pub version: String,
+}
+
+type Cache = BTreeMap<String, TunedEntry>;
+
+fn read_cache(path: &Path) -> Result<Cache> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Data(format!(
+                "tuning cache {} is not valid ({e}); delete it or run `adclr-wgpu tune`",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Cache::new()),
+        Err(e) => Err(Error::Data(format!("cannot read the tuning cache {}: {e}", path.display()))),
+    }
+}
+
+/// The cached configuration for this adapter from `path`, if it was measured by this
+/// version and still runs here. A cache that cannot be read is reported and ignored.
+pub fn load(path: &Path, ctx: &GpuContext) -> Option<MatmulConfig> {
+    let cache = match read_cache(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("warning: {e}; using the default matmul kernels");
+            return None;
+        }
+    };
+    let entry = cache.get(&adapter_key(&ctx.info))?;
+    (entry.version == env!("CARGO_PKG_VERSION") && entry.chosen.runs_on(ctx)).then_some(entry.chosen)
+}
+
+/// Writes (or replaces) this adapter's entry in the cache at `path`.
+pub fn store(path: &Path, info: &wgpu::AdapterInfo, entry: TunedEntry) -> Result<()> {
+    let mut cache = read_cache(path).unwrap_or_default();
+    cache.insert(adapter_key(info), entry);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Data(format!("cannot create {} for the tuning cache: {e}", dir.display())))?;
+    }
+    let json = serde_json::to_vec_pretty(&cache).map_err(|e| Error::Data(e.to_string()))?;
+    crate::checkpoint::write_atomic(path, &json)
+}
+
+/// Where an engine's matmul configuration came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// ADCLR_MATMUL was set.
+    Environment,
+    /// The tuning cache.
+    Tuned,
+    /// The built-in rule.
+    Default,
+    /// Given by the caller (tests, tuning).
+    Explicit,
+}
+
+/// The configuration `Engine::open` uses on `ctx`: ADCLR_MATMUL, else the cache, else the rule.
+pub fn config_for(ctx: &GpuContext) -> (MatmulConfig, ConfigSource) {
+    let rule = MatmulConfig { policy: MatmulPolicy::for_adapter(ctx), tile_k: DEFAULT_TILE_K };
+    if std::env::var_os("ADCLR_MATMUL").is_some() {
+        return (rule, ConfigSource::Environment);
+    }
+    match cache_file().and_then(|p| load(&p, ctx)) {
+        Some(tuned) => (tuned, ConfigSource::Tuned),
+        None => (rule, ConfigSource::Default),
+    }
+}
+
+/// The three matmuls of a linear layer y = x W^T + b with x [rows, d_in], W [d_out, d_in]:
+/// forward, input gradient and weight gradient, recorded as one list.
+fn linear_layer_matmuls(e: &Engine, rows: usize, d_in: usize, d_out: usize) -> Result<(Vec<Dispatch>, Vec<GpuTensor>)> {
+    let mut s = MatmulShape::new(1, rows, d_out, d_in);
+    s.trans_b = true;
+    let fill = |name: &str, n: usize| {
+        let data: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
+        GpuTensor::from_f32(&e.ctx, name, &[n], &data)
+    };
+    let x = fill("tune.x", s.a_len())?;
+    let w = fill("tune.w", s.b_len())?;
+    let y = GpuTensor::zeros(&e.ctx, "tune.y", &[s.c_len()])?;
+    let dx = GpuTensor::zeros(&e.ctx, "tune.dx", &[s.a_len()])?;
+    let dw = GpuTensor::zeros(&e.ctx, "tune.dw", &[s.b_len()])?;
+    let mut dispatches = vec![matmul::forward(e, &s, &x, &w, None, &y, 1.0, false)?];
+    dispatches.extend(matmul::backward(e, &s, &x, &w, &y, Some(&dx), Some(&dw), None, 1.0, false)?);
+    Ok((dispatches, vec![x, w, y, dx, dw]))
+}
+
+/// Median wall-clock milliseconds of one submit of the linear-layer matmuls of
+/// (rows, d_in, d_out) on an engine opened with `config`.
+pub fn time_config(
+    choice: &AdapterChoice,
+    config: MatmulConfig,
+    (rows, d_in, d_out): (usize, usize, usize),
+    repeats: usize,
+) -> Result<f64> {
+    let e = Engine::open_with_config(choice, config)?;
+    let (dispatches, _keep) = linear_layer_matmuls(&e, rows, d_in, d_out)?;
+    let refs: Vec<&Dispatch> = dispatches.iter().collect();
+    e.run(&refs)?;
+    let mut times = Vec::with_capacity(repeats.max(1));
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        e.run(&refs)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Times every candidate on the (rows, d_in, d_out) linear layer and returns each one's
+/// milliseconds and the fastest.
+pub fn measure(
+    choice: &AdapterChoice,
+    layer: (usize, usize, usize),
+    repeats: usize,
+) -> Result<(Vec<(MatmulConfig, f64)>, MatmulConfig)> {
+    let ctx = GpuContext::open(choice)?;
+    let mut measured = Vec::new();
+    for config in candidates(&ctx) {
+        measured.push((config, time_config(choice, config, layer, repeats)?));
+    }
+    let best = measured
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|m| m.0)
+        .ok_or_else(|| Error::Gpu("no matmul configuration to time".into()))?;
+    Ok((measured, best))
+}
+
+/// The ViT-S qkv projection at batch 2: 2 x 197 tokens, 384 -> 1152.
+pub const VIT_S_QKV_LAYER: (usize, usize, usize) = (394, 384, 1152);
