@@ -14,10 +14,7 @@ fn gelu_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
                  @builtin(local_invocation_index) li: u32) {
     let i = (wg.y * nwg.x + wg.x) * 256u + li;
     if (i >= p.n) { return; }
-    let v = x[i];
-    let cdf = 0.5 * (1.0 + erf_approx(v * 0.70710678118654752));
-    let pdf = 0.3989422804014327 * exp(-0.5 * v * v);
-    var g = dy[i] * (cdf + v * pdf);
+    var g = dy[i] * gelu_grad(x[i]);
     if (p.accumulate != 0u) { g += dx[i]; }
     dx[i] = g;
 }

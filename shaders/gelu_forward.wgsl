@@ -14,6 +14,5 @@ fn gelu_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
                 @builtin(local_invocation_index) li: u32) {
     let i = (wg.y * nwg.x + wg.x) * 256u + li;
     if (i >= p.n) { return; }
-    let v = x[i];
-    y[i] = 0.5 * v * (1.0 + erf_approx(v * 0.70710678118654752));
+    y[i] = gelu(x[i]);
 }

@@ -8,7 +8,7 @@
 struct Params {
     m: u32, n: u32, k: u32, batch: u32,
     a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
-    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32, // 1 = add bias[n], 2 = accumulate into C, 4 = sum over batch into C[0]
+    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32, // 4 = sum over batch into C[0]; others: lib/matmul_epilogue
     alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
@@ -17,6 +17,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // [N] (unused without flag 1)
 @group(0) @binding(4) var<storage, read_write> c: array<f32>; // [batch, M, N]
+@group(0) @binding(5) var<storage, read_write> aux: array<f32>; // [batch, M, N] (flags 8, 16)
+
+// #import matmul_epilogue
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 64u;
@@ -92,11 +95,7 @@ fn matmul(
         for (var j = 0u; j < THREAD_N; j++) {
             let gn = col0 + lid.x + j * 16u;
             if (gn >= p.n) { continue; }
-            var v = p.alpha * acc[i * 4u + j];
-            if ((p.flags & 1u) != 0u) { v += bias[gn]; }
-            let ci = c_base + gm * p.n + gn;
-            if ((p.flags & 2u) != 0u) { v += c[ci]; }
-            c[ci] = v;
+            epilogue_store(c_base + gm * p.n + gn, gn, p.alpha * acc[i * 4u + j]);
         }
     }
 }

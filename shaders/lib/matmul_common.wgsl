@@ -1,6 +1,6 @@
 // Shared by the vec4 matmul kernels (matmul_vec4.wgsl, matmul_subgroup.wgsl): parameters,
-// bindings and the store of one row of four columns. Flags: 1 = add bias[n], 2 = accumulate
-// into C, 4 = sum over the batch into C[0] (a weight broadcast over the batch).
+// bindings and the store of one row of four columns. Flags: 4 = sum over the batch into C[0]
+// (a weight broadcast over the batch); the others are lib/matmul_epilogue.wgsl's.
 
 struct Params {
     m: u32, n: u32, k: u32, batch: u32,
@@ -15,17 +15,18 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // [N] (flag 1)
 @group(0) @binding(4) var<storage, read_write> c: array<f32>; // [batch or 1, M, N]
 @group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>; // A again, as vec4
+@group(0) @binding(6) var<storage, read_write> aux: array<f32>; // [batch, M, N] (flags 8, 16)
 
-// C[batch_out, m, col0 .. col0 + 4] = alpha * v (+ bias) (+ C), skipping what lies past M or N.
+// #import matmul_epilogue
+
+// C[batch_out, m, col0 .. col0 + 4] from alpha * v through the epilogue, skipping what lies
+// past M or N.
 fn store_row4(batch_out: u32, m: u32, col0: u32, v: vec4<f32>) {
     if (m >= p.m) { return; }
     let row = batch_out * p.c_bs + m * p.n;
     for (var j = 0u; j < 4u; j++) {
         let n = col0 + j;
         if (n >= p.n) { break; }
-        var x = p.alpha * v[j];
-        if ((p.flags & 1u) != 0u) { x += bias[n]; }
-        if ((p.flags & 2u) != 0u) { x += c[row + n]; }
-        c[row + n] = x;
+        epilogue_store(row + n, n, p.alpha * v[j]);
     }
 }

@@ -45,12 +45,12 @@ macro_rules! shader {
 /// All shader files of the engine, each with the storage bindings (1..) that all its entry
 /// points share. Tests parse and validate each with naga.
 pub const SHADER_FILES: &[ShaderFile] = &[
-    // a, b, bias, c
-    shader!("matmul", ["matmul"], [R, R, R, W]),
-    // a, b (vec4), bias, c, a (vec4)
-    shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R]),
+    // a, b, bias, c, aux
+    shader!("matmul", ["matmul"], [R, R, R, W, W]),
+    // a, b (vec4), bias, c, a (vec4), aux
+    shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R, W]),
     // as matmul_vec4; needs 8-lane subgroups
-    shader!("matmul_subgroup", ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"], [R, R, R, W, R], true),
+    shader!("matmul_subgroup", ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"], [R, R, R, W, R, W], true),
     // src, dst
     shader!("reduce", ["column_sum"], [R, W]),
     // x, y, out
@@ -115,25 +115,40 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("erf", include_str!("../../shaders/lib/erf.wgsl")),
     ("attention_common", include_str!("../../shaders/lib/attention_common.wgsl")),
     ("matmul_common", include_str!("../../shaders/lib/matmul_common.wgsl")),
+    ("matmul_epilogue", include_str!("../../shaders/lib/matmul_epilogue.wgsl")),
 ];
 
 impl ShaderFile {
-    /// The WGSL with every `// #import NAME` line replaced by that library snippet.
+    /// The WGSL with every `// #import NAME` line replaced by that library snippet (snippets
+    /// may import others; each is included once).
     pub fn expanded(&self) -> Result<String> {
-        let mut out = String::with_capacity(self.source.len() + 1024);
-        for line in self.source.lines() {
+        let mut out = String::with_capacity(self.source.len() + 4096);
+        let mut included = Vec::new();
+        self.expand_into(self.source, &mut included, &mut out, 0)?;
+        Ok(out)
+    }
+
+    fn expand_into(&self, source: &str, included: &mut Vec<String>, out: &mut String, depth: usize) -> Result<()> {
+        if depth > 8 {
+            return Err(Error::Gpu(format!("shader `{}`: imports nest too deep", self.name)));
+        }
+        for line in source.lines() {
             if let Some(name) = line.trim().strip_prefix("// #import ") {
+                let name = name.trim();
                 let snippet = SHADER_LIBRARY
                     .iter()
-                    .find(|(n, _)| *n == name.trim())
+                    .find(|(n, _)| *n == name)
                     .ok_or_else(|| Error::Gpu(format!("shader `{}` imports unknown `{name}`", self.name)))?;
-                out.push_str(snippet.1);
+                if !included.iter().any(|n| n == name) {
+                    included.push(name.to_string());
+                    self.expand_into(snippet.1, included, out, depth + 1)?;
+                }
             } else {
                 out.push_str(line);
+                out.push('\n');
             }
-            out.push('\n');
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -196,6 +211,8 @@ pub struct Kernels {
     by_name: HashMap<&'static str, Kernel>,
     /// A one-element buffer bound where an entry point ignores a binding of its file.
     pub dummy: GpuTensor,
+    /// The same for ignored read-write bindings (a buffer may not be bound both ways).
+    pub dummy_rw: GpuTensor,
 }
 
 fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
@@ -266,7 +283,8 @@ impl Kernels {
             return Err(Error::Gpu(format!("creating the compute pipelines failed: {err}")));
         }
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
-        Ok(Self { matmul_policy: MatmulPolicy::for_adapter(ctx), by_name, dummy })
+        let dummy_rw = GpuTensor::zeros(ctx, "unused read-write binding", &[1])?;
+        Ok(Self { matmul_policy: MatmulPolicy::for_adapter(ctx), by_name, dummy, dummy_rw })
     }
 
     pub fn get(&self, name: &str) -> Result<&Kernel> {

@@ -42,6 +42,43 @@ pub fn linear(
     matmul::forward(e, &linear_shape(rows, inp, out), x, w, b, y, 1.0, false)
 }
 
+/// pre = x W^T + b and out = GELU(pre), fused into the matmul's store.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_gelu(
+    e: &Engine,
+    x: &GpuTensor,
+    w: &GpuTensor,
+    b: Option<&GpuTensor>,
+    (pre, out): (&GpuTensor, &GpuTensor),
+    rows: usize,
+    inp: usize,
+    outdim: usize,
+) -> Result<Dispatch> {
+    let s = linear_shape(rows, inp, outdim);
+    matmul::forward_with(e, &s, (x, w, b), pre, 1.0, false, matmul::Epilogue::Gelu { out })
+}
+
+/// Backward of y = GELU(pre_x) W^T + b where x = GELU(pre_x) (recomputed): d_pre =
+/// (dy W) * gelu'(pre_x) (overwritten), dW += dy^T x, db += colsum(dy).
+#[allow(clippy::too_many_arguments)]
+pub fn linear_backward_through_gelu(
+    e: &Engine,
+    (x, pre_x): (&GpuTensor, &GpuTensor),
+    w: &GpuTensor,
+    dy: &GpuTensor,
+    d_pre: &GpuTensor,
+    dw: &GpuTensor,
+    db: Option<&GpuTensor>,
+    rows: usize,
+    inp: usize,
+    out: usize,
+) -> Result<Vec<Dispatch>> {
+    let s = linear_shape(rows, inp, out);
+    let mut d = vec![matmul::backward_input_gelu(e, &s, w, dy, d_pre, pre_x, 1.0)?];
+    d.extend(linear_backward(e, x, w, dy, None, dw, db, rows, inp, out)?);
+    Ok(d)
+}
+
 /// dx = dy W (overwritten; skipped when None); dW += dy^T x; db += colsum(dy).
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
@@ -96,8 +133,8 @@ pub struct GroupGrads {
     pub d_attn: GpuTensor,
     /// [R, 3D]
     pub d_qkv: GpuTensor,
-    /// [R, 4D] gradient of the GELU output (its input's gradient goes to `gelu_out`,
-    /// free once fc2's weight gradient is recorded).
+    /// [R, 4D] gradient at fc1's output, through the GELU (fused into fc2's input-gradient
+    /// matmul).
     pub d_hidden: GpuTensor,
     /// [images * N, D], [images * Q, D]
     pub d_patch: GpuTensor,
@@ -305,8 +342,8 @@ impl Group {
                 &b.rstd2,
                 eps,
             )?);
-            out.push(linear(e, y, w("mlp.fc1.weight")?, Some(w("mlp.fc1.bias")?), &b.h, rows, d, c.hidden())?);
-            out.push(gelu::forward(e, &b.h, g)?);
+            let (fc1_w, fc1_b) = (w("mlp.fc1.weight")?, Some(w("mlp.fc1.bias")?));
+            out.push(linear_gelu(e, y, fc1_w, fc1_b, (&b.h, g), rows, d, c.hidden())?);
             out.push(linear(e, g, w("mlp.fc2.weight")?, Some(w("mlp.fc2.bias")?), &self.branch, rows, c.hidden(), d)?);
             out.push(residual::add(e, &b.x_mid, &self.branch, self.scale(l, 1), self.x(l + 1), d, t_n)?);
         }
@@ -360,24 +397,24 @@ impl Group {
             out.push(layernorm::forward(e, &b.x_mid, n2w, n2b, y, &b.mean2, &b.rstd2, eps)?);
             out.push(gelu::forward(e, &b.h, g)?);
             out.push(residual::branch_grad(e, &gr.d_x, self.scale(l, 1), &gr.d_branch, d, t_n)?);
-            out.extend(linear_backward(
+            // d_hidden = the gradient at fc1's output (through the GELU).
+            out.extend(linear_backward_through_gelu(
                 e,
-                g,
+                (g, &b.h),
                 w("mlp.fc2.weight")?,
                 &gr.d_branch,
-                Some(&gr.d_hidden),
+                &gr.d_hidden,
                 gw("mlp.fc2.weight")?,
                 Some(gw("mlp.fc2.bias")?),
                 rows,
                 c.hidden(),
                 d,
             )?);
-            out.push(gelu::backward(e, &b.h, &gr.d_hidden, g, false)?);
             out.extend(linear_backward(
                 e,
                 y,
                 w("mlp.fc1.weight")?,
-                g,
+                &gr.d_hidden,
                 Some(&gr.d_y),
                 gw("mlp.fc1.weight")?,
                 Some(gw("mlp.fc1.bias")?),

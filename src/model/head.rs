@@ -1,13 +1,13 @@
 //! The DINO head on the GPU: MLP D -> H -> H -> bottleneck with GELU, L2 normalisation,
 //! weight-normalised last layer (no bias) -> K logits. Shared by CLS and query rows.
 
-use super::backbone::{linear, linear_backward, view, ParamViews};
+use super::backbone::{linear, linear_backward, linear_backward_through_gelu, linear_gelu, view, ParamViews};
 use super::config::ModelConfig;
 use crate::error::Result;
 use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 use crate::ops::matmul;
-use crate::ops::{gelu, l2norm, weight_norm};
+use crate::ops::{l2norm, weight_norm};
 
 pub struct HeadGrads {
     /// [rows, K] gradient of the logits, written by the loss terms.
@@ -81,10 +81,26 @@ impl Head {
         let (d, h, bn, k, r) = (c.dim, c.head_hidden, c.head_bottleneck, c.out_dim, self.rows);
         let w = |n: &str| view(p, n);
         Ok(vec![
-            linear(e, &self.input, w("head.mlp.0.weight")?, Some(w("head.mlp.0.bias")?), &self.a1, r, d, h)?,
-            gelu::forward(e, &self.a1, &self.g1)?,
-            linear(e, &self.g1, w("head.mlp.2.weight")?, Some(w("head.mlp.2.bias")?), &self.a2, r, h, h)?,
-            gelu::forward(e, &self.a2, &self.g2)?,
+            linear_gelu(
+                e,
+                &self.input,
+                w("head.mlp.0.weight")?,
+                Some(w("head.mlp.0.bias")?),
+                (&self.a1, &self.g1),
+                r,
+                d,
+                h,
+            )?,
+            linear_gelu(
+                e,
+                &self.g1,
+                w("head.mlp.2.weight")?,
+                Some(w("head.mlp.2.bias")?),
+                (&self.a2, &self.g2),
+                r,
+                h,
+                h,
+            )?,
             linear(e, &self.g2, w("head.mlp.4.weight")?, Some(w("head.mlp.4.bias")?), &self.z, r, h, bn)?,
             l2norm::forward(e, &self.z, &self.zn, &self.z_norm, bn)?,
             weight_norm::forward(
@@ -127,37 +143,36 @@ impl Head {
             gw("head.last_layer.weight_v")?,
         )?);
         out.push(l2norm::backward(e, &self.zn, &self.z_norm, &hg.d_zn, &hg.d_z, bn)?);
-        out.extend(linear_backward(
+        // d_b = gradient at a2 (through the second GELU), then d_a at a1 (through the first).
+        out.extend(linear_backward_through_gelu(
             e,
-            &self.g2,
+            (&self.g2, &self.a2),
             w("head.mlp.4.weight")?,
             &hg.d_z,
-            Some(&hg.d_a),
+            &hg.d_b,
             gw("head.mlp.4.weight")?,
             Some(gw("head.mlp.4.bias")?),
             r,
             h,
             bn,
         )?);
-        out.push(gelu::backward(e, &self.a2, &hg.d_a, &hg.d_b, false)?);
-        out.extend(linear_backward(
+        out.extend(linear_backward_through_gelu(
             e,
-            &self.g1,
+            (&self.g1, &self.a1),
             w("head.mlp.2.weight")?,
             &hg.d_b,
-            Some(&hg.d_a),
+            &hg.d_a,
             gw("head.mlp.2.weight")?,
             Some(gw("head.mlp.2.bias")?),
             r,
             h,
             h,
         )?);
-        out.push(gelu::backward(e, &self.a1, &hg.d_a, &hg.d_b, false)?);
         out.extend(linear_backward(
             e,
             &self.input,
             w("head.mlp.0.weight")?,
-            &hg.d_b,
+            &hg.d_a,
             Some(&hg.d_input),
             gw("head.mlp.0.weight")?,
             Some(gw("head.mlp.0.bias")?),

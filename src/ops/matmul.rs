@@ -10,6 +10,32 @@ const TILE: u32 = 64;
 const FLAG_BIAS: u32 = 1;
 const FLAG_ACCUMULATE: u32 = 2;
 const FLAG_SUM_BATCH: u32 = 4;
+const FLAG_GELU: u32 = 8;
+const FLAG_GELU_GRAD: u32 = 16;
+
+/// An elementwise step fused into the matmul's store (lib/matmul_epilogue.wgsl).
+#[derive(Clone, Copy)]
+pub enum Epilogue<'a> {
+    None,
+    /// C keeps the pre-activation (with bias) and `out` [like C] receives its GELU.
+    Gelu {
+        out: &'a GpuTensor,
+    },
+    /// C = (the product) * gelu'(pre), `pre` [like C] the GELU's saved input.
+    GeluGrad {
+        pre: &'a GpuTensor,
+    },
+}
+
+impl<'a> Epilogue<'a> {
+    fn flag_and_aux(self, e: &'a Engine) -> (u32, &'a GpuTensor) {
+        match self {
+            Self::None => (0, &e.kernels.dummy_rw),
+            Self::Gelu { out } => (FLAG_GELU, out),
+            Self::GeluGrad { pre } => (FLAG_GELU_GRAD, pre),
+        }
+    }
+}
 
 /// An operand of the strided kernel: element (r, c) of batch b at b * bs + r * rs + c * cs.
 #[derive(Clone, Copy)]
@@ -52,8 +78,16 @@ fn strided(
     bias: Option<&GpuTensor>,
     flags: u32,
     alpha: f32,
+    epilogue: Epilogue,
 ) -> Result<Dispatch> {
-    let flags = flags | if bias.is_some() { FLAG_BIAS } else { 0 };
+    let (epilogue_flag, aux) = epilogue.flag_and_aux(e);
+    if epilogue_flag != 0 {
+        expect_len("matmul epilogue", aux, c.len())?;
+        if flags & (FLAG_ACCUMULATE | FLAG_SUM_BATCH) != 0 {
+            return Err(crate::error::shape_error("matmul", "a GELU epilogue cannot accumulate or sum over the batch"));
+        }
+    }
+    let flags = flags | epilogue_flag | if bias.is_some() { FLAG_BIAS } else { 0 };
     let params = [
         m as u32,
         n as u32,
@@ -77,9 +111,9 @@ fn strided(
     let policy = e.kernels.matmul_policy;
     if policy == MatmulPolicy::Tiled {
         let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
-        return e.dispatch("matmul", &params, &[x, y, bias, c], grid);
+        return e.dispatch("matmul", &params, &[x, y, bias, c, aux], grid);
     }
-    let tensors = [x, y, bias, c, x];
+    let tensors = [x, y, bias, c, x, aux];
     // Layouts the vec4 kernels read (vec4 loads need 16-byte aligned rows and batches):
     // both operands contiguous along K; B contiguous along N; A contiguous along K or M.
     let dense_k =
@@ -116,7 +150,7 @@ fn strided(
         return e.dispatch(entry, &params, &tensors, grid);
     }
     let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
-    e.dispatch("matmul", &params, &[x, y, bias, c], grid)
+    e.dispatch("matmul", &params, &[x, y, bias, c, aux], grid)
 }
 
 /// c = alpha * op(a) op(b) (+ bias[n]) (+ c when `accumulate`); c is [batch, m, n].
@@ -131,6 +165,19 @@ pub fn forward(
     alpha: f32,
     accumulate: bool,
 ) -> Result<Dispatch> {
+    forward_with(e, s, (a, b, bias), c, alpha, accumulate, Epilogue::None)
+}
+
+/// `forward` with an epilogue: c = alpha op(a) op(b) (+ bias) (+ c), then the epilogue.
+pub fn forward_with(
+    e: &Engine,
+    s: &MatmulShape,
+    (a, b, bias): (&GpuTensor, &GpuTensor, Option<&GpuTensor>),
+    c: &GpuTensor,
+    alpha: f32,
+    accumulate: bool,
+    epilogue: Epilogue,
+) -> Result<Dispatch> {
     expect_len("matmul", a, s.a_len())?;
     expect_len("matmul", b, s.b_len())?;
     expect_len("matmul", c, s.c_len())?;
@@ -138,7 +185,32 @@ pub fn forward(
         expect_len("matmul", bias, s.n)?;
     }
     let flags = if accumulate { FLAG_ACCUMULATE } else { 0 };
-    strided(e, (a, op_a(s)), (b, op_b(s)), c, (s.batch, s.m, s.n, s.k), bias, flags, alpha)
+    strided(e, (a, op_a(s)), (b, op_b(s)), c, (s.batch, s.m, s.n, s.k), bias, flags, alpha, epilogue)
+}
+
+/// The gradient of op(a) in a's layout through a GELU: da = (alpha dc op(b)^T) * gelu'(pre),
+/// `pre` [like a] the GELU's input whose output was this matmul's `a` (written, not added).
+pub fn backward_input_gelu(
+    e: &Engine,
+    s: &MatmulShape,
+    b: &GpuTensor,
+    dc: &GpuTensor,
+    da: &GpuTensor,
+    pre: &GpuTensor,
+    alpha: f32,
+) -> Result<Dispatch> {
+    expect_len("matmul_backward", dc, s.c_len())?;
+    expect_len("matmul_backward", b, s.b_len())?;
+    expect_len("matmul_backward", da, s.a_len())?;
+    if s.trans_a || s.broadcast_a {
+        return Err(crate::error::shape_error(
+            "matmul_backward",
+            "a GELU gradient needs a plain (not transposed or broadcast) A",
+        ));
+    }
+    let dcs = Strides { rs: s.n, cs: 1, bs: s.m * s.n };
+    let dims = (s.batch, s.m, s.k, s.n);
+    strided(e, (dc, dcs), (b, transpose(op_b(s))), da, dims, None, 0, alpha, Epilogue::GeluGrad { pre })
 }
 
 /// Gradients of c = alpha op(a) op(b) + bias: da and db in a's and b's storage layouts
@@ -166,10 +238,30 @@ pub fn backward(
         let flags = acc | if s.broadcast_a && s.batch > 1 { FLAG_SUM_BATCH } else { 0 };
         out.push(if !s.trans_a {
             // dA (m x k) = dC (m x n) op(B)^T (n x k)
-            strided(e, (dc, dcs), (b, transpose(op_b(s))), da, (s.batch, s.m, s.k, s.n), None, flags, alpha)?
+            strided(
+                e,
+                (dc, dcs),
+                (b, transpose(op_b(s))),
+                da,
+                (s.batch, s.m, s.k, s.n),
+                None,
+                flags,
+                alpha,
+                Epilogue::None,
+            )?
         } else {
             // dA stored k x m = op(B) (k x n) dC^T (n x m)
-            strided(e, (b, op_b(s)), (dc, transpose(dcs)), da, (s.batch, s.k, s.m, s.n), None, flags, alpha)?
+            strided(
+                e,
+                (b, op_b(s)),
+                (dc, transpose(dcs)),
+                da,
+                (s.batch, s.k, s.m, s.n),
+                None,
+                flags,
+                alpha,
+                Epilogue::None,
+            )?
         });
     }
     if let Some(db) = db {
@@ -177,10 +269,30 @@ pub fn backward(
         let flags = acc | if s.broadcast_b && s.batch > 1 { FLAG_SUM_BATCH } else { 0 };
         out.push(if !s.trans_b {
             // dB (k x n) = op(A)^T (k x m) dC (m x n)
-            strided(e, (a, transpose(op_a(s))), (dc, dcs), db, (s.batch, s.k, s.n, s.m), None, flags, alpha)?
+            strided(
+                e,
+                (a, transpose(op_a(s))),
+                (dc, dcs),
+                db,
+                (s.batch, s.k, s.n, s.m),
+                None,
+                flags,
+                alpha,
+                Epilogue::None,
+            )?
         } else {
             // dB stored n x k = dC^T (n x m) op(A) (m x k)
-            strided(e, (dc, transpose(dcs)), (a, op_a(s)), db, (s.batch, s.n, s.k, s.m), None, flags, alpha)?
+            strided(
+                e,
+                (dc, transpose(dcs)),
+                (a, op_a(s)),
+                db,
+                (s.batch, s.n, s.k, s.m),
+                None,
+                flags,
+                alpha,
+                Epilogue::None,
+            )?
         });
     }
     if let Some(dbias) = dbias {

@@ -118,3 +118,48 @@ fn matmul_with_other_tile_k_override() {
         assert_close(&format!("matmul TILE_K {tile_k}"), &got, &want, 1e-5, 1e-4);
     }
 }
+
+#[test]
+fn matmul_gelu_epilogues_match_reference() {
+    for e in engines() {
+        let upload = |n: &str, x: &[f64]| upload_on(e, n, x);
+        let mut rng = Rng::new(4);
+        for s in shapes().into_iter().chain(aligned_shapes()).filter(|s| !s.trans_a && !s.broadcast_a) {
+            let a = f32_exact(&rng.vec(s.a_len(), 1.0));
+            let b = f32_exact(&rng.vec(s.b_len(), 1.0));
+            let bias = f32_exact(&rng.vec(s.n, 1.0));
+            let (ga, gb, gbias) = (upload("a", &a), upload("b", &b), upload("bias", &bias));
+            // Forward: c = pre-activation (bias included), out = GELU(c).
+            let (gc, gout) = (zeros_on(e, "c", s.c_len()), zeros_on(e, "gelu", s.c_len()));
+            let epilogue = matmul::Epilogue::Gelu { out: &gout };
+            e.run(&[&matmul::forward_with(e, &s, (&ga, &gb, Some(&gbias)), &gc, 0.5, false, epilogue).unwrap()])
+                .unwrap();
+            let pre = reference::matmul::forward(&s, &a, &b, Some(&bias), 0.5);
+            assert_close(&format!("matmul+GELU pre {s:?}"), &download_on(e, &gc), &pre, 1e-5, 1e-4);
+            let want = reference::gelu::forward(&pre);
+            assert_close(&format!("matmul+GELU out {s:?}"), &download_on(e, &gout), &want, 1e-5, 1e-4);
+            // Backward: da = (0.5 dc op(b)^T) * gelu'(pre_a), pre_a shaped like a.
+            let dc = f32_exact(&rng.vec(s.c_len(), 1.0));
+            let pre_a = f32_exact(&rng.vec(s.a_len(), 2.0));
+            let (gdc, gpre, gda) = (upload("dc", &dc), upload("pre", &pre_a), zeros_on(e, "da", s.a_len()));
+            e.run(&[&matmul::backward_input_gelu(e, &s, &gb, &gdc, &gda, &gpre, 0.5).unwrap()]).unwrap();
+            let (da, _, _) = reference::matmul::backward(&s, &a, &b, &dc, 0.5);
+            let want = reference::gelu::backward(&pre_a, &da);
+            assert_close(&format!("matmul GELU grad {s:?}"), &download_on(e, &gda), &want, 1e-4, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn gelu_epilogue_refuses_accumulation_and_transposed_a() {
+    let e = engine();
+    let mut s = MatmulShape::new(1, 4, 8, 4);
+    let (a, b, c, out) = (zeros_on(e, "a", 16), zeros_on(e, "b", 32), zeros_on(e, "c", 32), zeros_on(e, "o", 32));
+    let epilogue = matmul::Epilogue::Gelu { out: &out };
+    assert!(matmul::forward_with(e, &s, (&a, &b, None), &c, 1.0, true, epilogue).is_err());
+    let short = zeros_on(e, "short", 31);
+    let epilogue = matmul::Epilogue::Gelu { out: &short };
+    assert!(matmul::forward_with(e, &s, (&a, &b, None), &c, 1.0, false, epilogue).is_err());
+    s.trans_a = true;
+    assert!(matmul::backward_input_gelu(e, &s, &b, &c, &a, &a, 1.0).is_err());
+}
