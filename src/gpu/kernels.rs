@@ -75,6 +75,14 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     shader!("attention_forward", ["attention_forward"], [R, W, W]),
     // qkv, out, lse, dout, dqkv
     shader!("attention_backward", ["attention_backward_query", "attention_backward_key_value"], [R, R, R, R, W]),
+    // as attention_forward / attention_backward; need 8-lane subgroups
+    shader!("attention_subgroup_forward", ["attention_forward_sg"], [R, W, W], true),
+    shader!(
+        "attention_subgroup_backward",
+        ["attention_backward_query_sg", "attention_backward_key_value_sg"],
+        [R, R, R, R, W],
+        true
+    ),
     // x, y, norm
     shader!("l2norm_forward", ["l2norm_forward"], [R, W, W]),
     // y, norm, dy, dx
@@ -116,6 +124,7 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("attention_common", include_str!("../../shaders/lib/attention_common.wgsl")),
     ("matmul_common", include_str!("../../shaders/lib/matmul_common.wgsl")),
     ("matmul_epilogue", include_str!("../../shaders/lib/matmul_epilogue.wgsl")),
+    ("attention_subgroup", include_str!("../../shaders/lib/attention_subgroup.wgsl")),
 ];
 
 impl ShaderFile {

@@ -2,6 +2,7 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
+use crate::gpu::kernels::MatmulPolicy;
 use crate::gpu::{bits, grid_1d, Dispatch, Engine, GpuTensor};
 pub use crate::reference::attention::{AttentionShape, QueryAttends};
 
@@ -35,6 +36,13 @@ fn check(kernel: &'static str, s: &AttentionShape) -> Result<()> {
     Ok(())
 }
 
+/// The subgroup kernels (8 rows of one image and head per subgroup) where the engine's
+/// policy is Subgroup and rows load as vec4; otherwise one invocation per row.
+fn subgroup_grid(e: &Engine, s: &AttentionShape) -> Option<[u32; 3]> {
+    let use_sg = e.kernels.matmul_policy == MatmulPolicy::Subgroup && s.head_dim % 4 == 0;
+    use_sg.then(|| grid_1d(s.batch * s.heads * s.tokens.div_ceil(8) * 8, 64))
+}
+
 /// out [batch, tokens, heads*head_dim] and lse [batch, heads, tokens] from qkv
 /// [batch, tokens, 3, heads, head_dim] (the output of timm's qkv linear, unpermuted).
 pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor, lse: &GpuTensor) -> Result<Dispatch> {
@@ -42,6 +50,9 @@ pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor,
     expect_len("attention_forward", qkv, s.qkv_len())?;
     expect_len("attention_forward", out, s.out_len())?;
     expect_len("attention_forward", lse, s.lse_len())?;
+    if let Some(grid) = subgroup_grid(e, s) {
+        return e.dispatch("attention_forward_sg", &params(s), &[qkv, out, lse], grid);
+    }
     e.dispatch("attention_forward", &params(s), &[qkv, out, lse], grid_1d(s.lse_len(), 64))
 }
 
@@ -63,6 +74,12 @@ pub fn backward(
     expect_len("attention_backward", lse, s.lse_len())?;
     let p = params(s);
     let bufs = [qkv, out, lse, dout, dqkv];
+    if let Some(grid) = subgroup_grid(e, s) {
+        return Ok([
+            e.dispatch("attention_backward_query_sg", &p, &bufs, grid)?,
+            e.dispatch("attention_backward_key_value_sg", &p, &bufs, grid)?,
+        ]);
+    }
     let grid = grid_1d(s.lse_len(), 64);
     Ok([
         e.dispatch("attention_backward_query", &p, &bufs, grid)?,

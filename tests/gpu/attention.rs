@@ -1,10 +1,18 @@
 use crate::common::*;
+use adclr_wgpu::gpu::Engine;
 use adclr_wgpu::ops::attention::{self, AttentionShape, QueryAttends};
 use adclr_wgpu::reference;
 
 /// (batch, n_base, queries, heads, head_dim)
-const SHAPES: &[(usize, usize, usize, usize, usize)] =
-    &[(2, 5, 3, 2, 8), (1, 1, 2, 1, 1), (3, 17, 0, 3, 16), (1, 65, 10, 2, 64), (2, 10, 1, 1, 33)];
+const SHAPES: &[(usize, usize, usize, usize, usize)] = &[
+    (2, 5, 3, 2, 8),
+    (1, 1, 2, 1, 1),
+    (3, 17, 0, 3, 16),
+    (1, 65, 10, 2, 64),
+    (2, 10, 1, 1, 33),
+    (1, 12, 3, 1, 128),
+    (2, 6, 2, 2, 36),
+];
 
 fn all_shapes() -> Vec<AttentionShape> {
     let mut out = Vec::new();
@@ -26,23 +34,31 @@ fn all_shapes() -> Vec<AttentionShape> {
     out
 }
 
-fn run_attention(s: &AttentionShape, qkv: &[f64], dout: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let e = engine();
-    let (gqkv, gout, glse) = (upload("qkv", qkv), zeros("out", s.out_len()), zeros("lse", s.lse_len()));
-    let (gdout, gdqkv) = (upload("dout", dout), zeros("dqkv", s.qkv_len()));
+/// Forward and backward on `e`: the one-thread-per-row kernels on the tiled and blocked
+/// engines, the subgroup kernels (head_dim % 4 == 0) on the subgroup engine.
+fn run_attention(e: &Engine, s: &AttentionShape, qkv: &[f64], dout: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (gqkv, gout, glse) =
+        (upload_on(e, "qkv", qkv), zeros_on(e, "out", s.out_len()), zeros_on(e, "lse", s.lse_len()));
+    let (gdout, gdqkv) = (upload_on(e, "dout", dout), zeros_on(e, "dqkv", s.qkv_len()));
     let fwd = attention::forward(e, s, &gqkv, &gout, &glse).unwrap();
     let bwd = attention::backward(e, s, &gqkv, &gout, &glse, &gdout, &gdqkv).unwrap();
     e.run(&[&fwd, &bwd[0], &bwd[1]]).unwrap();
-    (download(&gout), download(&glse), download(&gdqkv))
+    (download_on(e, &gout), download_on(e, &glse), download_on(e, &gdqkv))
 }
 
 #[test]
 fn attention_every_mask_mode_forward_and_backward() {
+    for e in engines() {
+        every_mask_mode_on(e);
+    }
+}
+
+fn every_mask_mode_on(e: &Engine) {
     let mut rng = Rng::new(10);
     for s in all_shapes() {
         let qkv = f32_exact(&rng.vec(s.qkv_len(), 1.5));
         let dout = f32_exact(&rng.vec(s.out_len(), 1.0));
-        let (out, lse, dqkv) = run_attention(&s, &qkv, &dout);
+        let (out, lse, dqkv) = run_attention(e, &s, &qkv, &dout);
         let (want_out, want_lse) = reference::attention::forward(&s, &qkv);
         assert_close(&format!("attention out {s:?}"), &out, &want_out, 1e-5, 1e-4);
         assert_close(&format!("attention lse {s:?}"), &lse, &want_lse, 1e-5, 1e-4);
@@ -53,6 +69,12 @@ fn attention_every_mask_mode_forward_and_backward() {
 
 #[test]
 fn one_way_mask_leaves_cls_and_patches_unchanged_by_queries() {
+    for e in engines() {
+        one_way_mask_on(e);
+    }
+}
+
+fn one_way_mask_on(e: &Engine) {
     let mut rng = Rng::new(11);
     let (batch, n_base, q, heads, hd) = (2, 9, 4, 2, 8);
     let with_q = AttentionShape {
@@ -71,8 +93,8 @@ fn one_way_mask_leaves_cls_and_patches_unchanged_by_queries() {
     let row = 3 * heads * hd;
     let qkv_base: Vec<f64> =
         (0..batch).flat_map(|b| qkv[b * with_q.tokens * row..(b * with_q.tokens + n_base) * row].to_vec()).collect();
-    let (out_q, _, _) = run_attention(&with_q, &qkv, &dout);
-    let (out_base, _, _) = run_attention(&without_q, &qkv_base, &vec![0.0; without_q.out_len()]);
+    let (out_q, _, _) = run_attention(e, &with_q, &qkv, &dout);
+    let (out_base, _, _) = run_attention(e, &without_q, &qkv_base, &vec![0.0; without_q.out_len()]);
     let orow = heads * hd;
     let base_rows_of_q: Vec<f64> = (0..batch)
         .flat_map(|b| out_q[b * with_q.tokens * orow..(b * with_q.tokens + n_base) * orow].to_vec())
@@ -80,7 +102,7 @@ fn one_way_mask_leaves_cls_and_patches_unchanged_by_queries() {
     assert_eq!(base_rows_of_q, out_base, "queries changed CLS/patch outputs under the one-way mask");
     // With bidirectional attention they must differ.
     let bi = AttentionShape { bidirectional: true, ..with_q };
-    let (out_bi, _, _) = run_attention(&bi, &qkv, &dout);
+    let (out_bi, _, _) = run_attention(e, &bi, &qkv, &dout);
     let base_rows_bi: Vec<f64> = (0..batch)
         .flat_map(|b| out_bi[b * with_q.tokens * orow..(b * with_q.tokens + n_base) * orow].to_vec())
         .collect();
