@@ -47,6 +47,8 @@ macro_rules! shader {
 pub const SHADER_FILES: &[ShaderFile] = &[
     // a, b, bias, c, aux
     shader!("matmul", ["matmul"], [R, R, R, W, W]),
+    // a, b, bias, c, aux
+    shader!("matmul_large", ["matmul_large"], [R, R, R, W, W]),
     // a, b (vec4), bias, c, a (vec4), aux
     shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R, W]),
     // as matmul_vec4; needs 8-lane subgroups
@@ -173,8 +175,10 @@ pub struct Kernel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MatmulPolicy {
-    /// Workgroup-memory tiles (GPUs).
+    /// Workgroup-memory tiles of 64 x 64, 4 x 4 per invocation, K step TILE_K.
     Tiled,
+    /// Workgroup-memory tiles of 128 x 128, 8 x 8 per invocation with vec4 reads (GPUs).
+    Large,
     /// Register blocks with vec4 loads and no workgroup memory (CPU drivers: lavapipe).
     Blocked,
     /// As Blocked, with the eight lanes of a subgroup sharing their loads of A (CPU drivers
@@ -187,17 +191,18 @@ pub enum MatmulPolicy {
 pub const MATMUL_SUBGROUP_LANES: u32 = 8;
 
 impl MatmulPolicy {
-    /// `ADCLR_MATMUL=tiled|blocked|subgroup` if set (subgroup only where supported), else
-    /// Subgroup or Blocked on CPU adapters and Tiled elsewhere.
+    /// `ADCLR_MATMUL=tiled|large|blocked|subgroup` if set (subgroup only where supported),
+    /// else Subgroup or Blocked on CPU adapters and Large elsewhere.
     pub fn for_adapter(ctx: &GpuContext) -> Self {
         let subgroup_ok = Self::subgroup_supported(ctx);
         let cpu = if subgroup_ok { Self::Subgroup } else { Self::Blocked };
         match std::env::var("ADCLR_MATMUL").ok().as_deref() {
             Some("tiled") => Self::Tiled,
+            Some("large") => Self::Large,
             Some("blocked") => Self::Blocked,
             Some("subgroup") if subgroup_ok => Self::Subgroup,
             _ if ctx.info.device_type == wgpu::DeviceType::Cpu => cpu,
-            _ => Self::Tiled,
+            _ => Self::Large,
         }
     }
 
@@ -210,7 +215,7 @@ impl MatmulPolicy {
 
     /// Row kernels one invocation per row (no barriers), as CPU drivers prefer.
     pub fn rowwise(self) -> bool {
-        self != Self::Tiled
+        matches!(self, Self::Blocked | Self::Subgroup)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Per-adapter choice of matmul kernels from measured candidates.
 //!
-//! `adclr-wgpu tune` times every matmul configuration the adapter can run (the workgroup-tiled
-//! kernel at several TILE_K, the register-blocked kernels, the subgroup-shared kernels) on the
+//! `adclr-wgpu tune` times every matmul configuration the adapter can run (the 64 x 64
+//! workgroup-tiled kernel at several TILE_K, the 128 x 128 one, the register-blocked kernels,
+//! the subgroup-shared kernels) on the
 //! three matmuls of a ViT-S linear layer (forward, input gradient, weight gradient) and keeps
 //! the fastest per adapter in a small JSON cache. `Engine::open` uses the cached choice; without
 //! one it falls back to the built-in rule (MatmulPolicy::for_adapter, TILE_K 16).
@@ -44,6 +45,7 @@ impl MatmulConfig {
 pub fn candidates(ctx: &GpuContext) -> Vec<MatmulConfig> {
     let mut out: Vec<MatmulConfig> =
         TILE_K_CANDIDATES.iter().map(|&tile_k| MatmulConfig { policy: MatmulPolicy::Tiled, tile_k }).collect();
+    out.push(MatmulConfig { policy: MatmulPolicy::Large, tile_k: DEFAULT_TILE_K });
     out.push(MatmulConfig { policy: MatmulPolicy::Blocked, tile_k: DEFAULT_TILE_K });
     if MatmulPolicy::subgroup_supported(ctx) {
         out.push(MatmulConfig { policy: MatmulPolicy::Subgroup, tile_k: DEFAULT_TILE_K });

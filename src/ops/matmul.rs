@@ -7,6 +7,7 @@ use crate::gpu::{bits, Dispatch, Engine, GpuTensor};
 pub use crate::reference::matmul::MatmulShape;
 
 const TILE: u32 = 64;
+const LARGE_TILE: u32 = 128;
 const FLAG_BIAS: u32 = 1;
 const FLAG_ACCUMULATE: u32 = 2;
 const FLAG_SUM_BATCH: u32 = 4;
@@ -109,9 +110,16 @@ fn strided(
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
     let policy = e.kernels.matmul_policy;
-    if policy == MatmulPolicy::Tiled {
-        let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
-        return e.dispatch("matmul", &params, &[x, y, bias, c, aux], grid);
+    match policy {
+        MatmulPolicy::Tiled => {
+            let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
+            return e.dispatch("matmul", &params, &[x, y, bias, c, aux], grid);
+        }
+        MatmulPolicy::Large => {
+            let grid = [(n as u32).div_ceil(LARGE_TILE), (m as u32).div_ceil(LARGE_TILE), z];
+            return e.dispatch("matmul_large", &params, &[x, y, bias, c, aux], grid);
+        }
+        MatmulPolicy::Blocked | MatmulPolicy::Subgroup => {}
     }
     let tensors = [x, y, bias, c, x, aux];
     // Layouts the vec4 kernels read (vec4 loads need 16-byte aligned rows and batches):

@@ -14,20 +14,24 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// Engines with each kernel policy: workgroup-tiled (GPUs), register-blocked (CPU drivers)
-/// and subgroup-shared blocks (CPU drivers with 8-lane subgroups, where the adapter has
+/// Engines with each kernel policy: workgroup-tiled 64 x 64 and 128 x 128 (GPUs),
+/// register-blocked (CPU drivers) and subgroup-shared blocks (CPU drivers with 8-lane subgroups, where the adapter has
 /// them: lavapipe does). Kernels with several variants are tested on each.
 pub fn engines() -> Vec<&'static Engine> {
     use adclr_wgpu::gpu::kernels::MatmulPolicy;
     static TILED: OnceLock<Engine> = OnceLock::new();
+    static LARGE: OnceLock<Engine> = OnceLock::new();
     static BLOCKED: OnceLock<Engine> = OnceLock::new();
     static SUBGROUP: OnceLock<Option<Engine>> = OnceLock::new();
     let open = |p| {
         Engine::open_with_policy(&AdapterChoice::default(), p)
             .unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
     };
-    let mut out =
-        vec![TILED.get_or_init(|| open(MatmulPolicy::Tiled)), BLOCKED.get_or_init(|| open(MatmulPolicy::Blocked))];
+    let mut out = vec![
+        TILED.get_or_init(|| open(MatmulPolicy::Tiled)),
+        LARGE.get_or_init(|| open(MatmulPolicy::Large)),
+        BLOCKED.get_or_init(|| open(MatmulPolicy::Blocked)),
+    ];
     let subgroup =
         SUBGROUP.get_or_init(|| Engine::open_with_policy(&AdapterChoice::default(), MatmulPolicy::Subgroup).ok());
     match subgroup {

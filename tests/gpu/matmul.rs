@@ -6,7 +6,7 @@ use adclr_wgpu::ops::matmul::{self, MatmulShape};
 use adclr_wgpu::reference;
 
 const SHAPES: &[(usize, usize, usize, usize)] =
-    &[(1, 1, 1, 1), (1, 65, 67, 17), (3, 33, 70, 129), (2, 1, 64, 5), (1, 130, 3, 64)];
+    &[(1, 1, 1, 1), (1, 65, 67, 17), (3, 33, 70, 129), (2, 1, 64, 5), (1, 130, 3, 64), (2, 131, 133, 9)];
 
 /// Every transpose / broadcast-B combination of each (batch, m, n, k), plus broadcast A
 /// when asked.

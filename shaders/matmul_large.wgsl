@@ -1,0 +1,105 @@
+// Batched strided matmul with large register tiles, for discrete GPUs: a 16x16 workgroup
+// computes a 128x128 tile of C, each invocation an 8x8 block (rows ty*4 .. +4 and 64 + ty*4
+// .. +4, columns likewise), so every shared-memory read is a vec4 feeding 16 FMAs. K advances
+// BK = 8 at a time through workgroup memory; A and B are staged k-major ([BK][128]). Global
+// loads walk the operand's contiguous dimension (K or M for A, K or N for B) so neighbouring
+// invocations read neighbouring addresses. Operands, strides and flags as matmul.wgsl.
+
+struct Params {
+    m: u32, n: u32, k: u32, batch: u32,
+    a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
+    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32, // 4 = sum over batch into C[0]; others: lib/matmul_epilogue
+    alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;      // [N] (flag 1)
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;   // [batch, M, N]
+@group(0) @binding(5) var<storage, read_write> aux: array<f32>; // [batch, M, N] (flags 8, 16)
+
+// #import matmul_epilogue
+
+const TILE: u32 = 128u;
+const BK: u32 = 8u;
+const LOADS: u32 = TILE * BK / 256u; // elements of each operand one invocation stages per step
+
+var<workgroup> a_tile: array<vec4<f32>, BK * TILE / 4u>; // [BK][TILE] as vec4 along M
+var<workgroup> b_tile: array<vec4<f32>, BK * TILE / 4u>; // [BK][TILE] as vec4 along N
+
+// Element `idx` of a BK x TILE slab of an operand whose (row, k) element sits at
+// base + row * rs + k * cs: returns (row, k) within the slab, walking k first when the
+// operand is contiguous along k (cs == 1), else walking rows.
+fn slab_coords(idx: u32, cs: u32) -> vec2<u32> {
+    if (cs == 1u) { return vec2<u32>(idx / BK, idx % BK); }
+    return vec2<u32>(idx % TILE, idx / TILE);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn matmul_large(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let sum_batch = (p.flags & 4u) != 0u;
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
+    let full = row0 + TILE <= p.m && col0 + TILE <= p.n;
+    var acc: array<vec4<f32>, 16>; // [8 rows][2 column groups]
+    for (var bb = 0u; bb < select(1u, p.batch, sum_batch); bb++) {
+        let batch = select(wg.z, bb, sum_batch);
+        let a_base = batch * p.a_bs;
+        let b_base = batch * p.b_bs;
+        for (var k0 = 0u; k0 < p.k; k0 += BK) {
+            let full_k = full && k0 + BK <= p.k;
+            for (var t = 0u; t < LOADS; t++) {
+                let idx = li + t * 256u;
+                // A: rows of C by k.
+                let ac = slab_coords(idx, p.a_cs);
+                let gm = row0 + ac.x;
+                let gka = k0 + ac.y;
+                var av = 0.0;
+                if (full_k || (gm < p.m && gka < p.k)) {
+                    av = a[a_base + gm * p.a_rs + gka * p.a_cs];
+                }
+                a_tile[(ac.y * TILE + ac.x) / 4u][ac.x % 4u] = av;
+                // B: columns of C by k (B's (k, n) at k * b_rs + n * b_cs).
+                let bc = slab_coords(idx, p.b_rs);
+                let gn = col0 + bc.x;
+                let gkb = k0 + bc.y;
+                var bv = 0.0;
+                if (full_k || (gn < p.n && gkb < p.k)) {
+                    bv = b[b_base + gkb * p.b_rs + gn * p.b_cs];
+                }
+                b_tile[(bc.y * TILE + bc.x) / 4u][bc.x % 4u] = bv;
+            }
+            workgroupBarrier();
+            for (var kk = 0u; kk < BK; kk++) {
+                let a_lo = a_tile[kk * 32u + lid.y];
+                let a_hi = a_tile[kk * 32u + 16u + lid.y];
+                let b_lo = b_tile[kk * 32u + lid.x];
+                let b_hi = b_tile[kk * 32u + 16u + lid.x];
+                for (var i = 0u; i < 4u; i++) {
+                    acc[2u * i] = fma(vec4<f32>(a_lo[i]), b_lo, acc[2u * i]);
+                    acc[2u * i + 1u] = fma(vec4<f32>(a_lo[i]), b_hi, acc[2u * i + 1u]);
+                    acc[8u + 2u * i] = fma(vec4<f32>(a_hi[i]), b_lo, acc[8u + 2u * i]);
+                    acc[8u + 2u * i + 1u] = fma(vec4<f32>(a_hi[i]), b_hi, acc[8u + 2u * i + 1u]);
+                }
+            }
+            workgroupBarrier();
+        }
+    }
+    let c_base = select(wg.z * p.c_bs, 0u, sum_batch);
+    for (var r = 0u; r < 8u; r++) {
+        let gm = row0 + select(64u + lid.y * 4u + r - 4u, lid.y * 4u + r, r < 4u);
+        if (gm >= p.m) { continue; }
+        for (var g = 0u; g < 2u; g++) {
+            let v = acc[2u * r + g];
+            for (var j = 0u; j < 4u; j++) {
+                let gn = col0 + g * 64u + lid.x * 4u + j;
+                if (gn < p.n) { epilogue_store(c_base + gm * p.n + gn, gn, p.alpha * v[j]); }
+            }
+        }
+    }
+}
