@@ -117,6 +117,8 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     shader!("rows", ["gather_rows", "scatter_rows"], [R, R, W]),
     // x, branch, scale, out
     shader!("residual", ["residual_add", "residual_branch_grad"], [R, R, R, W]),
+    // x, branch, scale, w, b, out, y, mean, rstd (9 storage buffers: compiled where allowed)
+    shader!("residual_layernorm", ["residual_layernorm", "residual_layernorm_rowwise"], [R, R, R, R, R, W, W, W, W]),
 ];
 
 /// Shared WGSL snippets a shader pulls in with a `// #import NAME` line.
@@ -261,7 +263,9 @@ impl Kernels {
     pub fn with_constants(ctx: &GpuContext, overrides: &[(&str, &str, f64)]) -> Result<Self> {
         let mut by_name = HashMap::new();
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        for file in SHADER_FILES.iter().filter(|f| ctx.subgroups || !f.subgroups) {
+        let max_buffers = ctx.limits.max_storage_buffers_per_shader_stage as usize;
+        let usable = |f: &&ShaderFile| (ctx.subgroups || !f.subgroups) && f.bindings.len() <= max_buffers;
+        for file in SHADER_FILES.iter().filter(usable) {
             let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(file.name),
                 source: wgpu::ShaderSource::Wgsl(file.expanded()?.into()),
@@ -299,6 +303,12 @@ impl Kernels {
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
         let dummy_rw = GpuTensor::zeros(ctx, "unused read-write binding", &[1])?;
         Ok(Self { matmul_policy: MatmulPolicy::for_adapter(ctx), by_name, dummy, dummy_rw })
+    }
+
+    /// Whether `name` was compiled (files needing subgroups or more storage buffers than the
+    /// device allows are skipped; their launchers fall back to unfused kernels).
+    pub fn has(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
     }
 
     pub fn get(&self, name: &str) -> Result<&Kernel> {

@@ -322,42 +322,56 @@ impl Group {
         }
         out.push(tokens::assemble(e, s, view(p, "cls_token")?, pos, &self.patch_proj, &self.query_proj, self.x(0))?);
         let t_n = s.tokens();
+        let eps = c.ln_eps as f32;
+        let (y, g) = (&self.ln_out, &self.gelu_out);
+        // The LayerNorm after each residual add: a block's norm1 / norm2, or the final norm.
+        let block_norm = |l: usize, which: &str| -> Result<residual::NextNorm> {
+            let b = self.acts(l);
+            let (mean, rstd) = if which == "norm1" { (&b.mean1, &b.rstd1) } else { (&b.mean2, &b.rstd2) };
+            Ok(residual::NextNorm {
+                w: view(p, &format!("blocks.{l}.{which}.weight"))?,
+                b: view(p, &format!("blocks.{l}.{which}.bias"))?,
+                eps,
+                y,
+                mean,
+                rstd,
+            })
+        };
+        let final_norm = residual::NextNorm {
+            w: view(p, "norm.weight")?,
+            b: view(p, "norm.bias")?,
+            eps,
+            y: &self.normed,
+            mean: &self.mean_f,
+            rstd: &self.rstd_f,
+        };
+        let first = if c.depth > 0 { block_norm(0, "norm1")? } else { final_norm };
+        out.push(layernorm::forward(e, self.x(0), first.w, first.b, first.y, first.mean, first.rstd, eps)?);
         for l in 0..c.depth {
             let w = |n: &str| view(p, &format!("blocks.{l}.{n}"));
             let (x, b) = (self.x(l), self.acts(l));
-            let eps = c.ln_eps as f32;
-            let (y, g) = (&self.ln_out, &self.gelu_out);
-            out.push(layernorm::forward(e, x, w("norm1.weight")?, w("norm1.bias")?, y, &b.mean1, &b.rstd1, eps)?);
+            // y holds LN1(x) here (from the previous residual add, or above for block 0).
             out.push(linear(e, y, w("attn.qkv.weight")?, Some(w("attn.qkv.bias")?), &b.qkv, rows, d, 3 * d)?);
             out.push(attention::forward(e, &self.attention, &b.qkv, &b.attn, &b.lse)?);
             out.push(linear(e, &b.attn, w("attn.proj.weight")?, Some(w("attn.proj.bias")?), &self.branch, rows, d, d)?);
-            out.push(residual::add(e, x, &self.branch, self.scale(l, 0), &b.x_mid, d, t_n)?);
-            out.push(layernorm::forward(
-                e,
-                &b.x_mid,
-                w("norm2.weight")?,
-                w("norm2.bias")?,
-                y,
-                &b.mean2,
-                &b.rstd2,
-                eps,
-            )?);
+            let norm2 = block_norm(l, "norm2")?;
+            out.extend(residual::add_then_layernorm(e, x, &self.branch, self.scale(l, 0), &b.x_mid, d, t_n, norm2)?);
             let (fc1_w, fc1_b) = (w("mlp.fc1.weight")?, Some(w("mlp.fc1.bias")?));
             out.push(linear_gelu(e, y, fc1_w, fc1_b, (&b.h, g), rows, d, c.hidden())?);
             out.push(linear(e, g, w("mlp.fc2.weight")?, Some(w("mlp.fc2.bias")?), &self.branch, rows, c.hidden(), d)?);
-            out.push(residual::add(e, &b.x_mid, &self.branch, self.scale(l, 1), self.x(l + 1), d, t_n)?);
+            let next = if l + 1 < c.depth { block_norm(l + 1, "norm1")? } else { final_norm };
+            let x_next = self.x(l + 1);
+            out.extend(residual::add_then_layernorm(
+                e,
+                &b.x_mid,
+                &self.branch,
+                self.scale(l, 1),
+                x_next,
+                d,
+                t_n,
+                next,
+            )?);
         }
-        let (nw, nb) = (view(p, "norm.weight")?, view(p, "norm.bias")?);
-        out.push(layernorm::forward(
-            e,
-            self.x(c.depth),
-            nw,
-            nb,
-            &self.normed,
-            &self.mean_f,
-            &self.rstd_f,
-            c.ln_eps as f32,
-        )?);
         Ok(out)
     }
 

@@ -56,3 +56,59 @@ pub fn branch_grad(
     let scale = scale.scale;
     e.dispatch("residual_branch_grad", &p, &[dout, &e.kernels.dummy, scale, dbranch], grid_1d(n, 256))
 }
+
+/// The LayerNorm that follows a residual add: weight and bias [dim], its output [rows, dim]
+/// and saved statistics [rows].
+#[derive(Clone, Copy)]
+pub struct NextNorm<'a> {
+    pub w: &'a GpuTensor,
+    pub b: &'a GpuTensor,
+    pub eps: f32,
+    pub y: &'a GpuTensor,
+    pub mean: &'a GpuTensor,
+    pub rstd: &'a GpuTensor,
+}
+
+/// Rows a workgroup of the fused kernel holds in registers: 4 per invocation x 256.
+const FUSED_MAX_DIM: usize = 1024;
+
+/// out = x + scale[sample] * branch, then `norm` of out: one fused dispatch where the device
+/// has the kernel (and the row fits a workgroup's registers or the policy is one invocation
+/// per row), else `add` and `layernorm::forward`.
+#[allow(clippy::too_many_arguments)]
+pub fn add_then_layernorm(
+    e: &Engine,
+    x: &GpuTensor,
+    branch: &GpuTensor,
+    scale: SampleScale,
+    out: &GpuTensor,
+    dim: usize,
+    rows_per_sample: usize,
+    norm: NextNorm,
+) -> Result<Vec<Dispatch>> {
+    let rowwise = e.kernels.matmul_policy.rowwise();
+    if !e.kernels.has("residual_layernorm") || (!rowwise && dim > FUSED_MAX_DIM) {
+        return Ok(vec![
+            add(e, x, branch, scale, out, dim, rows_per_sample)?,
+            super::layernorm::forward(e, out, norm.w, norm.b, norm.y, norm.mean, norm.rstd, norm.eps)?,
+        ]);
+    }
+    let n = out.len();
+    let rows = n / dim.max(1);
+    let kernel = "residual_layernorm";
+    expect_len(kernel, x, n)?;
+    expect_len(kernel, branch, n)?;
+    expect_len(kernel, norm.w, dim)?;
+    expect_len(kernel, norm.b, dim)?;
+    expect_len(kernel, norm.y, n)?;
+    expect_len(kernel, norm.mean, rows)?;
+    expect_len(kernel, norm.rstd, rows)?;
+    check_scale(kernel, &scale, rows / rows_per_sample.max(1))?;
+    let p = [rows as u32, dim as u32, norm.eps.to_bits(), rows_per_sample as u32, scale.offset as u32, 0, 0, 0];
+    let bufs = [x, branch, scale.scale, norm.w, norm.b, out, norm.y, norm.mean, norm.rstd];
+    Ok(vec![if rowwise {
+        e.dispatch("residual_layernorm_rowwise", &p, &bufs, grid_1d(rows, 64))?
+    } else {
+        e.dispatch("residual_layernorm", &p, &bufs, crate::gpu::grid_rows(rows))?
+    }])
+}
