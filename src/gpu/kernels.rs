@@ -93,14 +93,12 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     shader!("weight_norm_forward", ["weight_norm_forward"], [R, R, W, W]),
     // g, v, vnorm, dw, dg, dv
     shader!("weight_norm_backward", ["weight_norm_backward"], [R, R, R, R, W, W]),
-    // teacher, centre, pairs, teacher_probs, student logits -> log-probs, row_loss, loss
+    // teacher, centre, pairs, teacher_probs, student logits, row_loss, loss, grad_student
     shader!(
         "dino_loss_forward",
-        ["dino_teacher_probs", "dino_student_log_probs", "dino_row_loss", "dino_loss_mean"],
-        [R, R, R, W, W, W, W]
+        ["dino_teacher_probs", "dino_student_loss_grad", "dino_loss_mean"],
+        [R, R, R, W, R, W, W, W]
     ),
-    // teacher_probs, student_logp, pairs, grad_student
-    shader!("dino_loss_backward", ["dino_loss_backward"], [R, R, R, W]),
     // teacher, health, centre
     shader!("dino_center", ["dino_center_update"], [R, R, W]),
     // segments, blocks, grads, block_sumsq, clip

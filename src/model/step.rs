@@ -215,7 +215,8 @@ impl AdclrStep {
         }
         forward.extend(student_head.forward(e, c, &sv)?);
 
-        // Backward phase: zero the gradients, the loss terms' backward, then this.
+        // Backward phase (the loss terms wrote the logits' gradient in the forward phase): zero
+        // the parameter gradients, then this.
         let zero_grads: Vec<Dispatch> =
             chunks.iter().map(|cb| elementwise::fill(e, &cb.grads, 0.0)).collect::<Result<_>>()?;
         let mut backward = student_head.backward(e, c, &sv, &gv)?;
@@ -368,15 +369,7 @@ impl AdclrStep {
                 .chain(self.query_loss.iter().flat_map(|q| q.forward.iter()))
                 .collect::<Vec<_>>(),
         );
-        let losses = || std::iter::once(&self.global_loss).chain(self.query_loss.iter());
-        submit(
-            &self
-                .zero_grads
-                .iter()
-                .chain(losses().map(|l| &l.backward))
-                .chain(self.backward.iter())
-                .collect::<Vec<_>>(),
-        );
+        submit(&self.zero_grads.iter().chain(self.backward.iter()).collect::<Vec<_>>());
         let mut update: Vec<&Dispatch> = Vec::with_capacity(64);
         for o in &self.optimizers {
             update.extend(&o.dispatches[..2]);
@@ -397,7 +390,7 @@ impl AdclrStep {
     pub fn all_dispatches(&self) -> Vec<&Dispatch> {
         let losses = || std::iter::once(&self.global_loss).chain(self.query_loss.iter());
         let mut v: Vec<&Dispatch> = self.forward.iter().chain(losses().flat_map(|l| l.forward.iter())).collect();
-        v.extend(self.zero_grads.iter().chain(losses().map(|l| &l.backward)).chain(self.backward.iter()));
+        v.extend(self.zero_grads.iter().chain(self.backward.iter()));
         for o in &self.optimizers {
             v.extend(&o.dispatches);
         }

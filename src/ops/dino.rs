@@ -1,4 +1,5 @@
-//! The DINO loss term on the GPU: forward (loss), gradient to the student logits, centre EMA.
+//! The DINO loss term on the GPU: the loss with its gradient to the student logits (one
+//! fused pass per student row), and the centre EMA.
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
@@ -13,20 +14,20 @@ pub struct DinoLoss {
     teacher: GpuTensor,
     /// [n_teacher, k] sharpened, centred teacher probabilities.
     pub teacher_probs: GpuTensor,
-    /// [n_student, k] student log-probabilities: the student logits tensor itself, overwritten
-    /// by the forward pass.
-    pub student_logp: GpuTensor,
     /// [n_student] summed cross-entropy of each student row's pairs.
     pub row_loss: GpuTensor,
     /// [1] the term's value.
     pub loss: GpuTensor,
+    /// Teacher probabilities, each student row's loss and gradient, the mean: the gradient
+    /// needs nothing from the backward pass, so it is written here.
     pub forward: Vec<Dispatch>,
-    pub backward: Dispatch,
+    n_pairs: usize,
+    weight: f32,
 }
 
 impl DinoLoss {
-    /// `pairs` are (teacher row, student row); `grad_student` receives weight * dL/ds. The
-    /// forward pass overwrites `student` (logits) with its log-probabilities.
+    /// `pairs` are (teacher row, student row); `grad_student` receives weight * dL/ds
+    /// (written, not added). The student logits are only read.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         al: &mut Alloc,
@@ -53,29 +54,31 @@ impl DinoLoss {
         let csr = pairs_csr(pairs, ns);
         let pairs_t = al.u32s(&format!("{name}.pairs"), &csr)?;
         let teacher_probs = al.tensor(&format!("{name}.teacher_probs"), &[nt, k])?;
-        // The student logits become log-probabilities in place.
-        let student_logp = student.clone();
         let row_loss = al.tensor(&format!("{name}.row_loss"), &[ns])?;
         let loss = al.tensor(&format!("{name}.loss"), &[1])?;
         let e = al.e;
-        let np = pairs.len() as u32;
-        let (itt, its) = (bits(1.0 / shape.tau_t as f32), bits(1.0 / shape.tau_s as f32));
-        let fparams = [nt as u32, ns as u32, k as u32, np, itt, its, 0, 0];
-        let bufs = [teacher, centre, &pairs_t, &teacher_probs, &student_logp, &row_loss, &loss];
+        let params = Self::params(&shape, pairs.len(), shape.tau_t as f32, weight);
+        let bufs = [teacher, centre, &pairs_t, &teacher_probs, student, &row_loss, &loss, grad_student];
         let forward = vec![
-            e.dispatch("dino_teacher_probs", &fparams, &bufs, grid_rows(nt))?,
-            e.dispatch("dino_student_log_probs", &fparams, &bufs, grid_rows(ns))?,
-            e.dispatch("dino_row_loss", &fparams, &bufs, grid_rows(ns))?,
-            e.dispatch("dino_loss_mean", &fparams, &bufs, [1, 1, 1])?,
+            e.dispatch("dino_teacher_probs", &params, &bufs, grid_rows(nt))?,
+            e.dispatch("dino_student_loss_grad", &params, &bufs, grid_rows(ns))?,
+            e.dispatch("dino_loss_mean", &params, &bufs, [1, 1, 1])?,
         ];
-        let bparams = [ns as u32, k as u32, np, 0, its, bits(weight), 0, 0];
-        let backward = e.dispatch(
-            "dino_loss_backward",
-            &bparams,
-            &[&teacher_probs, &student_logp, &pairs_t, grad_student],
-            grid_1d(ns * k, 256),
-        )?;
-        Ok(Self { shape, teacher: teacher.clone(), teacher_probs, student_logp, row_loss, loss, forward, backward })
+        Ok(Self {
+            shape,
+            teacher: teacher.clone(),
+            teacher_probs,
+            row_loss,
+            loss,
+            forward,
+            n_pairs: pairs.len(),
+            weight,
+        })
+    }
+
+    fn params(s: &DinoShape, n_pairs: usize, tau_t: f32, weight: f32) -> [u32; 8] {
+        let (nt, ns, k) = (s.n_teacher as u32, s.n_student as u32, s.k as u32);
+        [nt, ns, k, n_pairs as u32, bits(1.0 / tau_t), bits(1.0 / s.tau_s as f32), bits(weight), 0]
     }
 
     /// The teacher logits this term reads.
@@ -85,19 +88,8 @@ impl DinoLoss {
 
     /// Changes the teacher temperature (its warm-up schedule) before the next submit.
     pub fn set_teacher_temperature(&self, e: &Engine, tau_t: f32) {
-        let s = &self.shape;
-        let params = [
-            s.n_teacher as u32,
-            s.n_student as u32,
-            s.k as u32,
-            0,
-            bits(1.0 / tau_t),
-            bits(1.0 / s.tau_s as f32),
-            0,
-            0,
-        ];
-        // n_pairs is only read by the last two entry points, which keep their own blocks.
-        self.forward[0].set_params(&e.ctx, &params);
+        // Only the teacher probabilities read it.
+        self.forward[0].set_params(&e.ctx, &Self::params(&self.shape, self.n_pairs, tau_t, self.weight));
     }
 }
 

@@ -40,7 +40,6 @@ fn dino_loss_gradient_and_centre_match_reference() {
         let health = Health::new(e).unwrap();
         let centre_d = centre_update(e, &gt, &gc, &health.flag, k, 0.9).unwrap();
         let mut all: Vec<_> = term.forward.iter().collect();
-        all.push(&term.backward);
         all.push(&centre_d);
         e.run(&all).unwrap();
         let loss = download(&term.loss)[0];
@@ -48,9 +47,8 @@ fn dino_loss_gradient_and_centre_match_reference() {
         assert_close(&format!("dino loss k {k}"), &[loss], &[want], 1e-5, 1e-5);
         let want_grad = reference::dino::grad_student(&sh, &teacher, &student, &centre, &pairs, weight as f64);
         assert_close(&format!("dino grad k {k}"), &download(&grad), &want_grad, 1e-5, 1e-4);
-        // The student logits were turned into log-probabilities in place.
-        let logp = reference::softmax::log_forward(&student, sh.n_student, k, 1.0 / sh.tau_s);
-        assert_close(&format!("student log-probs k {k}"), &download(&gs), &logp, 1e-5, 1e-5);
+        // The student logits are only read.
+        assert_eq!(download(&gs), student, "student logits changed");
         let want_c = reference::dino::centre_update(&centre, &teacher, sh.n_teacher, k, 0.9);
         assert_close(&format!("centre k {k}"), &download(&gc), &want_c, 1e-6, 1e-5);
     }
@@ -72,9 +70,7 @@ fn query_pairing_with_its_own_weight() {
     let (gt, gs, gc) = (upload("teacher", &teacher), upload("student", &student), upload("centre", &centre));
     let grad = zeros("grad", sh.n_student * k);
     let term = DinoLoss::new(&mut Alloc::new(e), "query", sh, &pairs, &gt, &gs, &gc, &grad, 0.5).unwrap();
-    let mut all: Vec<_> = term.forward.iter().collect();
-    all.push(&term.backward);
-    e.run(&all).unwrap();
+    e.run(&term.forward.iter().collect::<Vec<_>>()).unwrap();
     let want = reference::dino::loss(&sh, &teacher, &student, &centre, &pairs);
     assert_close("query loss", &download(&term.loss), &[want], 1e-5, 1e-5);
     let want_grad = reference::dino::grad_student(&sh, &teacher, &student, &centre, &pairs, 0.5);
