@@ -77,6 +77,13 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     shader!("attention_forward", ["attention_forward"], [R, W, W]),
     // qkv, out, lse, dout, dqkv
     shader!("attention_backward", ["attention_backward_query", "attention_backward_key_value"], [R, R, R, R, W]),
+    // as attention_forward / attention_backward, head_dim 64, shared-memory tiles (GPUs)
+    shader!("attention_tiled_forward", ["attention_forward_tiled"], [R, W, W]),
+    shader!(
+        "attention_tiled_backward",
+        ["attention_backward_query_tiled", "attention_backward_key_value_tiled"],
+        [R, R, R, R, W]
+    ),
     // as attention_forward / attention_backward; need 8-lane subgroups
     shader!("attention_subgroup_forward", ["attention_forward_sg"], [R, W, W], true),
     shader!(
@@ -127,6 +134,7 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("matmul_common", include_str!("../../shaders/lib/matmul_common.wgsl")),
     ("matmul_epilogue", include_str!("../../shaders/lib/matmul_epilogue.wgsl")),
     ("attention_subgroup", include_str!("../../shaders/lib/attention_subgroup.wgsl")),
+    ("attention_tiles", include_str!("../../shaders/lib/attention_tiles.wgsl")),
 ];
 
 impl ShaderFile {

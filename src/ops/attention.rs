@@ -36,11 +36,27 @@ fn check(kernel: &'static str, s: &AttentionShape) -> Result<()> {
     Ok(())
 }
 
-/// The subgroup kernels (8 rows of one image and head per subgroup) where the engine's
-/// policy is Subgroup and rows load as vec4; otherwise one invocation per row.
-fn subgroup_grid(e: &Engine, s: &AttentionShape) -> Option<[u32; 3]> {
-    let use_sg = e.kernels.matmul_policy == MatmulPolicy::Subgroup && s.head_dim % 4 == 0;
-    use_sg.then(|| grid_1d(s.batch * s.heads * s.tokens.div_ceil(8) * 8, 64))
+/// The head size the shared-memory (tiled) kernels are compiled for.
+pub const TILED_HEAD_DIM: usize = 64;
+
+/// Which kernels run a shape, with their grid: shared-memory tiles of 64 rows (GPU policies,
+/// head_dim 64), eight rows per subgroup (the Subgroup policy, head_dim % 4 == 0), or one
+/// invocation per row.
+enum Variant {
+    Tiled([u32; 3]),
+    Subgroup([u32; 3]),
+    PerRow([u32; 3]),
+}
+
+fn variant(e: &Engine, s: &AttentionShape) -> Variant {
+    let rows = |per: usize| s.batch * s.heads * s.tokens.div_ceil(per) * per;
+    match e.kernels.matmul_policy {
+        MatmulPolicy::Tiled | MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM => {
+            Variant::Tiled(grid_1d(rows(64), 64))
+        }
+        MatmulPolicy::Subgroup if s.head_dim % 4 == 0 => Variant::Subgroup(grid_1d(rows(8), 64)),
+        _ => Variant::PerRow(grid_1d(s.lse_len(), 64)),
+    }
 }
 
 /// out [batch, tokens, heads*head_dim] and lse [batch, heads, tokens] from qkv
@@ -50,10 +66,12 @@ pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor,
     expect_len("attention_forward", qkv, s.qkv_len())?;
     expect_len("attention_forward", out, s.out_len())?;
     expect_len("attention_forward", lse, s.lse_len())?;
-    if let Some(grid) = subgroup_grid(e, s) {
-        return e.dispatch("attention_forward_sg", &params(s), &[qkv, out, lse], grid);
-    }
-    e.dispatch("attention_forward", &params(s), &[qkv, out, lse], grid_1d(s.lse_len(), 64))
+    let (entry, grid) = match variant(e, s) {
+        Variant::Tiled(g) => ("attention_forward_tiled", g),
+        Variant::Subgroup(g) => ("attention_forward_sg", g),
+        Variant::PerRow(g) => ("attention_forward", g),
+    };
+    e.dispatch(entry, &params(s), &[qkv, out, lse], grid)
 }
 
 /// dqkv from dout, recomputing the probabilities from lse.
@@ -74,15 +92,10 @@ pub fn backward(
     expect_len("attention_backward", lse, s.lse_len())?;
     let p = params(s);
     let bufs = [qkv, out, lse, dout, dqkv];
-    if let Some(grid) = subgroup_grid(e, s) {
-        return Ok([
-            e.dispatch("attention_backward_query_sg", &p, &bufs, grid)?,
-            e.dispatch("attention_backward_key_value_sg", &p, &bufs, grid)?,
-        ]);
-    }
-    let grid = grid_1d(s.lse_len(), 64);
-    Ok([
-        e.dispatch("attention_backward_query", &p, &bufs, grid)?,
-        e.dispatch("attention_backward_key_value", &p, &bufs, grid)?,
-    ])
+    let (query, key_value, grid) = match variant(e, s) {
+        Variant::Tiled(g) => ("attention_backward_query_tiled", "attention_backward_key_value_tiled", g),
+        Variant::Subgroup(g) => ("attention_backward_query_sg", "attention_backward_key_value_sg", g),
+        Variant::PerRow(g) => ("attention_backward_query", "attention_backward_key_value", g),
+    };
+    Ok([e.dispatch(query, &p, &bufs, grid)?, e.dispatch(key_value, &p, &bufs, grid)?])
 }

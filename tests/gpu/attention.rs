@@ -12,6 +12,10 @@ const SHAPES: &[(usize, usize, usize, usize, usize)] = &[
     (2, 10, 1, 1, 33),
     (1, 12, 3, 1, 128),
     (2, 6, 2, 2, 36),
+    // head_dim 64 takes the shared-memory kernels on GPU policies: 64-row blocks that are all
+    // CLS / patch rows, mixed, and partial.
+    (1, 130, 5, 1, 64),
+    (2, 60, 9, 2, 64),
 ];
 
 fn all_shapes() -> Vec<AttentionShape> {

@@ -1,0 +1,33 @@
+#!/bin/bash
+# Every performance figure issue 6 asks for, as JSON lines on stdout: adapter info, the matmul
+# tuning (its choice is then used by the benches), kernels (matmul 1024^3 and 4096^3, ViT-S
+# qkv, attention), and training steps of tiny b256, vit-s16 b64 and vit-b16 b64 (2 global
+# views, Q = 10, synthetic data). On the GPU machine, after ../shared/gpu/stage.sh here:
+#     bash scripts/gpu-measure.sh .gpu/adclr-wgpu            (carry .gpu)
+# Try it on lavapipe first with small settings:  SMALL=1 bash scripts/gpu-measure.sh target/release/adclr-wgpu
+set -uo pipefail
+bin=${1:?usage: gpu-measure.sh PATH/TO/adclr-wgpu}
+here=$(cd "$(dirname "$bin")" && pwd)
+run() { if [ -f "$here/run.sh" ]; then bash "$here/run.sh" "$@"; else "$@"; fi; }
+export ADCLR_TUNING_FILE="${ADCLR_TUNING_FILE:-$here/matmul-tuning.json}"
+if [ "${SMALL:-0}" = 1 ]; then
+    tune_rows=64; max_mm=1024; steps=1
+    configs=("tiny 4" "tiny 8")
+else
+    tune_rows=12544; max_mm=4096; steps=10
+    configs=("tiny 256" "vit-s16 64" "vit-b16 64")
+fi
+step() { echo "== $*" >&2; }
+step info;   run "$bin" info | tr -d '\n' | tr -s ' '; echo
+step tune;   run "$bin" tune --rows "$tune_rows" --repeats 3
+step kernels; run "$bin" bench --kernels --max-matmul "$max_mm" --repeats 5 --steps 1 --batch 2
+for c in "${configs[@]}"; do
+    set -- $c
+    step "step $1 batch $2"
+    run "$bin" bench --preset "$1" --batch "$2" --queries 10 --steps "$steps"
+done
+# The same vit-s16 step with the untuned 64x64 kernel, for comparison.
+if [ "${SMALL:-0}" != 1 ]; then
+    step "vit-s16 b64 with ADCLR_MATMUL=tiled"
+    ADCLR_MATMUL=tiled run "$bin" bench --preset vit-s16 --batch 64 --queries 10 --steps 5
+fi
