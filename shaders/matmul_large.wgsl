@@ -1,9 +1,9 @@
 // Batched strided matmul with large register tiles, for discrete GPUs: a 16x16 workgroup
 // computes a 128x128 tile of C, each invocation an 8x8 block (rows ty*4 .. +4 and 64 + ty*4
 // .. +4, columns likewise), so every shared-memory read is a vec4 feeding 16 FMAs. K advances
-// BK = 8 at a time through workgroup memory; A and B are staged k-major ([BK][128]). Global
-// loads walk the operand's contiguous dimension (K or M for A, K or N for B) so neighbouring
-// invocations read neighbouring addresses. Operands, strides and flags as matmul.wgsl.
+// TILE_K (an override constant, 8 or 16) at a time through workgroup memory; A and B are
+// staged k-major ([TILE_K][128]). Global loads walk the operand's contiguous dimension (K or M
+// for A, K or N for B) so neighbouring invocations read neighbouring addresses. Operands, strides and flags as matmul.wgsl.
 
 struct Params {
     m: u32, n: u32, k: u32, batch: u32,
@@ -22,17 +22,17 @@ struct Params {
 // #import matmul_epilogue
 
 const TILE: u32 = 128u;
-const BK: u32 = 8u;
-const LOADS: u32 = TILE * BK / 256u; // elements of each operand one invocation stages per step
+const MAX_TILE_K: u32 = 16u;
+override TILE_K: u32 = 16u; // K per step: 8 or 16 (the tiles are sized for 16)
 
-var<workgroup> a_tile: array<vec4<f32>, BK * TILE / 4u>; // [BK][TILE] as vec4 along M
-var<workgroup> b_tile: array<vec4<f32>, BK * TILE / 4u>; // [BK][TILE] as vec4 along N
+var<workgroup> a_tile: array<vec4<f32>, MAX_TILE_K * TILE / 4u>; // [TILE_K][TILE] as vec4 along M
+var<workgroup> b_tile: array<vec4<f32>, MAX_TILE_K * TILE / 4u>; // [TILE_K][TILE] as vec4 along N
 
-// Element `idx` of a BK x TILE slab of an operand whose (row, k) element sits at
+// Element `idx` of a TILE_K x TILE slab of an operand whose (row, k) element sits at
 // base + row * rs + k * cs: returns (row, k) within the slab, walking k first when the
 // operand is contiguous along k (cs == 1), else walking rows.
 fn slab_coords(idx: u32, cs: u32) -> vec2<u32> {
-    if (cs == 1u) { return vec2<u32>(idx / BK, idx % BK); }
+    if (cs == 1u) { return vec2<u32>(idx / TILE_K, idx % TILE_K); }
     return vec2<u32>(idx % TILE, idx / TILE);
 }
 
@@ -51,9 +51,9 @@ fn matmul_large(
         let batch = select(wg.z, bb, sum_batch);
         let a_base = batch * p.a_bs;
         let b_base = batch * p.b_bs;
-        for (var k0 = 0u; k0 < p.k; k0 += BK) {
-            let full_k = full && k0 + BK <= p.k;
-            for (var t = 0u; t < LOADS; t++) {
+        for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
+            let full_k = full && k0 + TILE_K <= p.k;
+            for (var t = 0u; t < TILE * TILE_K / 256u; t++) { // each operand's slab, 256 invocations
                 let idx = li + t * 256u;
                 // A: rows of C by k.
                 let ac = slab_coords(idx, p.a_cs);
@@ -75,7 +75,7 @@ fn matmul_large(
                 b_tile[(bc.y * TILE + bc.x) / 4u][bc.x % 4u] = bv;
             }
             workgroupBarrier();
-            for (var kk = 0u; kk < BK; kk++) {
+            for (var kk = 0u; kk < TILE_K; kk++) {
                 let a_lo = a_tile[kk * 32u + lid.y];
                 let a_hi = a_tile[kk * 32u + 16u + lid.y];
                 let b_lo = b_tile[kk * 32u + lid.x];

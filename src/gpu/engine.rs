@@ -39,7 +39,7 @@ impl Engine {
         if !config.runs_on(&ctx) {
             return Err(Error::Gpu(format!(
                 "{} cannot run the matmul configuration {config:?} (the subgroup policy needs 8-lane \
-                 subgroups; TILE_K must be 8, 16 or 32)",
+                 subgroups; TILE_K is 8, 16 or 32 for `tiled`, 8 or 16 for `large`, 16 otherwise)",
                 ctx.describe()
             )));
         }

@@ -20,8 +20,10 @@ use std::time::Instant;
 /// The TILE_K the workgroup-tiled kernel is compiled with unless tuned otherwise.
 pub const DEFAULT_TILE_K: u32 = 16;
 const TILE_K_CANDIDATES: [u32; 3] = [8, 16, 32];
+const LARGE_TILE_K_CANDIDATES: [u32; 2] = [8, 16];
 
-/// Which matmul kernels an engine uses, and the tiled kernel's K step.
+/// Which matmul kernels an engine uses, and the K step of the workgroup-tiled ones (16 and
+/// unused for the register-blocked and subgroup kernels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatmulConfig {
     pub policy: MatmulPolicy,
@@ -29,15 +31,23 @@ pub struct MatmulConfig {
 }
 
 impl MatmulConfig {
-    /// Pipeline override constants for this configuration.
+    /// Pipeline override constants for this configuration (TILE_K of the kernel it uses).
     pub fn overrides(&self) -> Vec<(&'static str, &'static str, f64)> {
-        vec![("matmul", "TILE_K", self.tile_k as f64)]
+        match self.policy {
+            MatmulPolicy::Tiled => vec![("matmul", "TILE_K", self.tile_k as f64)],
+            MatmulPolicy::Large => vec![("matmul_large", "TILE_K", self.tile_k as f64)],
+            MatmulPolicy::Blocked | MatmulPolicy::Subgroup => vec![],
+        }
     }
 
     /// Whether `ctx` can run this configuration.
     pub fn runs_on(&self, ctx: &GpuContext) -> bool {
-        TILE_K_CANDIDATES.contains(&self.tile_k)
-            && (self.policy != MatmulPolicy::Subgroup || MatmulPolicy::subgroup_supported(ctx))
+        match self.policy {
+            MatmulPolicy::Tiled => TILE_K_CANDIDATES.contains(&self.tile_k),
+            MatmulPolicy::Large => LARGE_TILE_K_CANDIDATES.contains(&self.tile_k),
+            MatmulPolicy::Blocked => self.tile_k == DEFAULT_TILE_K,
+            MatmulPolicy::Subgroup => self.tile_k == DEFAULT_TILE_K && MatmulPolicy::subgroup_supported(ctx),
+        }
     }
 }
 
@@ -45,7 +55,7 @@ impl MatmulConfig {
 pub fn candidates(ctx: &GpuContext) -> Vec<MatmulConfig> {
     let mut out: Vec<MatmulConfig> =
         TILE_K_CANDIDATES.iter().map(|&tile_k| MatmulConfig { policy: MatmulPolicy::Tiled, tile_k }).collect();
-    out.push(MatmulConfig { policy: MatmulPolicy::Large, tile_k: DEFAULT_TILE_K });
+    out.extend(LARGE_TILE_K_CANDIDATES.iter().map(|&tile_k| MatmulConfig { policy: MatmulPolicy::Large, tile_k }));
     out.push(MatmulConfig { policy: MatmulPolicy::Blocked, tile_k: DEFAULT_TILE_K });
     if MatmulPolicy::subgroup_supported(ctx) {
         out.push(MatmulConfig { policy: MatmulPolicy::Subgroup, tile_k: DEFAULT_TILE_K });

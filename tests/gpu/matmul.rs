@@ -99,11 +99,11 @@ fn backward_on(e: &adclr_wgpu::gpu::Engine) {
 
 #[test]
 fn matmul_with_other_tile_k_override() {
-    for tile_k in [8, 32] {
-        let config = MatmulConfig { policy: MatmulPolicy::Tiled, tile_k };
+    for (policy, tile_k) in [(MatmulPolicy::Tiled, 8), (MatmulPolicy::Tiled, 32), (MatmulPolicy::Large, 8)] {
+        let config = MatmulConfig { policy, tile_k };
         let e = Engine::open_with_config(&AdapterChoice::default(), config).unwrap();
         let mut rng = Rng::new(3);
-        let mut s = MatmulShape::new(2, 70, 65, 71);
+        let mut s = MatmulShape::new(2, 130, 129, 37);
         s.trans_b = true;
         let a = f32_exact(&rng.vec(s.a_len(), 1.0));
         let b = f32_exact(&rng.vec(s.b_len(), 1.0));
@@ -115,7 +115,7 @@ fn matmul_with_other_tile_k_override() {
         e.run(&[&matmul::forward(&e, &s, &ga, &gb, None, &gc, 1.0, false).unwrap()]).unwrap();
         let got: Vec<f64> = gc.read_f32(&e.ctx).unwrap().iter().map(|&x| x as f64).collect();
         let want = reference::matmul::forward(&s, &a, &b, None, 1.0);
-        assert_close(&format!("matmul TILE_K {tile_k}"), &got, &want, 1e-5, 1e-4);
+        assert_close(&format!("matmul {policy:?} TILE_K {tile_k}"), &got, &want, 1e-5, 1e-4);
     }
 }
 
