@@ -16,10 +16,7 @@
 
 // #import attention_tiles
 
-const KEYS: u32 = 16u;
-const QUERIES: u32 = 8u;
-var<workgroup> tile_a: array<f32, KEYS * HEAD_DIM>; // keys (query kernel) or q rows (key/value kernel)
-var<workgroup> tile_b: array<f32, KEYS * HEAD_DIM>; // values, or dO rows
+const QUERIES: u32 = 8u; // query rows staged per tile by the key/value kernel
 var<workgroup> tile_lse: array<f32, QUERIES>;
 var<workgroup> tile_d: array<f32, QUERIES>;
 
@@ -50,15 +47,10 @@ fn attention_backward_query_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin
     }
     let row_lse = lse[(b * p.heads + h) * p.tokens + i];
     let j_end = key_end(blk.y);
-    for (var j0 = 0u; j0 < j_end; j0 += KEYS) {
-        for (var e = li; e < KEYS * HEAD_DIM; e += ROWS) {
-            let j = min(j0 + e / HEAD_DIM, p.tokens - 1u);
-            let ko = qkv_offset(b, j, 1u, h) + e % HEAD_DIM;
-            tile_a[e] = qkv[ko];
-            tile_b[e] = qkv[ko + p.heads * HEAD_DIM];
-        }
+    for (var j0 = 0u; j0 < j_end; j0 += TILE_ROWS) {
+        stage_keys_values(b, h, j0, li);
         workgroupBarrier();
-        for (var t = 0u; t < min(KEYS, j_end - j0); t++) {
+        for (var t = 0u; t < min(TILE_ROWS, j_end - j0); t++) {
             if (!attends(i, j0 + t)) { continue; }
             var s = 0.0;
             var dp = 0.0;

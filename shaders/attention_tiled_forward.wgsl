@@ -10,10 +10,6 @@
 
 // #import attention_tiles
 
-const KEYS: u32 = 16u;
-var<workgroup> k_tile: array<f32, KEYS * HEAD_DIM>; // [KEYS][HEAD_DIM]
-var<workgroup> v_tile: array<f32, KEYS * HEAD_DIM>;
-
 @compute @workgroup_size(64)
 fn attention_forward_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                            @builtin(local_invocation_index) li: u32) {
@@ -30,23 +26,18 @@ fn attention_forward_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wo
     let j_end = key_end(blk.y);
     var m = -1.0e30;
     var l = 0.0;
-    for (var j0 = 0u; j0 < j_end; j0 += KEYS) {
-        for (var e = li; e < KEYS * HEAD_DIM; e += ROWS) {
-            let j = min(j0 + e / HEAD_DIM, p.tokens - 1u);
-            let ko = qkv_offset(b, j, 1u, h) + e % HEAD_DIM;
-            k_tile[e] = qkv[ko];
-            v_tile[e] = qkv[ko + p.heads * HEAD_DIM];
-        }
+    for (var j0 = 0u; j0 < j_end; j0 += TILE_ROWS) {
+        stage_keys_values(b, h, j0, li);
         workgroupBarrier();
-        for (var t = 0u; t < min(KEYS, j_end - j0); t++) {
+        for (var t = 0u; t < min(TILE_ROWS, j_end - j0); t++) {
             if (!attends(i, j0 + t)) { continue; }
             var s = 0.0;
-            for (var d = 0u; d < HEAD_DIM; d++) { s = fma(q[d], k_tile[t * HEAD_DIM + d], s); }
+            for (var d = 0u; d < HEAD_DIM; d++) { s = fma(q[d], tile_a[t * HEAD_DIM + d], s); }
             let m_new = max(m, s);
             let correction = exp(m - m_new);
             let w = exp(s - m_new);
             l = l * correction + w;
-            for (var d = 0u; d < HEAD_DIM; d++) { acc[d] = acc[d] * correction + w * v_tile[t * HEAD_DIM + d]; }
+            for (var d = 0u; d < HEAD_DIM; d++) { acc[d] = acc[d] * correction + w * tile_b[t * HEAD_DIM + d]; }
             m = m_new;
         }
         workgroupBarrier();

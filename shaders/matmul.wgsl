@@ -5,21 +5,7 @@
 // over K in steps of TILE_K (an override constant, a multiple of 4) staged in workgroup memory. With flag 4 the batch is part of the
 // reduction (the gradient of a weight broadcast over the batch): C = sum_b op(A)[b] op(B)[b].
 
-struct Params {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
-    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32, // 4 = sum over batch into C[0]; others: lib/matmul_epilogue
-    alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;   // [N] (unused without flag 1)
-@group(0) @binding(4) var<storage, read_write> c: array<f32>; // [batch, M, N]
-@group(0) @binding(5) var<storage, read_write> aux: array<f32>; // [batch, M, N] (flags 8, 16)
-
-// #import matmul_epilogue
+// #import matmul_strided
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 64u;

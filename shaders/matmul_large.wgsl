@@ -3,23 +3,10 @@
 // .. +4, columns likewise), so every shared-memory read is a vec4 feeding 16 FMAs. K advances
 // TILE_K (an override constant, 8 or 16) at a time through workgroup memory; A and B are
 // staged k-major ([TILE_K][128]). Global loads walk the operand's contiguous dimension (K or M
-// for A, K or N for B) so neighbouring invocations read neighbouring addresses. Operands, strides and flags as matmul.wgsl.
+// for A, K or N for B) so neighbouring invocations read neighbouring addresses. Operands,
+// strides and flags as matmul.wgsl.
 
-struct Params {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
-    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32, // 4 = sum over batch into C[0]; others: lib/matmul_epilogue
-    alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;      // [N] (flag 1)
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;   // [batch, M, N]
-@group(0) @binding(5) var<storage, read_write> aux: array<f32>; // [batch, M, N] (flags 8, 16)
-
-// #import matmul_epilogue
+// #import matmul_strided
 
 const TILE: u32 = 128u;
 const MAX_TILE_K: u32 = 16u;

@@ -2,14 +2,8 @@
 // bindings and the store of one row of four columns. Flags: 4 = sum over the batch into C[0]
 // (a weight broadcast over the batch); the others are lib/matmul_epilogue.wgsl's.
 
-struct Params {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
-    b_cs: u32, b_bs: u32, c_bs: u32, flags: u32,
-    alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
-}
+// #import matmul_params
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // [N] (flag 1)
