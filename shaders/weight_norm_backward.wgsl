@@ -29,3 +29,21 @@ fn weight_norm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
     }
     if (li == 0u) { dg[row] = dot_u; }
 }
+
+// The same with one invocation per row and no barriers (CPU drivers).
+@compute @workgroup_size(64)
+fn weight_norm_backward_rowwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                @builtin(local_invocation_index) li: u32) {
+    let row = (wg.y * nwg.x + wg.x) * 64u + li;
+    if (row >= p.rows) { return; }
+    let base = row * p.d;
+    let n = vnorm[row];
+    var s = 0.0;
+    for (var j = 0u; j < p.d; j++) { s += dw[base + j] * v[base + j]; }
+    let dot_u = s / n;
+    let f = g[row] / n;
+    for (var j = 0u; j < p.d; j++) {
+        dv[base + j] = f * (dw[base + j] - dot_u * v[base + j] / n);
+    }
+    dg[row] = dot_u;
+}

@@ -24,3 +24,18 @@ fn weight_norm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgr
     for (var j = li; j < p.d; j += 256u) { w[base + j] = v[base + j] * f; }
     if (li == 0u) { vnorm[row] = n; }
 }
+
+// The same with one invocation per row and no barriers (CPU drivers).
+@compute @workgroup_size(64)
+fn weight_norm_forward_rowwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                               @builtin(local_invocation_index) li: u32) {
+    let row = (wg.y * nwg.x + wg.x) * 64u + li;
+    if (row >= p.rows) { return; }
+    let base = row * p.d;
+    var s = 0.0;
+    for (var j = 0u; j < p.d; j++) { s += v[base + j] * v[base + j]; }
+    let n = sqrt(s);
+    let f = g[row] / n;
+    for (var j = 0u; j < p.d; j++) { w[base + j] = v[base + j] * f; }
+    vnorm[row] = n;
+}

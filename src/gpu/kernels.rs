@@ -97,9 +97,9 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     // y, norm, dy, dx
     shader!("l2norm_backward", ["l2norm_backward"], [R, R, R, W]),
     // g, v, w, vnorm
-    shader!("weight_norm_forward", ["weight_norm_forward"], [R, R, W, W]),
+    shader!("weight_norm_forward", ["weight_norm_forward", "weight_norm_forward_rowwise"], [R, R, W, W]),
     // g, v, vnorm, dw, dg, dv
-    shader!("weight_norm_backward", ["weight_norm_backward"], [R, R, R, R, W, W]),
+    shader!("weight_norm_backward", ["weight_norm_backward", "weight_norm_backward_rowwise"], [R, R, R, R, W, W]),
     // teacher, centre, pairs, teacher_probs, student logits, row_loss, loss, grad_student
     shader!(
         "dino_loss_forward",

@@ -1,8 +1,9 @@
-//! Weight-normalised linear layer launchers: w = g v / ||v|| per output row.
+//! Weight-normalised linear layer launchers: w = g v / ||v|| per output row (a workgroup per
+//! row on GPUs, an invocation per row on CPU drivers).
 
 use super::expect_len;
 use crate::error::Result;
-use crate::gpu::{grid_rows, Dispatch, Engine, GpuTensor};
+use crate::gpu::{grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
 
 /// w [rows, d] and vnorm [rows] from g [rows] and v [rows, d].
 pub fn forward(e: &Engine, g: &GpuTensor, v: &GpuTensor, w: &GpuTensor, vnorm: &GpuTensor) -> Result<Dispatch> {
@@ -11,7 +12,11 @@ pub fn forward(e: &Engine, g: &GpuTensor, v: &GpuTensor, w: &GpuTensor, vnorm: &
     expect_len("weight_norm_forward", v, rows * d)?;
     expect_len("weight_norm_forward", w, rows * d)?;
     expect_len("weight_norm_forward", vnorm, rows)?;
-    e.dispatch("weight_norm_forward", &[rows as u32, d as u32, 0, 0], &[g, v, w, vnorm], grid_rows(rows))
+    let p = [rows as u32, d as u32, 0, 0];
+    if e.kernels.matmul_policy.rowwise() {
+        return e.dispatch("weight_norm_forward_rowwise", &p, &[g, v, w, vnorm], grid_1d(rows, 64));
+    }
+    e.dispatch("weight_norm_forward", &p, &[g, v, w, vnorm], grid_rows(rows))
 }
 
 /// dg and dv from dW.
@@ -33,5 +38,9 @@ pub fn backward(
     for t in [vnorm, dg] {
         expect_len("weight_norm_backward", t, rows)?;
     }
-    e.dispatch("weight_norm_backward", &[rows as u32, d as u32, 0, 0], &[g, v, vnorm, dw, dg, dv], grid_rows(rows))
+    let (p, bufs) = ([rows as u32, d as u32, 0, 0], [g, v, vnorm, dw, dg, dv]);
+    if e.kernels.matmul_policy.rowwise() {
+        return e.dispatch("weight_norm_backward_rowwise", &p, &bufs, grid_1d(rows, 64));
+    }
+    e.dispatch("weight_norm_backward", &p, &bufs, grid_rows(rows))
 }
