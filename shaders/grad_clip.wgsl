@@ -30,6 +30,17 @@ fn grad_block_sumsq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroup
     if (li == 0u) { block_sumsq[blk] = total; }
 }
 
+// The same with one invocation per block and no barriers (CPU drivers).
+@compute @workgroup_size(64)
+fn grad_block_sumsq_rowwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                            @builtin(local_invocation_index) li: u32) {
+    let blk = (wg.y * nwg.x + wg.x) * 64u + li;
+    if (blk >= p.n_blocks) { return; }
+    var s = 0.0;
+    for (var i = blocks[blk * 4u + 1u]; i < blocks[blk * 4u + 2u]; i++) { s += grads[i] * grads[i]; }
+    block_sumsq[blk] = s;
+}
+
 @compute @workgroup_size(64)
 fn grad_clip_scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) li: u32) {

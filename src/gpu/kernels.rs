@@ -109,7 +109,7 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     // teacher, health, centre
     shader!("dino_center", ["dino_center_update"], [R, R, W]),
     // segments, blocks, grads, block_sumsq, clip
-    shader!("grad_clip", ["grad_block_sumsq", "grad_clip_scale"], [R, R, R, W, W]),
+    shader!("grad_clip", ["grad_block_sumsq", "grad_block_sumsq_rowwise", "grad_clip_scale"], [R, R, R, W, W]),
     // segments, blocks, clip, grads, health, params, m, v
     shader!("adamw", ["adamw_step"], [R, R, R, R, R, W, W, W]),
     // student, health, teacher

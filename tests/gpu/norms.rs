@@ -1,6 +1,6 @@
 use crate::common::*;
-use adclr_wgpu::ops::{l2norm, layernorm, weight_norm};
 use adclr_wgpu::gpu::GpuTensor;
+use adclr_wgpu::ops::{l2norm, layernorm, weight_norm};
 use adclr_wgpu::reference;
 
 #[test]

@@ -16,7 +16,16 @@ fn layout() -> FlatLayout {
 
 #[test]
 fn clipping_adamw_and_frozen_tensors_match_reference() {
-    let e = engine();
+    // Block sums of squares a workgroup per block (tiled, large) and an invocation per block.
+    for e in engines() {
+        clipping_on(e);
+    }
+}
+
+fn clipping_on(e: &adclr_wgpu::gpu::Engine) {
+    let upload = |n: &str, x: &[f64]| upload_on(e, n, x);
+    let zeros = |n: &str, len: usize| zeros_on(e, n, len);
+    let download = |t: &adclr_wgpu::gpu::GpuTensor| download_on(e, t);
     let mut rng = Rng::new(14);
     let mut lay = layout();
     let n = lay.total;
