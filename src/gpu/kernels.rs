@@ -205,14 +205,28 @@ impl MatmulPolicy {
     /// else Subgroup or Blocked on CPU adapters and Large elsewhere.
     pub fn for_adapter(ctx: &GpuContext) -> Self {
         let subgroup_ok = Self::subgroup_supported(ctx);
-        let cpu = if subgroup_ok { Self::Subgroup } else { Self::Blocked };
+        let rule = match ctx.info.device_type {
+            wgpu::DeviceType::Cpu if subgroup_ok => Self::Subgroup,
+            wgpu::DeviceType::Cpu => Self::Blocked,
+            _ => Self::Large,
+        };
         match std::env::var("ADCLR_MATMUL").ok().as_deref() {
+            None | Some("") => rule,
             Some("tiled") => Self::Tiled,
             Some("large") => Self::Large,
             Some("blocked") => Self::Blocked,
             Some("subgroup") if subgroup_ok => Self::Subgroup,
-            _ if ctx.info.device_type == wgpu::DeviceType::Cpu => cpu,
-            _ => Self::Large,
+            Some("subgroup") => {
+                eprintln!(
+                    "warning: ADCLR_MATMUL=subgroup needs 8-lane subgroups, which {} lacks; using {rule:?}",
+                    ctx.describe()
+                );
+                rule
+            }
+            Some(other) => {
+                eprintln!("warning: ADCLR_MATMUL={other} is not tiled, large, blocked or subgroup; using {rule:?}");
+                rule
+            }
         }
     }
 
@@ -310,7 +324,8 @@ impl Kernels {
         }
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
         let dummy_rw = GpuTensor::zeros(ctx, "unused read-write binding", &[1])?;
-        Ok(Self { matmul_policy: MatmulPolicy::for_adapter(ctx), by_name, dummy, dummy_rw })
+        // The engine sets the policy it opens with (Engine::open and friends).
+        Ok(Self { matmul_policy: MatmulPolicy::Tiled, by_name, dummy, dummy_rw })
     }
 
     /// Whether `name` was compiled (files needing subgroups or more storage buffers than the

@@ -146,8 +146,10 @@ pub enum ConfigSource {
 
 /// The configuration `Engine::open` uses on `ctx`: ADCLR_MATMUL, else the cache, else the rule.
 pub fn config_for(ctx: &GpuContext) -> (MatmulConfig, ConfigSource) {
-    let rule = MatmulConfig { policy: MatmulPolicy::for_adapter(ctx), tile_k: DEFAULT_TILE_K };
-    if std::env::var_os("ADCLR_MATMUL").is_some() {
+    let policy = MatmulPolicy::for_adapter(ctx);
+    let rule = MatmulConfig { policy, tile_k: DEFAULT_TILE_K };
+    let forced = std::env::var("ADCLR_MATMUL").ok().is_some_and(|v| v == format!("{policy:?}").to_lowercase());
+    if forced {
         return (rule, ConfigSource::Environment);
     }
     match cache_file().and_then(|p| load(&p, ctx)) {
@@ -198,7 +200,8 @@ pub fn time_config(
 }
 
 /// Times every candidate on the (rows, d_in, d_out) linear layer and returns each one's
-/// milliseconds and the fastest.
+/// milliseconds and the fastest. A candidate that fails on this device (a pipeline it cannot
+/// create, a device error) is reported on stderr and left out.
 pub fn measure(
     choice: &AdapterChoice,
     layer: (usize, usize, usize),
@@ -207,13 +210,16 @@ pub fn measure(
     let ctx = GpuContext::open(choice)?;
     let mut measured = Vec::new();
     for config in candidates(&ctx) {
-        measured.push((config, time_config(choice, config, layer, repeats)?));
+        match time_config(choice, config, layer, repeats) {
+            Ok(ms) => measured.push((config, ms)),
+            Err(e) => eprintln!("warning: matmul candidate {config:?} failed on {}: {e}", ctx.describe()),
+        }
     }
     let best = measured
         .iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|m| m.0)
-        .ok_or_else(|| Error::Gpu("no matmul configuration to time".into()))?;
+        .ok_or_else(|| Error::Gpu(format!("every matmul configuration failed on {}", ctx.describe())))?;
     Ok((measured, best))
 }
 
