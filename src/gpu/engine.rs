@@ -44,6 +44,15 @@ impl Engine {
             )));
         }
         let mut kernels = Kernels::with_constants(&ctx, &config.overrides())?;
+        let mut config = config;
+        if config.policy == MatmulPolicy::Subgroup && !kernels.has("matmul_sg_nt") {
+            let message = format!("{}: the subgroup matmul kernels did not compile", ctx.describe());
+            if source == ConfigSource::Explicit {
+                return Err(Error::Gpu(message));
+            }
+            eprintln!("note: {message}; using the register-blocked kernels");
+            config.policy = MatmulPolicy::Blocked;
+        }
         kernels.matmul_policy = config.policy;
         Ok(Self { ctx, kernels, dry_run: false, matmul: (config, source) })
     }

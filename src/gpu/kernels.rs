@@ -140,6 +140,12 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
 ];
 
 impl ShaderFile {
+    /// Kernels a device may lack (subgroups, more than 8 storage buffers): compiled where
+    /// possible, with fallbacks in their launchers.
+    pub fn optional(&self) -> bool {
+        self.subgroups || self.bindings.len() > 8
+    }
+
     /// The WGSL with every `// #import NAME` line replaced by that library snippet (snippets
     /// may import others; each is included once).
     pub fn expanded(&self) -> Result<String> {
@@ -284,48 +290,66 @@ impl Kernels {
     /// `("matmul", "TILE_K", 32.0)`.
     pub fn with_constants(ctx: &GpuContext, overrides: &[(&str, &str, f64)]) -> Result<Self> {
         let mut by_name = HashMap::new();
-        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let max_buffers = ctx.limits.max_storage_buffers_per_shader_stage as usize;
         let usable = |f: &&ShaderFile| (ctx.subgroups || !f.subgroups) && f.bindings.len() <= max_buffers;
-        for file in SHADER_FILES.iter().filter(usable) {
-            let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(file.name),
-                source: wgpu::ShaderSource::Wgsl(file.expanded()?.into()),
-            });
-            let bindings = file.bindings;
-            for entry in file.entries {
-                let layout = ctx.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some(entry),
-                    entries: &layout_entries(bindings),
-                });
-                let pipeline_layout = ctx.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(entry),
-                    bind_group_layouts: &[Some(&layout)],
-                    immediate_size: 0,
-                });
-                let constants: Vec<(&str, f64)> =
-                    overrides.iter().filter(|(e, _, _)| e == entry).map(|&(_, name, v)| (name, v)).collect();
-                let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: Some(&pipeline_layout),
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &constants,
-                        ..Default::default()
-                    },
-                    cache: None,
-                });
-                by_name.insert(*entry, Kernel { name: entry, pipeline, layout, bindings });
-            }
+        // Files every device must compile, in one error scope: a failure there is fatal.
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        for file in SHADER_FILES.iter().filter(usable).filter(|f| !f.optional()) {
+            by_name.extend(Self::compile(ctx, file, overrides)?);
         }
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("creating the compute pipelines failed: {err}")));
+        }
+        // Optional files (subgroups, more storage buffers) each in their own scope: a driver
+        // that rejects one loses that kernel and its launcher falls back.
+        for file in SHADER_FILES.iter().filter(usable).filter(|f| f.optional()) {
+            let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let kernels = Self::compile(ctx, file, overrides)?;
+            match pollster::block_on(scope.pop()) {
+                None => by_name.extend(kernels),
+                Some(err) => eprintln!("note: {} is not used on {}: {err}", file.name, ctx.describe()),
+            }
         }
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
         let dummy_rw = GpuTensor::zeros(ctx, "unused read-write binding", &[1])?;
         // The engine sets the policy it opens with (Engine::open and friends).
         Ok(Self { matmul_policy: MatmulPolicy::Tiled, by_name, dummy, dummy_rw })
+    }
+
+    fn compile(
+        ctx: &GpuContext,
+        file: &ShaderFile,
+        overrides: &[(&str, &str, f64)],
+    ) -> Result<Vec<(&'static str, Kernel)>> {
+        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(file.name),
+            source: wgpu::ShaderSource::Wgsl(file.expanded()?.into()),
+        });
+        let bindings = file.bindings;
+        let mut out = Vec::with_capacity(file.entries.len());
+        for entry in file.entries {
+            let layout = ctx.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(entry),
+                entries: &layout_entries(bindings),
+            });
+            let pipeline_layout = ctx.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(entry),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let constants: Vec<(&str, f64)> =
+                overrides.iter().filter(|(e, _, _)| e == entry).map(|&(_, name, v)| (name, v)).collect();
+            let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
+                cache: None,
+            });
+            out.push((*entry, Kernel { name: entry, pipeline, layout, bindings }));
+        }
+        Ok(out)
     }
 
     /// Whether `name` was compiled (files needing subgroups or more storage buffers than the
