@@ -57,6 +57,24 @@ impl Engine {
         Ok(Self { ctx, kernels, dry_run: false, matmul: (config, source) })
     }
 
+    /// One line on the matmul kernels in use, e.g. "subgroup (default; `adclr-wgpu tune`
+    /// measures the fastest on this adapter)".
+    pub fn matmul_summary(&self) -> String {
+        let (config, source) = self.matmul;
+        let policy = format!("{:?}", config.policy).to_lowercase();
+        let tile = match config.policy {
+            MatmulPolicy::Tiled | MatmulPolicy::Large => format!(", TILE_K {}", config.tile_k),
+            MatmulPolicy::Blocked | MatmulPolicy::Subgroup => String::new(),
+        };
+        let why = match source {
+            ConfigSource::Default => "default; `adclr-wgpu tune` measures the fastest on this adapter",
+            ConfigSource::Tuned => "measured by `adclr-wgpu tune`",
+            ConfigSource::Environment => "ADCLR_MATMUL",
+            ConfigSource::Explicit => "chosen by the caller",
+        };
+        format!("{policy}{tile} ({why})")
+    }
+
     /// A dispatch of `kernel` over `tensors` (see `Dispatch::new`).
     pub fn dispatch(
         &self,

@@ -126,6 +126,7 @@ pub fn train(
     if verbosity == Verbosity::Progress {
         eprintln!("adclr-wgpu: {} images from {}, {} on {}", ds.len(), ds.origin, cfg.model.preset, e.ctx.describe());
         eprintln!("memory plan: {}", step.plan.summary());
+        eprintln!("matmul kernels: {}", e.matmul_summary());
         let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     }
     let workers =
