@@ -91,7 +91,7 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
         Command::Eval { what: EvalCommand::Knn(a) } => {
             let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
             let progress = |done: usize, total: usize| {
-                if done == total || done % 1000 == 0 {
+                if done == total || done.is_multiple_of(1000) {
                     eprintln!("features: {done}/{total}");
                 }
             };

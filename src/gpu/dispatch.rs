@@ -36,7 +36,7 @@ pub fn grid_rows(rows: usize) -> [u32; 3] {
 /// Uniform parameters: 4-byte words (u32 or f32 bits), padded to 16 bytes.
 pub fn params_bytes(words: &[u32]) -> Vec<u8> {
     let mut w = words.to_vec();
-    while w.is_empty() || w.len() % 4 != 0 {
+    while w.is_empty() || !w.len().is_multiple_of(4) {
         w.push(0);
     }
     bytemuck::cast_slice(&w).to_vec()

@@ -78,7 +78,7 @@ impl GpuTensor {
     pub fn view(&self, ctx: &GpuContext, name: &str, start: usize, shape: &[usize]) -> Result<Self> {
         let align = ctx.limits.min_storage_buffer_offset_alignment as u64;
         let offset = self.offset + (start * 4) as u64;
-        if offset % align != 0 {
+        if !offset.is_multiple_of(align) {
             return Err(Error::Gpu(format!(
                 "view `{name}` of `{}` starts at byte {offset}, not a multiple of {align}",
                 self.name

@@ -71,13 +71,13 @@ impl ModelConfig {
         if p == 0 {
             return Err("--patch-size must be at least 1".into());
         }
-        if self.image_size == 0 || self.image_size % p != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(p) {
             return Err(format!("--image-size {} is not a multiple of the patch size {p}", self.image_size));
         }
-        if self.local_size == 0 || self.local_size % p != 0 {
+        if self.local_size == 0 || !self.local_size.is_multiple_of(p) {
             return Err(format!("--local-size {} is not a multiple of the patch size {p}", self.local_size));
         }
-        if self.dim == 0 || self.heads == 0 || self.dim % self.heads != 0 {
+        if self.dim == 0 || self.heads == 0 || !self.dim.is_multiple_of(self.heads) {
             return Err(format!("--dim {} must be a positive multiple of --heads {}", self.dim, self.heads));
         }
         if self.head_dim() > crate::ops::attention::MAX_HEAD_DIM {
@@ -86,7 +86,7 @@ impl ModelConfig {
         if self.depth == 0 {
             return Err("--depth must be at least 1".into());
         }
-        if self.out_dim == 0 || self.out_dim % 64 != 0 {
+        if self.out_dim == 0 || !self.out_dim.is_multiple_of(64) {
             return Err(format!("--out-dim {} must be a positive multiple of 64", self.out_dim));
         }
         if self.head_hidden == 0 || self.head_bottleneck == 0 || self.channels == 0 {

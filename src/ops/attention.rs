@@ -54,7 +54,7 @@ fn variant(e: &Engine, s: &AttentionShape) -> Variant {
         MatmulPolicy::Tiled | MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM => {
             Variant::Tiled(grid_1d(rows(64), 64))
         }
-        MatmulPolicy::Subgroup if s.head_dim % 4 == 0 && e.kernels.has("attention_forward_sg") => {
+        MatmulPolicy::Subgroup if s.head_dim.is_multiple_of(4) && e.kernels.has("attention_forward_sg") => {
             Variant::Subgroup(grid_1d(rows(8), 64))
         }
         _ => Variant::PerRow(grid_1d(s.lse_len(), 64)),

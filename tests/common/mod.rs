@@ -103,10 +103,8 @@ pub fn check_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) 
     let mut worst: Option<(usize, f64)> = None;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let excess = (g - w).abs() - (atol + rtol * w.abs());
-        if excess > 0.0 || g.is_nan() != w.is_nan() {
-            if worst.is_none_or(|(_, e)| excess > e || excess.is_nan()) {
-                worst = Some((i, excess));
-            }
+        if (excess > 0.0 || g.is_nan() != w.is_nan()) && worst.is_none_or(|(_, e)| excess > e || excess.is_nan()) {
+            worst = Some((i, excess));
         }
     }
     match worst {
