@@ -1,6 +1,7 @@
 //! Kernel benchmarks shared by `adclr-wgpu bench` and benches/ (criterion).
 
 use crate::error::Result;
+use crate::gpu::tune::{self, MatmulConfig};
 use crate::gpu::{AdapterChoice, Dispatch, Engine, GpuTensor};
 use crate::ops::attention::{self, AttentionShape, QueryAttends};
 use crate::ops::matmul::{self, MatmulShape};
@@ -36,6 +37,57 @@ pub fn matmul_case(e: &Engine, batch: usize, m: usize, n: usize, k: usize, trans
         dispatches: vec![d],
         _tensors: vec![a, b, c],
     })
+}
+
+/// The three matmuls of a linear layer y = x W^T with x [rows, d_in], W [d_out, d_in]:
+/// forward, input gradient and weight gradient.
+pub fn linear_layer_case(e: &Engine, rows: usize, d_in: usize, d_out: usize) -> Result<Case> {
+    let mut s = MatmulShape::new(1, rows, d_out, d_in);
+    s.trans_b = true;
+    let x = filled(e, "bench.x", &[s.a_len()])?;
+    let w = filled(e, "bench.w", &[s.b_len()])?;
+    let y = GpuTensor::zeros(&e.ctx, "bench.y", &[s.c_len()])?;
+    let dx = GpuTensor::zeros(&e.ctx, "bench.dx", &[s.a_len()])?;
+    let dw = GpuTensor::zeros(&e.ctx, "bench.dw", &[s.b_len()])?;
+    let mut dispatches = vec![matmul::forward(e, &s, &x, &w, None, &y, 1.0, false)?];
+    dispatches.extend(matmul::backward(e, &s, &x, &w, &y, Some(&dx), Some(&dw), None, 1.0, false)?);
+    Ok(Case {
+        name: format!("linear layer {rows}x{d_in}->{d_out} fwd+bwd"),
+        flops: 3.0 * 2.0 * (rows * d_in * d_out) as f64,
+        dispatches,
+        _tensors: vec![x, w, y, dx, dw],
+    })
+}
+
+/// The ViT-S qkv projection at batch 2: 2 x 197 tokens, 384 -> 1152 (what `tune` times).
+pub const VIT_S_QKV_LAYER: (usize, usize, usize) = (394, 384, 1152);
+
+/// Times every matmul candidate of the device (`tune::candidates`) on the (rows, d_in, d_out)
+/// linear layer: each one's median milliseconds and the fastest. A candidate that fails on
+/// this device (a pipeline it cannot create, a device error) is reported on stderr and left out.
+pub fn measure_matmul_candidates(
+    choice: &AdapterChoice,
+    (rows, d_in, d_out): (usize, usize, usize),
+    repeats: usize,
+) -> Result<(Vec<(MatmulConfig, f64)>, MatmulConfig)> {
+    let ctx = crate::gpu::GpuContext::open(choice)?;
+    let time = |config| -> Result<f64> {
+        let e = Engine::open_with_config(choice, config)?;
+        Ok(time_case(&e, &linear_layer_case(&e, rows, d_in, d_out)?, repeats)? * 1e3)
+    };
+    let mut measured = Vec::new();
+    for config in tune::candidates(&ctx) {
+        match time(config) {
+            Ok(ms) => measured.push((config, ms)),
+            Err(e) => eprintln!("warning: matmul candidate {config:?} failed on {}: {e}", ctx.describe()),
+        }
+    }
+    let best = measured
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|m| m.0)
+        .ok_or_else(|| crate::Error::Gpu(format!("every matmul configuration failed on {}", ctx.describe())))?;
+    Ok((measured, best))
 }
 
 /// Forward + backward of the fused ADCLR attention.
@@ -135,12 +187,11 @@ pub fn matmul_json(e: &Engine) -> serde_json::Value {
 /// `adclr-wgpu tune`: times every matmul candidate on a ViT-S qkv layer of `rows` rows and,
 /// with `save`, stores the fastest for this adapter.
 pub fn tune_report(choice: &AdapterChoice, repeats: usize, rows: usize, save: bool) -> Result<serde_json::Value> {
-    use crate::gpu::tune;
     if rows == 0 {
         return Err(crate::Error::Data("--rows must be at least 1".into()));
     }
-    let (_, d_in, d_out) = tune::VIT_S_QKV_LAYER;
-    let (measured, best) = tune::measure(choice, (rows, d_in, d_out), repeats)?;
+    let (_, d_in, d_out) = VIT_S_QKV_LAYER;
+    let (measured, best) = measure_matmul_candidates(choice, (rows, d_in, d_out), repeats)?;
     let ctx = crate::gpu::GpuContext::open(choice)?;
     let flops = 3.0 * 2.0 * (rows * d_in * d_out) as f64;
     let rows_json: Vec<serde_json::Value> = measured

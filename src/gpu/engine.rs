@@ -43,7 +43,7 @@ impl Engine {
                 ctx.describe()
             )));
         }
-        let mut kernels = Kernels::with_constants(&ctx, &config.overrides())?;
+        let kernels = Kernels::with_constants(&ctx, &config.overrides())?;
         let mut config = config;
         if config.policy == MatmulPolicy::Subgroup && !kernels.has("matmul_sg_nt") {
             let message = format!("{}: the subgroup matmul kernels did not compile", ctx.describe());
@@ -53,15 +53,19 @@ impl Engine {
             eprintln!("note: {message}; using the register-blocked kernels");
             config.policy = MatmulPolicy::Blocked;
         }
-        kernels.matmul_policy = config.policy;
         Ok(Self { ctx, kernels, dry_run: false, matmul: (config, source) })
+    }
+
+    /// The kernel policy every launcher follows (matmul family, row kernels, attention).
+    pub fn policy(&self) -> MatmulPolicy {
+        self.matmul.0.policy
     }
 
     /// One line on the matmul kernels in use, e.g. "subgroup (default; `adclr-wgpu tune`
     /// measures the fastest on this adapter)".
     pub fn matmul_summary(&self) -> String {
         let (config, source) = self.matmul;
-        let policy = format!("{:?}", config.policy).to_lowercase();
+        let policy = config.policy.name();
         let tile = match config.policy {
             MatmulPolicy::Tiled | MatmulPolicy::Large => format!(", TILE_K {}", config.tile_k),
             MatmulPolicy::Blocked | MatmulPolicy::Subgroup => String::new(),

@@ -236,6 +236,16 @@ impl MatmulPolicy {
         }
     }
 
+    /// The name ADCLR_MATMUL, the tuning cache and the JSON reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tiled => "tiled",
+            Self::Large => "large",
+            Self::Blocked => "blocked",
+            Self::Subgroup => "subgroup",
+        }
+    }
+
     /// The device runs subgroup kernels and its subgroups are always 8 lanes.
     pub fn subgroup_supported(ctx: &GpuContext) -> bool {
         ctx.subgroups
@@ -251,7 +261,6 @@ impl MatmulPolicy {
 
 /// The registry of every pipeline, created once.
 pub struct Kernels {
-    pub matmul_policy: MatmulPolicy,
     by_name: HashMap<&'static str, Kernel>,
     /// A one-element buffer bound where an entry point ignores a binding of its file.
     pub dummy: GpuTensor,
@@ -312,8 +321,7 @@ impl Kernels {
         }
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
         let dummy_rw = GpuTensor::zeros(ctx, "unused read-write binding", &[1])?;
-        // The engine sets the policy it opens with (Engine::open and friends).
-        Ok(Self { matmul_policy: MatmulPolicy::Tiled, by_name, dummy, dummy_rw })
+        Ok(Self { by_name, dummy, dummy_rw })
     }
 
     fn compile(

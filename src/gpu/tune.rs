@@ -1,21 +1,19 @@
 //! Per-adapter choice of matmul kernels from measured candidates.
 //!
-//! `adclr-wgpu tune` times every matmul configuration the adapter can run (the 64 x 64
+//! `adclr-wgpu tune` (the timing is `bench::measure_matmul_candidates`) times every matmul
+//! configuration the adapter can run (the 64 x 64
 //! workgroup-tiled kernel at several TILE_K, the 128 x 128 one, the register-blocked kernels,
 //! the subgroup-shared kernels) on the
 //! three matmuls of a ViT-S linear layer (forward, input gradient, weight gradient) and keeps
 //! the fastest per adapter in a small JSON cache. `Engine::open` uses the cached choice; without
 //! one it falls back to the built-in rule (MatmulPolicy::for_adapter, TILE_K 16).
 
-use super::context::{AdapterChoice, GpuContext};
+use super::context::GpuContext;
 use super::kernels::MatmulPolicy;
-use super::{Dispatch, Engine, GpuTensor};
 use crate::error::{Error, Result};
-use crate::ops::matmul::{self, MatmulShape};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// The TILE_K the workgroup-tiled kernel is compiled with unless tuned otherwise.
 pub const DEFAULT_TILE_K: u32 = 16;
@@ -148,7 +146,7 @@ pub enum ConfigSource {
 pub fn config_for(ctx: &GpuContext) -> (MatmulConfig, ConfigSource) {
     let policy = MatmulPolicy::for_adapter(ctx);
     let rule = MatmulConfig { policy, tile_k: DEFAULT_TILE_K };
-    let forced = std::env::var("ADCLR_MATMUL").ok().is_some_and(|v| v == format!("{policy:?}").to_lowercase());
+    let forced = std::env::var("ADCLR_MATMUL").ok().is_some_and(|v| v == policy.name());
     if forced {
         return (rule, ConfigSource::Environment);
     }
@@ -157,71 +155,3 @@ pub fn config_for(ctx: &GpuContext) -> (MatmulConfig, ConfigSource) {
         None => (rule, ConfigSource::Default),
     }
 }
-
-/// The three matmuls of a linear layer y = x W^T + b with x [rows, d_in], W [d_out, d_in]:
-/// forward, input gradient and weight gradient, recorded as one list.
-fn linear_layer_matmuls(e: &Engine, rows: usize, d_in: usize, d_out: usize) -> Result<(Vec<Dispatch>, Vec<GpuTensor>)> {
-    let mut s = MatmulShape::new(1, rows, d_out, d_in);
-    s.trans_b = true;
-    let fill = |name: &str, n: usize| {
-        let data: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
-        GpuTensor::from_f32(&e.ctx, name, &[n], &data)
-    };
-    let x = fill("tune.x", s.a_len())?;
-    let w = fill("tune.w", s.b_len())?;
-    let y = GpuTensor::zeros(&e.ctx, "tune.y", &[s.c_len()])?;
-    let dx = GpuTensor::zeros(&e.ctx, "tune.dx", &[s.a_len()])?;
-    let dw = GpuTensor::zeros(&e.ctx, "tune.dw", &[s.b_len()])?;
-    let mut dispatches = vec![matmul::forward(e, &s, &x, &w, None, &y, 1.0, false)?];
-    dispatches.extend(matmul::backward(e, &s, &x, &w, &y, Some(&dx), Some(&dw), None, 1.0, false)?);
-    Ok((dispatches, vec![x, w, y, dx, dw]))
-}
-
-/// Median wall-clock milliseconds of one submit of the linear-layer matmuls of
-/// (rows, d_in, d_out) on an engine opened with `config`.
-pub fn time_config(
-    choice: &AdapterChoice,
-    config: MatmulConfig,
-    (rows, d_in, d_out): (usize, usize, usize),
-    repeats: usize,
-) -> Result<f64> {
-    let e = Engine::open_with_config(choice, config)?;
-    let (dispatches, _keep) = linear_layer_matmuls(&e, rows, d_in, d_out)?;
-    let refs: Vec<&Dispatch> = dispatches.iter().collect();
-    e.run(&refs)?;
-    let mut times = Vec::with_capacity(repeats.max(1));
-    for _ in 0..repeats.max(1) {
-        let t = Instant::now();
-        e.run(&refs)?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
-
-/// Times every candidate on the (rows, d_in, d_out) linear layer and returns each one's
-/// milliseconds and the fastest. A candidate that fails on this device (a pipeline it cannot
-/// create, a device error) is reported on stderr and left out.
-pub fn measure(
-    choice: &AdapterChoice,
-    layer: (usize, usize, usize),
-    repeats: usize,
-) -> Result<(Vec<(MatmulConfig, f64)>, MatmulConfig)> {
-    let ctx = GpuContext::open(choice)?;
-    let mut measured = Vec::new();
-    for config in candidates(&ctx) {
-        match time_config(choice, config, layer, repeats) {
-            Ok(ms) => measured.push((config, ms)),
-            Err(e) => eprintln!("warning: matmul candidate {config:?} failed on {}: {e}", ctx.describe()),
-        }
-    }
-    let best = measured
-        .iter()
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|m| m.0)
-        .ok_or_else(|| Error::Gpu(format!("every matmul configuration failed on {}", ctx.describe())))?;
-    Ok((measured, best))
-}
-
-/// The ViT-S qkv projection at batch 2: 2 x 197 tokens, 384 -> 1152.
-pub const VIT_S_QKV_LAYER: (usize, usize, usize) = (394, 384, 1152);

@@ -7,7 +7,7 @@ use crate::gpu::{bits, grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
 /// Row kernels: one invocation per row on CPU drivers (no barriers), a workgroup per row
 /// elsewhere.
 fn rowwise(e: &Engine) -> bool {
-    e.kernels.matmul_policy.rowwise()
+    e.policy().rowwise()
 }
 
 /// y = LN(x) * w + b over rows of d; saves mean and rstd [rows].

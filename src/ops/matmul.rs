@@ -109,7 +109,7 @@ fn strided(
     ];
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
-    let policy = e.kernels.matmul_policy;
+    let policy = e.policy();
     match policy {
         MatmulPolicy::Tiled => {
             let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];

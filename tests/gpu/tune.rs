@@ -2,6 +2,7 @@
 //! cannot run.
 
 use crate::common::*;
+use adclr_wgpu::bench::measure_matmul_candidates;
 use adclr_wgpu::gpu::kernels::MatmulPolicy;
 use adclr_wgpu::gpu::tune::{self, MatmulConfig, TunedEntry};
 use adclr_wgpu::gpu::{AdapterChoice, Engine};
@@ -18,7 +19,7 @@ fn measure_times_every_candidate_and_picks_the_fastest() {
     let candidates = tune::candidates(&e.ctx);
     assert_eq!(candidates.iter().any(|c| c.policy == MatmulPolicy::Subgroup), MatmulPolicy::subgroup_supported(&e.ctx));
     assert!(candidates.iter().any(|c| c.policy == MatmulPolicy::Tiled && c.tile_k == 32));
-    let (measured, best) = tune::measure(&AdapterChoice::default(), (5, 8, 12), 1).unwrap();
+    let (measured, best) = measure_matmul_candidates(&AdapterChoice::default(), (5, 8, 12), 1).unwrap();
     assert_eq!(measured.iter().map(|m| m.0).collect::<Vec<_>>(), candidates);
     assert!(measured.iter().all(|m| m.1.is_finite() && m.1 > 0.0), "{measured:?}");
     let fastest = measured.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
