@@ -8,13 +8,17 @@
 set -uo pipefail
 bin=${1:?usage: gpu-measure.sh PATH/TO/adclr-wgpu}
 here=$(cd "$(dirname "$bin")" && pwd)
-run() { if [ -f "$here/run.sh" ]; then bash "$here/run.sh" "$@"; else "$@"; fi; }
+# Each command under its own limit (CMD_S seconds), so one slow or hung case cannot take the rest.
+run() {
+    if [ -f "$here/run.sh" ]; then set -- bash "$here/run.sh" "$@"; fi
+    timeout -k 5 "${CMD_S:-300}" "$@" || echo "{\"failed\":\"$*\",\"rc\":$?}"
+}
 export ADCLR_TUNING_FILE="${ADCLR_TUNING_FILE:-$here/matmul-tuning.json}"
 if [ "${SMALL:-0}" = 1 ]; then
     tune_rows=64; max_mm=1024; steps=1
     configs=("tiny 4" "tiny 8")
 else
-    tune_rows=12544; max_mm=4096; steps=10
+    tune_rows=12544; max_mm=4096; steps=8
     configs=("tiny 256" "vit-s16 64" "vit-b16 64")
 fi
 step() { echo "== $*" >&2; }
@@ -29,5 +33,5 @@ done
 # The same vit-s16 step with the untuned 64x64 kernel, for comparison.
 if [ "${SMALL:-0}" != 1 ]; then
     step "vit-s16 b64 with ADCLR_MATMUL=tiled"
-    ADCLR_MATMUL=tiled run "$bin" bench --preset vit-s16 --batch 64 --queries 10 --steps 5
+    ADCLR_MATMUL=tiled run "$bin" bench --preset vit-s16 --batch 64 --queries 10 --steps 3
 fi

@@ -1,0 +1,170 @@
+#!/bin/bash
+# The one prepared script for the NVIDIA machine: JSON lines on stdout and in
+# $OUT/gpu-check.jsonl, section by section, each under its own time limit.
+#   info   the adapters and the chosen one
+#   tests  every test binary that opens a device (kernels against the CPU reference, the whole
+#          step, checkpoints, features, eval, train), all at once, on this adapter
+#   speed  scripts/gpu-measure.sh: tune, kernels up to 4096^3, steps of tiny b256, vit-s16 b64 and
+#          vit-b16 b64 (Q 10) with planned and allocated memory, vit-s16 with the 64x64 kernel
+#   learn  ADCLR (lambda 0.5) and DINO (lambda 0) side by side on the full Fashion-MNIST for
+#          LEARN_S seconds of training (steps sized from a short measured run), teacher k-NN on
+#          the 10,000 test images with the 60,000 training images as the bank, and the
+#          random-init floor of the same backbone (seeds 0 and 1)
+# Here:   bash scripts/gpu-stage.sh                     (builds and fills .gpu/)
+# There:  bash scripts/gpu-check.sh                     (carry .gpu; about 6 minutes)
+# Try on lavapipe first:  SMALL=1 bash scripts/gpu-check.sh   (short settings, same code paths)
+# SECTIONS="tests learn" runs a subset (for a rerun); LEARN_S sets the training seconds.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+# Mesa's and NVIDIA's window-system probing complain without it (no display is used).
+[ -n "${XDG_RUNTIME_DIR:-}" ] || export XDG_RUNTIME_DIR=$(mktemp -d)
+OUT=${OUT:-/tmp/gpu-check}
+mkdir -p "$OUT/logs"
+small=${SMALL:-0}
+sections=${SECTIONS:-info tests speed learn}
+log="$OUT/gpu-check.jsonl"
+emit() { echo "$1" | tee -a "$log"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+json_str() { printf '%s' "$1" | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+
+# Binaries: staged (gzipped) ones from .gpu/bin.
+[ -d .gpu/bin ] || { echo "no .gpu/bin: run scripts/gpu-stage.sh here and carry .gpu" >&2; exit 1; }
+mkdir -p /tmp/adclr-bin
+for f in .gpu/bin/*.gz; do
+    b=/tmp/adclr-bin/$(basename "$f" .gz)
+    gzip -dc "$f" >"$b" && chmod +x "$b"
+done
+bin=/tmp/adclr-bin/adclr-wgpu
+cp .gpu/run.sh .gpu/libvulkan.so.1 /tmp/adclr-bin/
+# The NVIDIA ICD sometimes lives outside the loader's search path.
+nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -f "$nv_icd" ] && ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
+    export VK_DRIVER_FILES=$nv_icd
+fi
+# Fashion-MNIST where `--data fashion-mnist` looks for it.
+data=/usr/share/datasets/fashion-mnist
+if [ ! -f "$data/t10k-labels-idx1-ubyte.gz" ] && [ -d .gpu/data ]; then
+    mkdir -p "$data" && cp .gpu/data/*.gz "$data/"
+fi
+# Tests must not see a tuning cache; the tune section writes one that speed and learn then use.
+export ADCLR_TUNING_FILE=$OUT/logs/matmul-tuning.json
+rm -f "$ADCLR_TUNING_FILE"
+
+section_info() {
+    local info
+    info=$(timeout -k 5 60 bash /tmp/adclr-bin/run.sh "$bin" info | tr -d '\n' | tr -s ' ')
+    # No NVIDIA adapter chosen: point the loader at the driver's ICD and look again.
+    if [ "$small" != 1 ] && ! echo "$info" | grep -q NVIDIA && [ -f "$nv_icd" ]; then
+        export VK_DRIVER_FILES=$nv_icd
+        info=$(timeout -k 5 60 bash /tmp/adclr-bin/run.sh "$bin" info | tr -d '\n' | tr -s ' ')
+    fi
+    emit "{\"section\":\"info\",\"info\":${info:-null}}"
+    command -v nvidia-smi >/dev/null &&
+        emit "{\"section\":\"info\",\"nvidia_smi\":\"$(json_str "$(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader)")\"}"
+}
+
+# Every test binary at once, each with its own log; one JSON line per binary.
+section_tests() {
+    local limit=${TESTS_S:-150} filter=${TEST_FILTER:-} pids=() names=()
+    [ "$small" = 1 ] && filter=${TEST_FILTER:-matmul}
+    for t in /tmp/adclr-bin/test-*; do
+        local name=${t##*/test-}
+        [ "$small" = 1 ] && [ "$name" != gpu ] && continue
+        (
+            start=$(now)
+            # shellcheck disable=SC2086
+            timeout -k 5 "$limit" bash /tmp/adclr-bin/run.sh "$t" $filter >"$OUT/logs/test-$name.log" 2>&1
+            rc=$?
+            l="$OUT/logs/test-$name.log"
+            sum=$(grep -E '^test result:' "$l" | tail -1)
+            num() { local n; n=$(echo "$sum" | sed -n "s/.* \([0-9]*\) $1.*/\1/p"); echo "${n:-0}"; }
+            failures=$(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$l" | tr '\n' ' ')
+            first_panic=$(grep -m1 -A2 'panicked at' "$l" | tr '\n' ' ' | cut -c1-600)
+            emit "{\"section\":\"tests\",\"binary\":\"$name\",\"rc\":$rc,\"passed\":$(num passed),\"failed\":$(num failed),\"ignored\":$(num ignored),\"seconds\":$(since "$start"),\"failures\":\"$(json_str "$failures")\",\"first_panic\":\"$(json_str "$first_panic")\"}"
+        ) &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+
+section_speed() {
+    CMD_S=${CMD_S:-120} bash scripts/gpu-measure.sh "$bin" 2> >(tee "$OUT/logs/speed.stderr" >&2) |
+        while IFS= read -r line; do emit "{\"section\":\"speed\",\"result\":$line}"; done
+}
+
+# Last JSON object of a run's metrics.jsonl.
+last_metrics() { if [ -s "$1/metrics.jsonl" ]; then tail -n 1 "$1/metrics.jsonl"; else echo null; fi; }
+
+section_learn() {
+    local learn_s=${LEARN_S:-90} calib_s=${CALIB_S:-20} batch=256 ds=fashion-mnist k=1024 shrink=()
+    if [ "$small" = 1 ]; then
+        # lavapipe: the same steps on a model small enough to finish (the floor stays tiny's).
+        learn_s=${LEARN_S:-15} calib_s=${CALIB_S:-40} batch=8 ds=embedded k=256
+        shrink=(--dim 48 --heads 2 --depth 2 --head-hidden 128 --head-bottleneck 64)
+    fi
+    # The recipe: tiny backbone (32 px, patch 4, D 192, depth 6, 3 heads), K 1024, 2 local
+    # crops, Q 10, teacher temperature held at 0.04, teacher momentum 0.98 -> 1 (a short run
+    # still moves the teacher), lr 0.001 x batch/256 after 0.3 epochs of warm-up.
+    local recipe=(--data "$ds" --preset tiny --out-dim "$k" --batch "$batch" --lr 0.001 --min-lr 1e-5
+        --warmup-epochs 0.3 --momentum-teacher 0.98 --teacher-temp 0.04 --warmup-teacher-temp 0.04
+        --warmup-teacher-temp-epochs 0 --freeze-last-layer 0 --queries 10 --local-crops 2
+        --epochs 1000 --checkpoint-every 0 --workers 7 --seed 0 "${shrink[@]}")
+    local runs=/tmp/adclr-runs
+    rm -rf "$runs"
+    mkdir -p "$runs"
+    # The random-init floor, beside the training (it uses little of the GPU).
+    local floor=() calib=()
+    for seed in 0 1; do
+        (
+            start=$(now)
+            r=$(timeout -k 5 $((learn_s + 2 * calib_s + 120)) bash /tmp/adclr-bin/run.sh "$bin" eval knn --random-init --preset tiny --data "$ds" --seed "$seed" 2>"$OUT/logs/floor-$seed.stderr" | tail -n 1)
+            emit "{\"section\":\"learn\",\"run\":\"random-init seed $seed\",\"knn\":${r:-null},\"seconds\":$(since "$start")}"
+        ) &
+        floor+=($!)
+    done
+    # Measured speed of both trainings side by side: interrupt after calib_s, read images/s.
+    for lambda in 0.5 0; do
+        timeout -s INT -k 20 "$calib_s" bash /tmp/adclr-bin/run.sh "$bin" train "${recipe[@]}" --lambda "$lambda" \
+            --max-steps 100000 --log-every 2 --out "$runs/calib-$lambda" >"$OUT/logs/calib-$lambda.log" 2>&1 &
+        calib+=($!)
+    done
+    wait "${calib[@]}"
+    local ips
+    ips=$(for lambda in 0.5 0; do last_metrics "$runs/calib-$lambda"; done |
+        sed -n 's/.*"images_per_s":\([0-9.e+-]*\).*/\1/p' | sort -g | head -n 1)
+    local steps
+    steps=$(awk -v ips="${ips:-0}" -v s="$learn_s" -v b="$batch" 'BEGIN { n = int(ips * s / b); print (n < 20 ? 20 : n) }')
+    emit "{\"section\":\"learn\",\"calibration_images_per_s\":${ips:-null},\"steps\":$steps,\"batch\":$batch,\"data\":\"$ds\",\"recipe\":\"$(json_str "${recipe[*]}")\"}"
+    local tpids=()
+    for lambda in 0.5 0; do
+        (
+            start=$(now)
+            timeout -s INT -k 30 $((learn_s * 2 + 120)) bash /tmp/adclr-bin/run.sh "$bin" train "${recipe[@]}" --lambda "$lambda" \
+                --max-steps "$steps" --log-every 10 --out "$runs/lambda-$lambda" >"$OUT/logs/train-$lambda.log" 2>&1
+            rc=$?
+            knn=$(sed -n 's/^k-NN (k 20) on the test split: top-1 \([0-9.]*\)%, top-5 \([0-9.]*\)% (\([0-9]*\) queries, bank \([0-9]*\)).*/{"top1":\1,"top5":\2,"queries":\3,"bank":\4}/p' "$OUT/logs/train-$lambda.log")
+            ckpt=$runs/lambda-$lambda/checkpoint.safetensors
+            if [ -z "$knn" ] && [ -f "$ckpt" ]; then # cut short: evaluate the checkpoint it left
+                knn=$(timeout -k 5 90 bash /tmp/adclr-bin/run.sh "$bin" eval knn --checkpoint "$ckpt" --data "$ds" 2>>"$OUT/logs/train-$lambda.log" | tail -n 1)
+            fi
+            emit "{\"section\":\"learn\",\"run\":\"lambda $lambda\",\"rc\":$rc,\"steps\":$steps,\"knn\":${knn:-null},\"seconds\":$(since "$start"),\"last_metrics\":$(last_metrics "$runs/lambda-$lambda")}"
+            cp "$runs/lambda-$lambda/metrics.jsonl" "$OUT/logs/metrics-lambda-$lambda.jsonl" 2>/dev/null
+            cp "$runs/lambda-$lambda/loss.png" "$OUT/logs/loss-lambda-$lambda.png" 2>/dev/null
+            # The teacher backbone comes back for evaluation off the GPU machine.
+            timeout 60 bash /tmp/adclr-bin/run.sh "$bin" export --checkpoint "$ckpt" \
+                --out "$OUT/backbone-lambda-$lambda.safetensors" >/dev/null 2>&1
+        ) &
+        tpids+=($!)
+    done
+    wait "${tpids[@]}" "${floor[@]}"
+}
+
+for s in $sections; do
+    start=$(now)
+    echo "== $s" >&2
+    "section_$s"
+    emit "{\"section\":\"$s\",\"done\":true,\"seconds\":$(since "$start")}"
+done
+# At most 8 files come back: the JSON lines, the backbones, and one archive of the logs.
+tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$OUT/logs"

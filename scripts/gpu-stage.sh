@@ -1,0 +1,33 @@
+#!/bin/bash
+# Fills .gpu/ with everything scripts/gpu-check.sh needs on the GPU machine, which has no Rust
+# toolchain and no Vulkan loader: the release binary and every test binary that opens a device
+# (stripped, gzipped), the Vulkan loader and run.sh (../shared/gpu/stage.sh), and Debian's
+# Fashion-MNIST IDX files for the learning run. What travels is limited to 64 MiB; this prints
+# the total (about 60 MB).
+# Usage, from anywhere in the project:  bash scripts/gpu-stage.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ../shared/gpu/stage.sh
+rm -rf .gpu/bin .gpu/data
+mkdir -p .gpu/bin .gpu/data
+strip -o .gpu/bin/adclr-wgpu .gpu/adclr-wgpu && rm .gpu/adclr-wgpu
+# Test binaries that open a device (reference_gradcheck and shaders_validate are CPU-only).
+cargo test --release --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*\/deps\/[^"]*\)".*/\1/p' |
+    while read -r exe; do
+        name=$(basename "$exe" | sed 's/-[0-9a-f]*$//')
+        case "$name" in
+            reference_gradcheck | shaders_validate) continue ;;
+            adclr_wgpu) name="unit-$(basename "$exe" | sed 's/.*-//' | cut -c1-6)" ;;
+        esac
+        strip -o ".gpu/bin/test-$name" "$exe"
+    done
+for f in .gpu/bin/*; do gzip -9 -f "$f"; done
+data=/usr/share/datasets/fashion-mnist
+[ -f "$data/train-images-idx3-ubyte.gz" ] || {
+    echo "$data missing: apt-get install -y dataset-fashion-mnist" >&2
+    exit 1
+}
+cp "$data"/*-ubyte.gz .gpu/data/
+ls -l .gpu/bin .gpu/data
+du -sb .gpu | awk '{printf "%.1f MB staged in .gpu (limit with the working tree: 64 MiB)\n", $1 / 1e6}'
