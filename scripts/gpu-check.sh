@@ -13,7 +13,8 @@
 # Here:   bash scripts/gpu-stage.sh                     (builds and fills .gpu/)
 # There:  bash scripts/gpu-check.sh                     (carry .gpu; about 6 minutes)
 # Try on lavapipe first:  SMALL=1 bash scripts/gpu-check.sh   (short settings, same code paths)
-# SECTIONS="tests learn" runs a subset (for a rerun); LEARN_S sets the training seconds.
+# SECTIONS="tests learn" runs a subset (for a rerun); LEARN_S sets the training seconds,
+# LAMBDAS the trainings run side by side ("0.5 0"), FLOOR_SEEDS the random-init floors ("0 1").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Mesa's and NVIDIA's window-system probing complain without it (no display is used).
@@ -37,6 +38,12 @@ for f in .gpu/bin/*.gz; do
 done
 bin=/tmp/adclr-bin/adclr-wgpu
 cp .gpu/run.sh .gpu/libvulkan.so.1 /tmp/adclr-bin/
+# The NVIDIA Vulkan driver (libGLX_nvidia) needs glvnd's libraries, which the machine lacks:
+# unpack the Debian packages gpu-stage.sh downloaded.
+if [ -d .gpu/gl ] && [ "$small" != 1 ]; then
+    for f in .gpu/gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
 # The NVIDIA ICD sometimes lives outside the loader's search path.
 nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -f "$nv_icd" ] && ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
@@ -46,6 +53,11 @@ fi
 data=/usr/share/datasets/fashion-mnist
 if [ ! -f "$data/t10k-labels-idx1-ubyte.gz" ] && [ -d .gpu/data ]; then
     mkdir -p "$data" && cp .gpu/data/*.gz "$data/"
+fi
+# The train tests run the binary where cargo built it here (CARGO_BIN_EXE_adclr-wgpu).
+exe_path=$(cat .gpu/bin-path 2>/dev/null)
+if [ -n "$exe_path" ] && [ ! -e "$exe_path" ]; then
+    mkdir -p "$(dirname "$exe_path")" && ln -s /tmp/adclr-bin/adclr-wgpu "$exe_path"
 fi
 # Tests must not see a tuning cache; the tune section writes one that speed and learn then use.
 export ADCLR_TUNING_FILE=$OUT/logs/matmul-tuning.json
@@ -115,7 +127,7 @@ section_learn() {
     mkdir -p "$runs"
     # The random-init floor, beside the training (it uses little of the GPU).
     local floor=() calib=()
-    for seed in 0 1; do
+    for seed in ${FLOOR_SEEDS:-0 1}; do
         (
             start=$(now)
             r=$(timeout -k 5 $((learn_s + 2 * calib_s + 120)) bash /tmp/adclr-bin/run.sh "$bin" eval knn --random-init --preset tiny --data "$ds" --seed "$seed" 2>"$OUT/logs/floor-$seed.stderr" | tail -n 1)
@@ -124,20 +136,20 @@ section_learn() {
         floor+=($!)
     done
     # Measured speed of both trainings side by side: interrupt after calib_s, read images/s.
-    for lambda in 0.5 0; do
+    for lambda in ${LAMBDAS:-0.5 0}; do
         timeout -s INT -k 20 "$calib_s" bash /tmp/adclr-bin/run.sh "$bin" train "${recipe[@]}" --lambda "$lambda" \
             --max-steps 100000 --log-every 2 --out "$runs/calib-$lambda" >"$OUT/logs/calib-$lambda.log" 2>&1 &
         calib+=($!)
     done
     wait "${calib[@]}"
     local ips
-    ips=$(for lambda in 0.5 0; do last_metrics "$runs/calib-$lambda"; done |
+    ips=$(for lambda in ${LAMBDAS:-0.5 0}; do last_metrics "$runs/calib-$lambda"; done |
         sed -n 's/.*"images_per_s":\([0-9.e+-]*\).*/\1/p' | sort -g | head -n 1)
     local steps
     steps=$(awk -v ips="${ips:-0}" -v s="$learn_s" -v b="$batch" 'BEGIN { n = int(ips * s / b); print (n < 20 ? 20 : n) }')
     emit "{\"section\":\"learn\",\"calibration_images_per_s\":${ips:-null},\"steps\":$steps,\"batch\":$batch,\"data\":\"$ds\",\"recipe\":\"$(json_str "${recipe[*]}")\"}"
     local tpids=()
-    for lambda in 0.5 0; do
+    for lambda in ${LAMBDAS:-0.5 0}; do
         (
             start=$(now)
             timeout -s INT -k 30 $((learn_s * 2 + 120)) bash /tmp/adclr-bin/run.sh "$bin" train "${recipe[@]}" --lambda "$lambda" \

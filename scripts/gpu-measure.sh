@@ -31,7 +31,7 @@ for c in "${configs[@]}"; do
     run "$bin" bench --preset "$1" --batch "$2" --queries 10 --steps "$steps"
 done
 # The same vit-s16 step with the untuned 64x64 kernel, for comparison.
-if [ "${SMALL:-0}" != 1 ]; then
+if [ "${SMALL:-0}" != 1 ] && [ "${COMPARE:-1}" = 1 ]; then
     step "vit-s16 b64 with ADCLR_MATMUL=tiled"
     ADCLR_MATMUL=tiled run "$bin" bench --preset vit-s16 --batch 64 --queries 10 --steps 3
 fi

@@ -23,6 +23,8 @@ cargo test --release --no-run --message-format=json 2>/dev/null |
         strip -o ".gpu/bin/test-$name" "$exe"
     done
 for f in .gpu/bin/*; do gzip -9 -f "$f"; done
+# Where the train tests expect the binary (CARGO_BIN_EXE_adclr-wgpu, compiled in).
+echo "$(pwd)/target/release/adclr-wgpu" >.gpu/bin-path
 data=/usr/share/datasets/fashion-mnist
 [ -f "$data/train-images-idx3-ubyte.gz" ] || {
     echo "$data missing: apt-get install -y dataset-fashion-mnist" >&2

@@ -2,8 +2,11 @@
 //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))   (one workgroup per row)
 //   dw = sum_rows dy * xhat,  db = sum_rows dy          (one thread per column, in row order)
 // `accumulate` adds into dx / dw / db instead of overwriting (residual streams, shared weights).
+// On GPUs dw and db take two passes: layernorm_backward_params_chunks writes the sums over
+// chunks of `chunk_rows` rows into dw and db bound as [chunks, d] scratch, and column_sum
+// (reduce.wgsl) adds the chunks in order.
 
-struct Params { rows: u32, d: u32, accumulate: u32, _pad: u32 }
+struct Params { rows: u32, d: u32, accumulate: u32, chunk_rows: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;        // [rows, d]
@@ -57,6 +60,25 @@ fn layernorm_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_
     if (p.accumulate != 0u) { sw += dw[j]; sb += db[j]; }
     dw[j] = sw;
     db[j] = sb;
+}
+
+// Partial dw and db over the rows of chunk workgroup_id.y: dw, db are [chunks, d] here.
+@compute @workgroup_size(256)
+fn layernorm_backward_params_chunks(@builtin(workgroup_id) wg: vec3<u32>,
+                                    @builtin(local_invocation_index) li: u32) {
+    let j = wg.x * 256u + li;
+    if (j >= p.d) { return; }
+    let first = wg.y * p.chunk_rows;
+    let last = min(first + p.chunk_rows, p.rows);
+    var sw = 0.0;
+    var sb = 0.0;
+    for (var row = first; row < last; row++) {
+        let g = dy[row * p.d + j];
+        sw += g * (x[row * p.d + j] - mean[row]) * rstd[row];
+        sb += g;
+    }
+    dw[wg.y * p.d + j] = sw;
+    db[wg.y * p.d + j] = sb;
 }
 
 // layernorm_backward_input with one invocation per row and no barriers (CPU drivers).

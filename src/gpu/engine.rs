@@ -3,6 +3,7 @@
 use super::context::{AdapterChoice, GpuContext};
 use super::kernels::{Kernels, MatmulPolicy};
 use super::tune::{self, ConfigSource, MatmulConfig};
+use super::GpuTensor;
 use crate::error::{Error, Result};
 
 pub struct Engine {
@@ -14,7 +15,16 @@ pub struct Engine {
     pub dry_run: bool,
     /// The matmul kernels in use and where that choice came from.
     pub matmul: (MatmulConfig, ConfigSource),
+    /// The policy of the row, column-reduction and attention kernels (see `row_policy`).
+    rows: MatmulPolicy,
+    /// Two scratch buffers of `SCRATCH_LEN` floats for multi-pass reductions (column sums over
+    /// row chunks, split-K weight gradients); only where `row_policy` is a GPU one. Each op
+    /// that uses them consumes what it wrote before the next dispatch of the step writes them.
+    pub scratch: Option<[GpuTensor; 2]>,
 }
+
+/// Floats in each of `Engine::scratch` (16 MiB).
+pub const SCRATCH_LEN: usize = 1 << 22;
 
 impl Engine {
     /// Opens a device with the matmul configuration of `tune::config_for`: ADCLR_MATMUL,
@@ -53,12 +63,32 @@ impl Engine {
             eprintln!("note: {message}; using the register-blocked kernels");
             config.policy = MatmulPolicy::Blocked;
         }
-        Ok(Self { ctx, kernels, dry_run: false, matmul: (config, source) })
+        // Row and attention kernels follow the device, not the matmul kernels tuning picked
+        // (a GPU whose fastest matmul is the register-blocked one still wants a workgroup per
+        // row); a caller that names a policy gets that policy's row kernels too, so tests on a
+        // CPU driver run every variant.
+        let rows = if source == ConfigSource::Explicit { config.policy } else { MatmulPolicy::rule(&ctx) };
+        let scratch = if rows.rowwise() {
+            None
+        } else {
+            Some([
+                GpuTensor::zeros(&ctx, "reduction scratch 0", &[SCRATCH_LEN])?,
+                GpuTensor::zeros(&ctx, "reduction scratch 1", &[SCRATCH_LEN])?,
+            ])
+        };
+        Ok(Self { ctx, kernels, dry_run: false, matmul: (config, source), rows, scratch })
     }
 
-    /// The kernel policy every launcher follows (matmul family, row kernels, attention).
+    /// The matmul kernel family in use.
     pub fn policy(&self) -> MatmulPolicy {
         self.matmul.0.policy
+    }
+
+    /// The policy the row kernels (LayerNorm, residual + LayerNorm, weight norm, gradient block
+    /// sums), column reductions and attention follow: one invocation per row on CPU drivers, a
+    /// workgroup per row, two-pass column sums and shared-memory attention on GPUs.
+    pub fn row_policy(&self) -> MatmulPolicy {
+        self.rows
     }
 
     /// One line on the matmul kernels in use, e.g. "subgroup (default; `adclr-wgpu tune`

@@ -54,7 +54,7 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     // as matmul_vec4; needs 8-lane subgroups
     shader!("matmul_subgroup", ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"], [R, R, R, W, R, W], true),
     // src, dst
-    shader!("reduce", ["column_sum"], [R, W]),
+    shader!("reduce", ["column_sum", "column_sum_chunks"], [R, W]),
     // x, y, out
     shader!("elementwise", ["add_scaled", "scale", "fill"], [R, R, W]),
     // x, w, b, y, mean, rstd
@@ -62,7 +62,12 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     // x, w, mean, rstd, dy, dx, dw, db
     shader!(
         "layernorm_backward",
-        ["layernorm_backward_input", "layernorm_backward_params", "layernorm_backward_input_rowwise"],
+        [
+            "layernorm_backward_input",
+            "layernorm_backward_params",
+            "layernorm_backward_params_chunks",
+            "layernorm_backward_input_rowwise"
+        ],
         [R, R, R, R, R, W, W, W]
     ),
     // x, y
@@ -211,11 +216,7 @@ impl MatmulPolicy {
     /// else Subgroup or Blocked on CPU adapters and Large elsewhere.
     pub fn for_adapter(ctx: &GpuContext) -> Self {
         let subgroup_ok = Self::subgroup_supported(ctx);
-        let rule = match ctx.info.device_type {
-            wgpu::DeviceType::Cpu if subgroup_ok => Self::Subgroup,
-            wgpu::DeviceType::Cpu => Self::Blocked,
-            _ => Self::Large,
-        };
+        let rule = Self::rule(ctx);
         match std::env::var("ADCLR_MATMUL").ok().as_deref() {
             None | Some("") => rule,
             Some("tiled") => Self::Tiled,
@@ -233,6 +234,15 @@ impl MatmulPolicy {
                 eprintln!("warning: ADCLR_MATMUL={other} is not tiled, large, blocked or subgroup; using {rule:?}");
                 rule
             }
+        }
+    }
+
+    /// The built-in choice for a device type: Subgroup or Blocked on CPU adapters, Large elsewhere.
+    pub fn rule(ctx: &GpuContext) -> Self {
+        match ctx.info.device_type {
+            wgpu::DeviceType::Cpu if Self::subgroup_supported(ctx) => Self::Subgroup,
+            wgpu::DeviceType::Cpu => Self::Blocked,
+            _ => Self::Large,
         }
     }
 

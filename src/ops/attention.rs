@@ -50,7 +50,7 @@ enum Variant {
 
 fn variant(e: &Engine, s: &AttentionShape) -> Variant {
     let rows = |per: usize| s.batch * s.heads * s.tokens.div_ceil(per) * per;
-    match e.policy() {
+    match e.row_policy() {
         MatmulPolicy::Tiled | MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM => {
             Variant::Tiled(grid_1d(rows(64), 64))
         }

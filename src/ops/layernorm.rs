@@ -1,13 +1,14 @@
 //! LayerNorm launchers.
 
 use super::expect_len;
+use super::reduce::{column_sum_once, row_chunks};
 use crate::error::Result;
 use crate::gpu::{bits, grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
 
 /// Row kernels: one invocation per row on CPU drivers (no barriers), a workgroup per row
 /// elsewhere.
 fn rowwise(e: &Engine) -> bool {
-    e.policy().rowwise()
+    e.row_policy().rowwise()
 }
 
 /// y = LN(x) * w + b over rows of d; saves mean and rstd [rows].
@@ -53,7 +54,7 @@ pub fn backward(
     dw: &GpuTensor,
     db: &GpuTensor,
     accumulate: bool,
-) -> Result<[Dispatch; 2]> {
+) -> Result<Vec<Dispatch>> {
     let d = w.len();
     let rows = x.len() / d.max(1);
     for t in [x, dy, dx] {
@@ -65,14 +66,28 @@ pub fn backward(
     for t in [dw, db] {
         expect_len("layernorm_backward", t, d)?;
     }
-    let params = [rows as u32, d as u32, accumulate as u32, 0];
+    let params = [rows as u32, d as u32, accumulate as u32, rows as u32];
     let bufs = [x, w, mean, rstd, dy, dx, dw, db];
-    Ok([
-        if rowwise(e) {
-            e.dispatch("layernorm_backward_input_rowwise", &params, &bufs, grid_1d(rows, 64))?
-        } else {
-            e.dispatch("layernorm_backward_input", &params, &bufs, grid_rows(rows))?
-        },
-        e.dispatch("layernorm_backward_params", &params, &bufs, grid_1d(d, 256))?,
-    ])
+    let mut out = vec![if rowwise(e) {
+        e.dispatch("layernorm_backward_input_rowwise", &params, &bufs, grid_1d(rows, 64))?
+    } else {
+        e.dispatch("layernorm_backward_input", &params, &bufs, grid_rows(rows))?
+    }];
+    // dw, db: chunk sums into the two scratch buffers, then their column sums (GPUs);
+    // one thread per column over every row otherwise.
+    let (chunks, chunk_rows) = row_chunks(e, rows, d);
+    match &e.scratch {
+        Some([sw, sb]) if chunks > 1 => {
+            let sw = sw.view(&e.ctx, "layernorm dw chunks", 0, &[chunks, d])?;
+            let sb = sb.view(&e.ctx, "layernorm db chunks", 0, &[chunks, d])?;
+            let params = [rows as u32, d as u32, 0, chunk_rows as u32];
+            let grid = [(d as u32).div_ceil(256), chunks as u32, 1];
+            let bufs = [x, w, mean, rstd, dy, dx, &sw, &sb];
+            out.push(e.dispatch("layernorm_backward_params_chunks", &params, &bufs, grid)?);
+            out.push(column_sum_once(e, &sw, dw, chunks, d, accumulate)?);
+            out.push(column_sum_once(e, &sb, db, chunks, d, accumulate)?);
+        }
+        _ => out.push(e.dispatch("layernorm_backward_params", &params, &bufs, grid_1d(d, 256))?),
+    }
+    Ok(out)
 }

@@ -161,6 +161,53 @@ fn strided(
     e.dispatch("matmul", &params, &[x, y, bias, c, aux], grid)
 }
 
+/// Outputs per split-K product above which a weight gradient is not split further.
+const SPLIT_TARGET_OUTPUTS: usize = 1 << 21;
+/// Fewest rows of the reduction per split-K chunk.
+const SPLIT_MIN_ROWS: usize = 128;
+/// Most split-K chunks.
+const SPLIT_MAX: usize = 16;
+
+/// Chunks of the reduction (a divisor of k) for a product of m x n outputs on this engine: 1
+/// unless it has scratch (GPUs) and the output alone gives too few workgroups to fill it.
+pub fn split_k(e: &Engine, m: usize, n: usize, k: usize) -> usize {
+    let Some([_, scratch]) = &e.scratch else { return 1 };
+    let outputs = (m * n).max(1);
+    let mut splits =
+        SPLIT_TARGET_OUTPUTS.div_ceil(outputs).min(SPLIT_MAX).min(k / SPLIT_MIN_ROWS).min(scratch.len() / outputs);
+    while splits > 1 && !k.is_multiple_of(splits) {
+        splits -= 1;
+    }
+    splits.max(1)
+}
+
+/// A weight gradient C (m x n) = alpha X (m x k) Y (k x n), k running over the forward pass's
+/// rows (large) and m x n over a weight (small). Split-K where `split_k` says so: the k rows in
+/// S chunks computed as a batch of S products into `Engine::scratch[1]` [S, m, n], then added
+/// in chunk order by column_sum (deterministic), for S times as many workgroups.
+fn reduce_over_rows(
+    e: &Engine,
+    (x, xs): (&GpuTensor, Strides),
+    (y, ys): (&GpuTensor, Strides),
+    c: &GpuTensor,
+    (batch, m, n, k): (usize, usize, usize, usize),
+    flags: u32,
+    alpha: f32,
+) -> Result<Vec<Dispatch>> {
+    let splits = if batch == 1 { split_k(e, m, n, k) } else { 1 };
+    if let (Some([_, scratch]), true) = (&e.scratch, splits > 1) {
+        let kc = k / splits;
+        let part = scratch.view(&e.ctx, "split-K products", 0, &[splits, m, n])?;
+        // Chunk b of X is columns [b kc, (b + 1) kc); of Y, rows [b kc, (b + 1) kc).
+        let xs = Strides { bs: kc * xs.cs, ..xs };
+        let ys = Strides { bs: kc * ys.rs, ..ys };
+        let products = strided(e, (x, xs), (y, ys), &part, (splits, m, n, kc), None, 0, alpha, Epilogue::None)?;
+        let sum = super::reduce::column_sum_once(e, &part, c, splits, m * n, flags & FLAG_ACCUMULATE != 0)?;
+        return Ok(vec![products, sum]);
+    }
+    Ok(vec![strided(e, (x, xs), (y, ys), c, (batch, m, n, k), None, flags, alpha, Epilogue::None)?])
+}
+
 /// c = alpha * op(a) op(b) (+ bias[n]) (+ c when `accumulate`); c is [batch, m, n].
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
@@ -275,51 +322,16 @@ pub fn backward(
     if let Some(db) = db {
         expect_len("matmul_backward", db, s.b_len())?;
         let flags = acc | if s.broadcast_b && s.batch > 1 { FLAG_SUM_BATCH } else { 0 };
-        out.push(if !s.trans_b {
+        out.extend(if !s.trans_b {
             // dB (k x n) = op(A)^T (k x m) dC (m x n)
-            strided(
-                e,
-                (a, transpose(op_a(s))),
-                (dc, dcs),
-                db,
-                (s.batch, s.k, s.n, s.m),
-                None,
-                flags,
-                alpha,
-                Epilogue::None,
-            )?
+            reduce_over_rows(e, (a, transpose(op_a(s))), (dc, dcs), db, (s.batch, s.k, s.n, s.m), flags, alpha)?
         } else {
             // dB stored n x k = dC^T (n x m) op(A) (m x k)
-            strided(
-                e,
-                (dc, transpose(dcs)),
-                (a, op_a(s)),
-                db,
-                (s.batch, s.n, s.k, s.m),
-                None,
-                flags,
-                alpha,
-                Epilogue::None,
-            )?
+            reduce_over_rows(e, (dc, transpose(dcs)), (a, op_a(s)), db, (s.batch, s.n, s.k, s.m), flags, alpha)?
         });
     }
     if let Some(dbias) = dbias {
-        out.push(column_sum(e, dc, dbias, s.batch * s.m, s.n, accumulate)?);
+        out.extend(super::reduce::column_sum(e, dc, dbias, s.batch * s.m, s.n, accumulate)?);
     }
     Ok(out)
-}
-
-/// dst[j] = sum_i src[i, j] (+ dst[j]): a bias gradient.
-pub fn column_sum(
-    e: &Engine,
-    src: &GpuTensor,
-    dst: &GpuTensor,
-    rows: usize,
-    cols: usize,
-    accumulate: bool,
-) -> Result<Dispatch> {
-    expect_len("column_sum", src, rows * cols)?;
-    expect_len("column_sum", dst, cols)?;
-    let params = [rows as u32, cols as u32, accumulate as u32, 0];
-    e.dispatch("column_sum", &params, &[src, dst], crate::gpu::grid_1d(cols, 256))
 }

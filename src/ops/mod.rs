@@ -10,6 +10,7 @@ pub mod l2norm;
 pub mod layernorm;
 pub mod matmul;
 pub mod optim;
+pub mod reduce;
 pub mod residual;
 pub mod rows;
 pub mod softmax;

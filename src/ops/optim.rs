@@ -111,7 +111,7 @@ impl Optimizer {
         let cparams = [n_blocks as u32, n_seg as u32, bits(max_norm), 0];
         let cbufs = [&segments_table, &blocks_table, grads, &block_sumsq, &clip];
         // A workgroup per block on GPUs, an invocation per block on CPU drivers.
-        let sumsq = if e.policy().rowwise() {
+        let sumsq = if e.row_policy().rowwise() {
             e.dispatch("grad_block_sumsq_rowwise", &cparams, &cbufs, grid_1d(n_blocks, 64))?
         } else {
             e.dispatch("grad_block_sumsq", &cparams, &cbufs, grid_rows(n_blocks))?

@@ -86,7 +86,7 @@ pub fn add_then_layernorm(
     rows_per_sample: usize,
     norm: NextNorm,
 ) -> Result<Vec<Dispatch>> {
-    let rowwise = e.policy().rowwise();
+    let rowwise = e.row_policy().rowwise();
     if !e.kernels.has("residual_layernorm") || (!rowwise && dim > FUSED_MAX_DIM) {
         return Ok(vec![
             add(e, x, branch, scale, out, dim, rows_per_sample)?,

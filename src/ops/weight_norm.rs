@@ -13,7 +13,7 @@ pub fn forward(e: &Engine, g: &GpuTensor, v: &GpuTensor, w: &GpuTensor, vnorm: &
     expect_len("weight_norm_forward", w, rows * d)?;
     expect_len("weight_norm_forward", vnorm, rows)?;
     let p = [rows as u32, d as u32, 0, 0];
-    if e.policy().rowwise() {
+    if e.row_policy().rowwise() {
         return e.dispatch("weight_norm_forward_rowwise", &p, &[g, v, w, vnorm], grid_1d(rows, 64));
     }
     e.dispatch("weight_norm_forward", &p, &[g, v, w, vnorm], grid_rows(rows))
@@ -39,7 +39,7 @@ pub fn backward(
         expect_len("weight_norm_backward", t, rows)?;
     }
     let (p, bufs) = ([rows as u32, d as u32, 0, 0], [g, v, vnorm, dw, dg, dv]);
-    if e.policy().rowwise() {
+    if e.row_policy().rowwise() {
         return e.dispatch("weight_norm_backward_rowwise", &p, &bufs, grid_1d(rows, 64));
     }
     e.dispatch("weight_norm_backward", &p, &bufs, grid_rows(rows))

@@ -97,6 +97,38 @@ fn backward_on(e: &adclr_wgpu::gpu::Engine) {
     }
 }
 
+/// Weight and bias gradients reduced over many rows: split-K products and two-pass column
+/// sums on the GPU policies (checked to be taken), one pass on the CPU-driver policies.
+#[test]
+fn weight_gradients_over_many_rows_match_reference() {
+    for e in engines() {
+        let mut rng = Rng::new(4);
+        for (m, n, k, trans_b) in [(3000, 12, 20, true), (2048, 36, 8, false), (1100, 5, 3, true)] {
+            let mut s = MatmulShape::new(1, m, n, k);
+            s.trans_b = trans_b;
+            let (rows, cols) = if trans_b { (n, k) } else { (k, n) };
+            if e.scratch.is_some() {
+                assert!(matmul::split_k(e, rows, cols, m) > 1, "{s:?} should be split on {:?}", e.policy());
+                assert!(adclr_wgpu::ops::reduce::row_chunks(e, m, n).0 > 1, "{s:?} bias in one pass");
+            }
+            let a = f32_exact(&rng.vec(s.a_len(), 1.0));
+            let b = f32_exact(&rng.vec(s.b_len(), 1.0));
+            let dc = f32_exact(&rng.vec(s.c_len(), 1.0));
+            let (ga, gb, gdc) = (upload_on(e, "a", &a), upload_on(e, "b", &b), upload_on(e, "dc", &dc));
+            let (gdb, gdbias) = (zeros_on(e, "db", s.b_len()), zeros_on(e, "dbias", s.n));
+            let (_, db, dbias) = reference::matmul::backward(&s, &a, &b, &dc, 0.5);
+            for (accumulate, times) in [(false, 1.0), (true, 2.0)] {
+                let ds =
+                    matmul::backward(e, &s, &ga, &gb, &gdc, None, Some(&gdb), Some(&gdbias), 0.5, accumulate).unwrap();
+                e.run(&ds.iter().collect::<Vec<_>>()).unwrap();
+                let scaled = |v: &[f64]| v.iter().map(|x| x * times).collect::<Vec<_>>();
+                assert_close(&format!("dB {s:?} x{times}"), &download_on(e, &gdb), &scaled(&db), 2e-3, 1e-4);
+                assert_close(&format!("dbias {s:?} x{times}"), &download_on(e, &gdbias), &scaled(&dbias), 2e-3, 1e-4);
+            }
+        }
+    }
+}
+
 #[test]
 fn matmul_with_other_tile_k_override() {
     for (policy, tile_k) in [(MatmulPolicy::Tiled, 8), (MatmulPolicy::Tiled, 32), (MatmulPolicy::Large, 8)] {

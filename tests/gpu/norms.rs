@@ -15,7 +15,8 @@ fn layernorm_on(e: &adclr_wgpu::gpu::Engine) {
     let download = |t: &adclr_wgpu::gpu::GpuTensor| download_on(e, t);
     let zeros = |n: &str, len: usize| zeros_on(e, n, len);
     let mut rng = Rng::new(6);
-    for (rows, d) in [(1usize, 1usize), (5, 32), (67, 192), (3, 300), (2, 768)] {
+    // 1000 rows: two passes (chunk sums, then their sum) for dw and db on GPU policies.
+    for (rows, d) in [(1usize, 1usize), (5, 32), (67, 192), (3, 300), (2, 768), (1000, 37)] {
         let x: Vec<f64> = f32_exact(&rng.vec(rows * d, 3.0).iter().map(|v| v + 0.5).collect::<Vec<_>>());
         let w = f32_exact(&rng.vec(d, 1.0));
         let b = f32_exact(&rng.vec(d, 1.0));
