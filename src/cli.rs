@@ -20,6 +20,8 @@ pub struct DeviceArgs {
     pub adapter: Option<usize>,
 }
 
+// Parsed once per process: the size of the largest variant (train's flags) does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Pre-train a ViT with ADCLR (with no arguments: the tiny preset on the embedded

@@ -63,7 +63,7 @@ fn ref_state(gpu: &AdclrStep) -> RefState {
 
 fn compare(what: &str, gpu: &[Vec<f32>], cpu: &[Vec<f64>], atol: f64, rtol: f64) -> Result<(), String> {
     for (g, c) in gpu.iter().zip(cpu) {
-        check_close(what, &widen(&[g.clone()])[0], c, atol, rtol)?;
+        check_close(what, &widen(std::slice::from_ref(g))[0], c, atol, rtol)?;
     }
     Ok(())
 }

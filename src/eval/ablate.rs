@@ -121,7 +121,8 @@ pub fn ablate(grid_path: &Path, progress: &dyn Fn(&str)) -> Result<AblationRepor
     std::fs::create_dir_all(&out).map_err(|e| Error::Data(format!("{}: {e}", out.display())))?;
     let (mut skipped, mut failed) = (0, 0);
     let mut rows = Vec::new();
-    let mut all: Vec<(String, Vec<(String, String)>, TrainConfig, bool)> =
+    // (cell name, its axis values, its configuration, random-init floor)
+    let mut all: Vec<(String, AxisValues, TrainConfig, bool)> =
         cells.into_iter().map(|c| (c.name, c.values, c.config, false)).collect();
     if grid.random_init {
         if let Some(first) = all.first() {
@@ -175,7 +176,10 @@ pub fn ablate(grid_path: &Path, progress: &dyn Fn(&str)) -> Result<AblationRepor
     Ok(AblationReport { out, cells: rows.len(), skipped, failed })
 }
 
-fn write_results(out: &Path, rows: &[(String, Vec<(String, String)>, serde_json::Value)]) -> Result<()> {
+/// (axis, value) pairs naming one cell of the grid.
+type AxisValues = Vec<(String, String)>;
+
+fn write_results(out: &Path, rows: &[(String, AxisValues, serde_json::Value)]) -> Result<()> {
     let mut keys: Vec<String> = Vec::new();
     for (_, values, _) in rows {
         for (k, _) in values {

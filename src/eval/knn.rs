@@ -88,6 +88,7 @@ pub fn nearest(e: &Engine, mut bank: Vec<f32>, mut queries: Vec<f32>, dim: usize
 }
 
 /// k-NN accuracy (DINO: k = 20, T = 0.07).
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     e: &Engine,
     bank: Vec<f32>,

@@ -20,7 +20,7 @@ pub fn row_chunks(e: &Engine, rows: usize, cols: usize) -> (usize, usize) {
     let fit = scratch[0].len() / cols.max(1);
     let chunk_rows = rows.div_ceil((rows as f64).sqrt().ceil() as usize).max(rows.div_ceil(fit.max(1)));
     let chunks = rows.div_ceil(chunk_rows);
-    if chunks < 2 || chunks > 65535 {
+    if !(2..=65535).contains(&chunks) {
         return (1, rows);
     }
     (chunks, chunk_rows)

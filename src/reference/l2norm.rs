@@ -16,11 +16,11 @@ pub fn forward(x: &[f64], rows: usize, d: usize, eps: f64) -> (Vec<f64>, Vec<f64
 pub fn backward(x: &[f64], dy: &[f64], rows: usize, d: usize, eps: f64) -> Vec<f64> {
     let (y, norm) = forward(x, rows, d, eps);
     let mut dx = vec![0.0; rows * d];
-    for r in 0..rows {
+    for (r, &n) in norm.iter().enumerate().take(rows) {
         let range = r * d..(r + 1) * d;
         let dot: f64 = y[range.clone()].iter().zip(&dy[range.clone()]).map(|(a, b)| a * b).sum();
         for j in range {
-            dx[j] = if norm[r] > eps { (dy[j] - y[j] * dot) / norm[r] } else { dy[j] / eps };
+            dx[j] = if n > eps { (dy[j] - y[j] * dot) / n } else { dy[j] / eps };
         }
     }
     dx

@@ -26,6 +26,7 @@ pub fn linear(x: &[f64], w: &[f64], b: Option<&[f64]>, rows: usize, inp: usize, 
 }
 
 /// Adds dW and db into `grads` under `name`.weight / .bias; returns dx.
+#[allow(clippy::too_many_arguments)]
 fn linear_backward(
     g: &mut Named,
     name: &str,

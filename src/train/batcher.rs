@@ -149,7 +149,7 @@ impl Prefetcher {
     }
 
     /// The next step's batch, in order.
-    pub fn next(&mut self) -> Option<Result<Batch, String>> {
+    pub fn next_batch(&mut self) -> Option<Result<Batch, String>> {
         if self.next >= self.last {
             return None;
         }

@@ -17,8 +17,11 @@ fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), color: R
     }
 }
 
+/// (step, value) points and the colour they are drawn in.
+pub type Series<'a> = (&'a [(f64, f64)], Rgb<u8>);
+
 /// Plots each series of (step, value) points on shared axes.
-pub fn loss_curve(series: &[(&[(f64, f64)], Rgb<u8>)], width: u32, height: u32) -> RgbImage {
+pub fn loss_curve(series: &[Series], width: u32, height: u32) -> RgbImage {
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     let pts = series.iter().flat_map(|(s, _)| s.iter()).filter(|p| p.1.is_finite());
     let (mut xmin, mut xmax, mut ymin, mut ymax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);

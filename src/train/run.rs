@@ -159,7 +159,7 @@ pub fn train(
     let started = Instant::now();
     let (mut skipped, mut warned, mut last_loss, mut interrupted) = (0usize, 0usize, None, false);
     let mut done_here = 0usize;
-    while let Some(batch) = pre.next() {
+    while let Some(batch) = pre.next_batch() {
         let batch = batch.map_err(data_err)?;
         for s in &batch.skipped {
             if warned < 5 {
@@ -253,8 +253,7 @@ pub fn write_loss_png(run_dir: &Path) -> Result<()> {
         }
     }
     let colors = [image::Rgb([0, 0, 0]), image::Rgb([31, 119, 180]), image::Rgb([214, 39, 40])];
-    let plots: Vec<(&[(f64, f64)], image::Rgb<u8>)> =
-        series.iter().zip(colors).map(|(s, c)| (s.as_slice(), c)).collect();
+    let plots: Vec<super::plot::Series> = series.iter().zip(colors).map(|(s, c)| (s.as_slice(), c)).collect();
     let img = loss_curve(&plots, 640, 400);
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)

@@ -41,8 +41,9 @@ fn clipping_on(e: &adclr_wgpu::gpu::Engine) {
     for step in 1..=3u64 {
         // Large gradients for some tensors so clipping engages for them only.
         let mut grads = f32_exact(&rng.vec(n, 0.05));
-        for i in lay.segments[3].offset..lay.segments[3].offset + 3000 {
-            grads[i] = f32_exact(&[grads[i] * 100.0])[0];
+        let big = lay.segments[3].offset;
+        for g in &mut grads[big..big + 3000] {
+            *g = f32_exact(&[*g * 100.0])[0];
         }
         let last = lay.segments.len() - 1;
         for (i, s) in lay.segments.iter_mut().enumerate() {
