@@ -36,21 +36,18 @@ pub fn column_sum(
     cols: usize,
     accumulate: bool,
 ) -> Result<Vec<Dispatch>> {
-    expect_len("column_sum", src, rows * cols)?;
-    expect_len("column_sum", dst, cols)?;
     let (chunks, chunk_rows) = row_chunks(e, rows, cols);
-    match &e.scratch {
-        Some([partial, _]) if chunks > 1 => {
-            let partial = partial.view(&e.ctx, "column_sum chunks", 0, &[chunks, cols])?;
-            let params = [rows as u32, cols as u32, 0, chunk_rows as u32];
-            let grid = [(cols as u32).div_ceil(256), chunks as u32, 1];
-            Ok(vec![
-                e.dispatch("column_sum_chunks", &params, &[src, &partial], grid)?,
-                column_sum_once(e, &partial, dst, chunks, cols, accumulate)?,
-            ])
-        }
-        _ => Ok(vec![column_sum_once(e, src, dst, rows, cols, accumulate)?]),
-    }
+    let Some([partial, _]) = e.scratch.as_ref().filter(|_| chunks > 1) else {
+        return Ok(vec![column_sum_once(e, src, dst, rows, cols, accumulate)?]);
+    };
+    expect_len("column_sum", src, rows * cols)?;
+    let partial = partial.view(&e.ctx, "column_sum chunks", 0, &[chunks, cols])?;
+    let params = [rows as u32, cols as u32, 0, chunk_rows as u32];
+    let grid = [(cols as u32).div_ceil(256), chunks as u32, 1];
+    Ok(vec![
+        e.dispatch("column_sum_chunks", &params, &[src, &partial], grid)?,
+        column_sum_once(e, &partial, dst, chunks, cols, accumulate)?,
+    ])
 }
 
 /// `column_sum` in one pass: one thread per column adds the rows in order.
