@@ -30,8 +30,9 @@ for c in "${configs[@]}"; do
     step "step $1 batch $2"
     run "$bin" bench --preset "$1" --batch "$2" --queries 10 --steps "$steps"
 done
-# The same vit-s16 step with the untuned 64x64 kernel, for comparison.
+# The same vit-s16 step with the one-invocation-per-row shared-memory attention instead of
+# the quad kernels, for comparison.
 if [ "${SMALL:-0}" != 1 ] && [ "${COMPARE:-1}" = 1 ]; then
-    step "vit-s16 b64 with ADCLR_MATMUL=tiled"
-    ADCLR_MATMUL=tiled run "$bin" bench --preset vit-s16 --batch 64 --queries 10 --steps 3
+    step "vit-s16 b64 with ADCLR_ATTENTION=tiled"
+    ADCLR_ATTENTION=tiled run "$bin" bench --preset vit-s16 --batch 64 --queries 10 --steps 3
 fi

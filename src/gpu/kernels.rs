@@ -89,6 +89,15 @@ pub const SHADER_FILES: &[ShaderFile] = &[
         ["attention_backward_query_tiled", "attention_backward_key_value_tiled"],
         [R, R, R, R, W]
     ),
+    // as attention_forward / attention_backward, head_dim 64, four lanes per row (GPUs with
+    // subgroups)
+    shader!("attention_quad_forward", ["attention_forward_quad"], [R, W, W], true),
+    shader!(
+        "attention_quad_backward",
+        ["attention_backward_query_quad", "attention_backward_key_value_quad"],
+        [R, R, R, R, W],
+        true
+    ),
     // as attention_forward / attention_backward; need 8-lane subgroups
     shader!("attention_subgroup_forward", ["attention_forward_sg"], [R, W, W], true),
     shader!(
@@ -141,7 +150,9 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("matmul_strided", include_str!("../../shaders/lib/matmul_strided.wgsl")),
     ("matmul_epilogue", include_str!("../../shaders/lib/matmul_epilogue.wgsl")),
     ("attention_subgroup", include_str!("../../shaders/lib/attention_subgroup.wgsl")),
+    ("attention_blocks", include_str!("../../shaders/lib/attention_blocks.wgsl")),
     ("attention_tiles", include_str!("../../shaders/lib/attention_tiles.wgsl")),
+    ("attention_quads", include_str!("../../shaders/lib/attention_quads.wgsl")),
 ];
 
 impl ShaderFile {

@@ -39,10 +39,13 @@ fn check(kernel: &'static str, s: &AttentionShape) -> Result<()> {
 /// The head size the shared-memory (tiled) kernels are compiled for.
 pub const TILED_HEAD_DIM: usize = 64;
 
-/// Which kernels run a shape, with their grid: shared-memory tiles of 64 rows (GPU policies,
-/// head_dim 64), eight rows per subgroup (the Subgroup policy, head_dim % 4 == 0), or one
-/// invocation per row.
+/// Which kernels run a shape, with their grid: four lanes per row, 64 rows per workgroup (the
+/// Large policy, the GPU default, head_dim 64, subgroups of 4 lanes or more; not with
+/// `ADCLR_ATTENTION=tiled`), shared-memory tiles of 64 rows with one invocation per row (GPU
+/// policies otherwise, head_dim 64), eight rows per subgroup (the Subgroup policy, head_dim %
+/// 4 == 0), or one invocation per row.
 enum Variant {
+    Quad([u32; 3]),
     Tiled([u32; 3]),
     Subgroup([u32; 3]),
     PerRow([u32; 3]),
@@ -50,7 +53,11 @@ enum Variant {
 
 fn variant(e: &Engine, s: &AttentionShape) -> Variant {
     let rows = |per: usize| s.batch * s.heads * s.tokens.div_ceil(per) * per;
+    let quads = e.kernels.has("attention_forward_quad")
+        && e.ctx.info.subgroup_min_size >= 4
+        && std::env::var("ADCLR_ATTENTION").as_deref() != Ok("tiled");
     match e.row_policy() {
+        MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM && quads => Variant::Quad(grid_1d(rows(64), 64)),
         MatmulPolicy::Tiled | MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM => {
             Variant::Tiled(grid_1d(rows(64), 64))
         }
@@ -69,6 +76,7 @@ pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor,
     expect_len("attention_forward", out, s.out_len())?;
     expect_len("attention_forward", lse, s.lse_len())?;
     let (entry, grid) = match variant(e, s) {
+        Variant::Quad(g) => ("attention_forward_quad", g),
         Variant::Tiled(g) => ("attention_forward_tiled", g),
         Variant::Subgroup(g) => ("attention_forward_sg", g),
         Variant::PerRow(g) => ("attention_forward", g),
@@ -95,6 +103,7 @@ pub fn backward(
     let p = params(s);
     let bufs = [qkv, out, lse, dout, dqkv];
     let (query, key_value, grid) = match variant(e, s) {
+        Variant::Quad(g) => ("attention_backward_query_quad", "attention_backward_key_value_quad", g),
         Variant::Tiled(g) => ("attention_backward_query_tiled", "attention_backward_key_value_tiled", g),
         Variant::Subgroup(g) => ("attention_backward_query_sg", "attention_backward_key_value_sg", g),
         Variant::PerRow(g) => ("attention_backward_query", "attention_backward_key_value", g),

@@ -38,8 +38,10 @@ fn all_shapes() -> Vec<AttentionShape> {
     out
 }
 
-/// Forward and backward on `e`: the one-thread-per-row kernels on the tiled and blocked
-/// engines, the subgroup kernels (head_dim % 4 == 0) on the subgroup engine.
+/// Forward and backward on `e`: for head_dim 64 the quad kernels on the large engine (where
+/// the adapter has subgroups, as lavapipe does) and the shared-memory tiles on the tiled one;
+/// otherwise one thread per row on the tiled, large and blocked engines, and the subgroup
+/// kernels (head_dim % 4 == 0) on the subgroup engine.
 fn run_attention(e: &Engine, s: &AttentionShape, qkv: &[f64], dout: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (gqkv, gout, glse) =
         (upload_on(e, "qkv", qkv), zeros_on(e, "out", s.out_len()), zeros_on(e, "lse", s.lse_len()));

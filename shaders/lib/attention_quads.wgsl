@@ -1,0 +1,36 @@
+// Shared by the quad attention kernels (GPUs with subgroups of 4 lanes or more, head_dim 64):
+// four consecutive lanes of a subgroup own one row (a query, or a key in the key/value
+// backward), each lane 16 of its 64 values as four vec4 held in registers (no per-row arrays,
+// which GPU compilers spill to memory when indexed in loops). A dot product over a row is the
+// four lanes' partial sums added with two subgroup shuffles. ROWS rows per workgroup of 256;
+// the other side is staged in workgroup memory as vec4, QTILE rows at a time (12 KiB).
+
+// #import attention_blocks
+
+const QUAD_THREADS: u32 = 256u;           // 4 lanes x ROWS rows
+const QTILE: u32 = 24u;                   // rows of the other side staged per tile
+const ROW4: u32 = HEAD_DIM / 4u;          // vec4 per head row (16)
+var<workgroup> qtile_a: array<vec4<f32>, QTILE * ROW4>; // [QTILE][ROW4] keys / q rows
+var<workgroup> qtile_b: array<vec4<f32>, QTILE * ROW4>; // values / dO rows
+
+// (row within the workgroup's block, this lane's quarter of the row) from the subgroup ids.
+fn quad_lane(sid: u32, lane: u32, sg_size: u32) -> vec2<u32> {
+    return vec2<u32>(sid * (sg_size / 4u) + lane / 4u, lane % 4u);
+}
+
+// The sum of x over the four lanes of this lane's quad (every lane of the subgroup calls it).
+fn quad_sum(x: f32, lane: u32) -> f32 {
+    let a = x + subgroupShuffle(x, lane ^ 1u);
+    return a + subgroupShuffle(a, lane ^ 2u);
+}
+
+// Stages the keys (qtile_a) and values (qtile_b) of rows j0 .. j0 + QTILE of head h of image
+// b (rows past the end repeat the last; callers stop before them). Every invocation calls it.
+fn stage_keys_values4(b: u32, h: u32, j0: u32, li: u32) {
+    for (var e = li; e < QTILE * ROW4; e += QUAD_THREADS) {
+        let j = min(j0 + e / ROW4, p.tokens - 1u);
+        let ko = qkv_offset(b, j, 1u, h) / 4u + e % ROW4;
+        qtile_a[e] = qkv4[ko];
+        qtile_b[e] = qkv4[ko + p.heads * ROW4];
+    }
+}
