@@ -128,7 +128,10 @@ section_learn() {
     mkdir -p "$runs"
     # The matmul kernels this adapter runs fastest (the speed section measures them; alone,
     # learn measures them here: untuned GPUs run the slower 128x128 tiles).
-    [ -f "$ADCLR_TUNING_FILE" ] || timeout -k 5 120 bash /tmp/adclr-bin/run.sh "$bin" tune --rows 12544 --repeats 3 >/dev/null 2>&1
+    local tune_rows=12544
+    [ "$small" = 1 ] && tune_rows=64
+    [ -f "$ADCLR_TUNING_FILE" ] ||
+        timeout -k 5 120 bash /tmp/adclr-bin/run.sh "$bin" tune --rows "$tune_rows" --repeats 3 >/dev/null 2>&1
     # The random-init floor, beside the training (it uses little of the GPU).
     local floor=() calib=()
     for seed in ${FLOOR_SEEDS-0 1}; do
