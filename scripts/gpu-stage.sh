@@ -1,14 +1,14 @@
 #!/bin/bash
 # Fills .gpu/ with everything scripts/gpu-check.sh needs on the GPU machine, which has no Rust
 # toolchain and no Vulkan loader: the release binary and every test binary that opens a device
-# (stripped, gzipped), the Vulkan loader and run.sh (../shared/gpu/stage.sh), and Debian's
-# Fashion-MNIST IDX files for the learning run. What travels is limited to 64 MiB; this prints
-# the total (about 60 MB).
+# (stripped, gzipped), the Vulkan loader and run.sh (../shared/gpu/stage.sh), glvnd's Debian
+# packages, and Debian's Fashion-MNIST IDX files for the learning run. What travels is limited
+# to 64 MiB; this prints the total (about 60 MB).
 # Usage, from anywhere in the project:  bash scripts/gpu-stage.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ../shared/gpu/stage.sh
-rm -rf .gpu/bin .gpu/data
+rm -rf .gpu/bin .gpu/data .gpu/gl
 mkdir -p .gpu/bin .gpu/data
 strip -o .gpu/bin/adclr-wgpu .gpu/adclr-wgpu && rm .gpu/adclr-wgpu
 # Test binaries that open a device (reference_gradcheck and shaders_validate are CPU-only).
@@ -25,6 +25,12 @@ cargo test --release --no-run --message-format=json 2>/dev/null |
 for f in .gpu/bin/*; do gzip -9 -f "$f"; done
 # Where the train tests expect the binary (CARGO_BIN_EXE_adclr-wgpu, compiled in).
 echo "$(pwd)/target/release/adclr-wgpu" >.gpu/bin-path
+# The NVIDIA Vulkan driver there needs glvnd's libraries, which that machine lacks: Debian's
+# packages, unpacked there by gpu-check.sh.
+mkdir -p .gpu/gl /tmp/amd64/partial
+apt_arch=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
+apt-get "${apt_arch[@]}" update -qq
+(cd .gpu/gl && apt-get "${apt_arch[@]}" download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 data=/usr/share/datasets/fashion-mnist
 [ -f "$data/train-images-idx3-ubyte.gz" ] || {
     echo "$data missing: apt-get install -y dataset-fashion-mnist" >&2
