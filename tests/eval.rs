@@ -118,6 +118,24 @@ lambda = [0.0, 0.5]
 }
 
 #[test]
+fn impossible_knn_and_probe_settings_name_their_flag() {
+    let e = engine();
+    let (x, y) = clusters(3, 4, 8, 0.1, &mut Rng::new(1));
+    let knn_err = |k: usize, t: f32| knn::evaluate(e, x.clone(), &y, x.clone(), &y, 8, k, t).unwrap_err().to_string();
+    assert!(knn_err(0, 0.07).contains("--k"));
+    assert!(knn_err(20, 0.0).contains("--temperature"));
+    assert!(knn_err(20, f32::NAN).contains("--temperature"));
+    use adclr_wgpu::eval::linear::{train_and_test, ProbeConfig};
+    let probe_err = |epochs: usize, batch: usize, lr: f64| {
+        let cfg = ProbeConfig { epochs, batch, lr, momentum: 0.9, seed: 0 };
+        train_and_test(e, 8, &x, &y, &x, &y, &cfg).unwrap_err().to_string()
+    };
+    assert!(probe_err(0, 4, 0.1).contains("--epochs"));
+    assert!(probe_err(2, 0, 0.1).contains("--batch"));
+    assert!(probe_err(2, 4, f64::NAN).contains("--lr"));
+}
+
+#[test]
 fn the_linear_probe_learns_a_separable_toy_set() {
     let e = engine();
     let mut rng = Rng::new(8);

@@ -99,6 +99,12 @@ pub fn evaluate(
     k: usize,
     temperature: f32,
 ) -> Result<KnnResult> {
+    if k == 0 {
+        return Err(crate::error::Error::Data("--k 0: the vote needs at least one neighbour".into()));
+    }
+    if !(temperature > 0.0 && temperature.is_finite()) {
+        return Err(crate::error::Error::Data(format!("--temperature {temperature} must be a finite number > 0")));
+    }
     let n_classes = bank_labels.iter().chain(query_labels).max().map_or(1, |m| m + 1);
     let tops = nearest(e, bank, queries, dim, k)?;
     let (mut top1, mut top5) = (0usize, 0usize);

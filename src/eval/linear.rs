@@ -147,6 +147,16 @@ pub fn train_and_test(
     test_y: &[usize],
     cfg: &ProbeConfig,
 ) -> Result<f64> {
+    let bad = |m: String| Err(crate::error::Error::Data(m));
+    if cfg.epochs == 0 {
+        return bad("--epochs 0: the probe needs at least one epoch".into());
+    }
+    if cfg.batch == 0 {
+        return bad("--batch 0: the probe needs at least one image per step".into());
+    }
+    if !(cfg.lr > 0.0 && cfg.lr.is_finite()) {
+        return bad(format!("--lr {} must be a finite number > 0", cfg.lr));
+    }
     let classes = train_y.iter().chain(test_y).max().map_or(1, |m| m + 1);
     let n = train_y.len();
     if n == 0 || train_x.len() != n * width || test_x.len() != test_y.len() * width {

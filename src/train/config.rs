@@ -174,12 +174,32 @@ impl TrainConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let pos =
-            |v: f64, flag: &str| if v > 0.0 && v.is_finite() { Ok(()) } else { Err(format!("{flag} {v} must be > 0")) };
-        if self.epochs == 0 {
-            return Err("--epochs must be at least 1".into());
+        let pos = |v: f64, flag: &str| {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(format!("{flag} {v} must be a finite number > 0"))
+            }
+        };
+        // NaN fails every comparison, so a NaN setting stops here instead of training on.
+        let non_negative = |v: f64, flag: &str| {
+            if v >= 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(format!("{flag} {v} must be a finite number >= 0"))
+            }
+        };
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return Err(format!("--epochs {} must be in 1..={MAX_EPOCHS}", self.epochs));
         }
         pos(self.lr, "--lr")?;
+        non_negative(self.min_lr, "--min-lr")?;
+        non_negative(self.warmup_epochs, "--warmup-epochs")?;
+        non_negative(self.warmup_teacher_temp_epochs, "--warmup-teacher-temp-epochs")?;
+        non_negative(self.weight_decay, "--weight-decay")?;
+        non_negative(self.weight_decay_end, "--weight-decay-end")?;
+        non_negative(self.clip_grad, "--clip-grad")?;
+        pos(self.student_temp, "--student-temp")?;
         pos(self.teacher_temp, "--teacher-temp")?;
         pos(self.warmup_teacher_temp, "--warmup-teacher-temp")?;
         if !(0.0..=1.0).contains(&self.momentum_teacher) {
@@ -198,15 +218,15 @@ impl TrainConfig {
         if !(0.0 < self.local_scale_max && self.local_scale_max <= 1.0) {
             return Err(format!("--local-scale-max {} must be in (0, 1]", self.local_scale_max));
         }
-        if self.weight_decay < 0.0 || self.weight_decay_end < 0.0 {
-            return Err("--weight-decay and --weight-decay-end must be >= 0".into());
-        }
         if self.log_every == 0 {
             return Err("--log-every must be at least 1".into());
         }
         Ok(())
     }
 }
+
+/// Most passes over the data a run may ask for (larger step counts overflow the schedules).
+pub const MAX_EPOCHS: usize = 1_000_000;
 
 #[cfg(test)]
 mod tests {
@@ -234,6 +254,19 @@ mod tests {
         assert!(bad(|c| c.local_size = 10).contains("--local-size"));
         assert!(bad(|c| c.epochs = 0).contains("--epochs"));
         assert!(bad(|c| c.query_scale_max = 2.0).contains("--query-scale"));
+        // Non-finite and negative values of every float setting.
+        assert!(bad(|c| c.weight_decay = f64::NAN).contains("--weight-decay"));
+        assert!(bad(|c| c.weight_decay_end = -0.1).contains("--weight-decay-end"));
+        assert!(bad(|c| c.min_lr = f64::NAN).contains("--min-lr"));
+        assert!(bad(|c| c.lr = f64::INFINITY).contains("--lr"));
+        assert!(bad(|c| c.warmup_epochs = f64::NAN).contains("--warmup-epochs"));
+        assert!(bad(|c| c.warmup_teacher_temp_epochs = -1.0).contains("--warmup-teacher-temp-epochs"));
+        assert!(bad(|c| c.clip_grad = f64::NAN).contains("--clip-grad"));
+        assert!(bad(|c| c.clip_grad = -1.0).contains("--clip-grad"));
+        assert!(bad(|c| c.student_temp = f64::INFINITY).contains("--student-temp"));
+        assert!(bad(|c| c.momentum_teacher = f64::NAN).contains("--momentum-teacher"));
+        assert!(bad(|c| c.drop_path = Some(f64::NAN)).contains("--drop-path"));
+        assert!(bad(|c| c.epochs = usize::MAX).contains("--epochs"));
         assert!(TrainConfig::from_toml("batchsize = 3", "f.toml").unwrap_err().contains("batchsize"));
     }
 }

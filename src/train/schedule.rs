@@ -24,7 +24,7 @@ pub struct Plan {
 impl Plan {
     pub fn new(c: &TrainConfig, images: usize) -> Self {
         let steps_per_epoch = (images / c.batch).max(1);
-        let mut total = steps_per_epoch * c.epochs;
+        let mut total = steps_per_epoch.saturating_mul(c.epochs);
         if c.max_steps > 0 {
             total = total.min(c.max_steps);
         }
