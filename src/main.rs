@@ -89,6 +89,7 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             }
         }
         Command::Eval { what: EvalCommand::Knn(a) } => {
+            adclr_wgpu::eval::knn::check_settings(a.k, a.temperature)?;
             let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
             let progress = |done: usize, total: usize| {
                 if done == total || done.is_multiple_of(1000) {
@@ -114,12 +115,13 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
         }
         Command::Eval { what: EvalCommand::Linear(a) } => {
             use adclr_wgpu::eval::linear;
+            let cfg =
+                linear::ProbeConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, momentum: 0.9, seed: a.source.seed };
+            cfg.check()?;
             let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
             let kind = linear::ProbeFeatures::for_model(backbone.model.dim, backbone.model.depth);
             let (tx, ty) = linear::probe_features(&e, &backbone, &train_ds, 64, kind)?;
             let (vx, vy) = linear::probe_features(&e, &backbone, &test_ds, 64, kind)?;
-            let cfg =
-                linear::ProbeConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, momentum: 0.9, seed: a.source.seed };
             let top1 = linear::train_and_test(&e, kind.width(backbone.model.dim), &tx, &ty, &vx, &vy, &cfg)?;
             println!(
                 "{}",

@@ -87,6 +87,17 @@ pub fn nearest(e: &Engine, mut bank: Vec<f32>, mut queries: Vec<f32>, dim: usize
     Ok(tops)
 }
 
+/// Fails naming the flag unless k >= 1 and the temperature is finite and > 0.
+pub fn check_settings(k: usize, temperature: f32) -> Result<()> {
+    if k == 0 {
+        return Err(crate::error::Error::Data("--k 0: the vote needs at least one neighbour".into()));
+    }
+    if !(temperature > 0.0 && temperature.is_finite()) {
+        return Err(crate::error::Error::Data(format!("--temperature {temperature} must be a finite number > 0")));
+    }
+    Ok(())
+}
+
 /// k-NN accuracy (DINO: k = 20, T = 0.07).
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
@@ -99,12 +110,7 @@ pub fn evaluate(
     k: usize,
     temperature: f32,
 ) -> Result<KnnResult> {
-    if k == 0 {
-        return Err(crate::error::Error::Data("--k 0: the vote needs at least one neighbour".into()));
-    }
-    if !(temperature > 0.0 && temperature.is_finite()) {
-        return Err(crate::error::Error::Data(format!("--temperature {temperature} must be a finite number > 0")));
-    }
+    check_settings(k, temperature)?;
     let n_classes = bank_labels.iter().chain(query_labels).max().map_or(1, |m| m + 1);
     let tops = nearest(e, bank, queries, dim, k)?;
     let (mut top1, mut top5) = (0usize, 0usize);

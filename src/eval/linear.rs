@@ -76,6 +76,23 @@ pub struct ProbeConfig {
     pub seed: u64,
 }
 
+impl ProbeConfig {
+    /// Fails naming the flag unless epochs and batch are >= 1 and lr is finite and > 0.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(crate::error::Error::Data(m));
+        if self.epochs == 0 {
+            return bad("--epochs 0: the probe needs at least one epoch".into());
+        }
+        if self.batch == 0 {
+            return bad("--batch 0: the probe needs at least one image per step".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("--lr {} must be a finite number > 0", self.lr));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ProbeConfig {
     fn default() -> Self {
         Self { epochs: 100, batch: 256, lr: 0.001, momentum: 0.9, seed: 0 }
@@ -147,16 +164,7 @@ pub fn train_and_test(
     test_y: &[usize],
     cfg: &ProbeConfig,
 ) -> Result<f64> {
-    let bad = |m: String| Err(crate::error::Error::Data(m));
-    if cfg.epochs == 0 {
-        return bad("--epochs 0: the probe needs at least one epoch".into());
-    }
-    if cfg.batch == 0 {
-        return bad("--batch 0: the probe needs at least one image per step".into());
-    }
-    if !(cfg.lr > 0.0 && cfg.lr.is_finite()) {
-        return bad(format!("--lr {} must be a finite number > 0", cfg.lr));
-    }
+    cfg.check()?;
     let classes = train_y.iter().chain(test_y).max().map_or(1, |m| m + 1);
     let n = train_y.len();
     if n == 0 || train_x.len() != n * width || test_x.len() != test_y.len() * width {
