@@ -68,6 +68,11 @@ fn attention_figure_has_the_expected_size_and_is_not_blank() {
     assert_eq!((fig.width(), fig.height()), (4 * 68, 4 * 68));
     let first = fig.get_pixel(100, 30);
     assert!(fig.pixels().filter(|p| *p != first).count() > fig.width() as usize * 10, "figure is blank");
+    // Tile sides and query counts that would panic, allocate hundreds of GB or run for hours.
+    for (queries, cell, flag) in [(3, 0, "--cell"), (3, 100_000, "--cell"), (100_000, 64, "--queries")] {
+        let err = attention_map::render(e, &b, &img, queries, 0, cell).unwrap_err().to_string();
+        assert!(err.contains(flag), "{err}");
+    }
 }
 
 #[test]

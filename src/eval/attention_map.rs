@@ -69,9 +69,20 @@ fn rect(img: &mut RgbImage, (x0, y0, x1, y1): (u32, u32, u32, u32), color: Rgb<u
     }
 }
 
+/// Tile sides the figure accepts (pixels) and the most query rows it draws.
+pub const MIN_CELL: u32 = 8;
+pub const MAX_CELL: u32 = 1024;
+pub const MAX_QUERIES: usize = 64;
+
 /// Renders the figure: one row for CLS and one per query; columns are the image (with the
 /// query boxes), the head-mean map, then each head.
 pub fn render(e: &Engine, b: &Backbone, img: &RgbImage, queries: usize, seed: u64, cell: u32) -> Result<RgbImage> {
+    if !(MIN_CELL..=MAX_CELL).contains(&cell) {
+        return Err(crate::error::Error::Data(format!("--cell {cell} must be in {MIN_CELL}..={MAX_CELL} pixels")));
+    }
+    if queries > MAX_QUERIES {
+        return Err(crate::error::Error::Data(format!("--queries {queries}: the figure shows at most {MAX_QUERIES}")));
+    }
     let m = &b.model;
     let (s, p, g) = (m.image_size, m.patch_size, m.grid(m.image_size));
     let view = resize_center_crop(img, s);
