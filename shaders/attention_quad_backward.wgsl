@@ -30,12 +30,12 @@ fn attention_backward_query_quad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(
                                  @builtin(subgroup_size) sg_size: u32) {
     let blk = row_block(wg, nwg);
     if (blk.x >= p.batch * p.heads) { return; }
-    let b = blk.x / p.heads;
-    let h = blk.x % p.heads;
-    let ql = quad_lane(sid, lane, sg_size);
-    let row = blk.y + ql.x;
-    let i = min(row, p.tokens - 1u);
-    let c0 = ql.y * 4u;
+    let r = quad_row(blk, sid, lane, sg_size);
+    let b = r.b;
+    let h = r.h;
+    let row = r.row;
+    let i = r.i;
+    let c0 = r.c0;
     let qo = qkv_offset(b, i, 0u, h) / 4u + c0;
     let oo = out_offset4(b, i, h) + c0;
     let q0 = qkv4[qo];
@@ -59,10 +59,8 @@ fn attention_backward_query_quad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(
         let n = min(QTILE, j_end - j0);
         for (var t = 0u; t < n; t++) {
             let k = t * ROW4 + c0;
-            let s = quad_sum(dot(q0, qtile_a[k]) + dot(q1, qtile_a[k + 1u]) + dot(q2, qtile_a[k + 2u])
-                + dot(q3, qtile_a[k + 3u]), lane);
-            let dp = quad_sum(dot(g0, qtile_b[k]) + dot(g1, qtile_b[k + 1u]) + dot(g2, qtile_b[k + 2u])
-                + dot(g3, qtile_b[k + 3u]), lane);
+            let s = quad_sum(part_dot_a(q0, q1, q2, q3, k), lane);
+            let dp = quad_sum(part_dot_b(g0, g1, g2, g3, k), lane);
             let ds = select(0.0, exp(p.scale * s - row_lse) * (dp - di) * p.scale, attends(i, j0 + t));
             dq0 = fma(vec4<f32>(ds), qtile_a[k], dq0);
             dq1 = fma(vec4<f32>(ds), qtile_a[k + 1u], dq1);
@@ -86,12 +84,12 @@ fn attention_backward_key_value_quad(@builtin(workgroup_id) wg: vec3<u32>, @buil
                                      @builtin(subgroup_size) sg_size: u32) {
     let blk = row_block(wg, nwg);
     if (blk.x >= p.batch * p.heads) { return; }
-    let b = blk.x / p.heads;
-    let h = blk.x % p.heads;
-    let ql = quad_lane(sid, lane, sg_size);
-    let row = blk.y + ql.x;
-    let j = min(row, p.tokens - 1u);
-    let c0 = ql.y * 4u;
+    let r = quad_row(blk, sid, lane, sg_size);
+    let b = r.b;
+    let h = r.h;
+    let row = r.row;
+    let j = r.i;
+    let c0 = r.c0;
     let ko = qkv_offset(b, j, 1u, h) / 4u + c0;
     let vo = ko + p.heads * ROW4;
     let k0 = qkv4[ko];
@@ -129,10 +127,8 @@ fn attention_backward_key_value_quad(@builtin(workgroup_id) wg: vec3<u32>, @buil
         let n = min(QTILE, p.tokens - i0);
         for (var t = 0u; t < n; t++) {
             let q = t * ROW4 + c0;
-            let s = quad_sum(dot(qtile_a[q], k0) + dot(qtile_a[q + 1u], k1) + dot(qtile_a[q + 2u], k2)
-                + dot(qtile_a[q + 3u], k3), lane);
-            let dp = quad_sum(dot(qtile_b[q], v0) + dot(qtile_b[q + 1u], v1) + dot(qtile_b[q + 2u], v2)
-                + dot(qtile_b[q + 3u], v3), lane);
+            let s = quad_sum(part_dot_a(k0, k1, k2, k3, q), lane);
+            let dp = quad_sum(part_dot_b(v0, v1, v2, v3, q), lane);
             let pij = select(0.0, exp(p.scale * s - tile_lse[t]), attends(i0 + t, j));
             let ds = pij * (dp - tile_d[t]) * p.scale;
             dk0 = fma(vec4<f32>(ds), qtile_a[q], dk0);

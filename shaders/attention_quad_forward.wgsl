@@ -17,12 +17,12 @@ fn attention_forward_quad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
                           @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg_size: u32) {
     let blk = row_block(wg, nwg);
     if (blk.x >= p.batch * p.heads) { return; } // the whole workgroup
-    let b = blk.x / p.heads;
-    let h = blk.x % p.heads;
-    let ql = quad_lane(sid, lane, sg_size);
-    let row = blk.y + ql.x;
-    let i = min(row, p.tokens - 1u);
-    let c0 = ql.y * 4u; // this lane's first vec4 of a row
+    let r = quad_row(blk, sid, lane, sg_size);
+    let b = r.b;
+    let h = r.h;
+    let row = r.row;
+    let i = r.i;
+    let c0 = r.c0;
     let qo = qkv_offset(b, i, 0u, h) / 4u + c0;
     let q0 = qkv4[qo] * p.scale;
     let q1 = qkv4[qo + 1u] * p.scale;
@@ -41,9 +41,7 @@ fn attention_forward_quad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
         let n = min(QTILE, j_end - j0);
         for (var t = 0u; t < n; t++) {
             let k = t * ROW4 + c0;
-            let part = dot(q0, qtile_a[k]) + dot(q1, qtile_a[k + 1u]) + dot(q2, qtile_a[k + 2u])
-                + dot(q3, qtile_a[k + 3u]);
-            let s = quad_sum(part, lane);
+            let s = quad_sum(part_dot_a(q0, q1, q2, q3, k), lane);
             // Masked keys change nothing (branch-free: the quad's lanes keep shuffling together).
             let ok = attends(i, j0 + t);
             let m_new = select(m, max(m, s), ok);
@@ -66,7 +64,7 @@ fn attention_forward_quad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
         out[oo + 1u] = a1 * inv_l;
         out[oo + 2u] = a2 * inv_l;
         out[oo + 3u] = a3 * inv_l;
-        if (ql.y == 0u) {
+        if (c0 == 0u) {
             var row_lse = 0.0;
             if (l > 0.0) { row_lse = m + log(l); }
             lse[(b * p.heads + h) * p.tokens + i] = row_lse;

@@ -13,9 +13,22 @@ const ROW4: u32 = HEAD_DIM / 4u;          // vec4 per head row (16)
 var<workgroup> qtile_a: array<vec4<f32>, QTILE * ROW4>; // [QTILE][ROW4] keys / q rows
 var<workgroup> qtile_b: array<vec4<f32>, QTILE * ROW4>; // values / dO rows
 
-// (row within the workgroup's block, this lane's quarter of the row) from the subgroup ids.
-fn quad_lane(sid: u32, lane: u32, sg_size: u32) -> vec2<u32> {
-    return vec2<u32>(sid * (sg_size / 4u) + lane / 4u, lane % 4u);
+// The row a lane's quad owns in this workgroup's block: image b, head h, row (maybe past the
+// end) and i (clamped to the last token), and c0, the first of the lane's four vec4 of a row.
+struct QuadRow { b: u32, h: u32, row: u32, i: u32, c0: u32 }
+
+fn quad_row(blk: vec2<u32>, sid: u32, lane: u32, sg_size: u32) -> QuadRow {
+    let row = blk.y + sid * (sg_size / 4u) + lane / 4u;
+    return QuadRow(blk.x / p.heads, blk.x % p.heads, row, min(row, p.tokens - 1u), (lane % 4u) * 4u);
+}
+
+// This lane's part of the dot product of (x0, x1, x2, x3) with the staged row whose part
+// starts at vec4 k of qtile_a / qtile_b (quad_sum completes it).
+fn part_dot_a(x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>, k: u32) -> f32 {
+    return dot(x0, qtile_a[k]) + dot(x1, qtile_a[k + 1u]) + dot(x2, qtile_a[k + 2u]) + dot(x3, qtile_a[k + 3u]);
+}
+fn part_dot_b(x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>, k: u32) -> f32 {
+    return dot(x0, qtile_b[k]) + dot(x1, qtile_b[k + 1u]) + dot(x2, qtile_b[k + 2u]) + dot(x3, qtile_b[k + 3u]);
 }
 
 // The sum of x over the four lanes of this lane's quad (every lane of the subgroup calls it).
