@@ -174,7 +174,8 @@ pub struct EvalSource {
     /// A training checkpoint or an exported backbone.
     #[arg(long, required_unless_present = "random_init")]
     pub checkpoint: Option<std::path::PathBuf>,
-    /// Evaluate a randomly initialised backbone of --preset instead (the floor).
+    /// Evaluate a randomly initialised backbone instead (the floor): of --checkpoint's model
+    /// sizes when a checkpoint is given, else of --preset.
     #[arg(long)]
     pub random_init: bool,
     #[arg(long, default_value = "tiny")]

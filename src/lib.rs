@@ -7,6 +7,7 @@
 pub mod error;
 pub mod eval;
 pub mod features;
+pub mod figures;
 pub mod gpu;
 pub mod model;
 pub mod ops;

@@ -142,6 +142,13 @@ pub struct TrainArgs {
     /// Steps between metric lines (loss terms and collapse monitors).
     #[arg(long)]
     pub log_every: Option<usize>,
+    /// k-NN of teacher and student every N steps into metrics.jsonl and loss.png, with the
+    /// initial teacher's (the random-init floor) before the first step (0: only at the end).
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Training images in the bank of those k-NN evaluations, evenly spaced (0: all).
+    #[arg(long)]
+    pub eval_bank: Option<usize>,
     /// Data threads (0: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -277,6 +284,12 @@ impl TrainArgs {
         }
         if let Some(v) = self.log_every {
             c.log_every = v;
+        }
+        if let Some(v) = self.eval_every {
+            c.eval_every = v;
+        }
+        if let Some(v) = self.eval_bank {
+            c.eval_bank = v;
         }
         if let Some(v) = self.workers {
             c.workers = v;

@@ -86,6 +86,7 @@ fn a_two_cell_grid_runs_and_is_skipped_on_rerun() {
         format!(
             r#"out = "{}"
 random_init = true
+seeds = [0, 1]
 [base]
 image_size = 16
 patch_size = 4
@@ -109,12 +110,25 @@ lambda = [0.0, 0.5]
     )
     .unwrap();
     let r = ablate::ablate(&grid, &|_| {}).unwrap();
-    assert_eq!((r.cells, r.skipped, r.failed), (3, 0, 0));
+    assert_eq!((r.cells, r.runs, r.skipped, r.failed), (3, 6, 0, 0));
     let md = std::fs::read_to_string(dir.join("out/results.md")).unwrap();
     assert!(md.contains("lambda=0.0") && md.contains("lambda=0.5") && md.contains("random-init"), "{md}");
-    assert!(dir.join("out/results.png").exists());
+    // Every cell reports both seeds, a mean +- std, and the trained cells their gain over the floor.
+    let read = |p: &str| -> f64 {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(p)).unwrap()).unwrap();
+        v["top1"].as_f64().unwrap()
+    };
+    let (a, b) = (read("out/lambda=0.5/seed-0/result.json"), read("out/lambda=0.5/seed-1/result.json"));
+    let (mean, std) = ablate::mean_std(&[a, b]);
+    let row = md.lines().find(|l| l.starts_with("| lambda=0.5 ")).unwrap();
+    assert!(row.contains(&format!("{mean:.1} +- {std:.1}")) && row.contains("| 2/2 |"), "{row}");
+    assert!(row.contains(&format!("0: {a:.1}, 1: {b:.1}")), "{row}");
+    let floor = (read("out/random-init/seed-0/result.json") + read("out/random-init/seed-1/result.json")) / 2.0;
+    assert!(row.contains(&format!("| {:+.1} |", mean - floor)), "{row}");
+    let png = image::open(dir.join("out/results.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (800, 480));
     let again = ablate::ablate(&grid, &|_| {}).unwrap();
-    assert_eq!((again.cells, again.skipped), (3, 3));
+    assert_eq!((again.runs, again.skipped), (6, 6));
     // A grid with an impossible cell is refused before any training, naming it.
     std::fs::write(&grid, "out = \"x\"\n[axes]\nqueries = [0]\n").unwrap();
     let err = ablate::ablate(&grid, &|_| {}).err().unwrap().to_string();

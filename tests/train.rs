@@ -159,7 +159,8 @@ fn tensors(path: &Path) -> checkpoint::TrainingState {
 #[test]
 fn short_run_then_interrupted_and_resumed_run_end_equal() {
     let dir = temp("resume");
-    let full = small(&dir.join("full"));
+    // k-NN of teacher and student every 2 steps (a 200-image bank): it must not touch training.
+    let full = TrainConfig { eval_every: 2, eval_bank: 200, ..small(&dir.join("full")) };
     let out = train(full.clone(), None, Verbosity::Quiet, None).unwrap();
     assert_eq!((out.steps_done, out.interrupted), (4, false));
     assert!(out.final_loss.is_some_and(f64::is_finite));
@@ -167,16 +168,28 @@ fn short_run_then_interrupted_and_resumed_run_end_equal() {
         assert!(dir.join("full").join(f).exists(), "{f} missing");
     }
     let metrics = std::fs::read_to_string(dir.join("full").join(run::METRICS)).unwrap();
-    assert_eq!(metrics.lines().count(), 4);
-    let line: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    let lines: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (knn, logs): (Vec<_>, Vec<_>) = lines.iter().partition(|v| v.get("knn_teacher_top1").is_some());
+    assert_eq!(logs.len(), 4);
     for key in ["loss", "global_loss", "query_loss", "teacher_entropy", "kl_teacher_student", "centre_norm_cls", "lr"] {
-        assert!(line[key].as_f64().is_some_and(f64::is_finite), "{key} in {line}");
+        assert!(logs[3][key].as_f64().is_some_and(f64::is_finite), "{key} in {}", logs[3]);
+    }
+    // The floor (the initial teacher) at step 0, then teacher and student at steps 2 and 4.
+    assert_eq!(knn.iter().map(|v| v["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 2, 4]);
+    let floor = knn[0]["knn_floor_top1"].as_f64().unwrap();
+    assert_eq!(knn[0]["knn_teacher_top1"].as_f64(), Some(floor));
+    for v in &knn {
+        assert_eq!(v["knn_floor_top1"].as_f64(), Some(floor));
+        assert_eq!((v["knn_bank"].as_u64(), v["knn_queries"].as_u64()), (Some(200), Some(500)));
+        for key in ["knn_teacher_top1", "knn_student_top1"] {
+            assert!(v[key].as_f64().is_some_and(|t| (0.0..=100.0).contains(&t)), "{key} in {v}");
+        }
     }
     let png = image::open(dir.join("full").join(run::LOSS_PNG)).unwrap();
-    assert_eq!((png.width(), png.height()), (640, 400));
+    assert_eq!((png.width(), png.height()), (800, 640));
 
-    // The same run cut after 3 steps (as by Ctrl-C), then resumed.
-    let cut = TrainConfig { out: Some(dir.join("cut").display().to_string()), ..full.clone() };
+    // The same run without k-NN, cut after 3 steps (as by Ctrl-C), then resumed: the same end.
+    let cut = TrainConfig { out: Some(dir.join("cut").display().to_string()), eval_every: 0, ..full.clone() };
     let first = train(cut, None, Verbosity::Quiet, Some(3)).unwrap();
     assert_eq!((first.steps_done, first.interrupted), (3, true));
     let again = train(TrainConfig::default(), Some(&dir.join("cut")), Verbosity::Quiet, None).unwrap();

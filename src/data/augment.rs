@@ -130,8 +130,16 @@ pub fn solarize(img: &mut RgbImage) {
     }
 }
 
+/// DINO's blur sigmas (0.1-2.0 px) are for 224-px views; a view of `side` px gets them scaled
+/// by side / 224 so that a 32-px view is blurred as much, relative to its size, as DINO's.
+pub fn blur_sigma_range(side: u32) -> (f64, f64) {
+    let scale = side as f64 / 224.0;
+    (0.1 * scale, 2.0 * scale)
+}
+
 /// Photometric part shared by views and query crops: jitter (p 0.8), grayscale (p 0.2),
-/// gaussian blur (p `blur_p`, sigma 0.1-2.0), solarize (p `solarize_p`).
+/// gaussian blur (p `blur_p`, sigma from `blur_sigma_range` of the image's side), solarize
+/// (p `solarize_p`).
 pub fn photometric(img: &mut RgbImage, blur_p: f64, solarize_p: f64, rng: &mut Rng) {
     if rng.uniform() < 0.8 {
         color_jitter(img, 0.4, 0.4, 0.2, 0.1, rng);
@@ -140,7 +148,8 @@ pub fn photometric(img: &mut RgbImage, blur_p: f64, solarize_p: f64, rng: &mut R
         grayscale(img);
     }
     if rng.uniform() < blur_p {
-        let sigma = rng.range(0.1, 2.0) as f32;
+        let (lo, hi) = blur_sigma_range(img.width().max(img.height()));
+        let sigma = rng.range(lo, hi) as f32;
         *img = imageops::blur(img, sigma);
     }
     if rng.uniform() < solarize_p {
@@ -201,6 +210,21 @@ mod tests {
         let wide = RgbImage::from_pixel(300, 2, image::Rgb([1, 2, 3]));
         let v = random_resized_crop(&wide, 16, (0.4, 1.0), RATIO, &mut Rng::new(1));
         assert_eq!(v.width(), 16);
+    }
+
+    #[test]
+    fn blur_sigmas_scale_with_the_view_side() {
+        assert_eq!(blur_sigma_range(224), (0.1, 2.0));
+        let (lo, hi) = blur_sigma_range(32);
+        assert!((lo - 0.1 / 7.0).abs() < 1e-12 && (hi - 2.0 / 7.0).abs() < 1e-12, "{lo} {hi}");
+        // The strongest blur of an 8-px query crop (sigma 0.07 px) leaves its pixels as they were,
+        // where DINO's absolute 2 px would average the crop into a smear.
+        let crop = RgbImage::from_fn(8, 8, |x, y| image::Rgb([if (x + y) % 2 == 0 { 40 } else { 220 }; 3]));
+        let max_change = |b: &RgbImage| {
+            crop.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (*x as i32 - *y as i32).abs()).max().unwrap_or(0)
+        };
+        assert!(max_change(&imageops::blur(&crop, blur_sigma_range(8).1 as f32)) <= 1);
+        assert!(max_change(&imageops::blur(&crop, 2.0)) >= 20);
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! grid goes on.
 //!
 //! The grid file: `out = "DIR"`, an optional `random_init = true` (adds the random-init
-//! floor), `[base]` with any `train` settings, and `[axes]` with a list of values per setting;
-//! the cells are every combination of the axes.
+//! floor), optional `seeds = [0, 1, 2]` (every cell trained once per seed, reported as mean +-
+//! standard deviation; default: the base seed once), `[base]` with any `train` settings, and
+//! `[axes]` with a list of values per setting; the cells are every combination of the axes.
 
 use super::features::{dataset_features, Backbone};
 use super::knn;
 use crate::data::dataset::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::figures::bars::{ablation_bars, Bar};
 use crate::gpu::{AdapterChoice, Engine};
 use crate::train::config::TrainConfig;
 use crate::train::run::{self, train, Verbosity};
@@ -23,6 +25,8 @@ pub struct Grid {
     pub out: String,
     #[serde(default)]
     pub random_init: bool,
+    #[serde(default)]
+    pub seeds: Vec<u64>,
     #[serde(default)]
     pub base: toml::Table,
     #[serde(default)]
@@ -104,9 +108,26 @@ pub fn knn_of_run(run_dir: &Path, data: &str, choice: &AdapterChoice) -> Result<
     knn_of(&e, &b, data)
 }
 
+/// k-NN of a finished run's teacher and of its random initialisation (the run's `seed`):
+/// the result and its floor, measured the same way.
+pub fn knn_and_floor_of_run(
+    run_dir: &Path,
+    data: &str,
+    seed: u64,
+    choice: &AdapterChoice,
+) -> Result<(knn::KnnResult, knn::KnnResult)> {
+    let e = Engine::open(choice)?;
+    let trained = Backbone::load(&run_dir.join(run::CHECKPOINT))?;
+    let random = Backbone::random(trained.model.clone(), trained.norm.clone(), seed)?;
+    Ok((knn_of(&e, &trained, data)?, knn_of(&e, &random, data)?))
+}
+
 pub struct AblationReport {
     pub out: PathBuf,
+    /// Cells of the grid (the random-init floor counted as one).
     pub cells: usize,
+    /// Trainings (or floor evaluations): cells x seeds.
+    pub runs: usize,
     pub skipped: usize,
     pub failed: usize,
 }
@@ -119,7 +140,7 @@ pub fn ablate(grid_path: &Path, progress: &dyn Fn(&str)) -> Result<AblationRepor
     let cells = cells(&grid, &origin).map_err(Error::Data)?;
     let out = PathBuf::from(&grid.out);
     std::fs::create_dir_all(&out).map_err(|e| Error::Data(format!("{}: {e}", out.display())))?;
-    let (mut skipped, mut failed) = (0, 0);
+    let (mut runs, mut skipped, mut failed) = (0, 0, 0);
     let mut rows = Vec::new();
     // (cell name, its axis values, its configuration, random-init floor)
     let mut all: Vec<(String, AxisValues, TrainConfig, bool)> =
@@ -129,57 +150,99 @@ pub fn ablate(grid_path: &Path, progress: &dyn Fn(&str)) -> Result<AblationRepor
             all.push(("random-init".into(), vec![("init".into(), "random".into())], first.2.clone(), true));
         }
     }
-    for (name, values, mut config, random) in all {
-        let dir = out.join(&name);
-        let result_path = dir.join("result.json");
-        if let Ok(done) = std::fs::read_to_string(&result_path) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&done) {
-                skipped += 1;
-                progress(&format!("{name}: done before, skipped"));
-                rows.push((name, values, v));
-                continue;
-            }
-        }
-        progress(&format!("{name}: training"));
-        config.out = Some(dir.display().to_string());
-        let started = std::time::Instant::now();
-        let outcome = (|| -> Result<serde_json::Value> {
-            let choice = AdapterChoice { backend: config.backend.clone(), adapter: config.adapter };
-            let (knn, loss, steps) = if random {
-                let e = Engine::open(&choice)?;
-                let cfg = config.adclr().map_err(Error::Data)?;
-                let b = Backbone::random(cfg.model, run::normalization_for(&config.data), config.seed)?;
-                (knn_of(&e, &b, &config.data)?, None, 0)
-            } else {
-                let resume = dir.join(run::CHECKPOINT).exists().then_some(dir.as_path());
-                let t = train(config.clone(), resume, Verbosity::Quiet, None)?;
-                (knn_of_run(&dir, &config.data, &choice)?, t.final_loss, t.steps_done)
+    for (name, values, config, random) in all {
+        let seeds = if grid.seeds.is_empty() { vec![config.seed] } else { grid.seeds.clone() };
+        let mut results = Vec::new();
+        for &seed in &seeds {
+            // One folder per cell, one sub-folder per seed when the grid lists seeds.
+            let (dir, label) = match grid.seeds.is_empty() {
+                true => (out.join(&name), name.clone()),
+                false => (out.join(&name).join(format!("seed-{seed}")), format!("{name} seed {seed}")),
             };
-            Ok(json!({ "top1": knn.top1, "top5": knn.top5, "final_loss": loss, "steps": steps }))
-        })();
-        let mut v = match outcome {
-            Ok(v) => v,
-            Err(e) => {
-                failed += 1;
-                json!({ "error": e.to_string() })
-            }
-        };
-        v["seconds"] = json!(started.elapsed().as_secs_f64());
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Data(format!("{}: {e}", dir.display())))?;
-        // Failed cells are recorded but retried on the next run (no result.json for them).
-        let target = if v.get("error").is_some() { dir.join("error.json") } else { result_path };
-        crate::checkpoint::write_atomic(&target, v.to_string().as_bytes())?;
-        progress(&format!("{name}: {v}"));
-        rows.push((name, values, v));
+            let config = TrainConfig { seed, ..config.clone() };
+            runs += 1;
+            let (v, was_done) = run_cell(&dir, &label, config, random, progress)?;
+            skipped += was_done as usize;
+            failed += v.get("error").is_some() as usize;
+            results.push((seed, v));
+        }
+        rows.push((name, values, results));
     }
     write_results(&out, &rows)?;
-    Ok(AblationReport { out, cells: rows.len(), skipped, failed })
+    Ok(AblationReport { out, cells: rows.len(), runs, skipped, failed })
+}
+
+/// Trains and evaluates one (cell, seed), or reads its result from a previous run of the grid.
+/// Returns the result and whether it was done before.
+fn run_cell(
+    dir: &Path,
+    label: &str,
+    mut config: TrainConfig,
+    random: bool,
+    progress: &dyn Fn(&str),
+) -> Result<(serde_json::Value, bool)> {
+    let result_path = dir.join("result.json");
+    if let Ok(done) = std::fs::read_to_string(&result_path) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&done) {
+            progress(&format!("{label}: done before, skipped"));
+            return Ok((v, true));
+        }
+    }
+    progress(&format!("{label}: training"));
+    config.out = Some(dir.display().to_string());
+    let started = std::time::Instant::now();
+    let outcome = (|| -> Result<serde_json::Value> {
+        let choice = AdapterChoice { backend: config.backend.clone(), adapter: config.adapter };
+        let (knn, loss, steps) = if random {
+            let e = Engine::open(&choice)?;
+            let cfg = config.adclr().map_err(Error::Data)?;
+            let b = Backbone::random(cfg.model, run::normalization_for(&config.data), config.seed)?;
+            (knn_of(&e, &b, &config.data)?, None, 0)
+        } else {
+            let resume = dir.join(run::CHECKPOINT).exists().then_some(dir);
+            let t = train(config.clone(), resume, Verbosity::Quiet, None)?;
+            (knn_of_run(dir, &config.data, &choice)?, t.final_loss, t.steps_done)
+        };
+        Ok(json!({ "top1": knn.top1, "top5": knn.top5, "final_loss": loss, "steps": steps, "seed": config.seed }))
+    })();
+    let mut v = match outcome {
+        Ok(v) => v,
+        Err(e) => json!({ "error": e.to_string(), "seed": config.seed }),
+    };
+    v["seconds"] = json!(started.elapsed().as_secs_f64());
+    std::fs::create_dir_all(dir).map_err(|e| Error::Data(format!("{}: {e}", dir.display())))?;
+    // Failed runs are recorded but retried on the next run (no result.json for them).
+    let target = if v.get("error").is_some() { dir.join("error.json") } else { result_path };
+    crate::checkpoint::write_atomic(&target, v.to_string().as_bytes())?;
+    progress(&format!("{label}: {v}"));
+    Ok((v, false))
+}
+
+/// Mean and sample standard deviation (n - 1; 0 for one value) of the values.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let var = if n > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
+    (mean, var.sqrt())
 }
 
 /// (axis, value) pairs naming one cell of the grid.
 type AxisValues = Vec<(String, String)>;
 
-fn write_results(out: &Path, rows: &[(String, AxisValues, serde_json::Value)]) -> Result<()> {
+/// A cell's name, axis values and the result of each of its seeds.
+type Row = (String, AxisValues, Vec<(u64, serde_json::Value)>);
+
+/// Mean +- std of a number over a cell's successful seeds.
+fn over_seeds(results: &[(u64, serde_json::Value)], key: &str) -> (f64, f64, usize) {
+    let values: Vec<f64> = results.iter().filter_map(|(_, v)| v[key].as_f64()).collect();
+    let (mean, std) = mean_std(&values);
+    (mean, std, values.len())
+}
+
+fn write_results(out: &Path, rows: &[Row]) -> Result<()> {
     let mut keys: Vec<String> = Vec::new();
     for (_, values, _) in rows {
         for (k, _) in values {
@@ -188,57 +251,66 @@ fn write_results(out: &Path, rows: &[(String, AxisValues, serde_json::Value)]) -
             }
         }
     }
+    let floor = rows.iter().find(|(name, _, _)| name == "random-init").map(|(_, _, r)| over_seeds(r, "top1"));
     let mut md = String::from("| cell | ");
     md += &keys.join(" | ");
-    md += " | k-NN top-1 | k-NN top-5 | final loss | steps | seconds |\n|---|";
-    md += &"---|".repeat(keys.len() + 5);
+    md += " | k-NN top-1 (mean +- std) | gain over floor | seeds | top-1 per seed | top-5 | final loss | steps | minutes |\n|---|";
+    md += &"---|".repeat(keys.len() + 8);
     md.push('\n');
-    for (name, values, v) in rows {
+    for (name, values, results) in rows {
         let cell = |k: &str| values.iter().find(|(kk, _)| kk == k).map_or("-".to_string(), |(_, v)| v.clone());
-        let num = |k: &str, digits: usize| v[k].as_f64().map_or("-".to_string(), |x| format!("{x:.digits$}"));
+        let (top1, std1, ok) = over_seeds(results, "top1");
+        let (top5, std5, _) = over_seeds(results, "top5");
+        let (loss, _, with_loss) = over_seeds(results, "final_loss");
+        let steps = results.iter().filter_map(|(_, v)| v["steps"].as_u64()).max().unwrap_or(0);
+        let minutes = results.iter().filter_map(|(_, v)| v["seconds"].as_f64()).sum::<f64>() / 60.0;
+        let per_seed: Vec<String> = results
+            .iter()
+            .map(|(seed, v)| match v["top1"].as_f64() {
+                Some(t) => format!("{seed}: {t:.1}"),
+                None => format!("{seed}: failed ({})", v["error"].as_str().unwrap_or("?").replace('|', "/")),
+            })
+            .collect();
+        let num = |x: f64, std: f64| if ok > 0 { format!("{x:.1} +- {std:.1}") } else { "-".into() };
+        let gain = match floor {
+            Some((f, _, n)) if n > 0 && ok > 0 && name != "random-init" => format!("{:+.1}", top1 - f),
+            _ => "-".into(),
+        };
         let mut line = format!("| {name} | ");
         line += &keys.iter().map(|k| cell(k)).collect::<Vec<_>>().join(" | ");
-        match v.get("error") {
-            Some(err) => {
-                line += &format!(
-                    " | failed: {} | | | | {} |",
-                    err.as_str().unwrap_or("?").replace('|', "/"),
-                    num("seconds", 0)
-                )
-            }
-            None => {
-                line += &format!(
-                    " | {} | {} | {} | {} | {} |",
-                    num("top1", 1),
-                    num("top5", 1),
-                    num("final_loss", 3),
-                    num("steps", 0),
-                    num("seconds", 0)
-                )
-            }
-        }
+        line += &format!(
+            " | {} | {gain} | {ok}/{} | {} | {} | {} | {steps} | {minutes:.1} |",
+            num(top1, std1),
+            results.len(),
+            per_seed.join(", "),
+            num(top5, std5),
+            if with_loss > 0 { format!("{loss:.3}") } else { "-".into() },
+        );
         md += &line;
         md.push('\n');
     }
     crate::checkpoint::write_atomic(&out.join("results.md"), md.as_bytes())?;
-    // Bars of top-1 per cell, in order.
-    let (w, h) = (60 * rows.len().max(1) as u32 + 40, 300u32);
-    let mut img = image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
-    for (i, (_, _, v)) in rows.iter().enumerate() {
-        let top1 = v["top1"].as_f64().unwrap_or(0.0).clamp(0.0, 100.0);
-        let bar = (top1 / 100.0 * (h - 40) as f64) as u32;
-        let color = if v.get("error").is_some() { image::Rgb([200, 0, 0]) } else { image::Rgb([31, 119, 180]) };
-        for x in 30 + 60 * i as u32..30 + 60 * i as u32 + 40 {
-            for y in (h - 20 - bar)..(h - 20) {
-                img.put_pixel(x, y, color);
-            }
-        }
-    }
-    for x in 20..w - 10 {
-        img.put_pixel(x, h - 20, image::Rgb([0, 0, 0]));
-    }
-    let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+    let bar = |(name, _, results): &Row| {
+        let (mean, std, seeds) = over_seeds(results, "top1");
+        (seeds > 0).then(|| Bar { label: name.clone(), mean, std, seeds })
+    };
+    let bars: Vec<Bar> = rows.iter().filter(|r| r.0 != "random-init").filter_map(bar).collect();
+    let floor_bar = rows.iter().find(|r| r.0 == "random-init").and_then(bar);
+    let steps = rows.iter().flat_map(|r| r.2.iter()).filter_map(|(_, v)| v["steps"].as_u64()).max().unwrap_or(0);
+    let png = ablation_bars(&bars, floor_bar.as_ref(), &format!("{steps} steps per run"))
         .map_err(|e| Error::Data(format!("results.png: {e}")))?;
     crate::checkpoint::write_atomic(&out.join("results.png"), &png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_std;
+
+    #[test]
+    fn mean_and_sample_standard_deviation() {
+        let (m, s) = mean_std(&[1.0, 2.0, 3.0, 4.0]);
+        assert!((m - 2.5).abs() < 1e-12 && (s - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_std(&[7.0]), (7.0, 0.0));
+        assert!(mean_std(&[]).0.is_nan());
+    }
 }

@@ -55,13 +55,39 @@ pub fn dataset_features(
     batch: usize,
     progress: &dyn Fn(usize, usize),
 ) -> Result<DatasetFeatures> {
+    let all: Vec<usize> = (0..ds.len()).collect();
+    features_of(e, b, ds, &all, batch, progress)
+}
+
+/// `count` indices spread evenly over `len` (all of them when `count` is 0 or >= `len`): a
+/// subset that samples every class of a dataset stored class by class.
+pub fn evenly_spaced(len: usize, count: usize) -> Vec<usize> {
+    if count == 0 || count >= len {
+        return (0..len).collect();
+    }
+    (0..count).map(|i| i * len / count).collect()
+}
+
+/// Features of the images at `indices` (as `dataset_features`).
+pub fn features_of(
+    e: &Engine,
+    b: &Backbone,
+    ds: &Dataset,
+    indices: &[usize],
+    batch: usize,
+    progress: &dyn Fn(usize, usize),
+) -> Result<DatasetFeatures> {
     let enc = Encoder::new(e, &b.model, batch.max(1), &b.weights)?;
     let (s, p, d) = (b.model.image_size, b.model.patch_size, b.model.dim);
-    let mut out =
-        DatasetFeatures { dim: d, features: Vec::with_capacity(ds.len() * d), labels: Vec::new(), skipped: Vec::new() };
+    let mut out = DatasetFeatures {
+        dim: d,
+        features: Vec::with_capacity(indices.len() * d),
+        labels: Vec::new(),
+        skipped: Vec::new(),
+    };
     let mut pending = Vec::new();
     let mut count = 0;
-    for i in 0..ds.len() {
+    for (n, &i) in indices.iter().enumerate() {
         match ds.image(i) {
             Ok(img) => {
                 pending.extend(patchify(&normalize_chw(&resize_center_crop(&img, s), &b.norm), 3, s, p));
@@ -70,12 +96,29 @@ pub fn dataset_features(
             }
             Err(m) => out.skipped.push(m),
         }
-        if count == enc.batch || (i + 1 == ds.len() && count > 0) {
+        if count == enc.batch || (n + 1 == indices.len() && count > 0) {
             out.features.extend(enc.encode(e, &pending)?);
             pending.clear();
             count = 0;
         }
-        progress(i + 1, ds.len());
+        progress(n + 1, indices.len());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evenly_spaced;
+
+    #[test]
+    fn evenly_spaced_subsets_cover_the_whole_range() {
+        assert_eq!(evenly_spaced(10, 0), (0..10).collect::<Vec<_>>());
+        assert_eq!(evenly_spaced(10, 20), (0..10).collect::<Vec<_>>());
+        assert_eq!(evenly_spaced(10, 4), vec![0, 2, 5, 7]);
+        // 10 classes of 6,000 images stored in order: a 1,000-image bank holds 100 of each.
+        let bank = evenly_spaced(60_000, 1_000);
+        for class in 0..10 {
+            assert_eq!(bank.iter().filter(|&&i| i / 6_000 == class).count(), 100);
+        }
+    }
 }

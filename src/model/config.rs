@@ -114,6 +114,7 @@ pub struct AdclrConfig {
     pub centre_momentum: f64,
     /// Per-tensor gradient clipping (0 = off).
     pub clip_grad: f64,
+    /// Drop-path rate of the last block; earlier blocks get less (`drop_path_rates`).
     pub drop_path: f64,
     pub adam_beta1: f64,
     pub adam_beta2: f64,
@@ -121,6 +122,13 @@ pub struct AdclrConfig {
 }
 
 impl AdclrConfig {
+    /// Drop-path rate of each block, rising linearly from 0 at the first block to `drop_path`
+    /// at the last (DINO's `linspace(0, rate, depth)`).
+    pub fn drop_path_rates(&self) -> Vec<f64> {
+        let depth = self.model.depth;
+        (0..depth).map(|l| if depth > 1 { self.drop_path * l as f64 / (depth - 1) as f64 } else { 0.0 }).collect()
+    }
+
     pub fn new(model: ModelConfig, batch: usize) -> Self {
         Self {
             model,
@@ -207,6 +215,19 @@ mod tests {
         c.queries = queries;
         c.local_crops = local_crops;
         c
+    }
+
+    #[test]
+    fn drop_path_rises_linearly_over_depth() {
+        let mut c = AdclrConfig::new(ModelConfig::preset("tiny").expect("preset"), 4);
+        c.drop_path = 0.1;
+        let rates = c.drop_path_rates();
+        assert_eq!(rates.len(), 6);
+        for (l, r) in rates.iter().enumerate() {
+            assert!((r - 0.02 * l as f64).abs() < 1e-12, "block {l}: {r}");
+        }
+        c.model.depth = 1;
+        assert_eq!(c.drop_path_rates(), vec![0.0]);
     }
 
     #[test]

@@ -439,6 +439,18 @@ impl AdclrStep {
         self.chunks.iter().map(|c| self.flat_tensor(c, which).read_f32(&e.ctx)).collect()
     }
 
+    /// The backbone tensors (no head) of the student or the teacher, by timm name.
+    pub fn backbone_weights(&self, e: &Engine, which: Flat) -> Result<crate::checkpoint::Named> {
+        let flats = self.read_flat(e, which)?;
+        Ok(self
+            .store
+            .specs
+            .iter()
+            .filter(|s| super::params::is_backbone(&s.name))
+            .map(|s| (s.name.clone(), self.store.slice(&flats, &s.name).unwrap_or(&[]).to_vec()))
+            .collect())
+    }
+
     pub fn write_flat(&self, e: &Engine, which: Flat, flats: &[Vec<f32>]) -> Result<()> {
         for (c, f) in self.chunks.iter().zip(flats) {
             self.flat_tensor(c, which).write_f32(&e.ctx, f)?;

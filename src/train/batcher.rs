@@ -100,18 +100,28 @@ impl BatchMaker {
         }
         let query_once: Vec<f32> = queries.concat();
         let mut drop_rng = Rng::new(mix(t.seed, 0xD40F, step as u64));
-        let mut draw = |n: usize| -> Vec<f32> {
-            let keep = 1.0 - c.drop_path;
-            (0..n)
-                .map(|_| if c.drop_path > 0.0 && drop_rng.uniform() >= keep { 0.0 } else { (1.0 / keep) as f32 })
-                .collect()
+        // [depth][attention, mlp][image] scales: 0 (dropped) or 1 / keep, keep per block.
+        let rates = c.drop_path_rates();
+        let mut draw = |images: usize| -> Vec<f32> {
+            let mut scales = Vec::with_capacity(rates.len() * 2 * images);
+            for &rate in &rates {
+                let keep = 1.0 - rate;
+                scales.extend((0..2 * images).map(|_| {
+                    if rate > 0.0 && drop_rng.uniform() >= keep {
+                        0.0
+                    } else {
+                        (1.0 / keep) as f32
+                    }
+                }));
+            }
+            scales
         };
         let input = StepInput {
             global_patches: gviews.concat(),
             query_patches: [query_once.clone(), query_once].concat(),
             local_patches: lviews.concat(),
-            global_drop: draw(m.depth * 2 * 2 * b),
-            local_drop: draw(m.depth * 2 * c.local_crops * b),
+            global_drop: draw(2 * b),
+            local_drop: draw(c.local_crops * b),
         };
         Ok(Batch { step, input, skipped })
     }

@@ -60,6 +60,11 @@ pub struct TrainConfig {
     pub out: Option<String>,
     pub checkpoint_every: usize,
     pub log_every: usize,
+    /// k-NN of the teacher and the student every this many steps, and of the initial teacher
+    /// (the floor) before the first (0 = only after the run).
+    pub eval_every: usize,
+    /// Training images in the bank of those evaluations (evenly spaced over the split; 0 = all).
+    pub eval_bank: usize,
     /// Decoding/augmentation threads (0: one per core, at least 1).
     pub workers: usize,
     /// Stop at the first unreadable image instead of skipping it.
@@ -111,6 +116,8 @@ impl Default for TrainConfig {
             out: None,
             checkpoint_every: 100,
             log_every: 5,
+            eval_every: 0,
+            eval_bank: 10_000,
             workers: 0,
             strict: false,
         }

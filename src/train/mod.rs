@@ -3,6 +3,6 @@
 
 pub mod batcher;
 pub mod config;
-pub mod plot;
+pub mod monitor;
 pub mod run;
 pub mod schedule;

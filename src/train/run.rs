@@ -3,13 +3,14 @@
 
 use super::batcher::{BatchMaker, Prefetcher};
 use super::config::TrainConfig;
-use super::plot::loss_curve;
+use super::monitor::{with_floor, KnnMonitor};
 use super::schedule::{hyper, Plan};
 use crate::checkpoint::{self, write_atomic, Normalization};
 use crate::data::dataset::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::figures::curves::{training_curves, CurvePoint};
 use crate::gpu::{AdapterChoice, Engine};
-use crate::model::step::AdclrStep;
+use crate::model::step::{AdclrStep, Flat};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::io::Write;
@@ -127,6 +128,9 @@ pub fn train(
         eprintln!("adclr-wgpu: {} images from {}, {} on {}", ds.len(), ds.origin, cfg.model.preset, e.ctx.describe());
         eprintln!("memory plan: {}", step.plan.summary());
         eprintln!("matmul kernels: {}", e.matmul_summary());
+        for note in plan.adjustments(&tc) {
+            eprintln!("schedule: {note}");
+        }
         let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     }
     let workers =
@@ -155,6 +159,26 @@ pub fn train(
             ("seed".to_string(), tc.seed.to_string()),
         ];
         checkpoint::save_training(&ckpt_path, &cfg.model, &norm, &extra, &step.state(&e, tc.seed)?)
+    };
+    // k-NN during the run: the floor first (the initial teacher), then every --eval-every steps.
+    let monitor = match tc.eval_every {
+        0 => None,
+        _ => Some(KnnMonitor::open(&tc.data, tc.eval_bank, &cfg.model, &norm)?),
+    };
+    let floor = match &monitor {
+        Some(m) => {
+            bar.set_message("k-NN of the initial teacher (the random-init floor)");
+            let f = m.floor(&e, tc.seed)?;
+            if first == 0 {
+                let line = json!({
+                    "step": 0, "knn_teacher_top1": f.top1, "knn_student_top1": f.top1, "knn_floor_top1": f.top1,
+                    "knn_bank": f.bank, "knn_queries": f.queries,
+                });
+                writeln!(metrics, "{line}").map_err(|e| io_err(&run_dir.join(METRICS), e))?;
+            }
+            Some(f)
+        }
+        None => None,
     };
     let started = Instant::now();
     let (mut skipped, mut warned, mut last_loss, mut interrupted) = (0usize, 0usize, None, false);
@@ -212,6 +236,23 @@ pub fn train(
                 ips
             ));
         }
+        if let (Some(m), Some(f)) = (&monitor, &floor) {
+            if (s + 1) % tc.eval_every == 0 || last {
+                step.check_health(&e)?;
+                bar.set_message(format!("k-NN of teacher and student at step {}", s + 1));
+                let teacher = m.evaluate(&e, step.backbone_weights(&e, Flat::Teacher)?)?;
+                let student = m.evaluate(&e, step.backbone_weights(&e, Flat::Student)?)?;
+                let line = json!({
+                    "step": s + 1, "knn_teacher_top1": teacher.top1, "knn_student_top1": student.top1,
+                    "knn_floor_top1": f.top1, "knn_teacher_top5": teacher.top5, "knn_student_top5": student.top5,
+                    "knn_bank": teacher.bank, "knn_queries": teacher.queries,
+                });
+                writeln!(metrics, "{line}").map_err(|e| io_err(&run_dir.join(METRICS), e))?;
+                bar.suspend(|| {
+                    eprintln!("step {}: k-NN teacher {}, student {:.1}%", s + 1, with_floor(&teacher, f), student.top1)
+                });
+            }
+        }
         bar.set_position((s + 1) as u64);
         if tc.checkpoint_every > 0 && (s + 1) % tc.checkpoint_every == 0 && !last {
             step.check_health(&e)?;
@@ -238,25 +279,14 @@ pub fn train(
     })
 }
 
-/// Draws loss.png from metrics.jsonl (total, global and query loss).
+/// Draws loss.png from metrics.jsonl: the loss terms, and k-NN with its floor when measured.
 pub fn write_loss_png(run_dir: &Path) -> Result<()> {
     let text = std::fs::read_to_string(run_dir.join(METRICS)).unwrap_or_default();
-    let mut series: [Vec<(f64, f64)>; 3] = Default::default();
-    for line in text.lines() {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-            let x = v["step"].as_f64().unwrap_or(0.0);
-            for (i, key) in ["loss", "global_loss", "query_loss"].iter().enumerate() {
-                if let Some(y) = v[*key].as_f64() {
-                    series[i].push((x, y));
-                }
-            }
-        }
-    }
-    let colors = [image::Rgb([0, 0, 0]), image::Rgb([31, 119, 180]), image::Rgb([214, 39, 40])];
-    let plots: Vec<super::plot::Series> = series.iter().zip(colors).map(|(s, c)| (s.as_slice(), c)).collect();
-    let img = loss_curve(&plots, 640, 400);
-    let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| Error::Data(format!("loss.png: {e}")))?;
+    let points: Vec<CurvePoint> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|v| CurvePoint::from_json(&v))
+        .collect();
+    let png = training_curves(&points).map_err(|e| Error::Data(format!("loss.png: {e}")))?;
     write_atomic(&run_dir.join(LOSS_PNG), &png)
 }

@@ -1,0 +1,59 @@
+//! k-NN of the teacher and the student while training (`--eval-every`): DINO's weighted k-NN
+//! (k 20, T 0.07) with a bank of `--eval-bank` training images spread evenly over the split and
+//! every test image as a query; the random-init floor (the run's own initial weights) is
+//! measured the same way, so every figure has its floor beside it.
+
+use crate::checkpoint::{Named, Normalization};
+use crate::data::dataset::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::eval::features::{evenly_spaced, features_of, Backbone, DatasetFeatures};
+use crate::eval::knn::{self, KnnResult};
+use crate::gpu::Engine;
+use crate::model::ModelConfig;
+
+/// Images per encoder forward.
+const BATCH: usize = 64;
+
+pub struct KnnMonitor {
+    train: Dataset,
+    test: Dataset,
+    bank: Vec<usize>,
+    model: ModelConfig,
+    norm: Normalization,
+}
+
+impl KnnMonitor {
+    /// The splits of `data`, or an error saying why k-NN cannot run on them.
+    pub fn open(data: &str, bank: usize, model: &ModelConfig, norm: &Normalization) -> Result<Self> {
+        let train = Dataset::open(data, Split::Train).map_err(Error::Data)?;
+        let test = Dataset::open(data, Split::Test).map_err(Error::Data)?;
+        if train.labels.is_none() || test.labels.is_none() || train.origin == test.origin {
+            return Err(Error::Data(format!(
+                "--eval-every needs labelled train and test splits; --data {data} has none (use --eval-every 0)"
+            )));
+        }
+        let bank = evenly_spaced(train.len(), bank);
+        Ok(Self { train, test, bank, model: model.clone(), norm: norm.clone() })
+    }
+
+    /// k-NN of backbone weights (student or teacher, by timm name).
+    pub fn evaluate(&self, e: &Engine, weights: Named) -> Result<KnnResult> {
+        let b = Backbone { model: self.model.clone(), norm: self.norm.clone(), weights };
+        let quiet = |_: usize, _: usize| {};
+        let bank: DatasetFeatures = features_of(e, &b, &self.train, &self.bank, BATCH, &quiet)?;
+        let all: Vec<usize> = (0..self.test.len()).collect();
+        let queries = features_of(e, &b, &self.test, &all, BATCH, &quiet)?;
+        knn::evaluate(e, bank.features, &bank.labels, queries.features, &queries.labels, bank.dim, 20, 0.07)
+    }
+
+    /// The floor: the random initialisation of `seed`, the weights the run started from.
+    pub fn floor(&self, e: &Engine, seed: u64) -> Result<KnnResult> {
+        let b = Backbone::random(self.model.clone(), self.norm.clone(), seed)?;
+        self.evaluate(e, b.weights)
+    }
+}
+
+/// "top-1 71.2% (floor 68.4%, +2.8)": a k-NN figure with its floor and the gain over it.
+pub fn with_floor(r: &KnnResult, floor: &KnnResult) -> String {
+    format!("top-1 {:.1}% (random-init floor {:.1}%, gain {:+.1})", r.top1, floor.top1, r.top1 - floor.top1)
+}
