@@ -164,6 +164,10 @@ pub struct LinearArgs {
     pub lr: f64,
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
+    /// Augmented views of each training image (random resized crop and flip, as DINO's probe
+    /// training); epoch k trains on view k mod N. 0: centre crops only.
+    #[arg(long, default_value_t = 4)]
+    pub augment_views: usize,
 }
 
 /// The backbone and data an evaluation uses.

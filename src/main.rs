@@ -141,12 +141,27 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             cfg.check()?;
             let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
             let kind = linear::ProbeFeatures::for_model(backbone.model.dim, backbone.model.depth);
-            let (tx, ty) = linear::probe_features(&e, &backbone, &train_ds, 64, kind)?;
+            let mut views = Vec::new();
+            let mut ty = Vec::new();
+            for v in 0..a.augment_views {
+                eprintln!("probe features: augmented view {}/{} of the training split", v + 1, a.augment_views);
+                let (x, y) =
+                    linear::probe_features_augmented(&e, &backbone, &train_ds, 64, kind, v as u64, a.source.seed)?;
+                views.push(x);
+                ty = y;
+            }
+            if views.is_empty() {
+                let (x, y) = linear::probe_features(&e, &backbone, &train_ds, 64, kind)?;
+                views.push(x);
+                ty = y;
+            }
             let (vx, vy) = linear::probe_features(&e, &backbone, &test_ds, 64, kind)?;
-            let top1 = linear::train_and_test(&e, kind.width(backbone.model.dim), &tx, &ty, &vx, &vy, &cfg)?;
+            let view_refs: Vec<&[f32]> = views.iter().map(|v| v.as_slice()).collect();
+            let top1 =
+                linear::train_and_test_views(&e, kind.width(backbone.model.dim), &view_refs, &ty, &vx, &vy, &cfg)?;
             println!(
                 "{}",
-                serde_json::json!({"top1": top1, "features": format!("{kind:?}"), "train": ty.len(), "test": vy.len(), "epochs": a.epochs, "adapter": e.ctx.info.name})
+                serde_json::json!({"top1": top1, "features": format!("{kind:?}"), "train": ty.len(), "test": vy.len(), "epochs": a.epochs, "augment_views": a.augment_views, "adapter": e.ctx.info.name})
             );
         }
         Command::Attention { device, checkpoint, image, out, queries, seed, cell } => {

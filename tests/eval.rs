@@ -162,12 +162,19 @@ fn the_linear_probe_learns_a_separable_toy_set() {
     let (train_x, train_y) = clusters(classes, 40, dim, 0.3, &mut rng);
     let (test_x, test_y) = clusters(classes, 10, dim, 0.3, &mut Rng::new(8));
     let cfg = adclr_wgpu::eval::linear::ProbeConfig { epochs: 60, batch: 32, lr: 2.0, momentum: 0.9, seed: 0 };
-    let top1 = adclr_wgpu::eval::linear::train_and_test(e, dim, &train_x, &train_y, &test_x, &test_y, &cfg).unwrap();
+    use adclr_wgpu::eval::linear::train_and_test;
+    let top1 = train_and_test(e, dim, &train_x, &train_y, &test_x, &test_y, &cfg).unwrap();
     assert!(top1 >= 98.0, "probe top-1 {top1}");
     // Labels unrelated to the features: the probe cannot generalise.
     let shuffled: Vec<usize> = (0..test_y.len()).map(|_| (rng.next_u64() % classes as u64) as usize).collect();
-    let top1 = adclr_wgpu::eval::linear::train_and_test(e, dim, &train_x, &train_y, &test_x, &shuffled, &cfg).unwrap();
+    let top1 = train_and_test(e, dim, &train_x, &train_y, &test_x, &shuffled, &cfg).unwrap();
     assert!(top1 < 50.0, "probe top-1 {top1} on shuffled test labels");
+    // One view repeated is the plain probe; views of the wrong size are refused.
+    use adclr_wgpu::eval::linear::train_and_test_views;
+    let twice = train_and_test_views(e, dim, &[&train_x, &train_x], &train_y, &test_x, &test_y, &cfg).unwrap();
+    assert_eq!(twice, train_and_test(e, dim, &train_x, &train_y, &test_x, &test_y, &cfg).unwrap());
+    let short = &train_x[..train_x.len() - dim];
+    assert!(train_and_test_views(e, dim, &[&train_x, short], &train_y, &test_x, &test_y, &cfg).is_err());
 }
 
 #[test]
@@ -185,4 +192,14 @@ fn probe_features_are_normed_block_outputs() {
         (0..500).flat_map(|i| x[i * 64 + 32..i * 64 + 64].iter().map(|&v| v as f64).collect::<Vec<_>>()).collect();
     let want: Vec<f64> = f.features.iter().map(|&v| v as f64).collect();
     common::check_close("probe vs knn features", &got, &want, 1e-4, 1e-3).unwrap();
+    // Augmented views (DINO's probe training crops): the same view is the same crop in every
+    // call, another view or the centre crop differs, the labels are the same images'.
+    use adclr_wgpu::eval::linear::probe_features_augmented;
+    let (a0, ya) = probe_features_augmented(e, &b, &ds, 64, kind, 0, 7).unwrap();
+    let (again, _) = probe_features_augmented(e, &b, &ds, 64, kind, 0, 7).unwrap();
+    let (a1, _) = probe_features_augmented(e, &b, &ds, 64, kind, 1, 7).unwrap();
+    assert_eq!(ya, y);
+    assert_eq!(a0, again);
+    let differ = |p: &[f32], q: &[f32]| (0..500).filter(|i| p[i * 64..i * 64 + 64] != q[i * 64..i * 64 + 64]).count();
+    assert!(differ(&a0, &a1) > 450 && differ(&a0, &x) > 450, "{} {}", differ(&a0, &a1), differ(&a0, &x));
 }

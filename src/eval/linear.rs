@@ -4,6 +4,7 @@
 //! concatenated (ViT-S and smaller); the final CLS and the mean patch token (ViT-B).
 
 use super::features::Backbone;
+use crate::data::augment::{random_resized_crop, RATIO};
 use crate::data::dataset::Dataset;
 use crate::data::image_io::resize_center_crop;
 use crate::data::patches::{normalize_chw, patchify};
@@ -12,6 +13,7 @@ use crate::gpu::{bits, Dispatch, Engine, GpuTensor};
 use crate::model::encoder::Encoder;
 use crate::ops::{elementwise, matmul, softmax};
 use crate::rng::Rng;
+use image::{imageops, RgbImage};
 
 /// Which features a preset's probe uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +40,7 @@ impl ProbeFeatures {
     }
 }
 
-/// Probe features [n, width] of every readable image and its label.
+/// Probe features [n, width] of every readable image (resized and centre-cropped) and its label.
 pub fn probe_features(
     e: &Engine,
     b: &Backbone,
@@ -46,13 +48,54 @@ pub fn probe_features(
     batch: usize,
     kind: ProbeFeatures,
 ) -> Result<(Vec<f32>, Vec<usize>)> {
+    let s = b.model.image_size;
+    probe_features_of(e, b, ds, batch, kind, &|_, img| resize_center_crop(img, s))
+}
+
+/// Probe features [n, width] of one augmented view of every readable image: DINO's linear-probe
+/// training augmentation (random resized crop of scale 0.08-1, horizontal flip with p 0.5),
+/// seeded by (seed, view, image index), so view `v` is the same crop in every run.
+pub fn probe_features_augmented(
+    e: &Engine,
+    b: &Backbone,
+    ds: &Dataset,
+    batch: usize,
+    kind: ProbeFeatures,
+    view: u64,
+    seed: u64,
+) -> Result<(Vec<f32>, Vec<usize>)> {
+    let s = b.model.image_size as u32;
+    let crop = |i: usize, img: &RgbImage| {
+        let mut rng = Rng::new(
+            seed ^ (view + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407),
+        );
+        let v = random_resized_crop(img, s, (0.08, 1.0), RATIO, &mut rng);
+        if rng.uniform() < 0.5 {
+            imageops::flip_horizontal(&v)
+        } else {
+            v
+        }
+    };
+    probe_features_of(e, b, ds, batch, kind, &crop)
+}
+
+/// Probe features of every readable image after `prepare(index, image)` (which gives the
+/// model's side).
+fn probe_features_of(
+    e: &Engine,
+    b: &Backbone,
+    ds: &Dataset,
+    batch: usize,
+    kind: ProbeFeatures,
+    prepare: &dyn Fn(usize, &RgbImage) -> RgbImage,
+) -> Result<(Vec<f32>, Vec<usize>)> {
     let m = &b.model;
     let enc = Encoder::with_block_outputs(e, m, batch.max(1), &b.weights)?;
     let (s, p) = (m.image_size, m.patch_size);
     let (mut feats, mut labels, mut pending, mut count) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for i in 0..ds.len() {
         if let Ok(img) = ds.image(i) {
-            pending.extend(patchify(&normalize_chw(&resize_center_crop(&img, s), &b.norm), 3, s, p));
+            pending.extend(patchify(&normalize_chw(&prepare(i, &img), &b.norm), 3, s, p));
             labels.push(ds.labels.as_ref().map_or(0, |l| l[i]));
             count += 1;
         }
@@ -154,7 +197,6 @@ fn build(e: &Engine, width: usize, classes: usize, batch: usize, momentum: f32, 
 use crate::ops::matmul::MatmulShape;
 
 /// Trains the probe on (train_x, train_y) and returns top-1 (%) on (test_x, test_y).
-#[allow(clippy::too_many_arguments)]
 pub fn train_and_test(
     e: &Engine,
     width: usize,
@@ -164,10 +206,28 @@ pub fn train_and_test(
     test_y: &[usize],
     cfg: &ProbeConfig,
 ) -> Result<f64> {
+    train_and_test_views(e, width, &[train_x], train_y, test_x, test_y, cfg)
+}
+
+/// As `train_and_test`, with several feature sets of the training images (augmented views,
+/// each [n, width] in the same image order): epoch `k` trains on view `k mod views`.
+pub fn train_and_test_views(
+    e: &Engine,
+    width: usize,
+    train_views: &[&[f32]],
+    train_y: &[usize],
+    test_x: &[f32],
+    test_y: &[usize],
+    cfg: &ProbeConfig,
+) -> Result<f64> {
     cfg.check()?;
     let classes = train_y.iter().chain(test_y).max().map_or(1, |m| m + 1);
     let n = train_y.len();
-    if n == 0 || train_x.len() != n * width || test_x.len() != test_y.len() * width {
+    if n == 0
+        || train_views.is_empty()
+        || train_views.iter().any(|x| x.len() != n * width)
+        || test_x.len() != test_y.len() * width
+    {
         return Err(shape_error("linear_probe", "features and labels do not match"));
     }
     let b = cfg.batch.min(n).max(1);
@@ -185,6 +245,7 @@ pub fn train_and_test(
                 order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
             }
         }
+        let train_x = train_views[(step / steps_per_epoch) % train_views.len()];
         let start = (step % steps_per_epoch) * b;
         yb.iter_mut().for_each(|v| *v = 0.0);
         for r in 0..b {
