@@ -39,10 +39,32 @@ knn() {
     echo "{\"what\":\"$what\",\"knn\":${r:-null}}" >>"$run/knn.jsonl"
 }
 knn final --checkpoint "$run/checkpoint.safetensors"
-for seed in ${FLOOR_SEEDS:-0 1}; do
+# The floor of the run's own seed comes first (its initial teacher); $FLOOR_SEEDS adds others.
+run_seed=$(sed -n 's/^seed = //p' "$run/config.toml")
+for seed in $run_seed ${FLOOR_SEEDS-1}; do
     knn "random-init seed $seed" --random-init --seed "$seed" --checkpoint "$run/checkpoint.safetensors"
 done
-for step in ${CURVE_STEPS:-1250 500 2000}; do
+for step in ${CURVE_STEPS-1250 500 2000}; do
     [ -e "$run/snapshots/step-$step.safetensors" ] && knn "step $step" --checkpoint "$run/snapshots/step-$step.safetensors"
 done
+# The k-NN points join metrics.jsonl (as `train --eval-every` writes them: teacher, floor of
+# the run's own seed) and loss.png is redrawn with them.
+python3 - "$run" <<'PY'
+import json, re, sys
+run = sys.argv[1]
+seed = int(re.search(r'^seed = (\d+)', open(f"{run}/config.toml").read(), re.M).group(1))
+rows = [json.loads(l) for l in open(f"{run}/knn.jsonl") if '"what"' in l]
+floor = next((r["knn"]["top1"] for r in rows if r["what"] == f"random-init seed {seed}" and r["knn"]), None)
+total = int(re.search(r'^max_steps = (\d+)', open(f"{run}/config.toml").read(), re.M).group(1))
+with open(f"{run}/metrics.jsonl", "a") as out:
+    if floor is not None:
+        out.write(json.dumps({"step": 0, "knn_teacher_top1": floor, "knn_floor_top1": floor}) + "\n")
+    for r in rows:
+        m = re.fullmatch(r"step (\d+)", r["what"])
+        step = int(m.group(1)) if m else (total if r["what"] == "final" else None)
+        if step is not None and r["knn"]:
+            out.write(json.dumps({"step": step, "knn_teacher_top1": r["knn"]["top1"], "knn_floor_top1": floor,
+                                  "knn_bank": r["knn"]["bank"], "knn_queries": r["knn"]["queries"]}) + "\n")
+PY
+"$bin" plot "$run" >>"$run/knn.log" 2>&1
 echo '{"done":true}' >>"$run/knn.jsonl"

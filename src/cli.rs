@@ -72,11 +72,19 @@ pub enum Command {
         cell: u32,
     },
     /// Run a grid of trainings (lambda, Q, query-attends, bidirectional, query scale, local
-    /// crops...) with the same seed and budget, each evaluated by k-NN; resumable.
+    /// crops...) with the same budget, over one or several seeds, each evaluated by k-NN;
+    /// resumable.
     Ablate {
-        /// TOML: out = "DIR", random_init = true|false, [base] train settings, [axes] lists.
+        /// TOML: out = "DIR", random_init = true|false, seeds = [..], [base] train settings,
+        /// [axes] lists.
         #[arg(long)]
         grid: std::path::PathBuf,
+    },
+    /// Redraw a run directory's loss.png from its metrics.jsonl (after lines were added to it,
+    /// or a run that stopped before drawing it).
+    Plot {
+        /// The run directory.
+        run: std::path::PathBuf,
     },
     /// Write the teacher backbone of a training checkpoint alone (timm names), for PyTorch.
     Export {

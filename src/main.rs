@@ -180,6 +180,17 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
                 fig.height()
             );
         }
+        Command::Plot { run } => {
+            if !run.join(adclr_wgpu::train::run::METRICS).is_file() {
+                return Err(adclr_wgpu::Error::Data(format!(
+                    "{}: no {} here: give a run directory",
+                    run.display(),
+                    adclr_wgpu::train::run::METRICS
+                )));
+            }
+            adclr_wgpu::train::run::write_loss_png(&run)?;
+            println!("wrote {}", run.join(adclr_wgpu::train::run::LOSS_PNG).display());
+        }
         Command::Ablate { grid } => {
             let r = adclr_wgpu::eval::ablate::ablate(&grid, &|m| eprintln!("ablate: {m}"))?;
             println!(
@@ -220,6 +231,7 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             if queries == 0 {
                 cfg.lambda = 0.0;
             }
+            cfg.validate().map_err(adclr_wgpu::Error::Data)?;
             let mut e = Engine::open(&choice(&device))?;
             e.dry_run = true;
             let step = adclr_wgpu::model::step::AdclrStep::new(&e, &cfg, 0)?;

@@ -232,61 +232,87 @@ fn checkpoints_are_never_seen_half_written() {
 
 #[cfg(unix)]
 #[test]
-fn ctrl_c_writes_a_checkpoint_and_resume_finishes() {
+fn ctrl_c_and_sigterm_write_a_checkpoint_and_stop() {
     let dir = temp("sigint");
-    let run_dir = dir.join("run");
-    let exe = env!("CARGO_BIN_EXE_adclr-wgpu");
-    let args = [
-        "train",
-        "--image-size",
-        "16",
-        "--patch-size",
-        "4",
-        "--dim",
-        "32",
-        "--depth",
-        "2",
-        "--heads",
-        "2",
-        "--head-hidden",
-        "64",
-        "--head-bottleneck",
-        "32",
-        "--out-dim",
-        "64",
-        "--local-size",
-        "8",
-        "--queries",
-        "2",
-        "--batch",
-        "2",
-        "--max-steps",
-        "400",
-        "--log-every",
-        "1",
-        "--checkpoint-every",
-        "1000",
-    ];
-    let child = std::process::Command::new(exe)
-        .args(args)
-        .arg("--out")
-        .arg(&run_dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let metrics = run_dir.join(run::METRICS);
-    let t = std::time::Instant::now();
-    while std::fs::read_to_string(&metrics).map_or(0, |s| s.lines().count()) < 2 {
-        assert!(t.elapsed().as_secs() < 120, "training did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    for signal in ["-INT", "-TERM"] {
+        let run_dir = dir.join(signal);
+        let exe = env!("CARGO_BIN_EXE_adclr-wgpu");
+        let args = [
+            "train",
+            "--image-size",
+            "16",
+            "--patch-size",
+            "4",
+            "--dim",
+            "32",
+            "--depth",
+            "2",
+            "--heads",
+            "2",
+            "--head-hidden",
+            "64",
+            "--head-bottleneck",
+            "32",
+            "--out-dim",
+            "64",
+            "--local-size",
+            "8",
+            "--queries",
+            "2",
+            "--batch",
+            "2",
+            "--max-steps",
+            "400",
+            "--log-every",
+            "1",
+            "--checkpoint-every",
+            "1000",
+        ];
+        let child = std::process::Command::new(exe)
+            .args(args)
+            .arg("--out")
+            .arg(&run_dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let metrics = run_dir.join(run::METRICS);
+        let t = std::time::Instant::now();
+        while std::fs::read_to_string(&metrics).map_or(0, |s| s.lines().count()) < 2 {
+            assert!(t.elapsed().as_secs() < 120, "training did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let kill = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains("interrupted at step") && stdout.contains("--resume"), "{stdout}");
+        let st = checkpoint::load_training(&run_dir.join(run::CHECKPOINT)).unwrap().state;
+        assert!(st.step >= 2 && st.step < 400, "{signal}: stopped at {}", st.step);
+        assert!(!run_dir.join(adclr_wgpu::train::lock::LOCK).exists(), "{signal}: the run lock stays");
     }
-    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("interrupted at step") && stdout.contains("--resume"), "{stdout}");
-    let st = checkpoint::load_training(&run_dir.join(run::CHECKPOINT)).unwrap().state;
-    assert!(st.step >= 2 && st.step < 400, "stopped at {}", st.step);
+}
+
+#[test]
+fn a_run_directory_in_use_is_refused_and_a_stale_lock_is_taken_over() {
+    let dir = temp("lock");
+    let out = dir.join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    let lock = out.join(adclr_wgpu::train::lock::LOCK);
+    // A live owner (this test process): a fresh run and a resume are both refused, nothing written.
+    std::fs::write(&lock, std::process::id().to_string()).unwrap();
+    let cfg = TrainConfig { max_steps: 2, ..small(&out) };
+    let err = train(cfg.clone(), None, Verbosity::Quiet, None).err().unwrap().to_string();
+    assert!(err.contains("being trained by process") && err.contains(&std::process::id().to_string()), "{err}");
+    assert!(!out.join(run::CONFIG).exists());
+    // The lock of a process that no longer exists (as after kill -9) is taken over and released.
+    std::fs::write(&lock, "4294967295").unwrap();
+    let done = train(cfg, None, Verbosity::Quiet, None).unwrap();
+    assert_eq!(done.steps_done, 2);
+    assert!(!lock.exists(), "the lock stays after the run");
+    std::fs::write(&lock, std::process::id().to_string()).unwrap();
+    let err = train(TrainConfig::default(), Some(&out), Verbosity::Quiet, None).err().unwrap().to_string();
+    assert!(err.contains("being trained by process"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -48,10 +48,13 @@ pub fn parse(images: Vec<u8>, labels: Option<Vec<u8>>) -> Result<IdxImages, Stri
         return Err("not an IDX image file (expected magic 0x00000803)".into());
     }
     let (n, rows, cols) = (be_u32(&img, 4) as usize, be_u32(&img, 8) as usize, be_u32(&img, 12) as usize);
-    if rows == 0 || cols == 0 || img.len() < 16 + n * rows * cols {
-        return Err(format!("IDX image file is truncated: header says {n} images of {rows}x{cols}"));
-    }
-    let pixels = img[16..16 + n * rows * cols].to_vec();
+    // The product can exceed usize for a forged header: checked, never wrapped.
+    let bytes = n.checked_mul(rows).and_then(|v| v.checked_mul(cols)).and_then(|v| v.checked_add(16));
+    let end = match bytes {
+        Some(end) if rows > 0 && cols > 0 && end <= img.len() => end,
+        _ => return Err(format!("IDX image file is truncated: header says {n} images of {rows}x{cols}")),
+    };
+    let pixels = img[16..end].to_vec();
     let labels = match labels {
         Some(l) => {
             let l = maybe_gunzip(l)?;
@@ -103,5 +106,15 @@ mod tests {
         cut.truncate(20);
         assert!(parse(cut, None).unwrap_err().contains("truncated"));
         assert!(parse(b"hello world, not idx".to_vec(), None).unwrap_err().contains("magic"));
+        // A forged header whose size product overflows is refused, not a panic.
+        let mut forged = vec![0, 0, 8, 3];
+        for x in [16u32, (1 << 30) - 1, (1 << 30) + 1, u32::MAX] {
+            forged.extend_from_slice(&x.to_be_bytes());
+        }
+        forged.truncate(16);
+        assert!(parse(forged.clone(), None).unwrap_err().contains("truncated"));
+        forged[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        forged[8..16].copy_from_slice(&[0xFF; 8]);
+        assert!(parse(forged, None).unwrap_err().contains("truncated"));
     }
 }

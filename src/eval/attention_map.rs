@@ -7,6 +7,7 @@ use crate::data::augment::{random_resized_crop, RATIO};
 use crate::data::image_io::resize_center_crop;
 use crate::data::patches::{normalize_chw, patchify};
 use crate::error::Result;
+use crate::figures::grid::{labelled, GridLabels};
 use crate::gpu::Engine;
 use crate::model::encoder::Encoder;
 use crate::reference::attention::{AttentionShape, QueryAttends};
@@ -75,7 +76,7 @@ pub const MAX_CELL: u32 = 1024;
 pub const MAX_QUERIES: usize = 64;
 
 /// Renders the figure: one row for CLS and one per query; columns are the image (with the
-/// query boxes), the head-mean map, then each head.
+/// query boxes), the head-mean map, then each head; titled rows and columns and a colour bar.
 pub fn render(e: &Engine, b: &Backbone, img: &RgbImage, queries: usize, seed: u64, cell: u32) -> Result<RgbImage> {
     if !(MIN_CELL..=MAX_CELL).contains(&cell) {
         return Err(crate::error::Error::Data(format!("--cell {cell} must be in {MIN_CELL}..={MAX_CELL} pixels")));
@@ -143,5 +144,17 @@ pub fn render(e: &Engine, b: &Backbone, img: &RgbImage, queries: usize, seed: u6
             );
         }
     }
-    Ok(fig)
+    let columns: Vec<String> = ["image".to_string(), "mean of heads".to_string()]
+        .into_iter()
+        .chain((1..=m.heads).map(|h| format!("head {h}")))
+        .collect();
+    let rows: Vec<String> =
+        std::iter::once("CLS".to_string()).chain((1..=queries).map(|q| format!("query {q}"))).collect();
+    let labels = GridLabels {
+        columns: &columns,
+        rows: &rows,
+        caption: "last block's attention over the patches, each map scaled to its own range",
+        colour_map: heat,
+    };
+    labelled(&fig, cell + 4, &labels).map_err(|e| crate::error::Error::Data(format!("attention figure: {e}")))
 }

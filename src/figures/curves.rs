@@ -43,19 +43,20 @@ pub fn training_curves(points: &[CurvePoint]) -> Result<Vec<u8>, String> {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (top, bottom) = root.split_vertically(HEIGHT / 2);
         let max_step = points.iter().map(|p| p.step).fold(1.0, f64::max);
-        let losses: [(&str, fn(&CurvePoint) -> Option<f64>, RGBColor); 3] = [
+        let losses: [Series; 3] = [
             ("total loss", |p| p.loss, BLACK),
             ("global (CLS) term", |p| p.global_loss, RGBColor(31, 119, 180)),
             ("query term", |p| p.query_loss, RGBColor(214, 39, 40)),
         ];
-        let knn: [(&str, fn(&CurvePoint) -> Option<f64>, RGBColor); 3] = [
+        let knn: [Series; 3] = [
             ("teacher", |p| p.knn_teacher, RGBColor(44, 160, 44)),
             ("student", |p| p.knn_student, RGBColor(255, 127, 14)),
             ("random-init floor", |p| p.knn_floor, RGBColor(127, 127, 127)),
         ];
-        panel(&top, points, &losses, max_step, "Training loss", "loss (nats)")?;
+        panel(&top, points, &losses, max_step, "Training loss", "loss (nats)", SeriesLabelPosition::UpperRight)?;
         if points.iter().any(|p| p.knn_teacher.is_some()) {
-            panel(&bottom, points, &knn, max_step, "k-NN top-1 on the test split", "top-1 (%)")?;
+            let title = "k-NN top-1 on the test split";
+            panel(&bottom, points, &knn, max_step, title, "top-1 (%)", SeriesLabelPosition::UpperLeft)?;
         } else {
             bottom
                 .draw(&Text::new(
@@ -70,6 +71,7 @@ pub fn training_curves(points: &[CurvePoint]) -> Result<Vec<u8>, String> {
     png(rgb, WIDTH, HEIGHT)
 }
 
+/// A series: its legend name, how to read it from a point, its colour.
 type Series = (&'static str, fn(&CurvePoint) -> Option<f64>, RGBColor);
 
 fn panel<DB: DrawingBackend>(
@@ -79,6 +81,7 @@ fn panel<DB: DrawingBackend>(
     max_step: f64,
     title: &str,
     y_label: &str,
+    legend: SeriesLabelPosition,
 ) -> Result<(), String> {
     let values = series.iter().flat_map(|(_, get, _)| points.iter().filter_map(get));
     let (lo, hi) = range(values, 0.05).unwrap_or((0.0, 1.0));
@@ -92,6 +95,7 @@ fn panel<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("step")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc(y_label)
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
@@ -99,8 +103,10 @@ fn panel<DB: DrawingBackend>(
         .draw()
         .map_err(|e| e.to_string())?;
     for &(name, get, color) in series {
-        let xy: Vec<(f64, f64)> =
+        let mut xy: Vec<(f64, f64)> =
             points.iter().filter_map(|p| get(p).filter(|v| v.is_finite()).map(|v| (p.step, v))).collect();
+        // Lines appended later (evaluations of snapshots) may come out of order.
+        xy.sort_by(|a, b| a.0.total_cmp(&b.0));
         if xy.is_empty() {
             continue;
         }
@@ -115,7 +121,7 @@ fn panel<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font((FONT, 13))

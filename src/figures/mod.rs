@@ -4,6 +4,7 @@
 
 pub mod bars;
 pub mod curves;
+pub mod grid;
 
 use plotters::style::FontStyle;
 use std::sync::Once;

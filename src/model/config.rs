@@ -121,6 +121,12 @@ pub struct AdclrConfig {
     pub adam_eps: f64,
 }
 
+/// Bounds that keep every size product far from overflow and every plan describable; far
+/// beyond what any device holds (the memory plan then says what does not fit).
+pub const MAX_BATCH: usize = 1 << 16;
+pub const MAX_QUERIES: usize = 1024;
+pub const MAX_LOCAL_CROPS: usize = 64;
+
 impl AdclrConfig {
     /// Drop-path rate of each block, rising linearly from 0 at the first block to `drop_path`
     /// at the last (DINO's `linspace(0, rate, depth)`).
@@ -150,8 +156,14 @@ impl AdclrConfig {
 
     pub fn validate(&self) -> Result<(), String> {
         self.model.validate()?;
-        if self.batch == 0 {
-            return Err("--batch must be at least 1".into());
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return Err(format!("--batch {} must be in 1..={MAX_BATCH}", self.batch));
+        }
+        if self.queries > MAX_QUERIES {
+            return Err(format!("--queries {} must be at most {MAX_QUERIES} (the paper uses 10)", self.queries));
+        }
+        if self.local_crops > MAX_LOCAL_CROPS {
+            return Err(format!("--local-crops {} must be at most {MAX_LOCAL_CROPS}", self.local_crops));
         }
         if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
             return Err(format!("--lambda {} must be a finite number >= 0", self.lambda));
@@ -253,6 +265,16 @@ mod tests {
         assert!(c.validate().is_ok());
         c.batch = 0;
         assert!(c.validate().unwrap_err().contains("--batch"));
+        // Sizes whose products overflow or whose plan alone fills the host (were a capacity
+        // overflow panic and an OOM kill of `plan`).
+        c.batch = 4_611_686_018_427_387_904;
+        assert!(c.validate().unwrap_err().contains("--batch"));
+        c.batch = 2;
+        c.queries = 100_000_000;
+        assert!(c.validate().unwrap_err().contains("--queries"));
+        c.queries = 10;
+        c.local_crops = 1 << 40;
+        assert!(c.validate().unwrap_err().contains("--local-crops"));
         let mut m = ModelConfig::preset("tiny").expect("preset");
         m.image_size = 30;
         assert!(m.validate().unwrap_err().contains("--image-size"));

@@ -3,6 +3,7 @@
 
 pub mod batcher;
 pub mod config;
+pub mod lock;
 pub mod monitor;
 pub mod run;
 pub mod schedule;

@@ -1,8 +1,9 @@
 //! The training loop: data workers ahead of the GPU, one ADCLR step per batch, progress,
-//! metrics every N steps, atomic checkpoints (every N steps, at the end, on Ctrl-C), resume.
+//! metrics every N steps, atomic checkpoints (every N steps, at the end, on Ctrl-C or SIGTERM), resume.
 
 use super::batcher::{BatchMaker, Prefetcher};
 use super::config::TrainConfig;
+use super::lock::RunLock;
 use super::monitor::{with_floor, KnnMonitor};
 use super::schedule::{hyper, Plan};
 use crate::checkpoint::{self, write_atomic, Normalization};
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Set by Ctrl-C: the loop writes a checkpoint and stops.
+/// Set by Ctrl-C, SIGTERM or SIGHUP: the loop writes a checkpoint and stops.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -102,6 +103,9 @@ pub fn train(
         )));
     }
     let ckpt_path = run_dir.join(CHECKPOINT);
+    std::fs::create_dir_all(&run_dir).map_err(|e| io_err(&run_dir, e))?;
+    // Before anything in the directory is read or written: a second training of it stops here.
+    let _lock = RunLock::acquire(&run_dir)?;
     if resume.is_none() {
         if ckpt_path.exists() {
             return Err(data_err(format!(
@@ -109,7 +113,6 @@ pub fn train(
                 run_dir.display()
             )));
         }
-        std::fs::create_dir_all(&run_dir).map_err(|e| io_err(&run_dir, e))?;
         write_atomic(&run_dir.join(CONFIG), tc.to_toml().as_bytes())?;
     }
     let e = Engine::open(&AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter })?;
@@ -158,7 +161,13 @@ pub fn train(
             ("total_steps".to_string(), plan.total_steps.to_string()),
             ("seed".to_string(), tc.seed.to_string()),
         ];
-        checkpoint::save_training(&ckpt_path, &cfg.model, &norm, &extra, &step.state(&e, tc.seed)?)
+        let state = step.state(&e, tc.seed)?;
+        if let Some(name) = state.first_non_finite() {
+            let term =
+                format!("`{name}` after the update (nothing written: {CHECKPOINT} on disk is the last healthy state)");
+            return Err(Error::NonFinite { step: state.step, term });
+        }
+        checkpoint::save_training(&ckpt_path, &cfg.model, &norm, &extra, &state)
     };
     // k-NN during the run: the floor first (the initial teacher), then every --eval-every steps.
     let monitor = match tc.eval_every {

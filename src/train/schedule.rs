@@ -61,7 +61,7 @@ impl Plan {
         let mut notes = Vec::new();
         let spe = self.steps_per_epoch as f64;
         let mut shortened = |what: &str, epochs: f64, steps: usize| {
-            if (epochs * spe).round() as usize > steps {
+            if (epochs * spe) as usize > steps {
                 notes.push(format!(
                     "{what} of {epochs} epochs shortened to {steps} steps of this {}-step run",
                     self.total_steps
@@ -161,6 +161,20 @@ mod tests {
         for what in ["lr warm-up", "teacher temperature warm-up", "last-layer freeze", "teacher momentum"] {
             assert!(notes.contains(what), "{notes}");
         }
+        // The laptop recipe (0.1 epoch = 187.5 steps of warm-up, momentum 0.99 over 2,500 steps)
+        // fits as given: nothing to announce.
+        let laptop = TrainConfig {
+            max_steps: 2_500,
+            epochs: 2,
+            warmup_epochs: 0.1,
+            warmup_teacher_temp_epochs: 0.0,
+            freeze_last_layer: 0,
+            momentum_teacher: 0.99,
+            ..c.clone()
+        };
+        let plan = Plan::new(&laptop, 60_000);
+        assert_eq!((plan.lr_warmup_steps, plan.momentum_base), (187, 0.99));
+        assert!(plan.adjustments(&laptop).is_empty(), "{:?}", plan.adjustments(&laptop));
         // The default 24-step smoke run: the momentum stops at its lowest base.
         let smoke = TrainConfig::default();
         assert_eq!(Plan::new(&smoke, 2_000).momentum_base, LOWEST_BASE_MOMENTUM);
