@@ -204,3 +204,22 @@ fn probe_features_are_normed_block_outputs() {
     let differ = |p: &[f32], q: &[f32]| (0..500).filter(|i| p[i * 64..i * 64 + 64] != q[i * 64..i * 64 + 64]).count();
     assert!(differ(&a0, &a1) > 450 && differ(&a0, &x) > 450, "{} {}", differ(&a0, &a1), differ(&a0, &x));
 }
+
+/// The grids and the recipe shipped in assets/ parse and validate (every cell), so the README's
+/// commands start.
+#[test]
+fn shipped_grids_and_recipes_are_valid() {
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    for (name, runs) in [("ablation-fashion-mnist.toml", 4), ("ablation-laptop.toml", 4)] {
+        let origin = assets.join(name).display().to_string();
+        let grid: ablate::Grid = toml::from_str(&std::fs::read_to_string(&origin).unwrap()).unwrap();
+        assert_eq!(ablate::cells(&grid, &origin).unwrap().len(), runs, "{name}");
+    }
+    let laptop = std::fs::read_to_string(assets.join("laptop-fashion-mnist.toml")).unwrap();
+    let c = adclr_wgpu::train::config::TrainConfig::from_toml(&laptop, "laptop").unwrap();
+    let m = c.adclr().unwrap();
+    assert_eq!(
+        (m.model.dim, m.model.depth, m.queries, c.max_steps, c.data.as_str()),
+        (96, 3, 10, 2500, "fashion-mnist")
+    );
+}
