@@ -33,14 +33,21 @@ pub fn resize_center_crop(img: &RgbImage, size: usize) -> RgbImage {
     image::imageops::crop_imm(&resized, x, y, size as u32, size as u32).to_image()
 }
 
-/// Every image file under `dir` (recursively), sorted by path.
+/// Every image file under `dir` (recursively), sorted by path. Each folder is read once, by
+/// its resolved path: symbolic links back to a folder already read (loops, or a second way to
+/// the same images) are skipped rather than followed forever or counted twice.
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, String> {
     if !dir.is_dir() {
         return Err(format!("{}: not a folder (give a folder of images)", dir.display()));
     }
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
+        let resolved = std::fs::canonicalize(&d).map_err(|e| format!("{}: cannot resolve: {e}", d.display()))?;
+        if !seen.insert(resolved) {
+            continue;
+        }
         let entries = std::fs::read_dir(&d).map_err(|e| format!("{}: cannot list: {e}", d.display()))?;
         for entry in entries.flatten() {
             let p = entry.path();
@@ -56,4 +63,53 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, String> {
         return Err(format!("{}: no image files found (looked for {})", dir.display(), IMAGE_EXTENSIONS.join(", ")));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("adclr-image-io-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_are_read_once() {
+        let d = temp("loops");
+        std::fs::create_dir_all(d.join("shirts")).unwrap();
+        let px = RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9]));
+        px.save(d.join("a.png")).unwrap();
+        px.save(d.join("shirts/b.png")).unwrap();
+        // Two links back to the root and one to a sibling: was a hang (two) or every image
+        // counted dozens of times (one).
+        std::os::unix::fs::symlink(&d, d.join("shirts/up")).unwrap();
+        std::os::unix::fs::symlink(&d, d.join("self")).unwrap();
+        std::os::unix::fs::symlink(d.join("shirts"), d.join("again")).unwrap();
+        let files = list_images(&d).unwrap();
+        assert_eq!(files.len(), 2, "{files:?}");
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn every_listed_extension_decodes() {
+        let d = temp("formats");
+        let img = RgbImage::from_fn(5, 3, |x, y| image::Rgb([(x * 40) as u8, (y * 80) as u8, 7]));
+        for ext in IMAGE_EXTENSIONS {
+            let p = d.join(format!("x.{ext}"));
+            let dynamic = image::DynamicImage::ImageRgb8(img.clone());
+            let saved = match *ext {
+                "pgm" => dynamic.to_luma8().save_with_format(&p, image::ImageFormat::Pnm),
+                "webp" => continue, // the image crate encodes WebP losslessly only with a feature we do not need
+                _ => dynamic.save(&p),
+            };
+            saved.unwrap_or_else(|e| panic!("{ext}: {e}"));
+            let back = load_rgb(&p).unwrap_or_else(|e| panic!("{ext}: {e}"));
+            assert_eq!(back.dimensions(), (5, 3), "{ext}");
+        }
+        std::fs::remove_dir_all(&d).ok();
+    }
 }
