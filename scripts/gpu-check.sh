@@ -6,13 +6,17 @@
 #          step, checkpoints, features, eval, train), all at once, on this adapter
 #   speed  scripts/gpu-measure.sh: tune, kernels up to 4096^3, steps of tiny b256, vit-s16 b64 and
 #          vit-b16 b64 (Q 10) with planned and allocated memory, vit-s16 with the 64x64 kernel
-#   learn  ADCLR (lambda 0.5) and DINO (lambda 0) side by side on the full Fashion-MNIST for
+#   learn  (only when SECTIONS names it) ADCLR (lambda 0.5) and DINO (lambda 0) side by side on the full Fashion-MNIST for
 #          LEARN_S seconds of training (steps sized from a short measured run), teacher k-NN on
 #          the 10,000 test images with the 60,000 training images as the bank, and the
 #          random-init floor of the same backbone (seeds 0 and 1)
+#   recipe the laptop recipe (assets/laptop-fashion-mnist.toml, 2,500 steps) for lambda 0.5
+#          (ADCLR) and 0 (DINO) x seeds 0 and 1, all four at once, k-NN of the teacher every 500
+#          steps (60,000-image bank, 10,000 queries) with the floor of each run's own init
 # Here:   bash scripts/gpu-stage.sh                     (builds and fills .gpu/)
 # There:  bash scripts/gpu-check.sh                     (carry .gpu; about 6 minutes)
 # Try on lavapipe first:  SMALL=1 bash scripts/gpu-check.sh   (short settings, same code paths)
+# RECIPE_SEEDS, RECIPE_STEPS and RECIPE_S (seconds of training before Ctrl-C) size the recipe section.
 # SECTIONS="tests learn" runs a subset (for a rerun); LEARN_S sets the training seconds,
 # LAMBDAS the trainings run side by side ("0.5 0"), FLOOR_SEEDS the random-init floors ("0 1"),
 # LEARN_STEPS a fixed number of training steps instead of sizing them from a measured run.
@@ -23,7 +27,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT/logs"
 small=${SMALL:-0}
-sections=${SECTIONS:-info tests speed learn}
+sections=${SECTIONS:-info tests recipe speed}
 log="$OUT/gpu-check.jsonl"
 emit() { echo "$1" | tee -a "$log"; }
 now() { date +%s.%N; }
@@ -178,6 +182,41 @@ section_learn() {
         tpids+=($!)
     done
     wait "${tpids[@]}" ${floor[@]+"${floor[@]}"}
+}
+
+# The laptop recipe as a user runs it, ADCLR beside DINO, several seeds, all at once on the GPU.
+section_recipe() {
+    local steps=${RECIPE_STEPS:-2500} limit=${RECIPE_S:-220} every=500 extra=()
+    if [ "$small" = 1 ]; then
+        steps=${RECIPE_STEPS:-4} every=2 limit=${RECIPE_S:-200}
+        extra=(--data embedded --dim 48 --heads 2 --depth 2 --out-dim 256 --head-hidden 128 --head-bottleneck 64 --batch 8 --eval-bank 64)
+    fi
+    local runs=/tmp/adclr-recipe pids=()
+    rm -rf "$runs" && mkdir -p "$runs"
+    for seed in ${RECIPE_SEEDS:-0 1}; do
+        for lambda in ${LAMBDAS:-0.5 0}; do
+            (
+                start=$(now)
+                dir=$runs/lambda-$lambda-seed-$seed
+                timeout -s INT -k 30 "$limit" bash /tmp/adclr-bin/run.sh "$bin" train --config assets/laptop-fashion-mnist.toml \
+                    --lambda "$lambda" --seed "$seed" --max-steps "$steps" --eval-every "$every" --workers 3 \
+                    --checkpoint-every "$every" --out "$dir" "${extra[@]}" >"$OUT/logs/recipe-$lambda-$seed.log" 2>&1
+                rc=$?
+                # [step, teacher top-1] pairs from the k-NN lines (serde_json sorts the keys).
+                knn=$(grep -h '"knn_teacher_top1"' "$dir/metrics.jsonl" 2>/dev/null | while IFS= read -r l; do
+                    echo "[$(echo "$l" | sed -n 's/.*"step":\([0-9]*\).*/\1/p'),$(echo "$l" | sed -n 's/.*"knn_teacher_top1":\([0-9.]*\).*/\1/p')]"
+                done | paste -sd, -)
+                floor=$(grep -h '"knn_floor_top1"' "$dir/metrics.jsonl" 2>/dev/null | head -n 1 |
+                    sed -n 's/.*"knn_floor_top1":\([0-9.]*\).*/\1/p')
+                last=$(grep -h '^k-NN (k 20) of the teacher' "$OUT/logs/recipe-$lambda-$seed.log" | tail -n 1)
+                emit "{\"section\":\"recipe\",\"lambda\":$lambda,\"seed\":$seed,\"rc\":$rc,\"steps\":$steps,\"floor_top1\":${floor:-null},\"teacher_top1_by_step\":[${knn}],\"final\":\"$(json_str "$last")\",\"seconds\":$(since "$start"),\"last_metrics\":$(last_metrics "$dir")}"
+                cp "$dir/metrics.jsonl" "$OUT/logs/recipe-metrics-$lambda-$seed.jsonl" 2>/dev/null
+                cp "$dir/loss.png" "$OUT/logs/recipe-loss-$lambda-$seed.png" 2>/dev/null
+            ) &
+            pids+=($!)
+        done
+    done
+    wait "${pids[@]}"
 }
 
 for s in $sections; do
