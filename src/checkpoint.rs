@@ -136,12 +136,22 @@ fn bytes_i64(v: &[u64]) -> Vec<u8> {
     v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect()
 }
 
+fn out_err(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::Output(format!("{}: {what}", path.display()))
+}
+
+/// The temporary name `write_atomic` gives `path` while process `pid` writes it.
+fn temporary_name(path: &Path, pid: u32) -> std::path::PathBuf {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
+    dir.join(format!(".{name}.tmp-{pid}"))
+}
+
 /// Writes `bytes` to `path` atomically (temporary file in the same folder, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ck(path, format!("cannot create the folder: {e}")))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::create_dir_all(dir).map_err(|e| out_err(path, format!("cannot create the folder: {e}")))?;
+    let tmp = temporary_name(path, std::process::id());
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -154,7 +164,59 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(ck(path, format!("cannot write: {e}")));
+        return Err(out_err(path, format!("cannot write: {e}")));
+    }
+    Ok(())
+}
+
+/// Removes the temporary files `write_atomic` left in `dir` when a process was killed while
+/// writing (`.NAME.tmp-PID` of a process that no longer runs); returns how many. Call it
+/// while holding the directory's run lock.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let own = std::process::id();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some((_, pid)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-")) else { continue };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let alive = pid == own || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// CRC-32 of every tensor's name and data, in name order: "crc32:89abcdef".
+fn tensor_checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut h = crc32fast::Hasher::new();
+    for (name, data) in tensors {
+        h.update(name.as_bytes());
+        h.update(&(data.len() as u64).to_le_bytes());
+        h.update(data);
+    }
+    format!("crc32:{:08x}", h.finalize())
+}
+
+/// The metadata key of the checksum.
+const CHECKSUM: &str = "tensor_checksum";
+
+/// Checks the tensor data against the checksum in the metadata (files written before
+/// checksums existed have none and are read as they are).
+fn verify_checksum(path: &Path, st: &SafeTensors, metadata: &HashMap<String, String>) -> Result<()> {
+    let Some(want) = metadata.get(CHECKSUM) else { return Ok(()) };
+    let mut tensors = st.tensors();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let got = tensor_checksum(tensors.iter().map(|(n, t)| (n.as_str(), t.data())));
+    if &got != want {
+        return Err(ck(
+            path,
+            format!(
+                "its tensor data does not match the checksum written with it ({got}, expected {want}): \
+                 the file was damaged after it was written; use an earlier copy"
+            ),
+        ));
     }
     Ok(())
 }
@@ -165,7 +227,8 @@ struct Owned {
     data: Vec<u8>,
 }
 
-fn serialize(path: &Path, tensors: &BTreeMap<String, Owned>, meta: HashMap<String, String>) -> Result<Vec<u8>> {
+fn serialize(path: &Path, tensors: &BTreeMap<String, Owned>, mut meta: HashMap<String, String>) -> Result<Vec<u8>> {
+    meta.insert(CHECKSUM.into(), tensor_checksum(tensors.iter().map(|(n, o)| (n.as_str(), o.data.as_slice()))));
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(n, o)| Ok((n.clone(), TensorView::new(o.dtype, o.shape.clone(), &o.data).map_err(|e| ck(path, e))?)))
@@ -272,6 +335,7 @@ pub fn load_training(path: &Path) -> Result<LoadedCheckpoint> {
         return Err(ck(path, "not a training checkpoint (an exported backbone cannot be resumed)"));
     }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| ck(path, e))?;
+    verify_checksum(path, &st, &metadata)?;
     let specs = param_specs(&model);
     let named = |prefix: &str| -> Result<Named> {
         specs.iter().map(|s| Ok((s.name.clone(), f32s(path, &st, &format!("{prefix}{}", s.name), s.len())?))).collect()
@@ -288,6 +352,9 @@ pub fn load_training(path: &Path) -> Result<LoadedCheckpoint> {
         step: u64s(path, &st, "step", Dtype::I64, 1)?[0],
         rng: u64s(path, &st, "rng", Dtype::U64, 1)?[0],
     };
+    if let Some(name) = state.first_non_finite() {
+        return Err(ck(path, format!("tensor `{name}` holds NaN or infinity: this state cannot be used")));
+    }
     Ok(LoadedCheckpoint { metadata, model, norm, state })
 }
 
@@ -311,12 +378,16 @@ pub fn load_backbone(path: &Path) -> Result<(ModelConfig, Normalization, Named)>
     let metadata = header.metadata().clone().unwrap_or_default();
     let (model, norm) = model_from_metadata(path, &metadata)?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| ck(path, e))?;
+    verify_checksum(path, &st, &metadata)?;
     let prefix = if metadata.get("kind").map(String::as_str) == Some("training") { "teacher." } else { "" };
     let named = param_specs(&model)
         .iter()
         .filter(|s| is_backbone(&s.name))
         .map(|s| Ok((s.name.clone(), f32s(path, &st, &format!("{prefix}{}", s.name), s.len())?)))
         .collect::<Result<Named>>()?;
+    if let Some((name, _)) = named.iter().find(|(_, v)| v.iter().any(|x| !x.is_finite())) {
+        return Err(ck(path, format!("tensor `{prefix}{name}` holds NaN or infinity: these weights cannot be used")));
+    }
     Ok((model, norm, named))
 }
 

@@ -31,12 +31,16 @@ pub enum Error {
     TooManyWorkgroups { kernel: &'static str, groups: u64, limit: u32 },
     #[error("GPU error: {0}")]
     Gpu(String),
-    #[error("step {step}: {term} is NaN or infinite; training stopped and the state before that step is kept. Lower the learning rate or check the input data")]
-    NonFinite { step: u64, term: String },
+    /// `kept` says where the last finite state is (in memory, or which file on disk).
+    #[error("step {step}: {term} is NaN or infinite; training stopped. {kept}")]
+    NonFinite { step: u64, term: String, kept: String },
     #[error("{0}")]
     Data(String),
     #[error("checkpoint {0}")]
     Checkpoint(String),
+    /// A file the program writes (config, metrics, figures, features): "PATH: cannot write: ...".
+    #[error("{0}")]
+    Output(String),
     #[error("timed out after {0} s waiting for the GPU")]
     Timeout(u64),
 }

@@ -60,23 +60,25 @@ pub fn extract(
         progress(i + 1, files.len());
     }
     if names.is_empty() {
+        let why = skipped.first().map_or(String::new(), |s: &String| format!(" (the first: {s})"));
         return Err(Error::Data(format!(
-            "{}: none of the {} image files could be read",
+            "{}: none of the {} image files could be read{why}",
             images.display(),
             files.len()
         )));
     }
     let bytes: Vec<u8> = features.iter().flat_map(|x| x.to_le_bytes()).collect();
     let view = TensorView::new(Dtype::F32, vec![names.len(), model.dim], &bytes)
-        .map_err(|e| Error::Checkpoint(e.to_string()))?;
+        .map_err(|e| Error::Output(format!("{}: {e}", out.display())))?;
     let mut meta = HashMap::new();
     meta.insert("checkpoint".to_string(), checkpoint_path.display().to_string());
     meta.insert("images".to_string(), names.len().to_string());
     meta.insert("feature".to_string(), "teacher CLS after the final norm".to_string());
-    let data =
-        safetensors::serialize([("features", view)], Some(meta)).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let data = safetensors::serialize([("features", view)], Some(meta))
+        .map_err(|e| Error::Output(format!("{}: {e}", out.display())))?;
+    // The features first: when they cannot be written, no names file is left behind.
+    write_atomic(out, &data)?;
     let names_file = names_path(out);
     write_atomic(&names_file, (names.join("\n") + "\n").as_bytes())?;
-    write_atomic(out, &data)?;
     Ok(FeatureReport { written: names.len(), skipped, names_file })
 }

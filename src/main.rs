@@ -47,6 +47,7 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             if args.resume.is_some() {
                 let mut plain = args.clone();
                 plain.resume = None;
+                plain.force = false;
                 let given = plain.resolve().map_err(adclr_wgpu::Error::Data)?;
                 if args.config.is_some() || given != adclr_wgpu::train::config::TrainConfig::default() {
                     return Err(adclr_wgpu::Error::Data(
@@ -59,9 +60,10 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             } else {
                 args.resolve().map_err(adclr_wgpu::Error::Data)?
             };
+            adclr_wgpu::train::run::stop_on_signals();
             let out = adclr_wgpu::train::run::train(
                 tc,
-                args.resume.as_deref(),
+                args.resume.as_deref().map(|dir| adclr_wgpu::train::resume::ResumeFrom { dir, force: args.force }),
                 adclr_wgpu::train::run::Verbosity::Progress,
                 None,
             )?;
@@ -192,6 +194,7 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             println!("wrote {}", run.join(adclr_wgpu::train::run::LOSS_PNG).display());
         }
         Command::Ablate { grid } => {
+            adclr_wgpu::train::run::stop_on_signals();
             let r = adclr_wgpu::eval::ablate::ablate(&grid, &|m| eprintln!("ablate: {m}"))?;
             println!(
                 "{} cells, {} runs ({} done before, {} failed): {}",

@@ -13,6 +13,10 @@ pub struct TrainArgs {
     /// Continue the run in this directory from its last checkpoint.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// With --resume: continue although config.toml was edited since the checkpoint was
+    /// written (the edited values apply from the resumed step on).
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// Stop at the first unreadable image instead of skipping it.
     #[arg(long)]
     pub strict: bool,

@@ -127,3 +127,84 @@ fn broken_checkpoints_give_clear_errors() {
     assert!(leftovers.is_empty());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn damaged_and_non_finite_checkpoints_are_refused_at_load_with_the_reason() {
+    let dir = std::env::temp_dir().join(format!("adclr-ck-damaged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let e = engine();
+    let c = tiny();
+    let state = AdclrStep::new(e, &c, 1).unwrap().state(e, 0).unwrap();
+    let good = dir.join("good.safetensors");
+    checkpoint::save_training(&good, &c.model, &Normalization::IMAGENET, &[], &state).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    // 64 bytes of tensor data changed after the write: every loader names the checksum.
+    let mut flipped = bytes.clone();
+    let mut rng = Rng::new(5);
+    for _ in 0..64 {
+        let at = header + (rng.uniform() * (bytes.len() - header) as f64) as usize;
+        flipped[at] ^= 0x5a;
+    }
+    let bad = dir.join("flipped.safetensors");
+    std::fs::write(&bad, &flipped).unwrap();
+    for msg in [
+        checkpoint::load_training(&bad).err().unwrap().to_string(),
+        checkpoint::load_backbone(&bad).err().unwrap().to_string(),
+    ] {
+        assert!(msg.contains("flipped.safetensors") && msg.contains("checksum"), "{msg}");
+    }
+    // A state holding NaN (written around the checks) is refused naming the tensor.
+    let mut nan = state.clone();
+    nan.teacher.get_mut("blocks.1.attn.proj.bias").unwrap()[2] = f32::NAN;
+    let nan_path = dir.join("nan.safetensors");
+    checkpoint::save_training(&nan_path, &c.model, &Normalization::IMAGENET, &[], &nan).unwrap();
+    let msg = checkpoint::load_training(&nan_path).err().unwrap().to_string();
+    assert!(msg.contains("`teacher.blocks.1.attn.proj.bias` holds NaN"), "{msg}");
+    let msg = checkpoint::load_backbone(&nan_path).err().unwrap().to_string();
+    assert!(msg.contains("`teacher.blocks.1.attn.proj.bias` holds NaN"), "{msg}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Random bytes, and a valid file with random bytes changed anywhere (header included), fed
+/// to every loader of user files: an error or a value, never a panic.
+#[test]
+fn loaders_survive_random_bytes() {
+    let dir = std::env::temp_dir().join(format!("adclr-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = Rng::new(17);
+    let mut byte = || (rng.uniform() * 256.0) as u8;
+    let e = engine();
+    let c = tiny();
+    let good = dir.join("good.safetensors");
+    let state = AdclrStep::new(e, &c, 1).unwrap().state(e, 0).unwrap();
+    checkpoint::save_training(&good, &c.model, &Normalization::IMAGENET, &[], &state).unwrap();
+    let valid = std::fs::read(&good).unwrap();
+    let png_signature = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    let idx_header = [0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28];
+    for round in 0..200 {
+        let len = 1 + (byte() as usize) * (1 + round % 8);
+        let noise: Vec<u8> = (0..len).map(|_| byte()).collect();
+        // IDX: pure noise, and a plausible header over noise (labels too).
+        assert!(adclr_wgpu::data::idx::parse(noise.clone(), None).is_err());
+        let forged = [&idx_header[..], &noise].concat();
+        let _ = adclr_wgpu::data::idx::parse(forged, Some(noise.clone()));
+        // Images: a PNG signature over noise.
+        let png = dir.join(format!("noise-{}.png", round % 4));
+        std::fs::write(&png, [&png_signature[..], &noise].concat()).unwrap();
+        assert!(adclr_wgpu::data::image_io::load_rgb(&png).is_err());
+        // Checkpoints: noise, and the valid file with a few bytes changed anywhere.
+        let ck = dir.join(format!("noise-{}.safetensors", round % 4));
+        std::fs::write(&ck, &noise).unwrap();
+        assert!(checkpoint::load_training(&ck).is_err() && checkpoint::load_backbone(&ck).is_err());
+        let mut changed = valid.clone();
+        for _ in 0..1 + round % 5 {
+            let at = ((byte() as usize) << 16 | (byte() as usize) << 8 | byte() as usize) % changed.len();
+            changed[at] = byte();
+        }
+        std::fs::write(&ck, &changed).unwrap();
+        let _ = checkpoint::load_training(&ck);
+        let _ = checkpoint::load_backbone(&ck);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

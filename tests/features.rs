@@ -94,5 +94,23 @@ fn features_of_an_empty_folder_is_a_clear_error() {
         .unwrap()
         .to_string();
     assert!(msg.contains("no image files"), "{msg}");
+    // Only unreadable images: the reason of the first is given.
+    std::fs::write(empty.join("broken.png"), b"not a png").unwrap();
+    let msg = adclr_wgpu::features::extract(e, &ck, &empty, &dir.join("f.safetensors"), 2, |_, _| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("none of the 1 image files could be read (the first: ") && msg.contains("broken.png"),
+        "{msg}"
+    );
+    // An output that cannot be written (an existing folder): the error names it, not a
+    // checkpoint, and no names file is left beside it.
+    image::RgbImage::from_pixel(20, 20, image::Rgb([9, 99, 199])).save(empty.join("good.png")).unwrap();
+    let out = dir.join("a-folder");
+    std::fs::create_dir_all(out.join("inside")).unwrap();
+    let msg = adclr_wgpu::features::extract(e, &ck, &empty, &out, 2, |_, _| {}).err().unwrap().to_string();
+    assert!(msg.starts_with(&out.display().to_string()) && msg.contains("cannot"), "{msg}");
+    assert!(!adclr_wgpu::features::names_path(&out).exists());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -208,6 +208,7 @@ fn nan_input_stops_with_the_step_and_term_and_keeps_the_state() {
     let good = input(&c, 51, false);
     s.run(e, &good, &hyper()).unwrap();
     s.check_health(e).unwrap();
+    let after_one = s.state(e, 0).unwrap();
     let before = (s.read_flat(e, Flat::Student).unwrap(), s.read_flat(e, Flat::Teacher).unwrap());
     let centre = s.centre_cls.read_f32(&e.ctx).unwrap();
     let mut bad = good.clone();
@@ -219,4 +220,26 @@ fn nan_input_stops_with_the_step_and_term_and_keeps_the_state() {
     assert_eq!(before.0, s.read_flat(e, Flat::Student).unwrap(), "student changed after the NaN step");
     assert_eq!(before.1, s.read_flat(e, Flat::Teacher).unwrap(), "teacher changed after the NaN step");
     assert_eq!(centre, s.centre_cls.read_f32(&e.ctx).unwrap(), "centre changed after the NaN step");
+    // The counters go back to the state before step 2, which is then the whole state.
+    s.rewind_before(2);
+    assert_eq!(s.step, 1);
+    let st = s.state(e, 0).unwrap();
+    assert!(st.tensor_steps.iter().all(|&n| n <= 1), "{:?}", st.tensor_steps);
+    assert_eq!(st.student, after_one.student);
+    assert_eq!(st.tensor_steps, after_one.tensor_steps);
+}
+
+#[test]
+fn non_finite_parameters_after_an_update_are_named() {
+    let e = engine();
+    let c = tiny(3, 0.5);
+    let mut s = AdclrStep::new(e, &c, 3).unwrap();
+    s.run(e, &input(&c, 52, false), &hyper()).unwrap();
+    s.check_health(e).unwrap();
+    let mut flats = s.read_flat(e, Flat::AdamV).unwrap();
+    let (chunk, seg) = s.store.place[s.store.index("blocks.1.mlp.fc2.weight").unwrap()];
+    flats[chunk][s.store.chunks[chunk].segments[seg].offset + 3] = f32::INFINITY;
+    s.write_flat(e, Flat::AdamV, &flats).unwrap();
+    let msg = s.check_health(e).unwrap_err().to_string();
+    assert!(msg.contains("step 1") && msg.contains("second Adam moments of `blocks.1.mlp.fc2.weight`"), "{msg}");
 }

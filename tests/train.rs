@@ -10,6 +10,7 @@ use adclr_wgpu::cli::{Cli, Command};
 use adclr_wgpu::data::dataset::{Dataset, Split};
 use adclr_wgpu::train::batcher::BatchMaker;
 use adclr_wgpu::train::config::TrainConfig;
+use adclr_wgpu::train::resume::ResumeFrom;
 use adclr_wgpu::train::run::{self, train, Verbosity};
 use clap::Parser;
 use std::path::{Path, PathBuf};
@@ -192,9 +193,29 @@ fn short_run_then_interrupted_and_resumed_run_end_equal() {
     let cut = TrainConfig { out: Some(dir.join("cut").display().to_string()), eval_every: 0, ..full.clone() };
     let first = train(cut, None, Verbosity::Quiet, Some(3)).unwrap();
     assert_eq!((first.steps_done, first.interrupted), (3, true));
-    let again = train(TrainConfig::default(), Some(&dir.join("cut")), Verbosity::Quiet, None).unwrap();
+    let cut_dir = dir.join("cut");
+    // What a kill -9 during a write leaves: removed at the next start.
+    let stale = cut_dir.join(".checkpoint.safetensors.tmp-4294967294");
+    std::fs::write(&stale, b"half").unwrap();
+    // config.toml edited after the checkpoint: refused, naming the setting, unless --force.
+    let config = std::fs::read_to_string(cut_dir.join(run::CONFIG)).unwrap();
+    let edited = config.lines().map(|l| if l.starts_with("lr = ") { "lr = 0.5" } else { l }).collect::<Vec<_>>();
+    std::fs::write(cut_dir.join(run::CONFIG), edited.join("\n") + "\n").unwrap();
+    let resume = ResumeFrom { dir: &cut_dir, force: false };
+    let err = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None).err().unwrap().to_string();
+    assert!(err.contains("lr: 0.5 in config.toml, 0.05 in the checkpoint") && err.contains("--force"), "{err}");
+    std::fs::write(cut_dir.join(run::CONFIG), &config).unwrap();
+    let again = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None).unwrap();
     assert_eq!((again.steps_done, again.interrupted), (4, false));
-    assert_eq!(tensors(&dir.join("full").join(run::CHECKPOINT)), tensors(&dir.join("cut").join(run::CHECKPOINT)));
+    assert!(!stale.exists(), "a stale temporary file stayed");
+    assert_eq!(tensors(&dir.join("full").join(run::CHECKPOINT)), tensors(&cut_dir.join(run::CHECKPOINT)));
+    // The resumed run's metrics continue the cut one's: each step logged once.
+    let steps: Vec<u64> = std::fs::read_to_string(cut_dir.join(run::METRICS))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3, 4]);
     // A second fresh run into a used directory is refused.
     let err = train(full, None, Verbosity::Quiet, None).err().unwrap().to_string();
     assert!(err.contains("--resume"), "{err}");
@@ -290,7 +311,7 @@ fn ctrl_c_and_sigterm_write_a_checkpoint_and_stop() {
         assert!(stdout.contains("interrupted at step") && stdout.contains("--resume"), "{stdout}");
         let st = checkpoint::load_training(&run_dir.join(run::CHECKPOINT)).unwrap().state;
         assert!(st.step >= 2 && st.step < 400, "{signal}: stopped at {}", st.step);
-        assert!(!run_dir.join(adclr_wgpu::train::lock::LOCK).exists(), "{signal}: the run lock stays");
+        assert!(adclr_wgpu::train::lock::RunLock::acquire(&run_dir).is_ok(), "{signal}: the run lock stays held");
     }
 }
 
@@ -299,20 +320,46 @@ fn a_run_directory_in_use_is_refused_and_a_stale_lock_is_taken_over() {
     let dir = temp("lock");
     let out = dir.join("run");
     std::fs::create_dir_all(&out).unwrap();
-    let lock = out.join(adclr_wgpu::train::lock::LOCK);
-    // A live owner (this test process): a fresh run and a resume are both refused, nothing written.
-    std::fs::write(&lock, std::process::id().to_string()).unwrap();
+    // A live owner (this test holds the OS lock): a fresh run is refused, nothing written.
+    let held = adclr_wgpu::train::lock::RunLock::acquire(&out).unwrap();
     let cfg = TrainConfig { max_steps: 2, ..small(&out) };
     let err = train(cfg.clone(), None, Verbosity::Quiet, None).err().unwrap().to_string();
     assert!(err.contains("being trained by process") && err.contains(&std::process::id().to_string()), "{err}");
     assert!(!out.join(run::CONFIG).exists());
-    // The lock of a process that no longer exists (as after kill -9) is taken over and released.
-    std::fs::write(&lock, "4294967295").unwrap();
+    // The lock file of a process that no longer exists (as after kill -9) holds no OS lock.
+    drop(held);
+    std::fs::write(out.join(adclr_wgpu::train::lock::LOCK), "4294967295").unwrap();
     let done = train(cfg, None, Verbosity::Quiet, None).unwrap();
     assert_eq!(done.steps_done, 2);
-    assert!(!lock.exists(), "the lock stays after the run");
-    std::fs::write(&lock, std::process::id().to_string()).unwrap();
-    let err = train(TrainConfig::default(), Some(&out), Verbosity::Quiet, None).err().unwrap().to_string();
+    // A resume of a directory in use is refused too; released at the end of a run, it goes.
+    let held = adclr_wgpu::train::lock::RunLock::acquire(&out).unwrap();
+    let resume = ResumeFrom { dir: &out, force: false };
+    let err = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None).err().unwrap().to_string();
     assert!(err.contains("being trained by process"), "{err}");
+    drop(held);
+    let again = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None).unwrap();
+    assert_eq!(again.steps_done, 2);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_failing_step_leaves_the_last_finite_state_on_disk_and_says_where() {
+    let dir = temp("nonfinite");
+    // The largest learning rate accepted: the first updates are finite but huge, a later
+    // forward pass overflows, and the state before that step is written (no periodic
+    // checkpoint came before). An update that overflows itself is caught by the check of the
+    // parameters after it: tests/model_step.rs.
+    let out = dir.join("run");
+    let cfg = TrainConfig { lr: adclr_wgpu::train::config::MAX_LR, max_steps: 6, checkpoint_every: 0, ..small(&out) };
+    let err = train(cfg, None, Verbosity::Quiet, None).err().unwrap();
+    let (failed, msg) = match &err {
+        adclr_wgpu::Error::NonFinite { step, .. } => (*step, err.to_string()),
+        other => panic!("{other}"),
+    };
+    let ckpt = out.join(run::CHECKPOINT);
+    let kept = checkpoint::load_training(&ckpt).unwrap();
+    assert_eq!(kept.state.step + 1, failed, "{msg}");
+    let said = format!("{} holds the last healthy state (step {})", ckpt.display(), kept.state.step);
+    assert!(msg.contains("state before that step is saved") && msg.contains(&said) && msg.contains("--force"), "{msg}");
     std::fs::remove_dir_all(&dir).ok();
 }

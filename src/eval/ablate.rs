@@ -199,8 +199,12 @@ fn run_cell(
             let b = Backbone::random(cfg.model, run::normalization_for(&config.data), config.seed)?;
             (knn_of(&e, &b, &config.data)?, None, 0)
         } else {
-            let resume = dir.join(run::CHECKPOINT).exists().then_some(dir);
+            let resume =
+                dir.join(run::CHECKPOINT).exists().then_some(crate::train::resume::ResumeFrom { dir, force: false });
             let t = train(config.clone(), resume, Verbosity::Quiet, None)?;
+            if t.interrupted {
+                return Err(Error::Data("interrupted".into()));
+            }
             (knn_of_run(dir, &config.data, &choice)?, t.final_loss, t.steps_done)
         };
         Ok(json!({ "top1": knn.top1, "top5": knn.top5, "final_loss": loss, "steps": steps, "seed": config.seed }))
@@ -209,6 +213,14 @@ fn run_cell(
         Ok(v) => v,
         Err(e) => json!({ "error": e.to_string(), "seed": config.seed }),
     };
+    // Ctrl-C or SIGTERM: the training wrote its checkpoint; nothing is recorded for the cell,
+    // and the grid stops (the same command continues it).
+    if run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::Data(format!(
+            "{label}: interrupted at a checkpoint in {}; run the same ablate command again to continue",
+            dir.display()
+        )));
+    }
     v["seconds"] = json!(started.elapsed().as_secs_f64());
     std::fs::create_dir_all(dir).map_err(|e| Error::Data(format!("{}: {e}", dir.display())))?;
     // Failed runs are recorded but retried on the next run (no result.json for them).

@@ -92,9 +92,32 @@ impl ModelConfig {
         if self.head_hidden == 0 || self.head_bottleneck == 0 || self.channels == 0 {
             return Err("head sizes and channels must be positive".into());
         }
+        // Upper bounds, so that no size product below can overflow (the values also come
+        // from checkpoint metadata, which a user may hand over damaged).
+        let bounds = [
+            ("--image-size", self.image_size, MAX_SIDE),
+            ("--local-size", self.local_size, MAX_SIDE),
+            ("--dim", self.dim, MAX_WIDTH),
+            ("--depth", self.depth, MAX_DEPTH),
+            ("--out-dim", self.out_dim, MAX_WIDTH * 64),
+            ("--head-hidden", self.head_hidden, MAX_WIDTH),
+            ("--head-bottleneck", self.head_bottleneck, MAX_WIDTH),
+            ("channels", self.channels, 4),
+            ("mlp ratio", self.mlp_ratio, 16),
+        ];
+        for (name, value, max) in bounds {
+            if value > max {
+                return Err(format!("{name} {value} must be at most {max}"));
+            }
+        }
         Ok(())
     }
 }
+
+/// Largest image side, token width and depth a model may have (far beyond any ViT).
+pub const MAX_SIDE: usize = 8192;
+pub const MAX_WIDTH: usize = 1 << 16;
+pub const MAX_DEPTH: usize = 1024;
 
 /// The ADCLR step around the model (ADCLR.md).
 #[derive(Clone, Debug, PartialEq)]
@@ -126,6 +149,7 @@ pub struct AdclrConfig {
 pub const MAX_BATCH: usize = 1 << 16;
 pub const MAX_QUERIES: usize = 1024;
 pub const MAX_LOCAL_CROPS: usize = 64;
+pub const MAX_QUERY_TOKENS: usize = 1 << 20;
 
 impl AdclrConfig {
     /// Drop-path rate of each block, rising linearly from 0 at the first block to `drop_path`
@@ -164,6 +188,15 @@ impl AdclrConfig {
         }
         if self.local_crops > MAX_LOCAL_CROPS {
             return Err(format!("--local-crops {} must be at most {MAX_LOCAL_CROPS}", self.local_crops));
+        }
+        // The host builds index lists of B x Q entries before anything is sized, even in a dry run.
+        if self.batch * self.queries > MAX_QUERY_TOKENS {
+            return Err(format!(
+                "--batch {} x --queries {} = {} query tokens per step, more than {MAX_QUERY_TOKENS}: lower either",
+                self.batch,
+                self.queries,
+                self.batch * self.queries
+            ));
         }
         if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
             return Err(format!("--lambda {} must be a finite number >= 0", self.lambda));
@@ -275,9 +308,18 @@ mod tests {
         c.queries = 10;
         c.local_crops = 1 << 40;
         assert!(c.validate().unwrap_err().contains("--local-crops"));
+        c.local_crops = 2;
+        (c.batch, c.queries) = (MAX_BATCH, MAX_QUERIES);
+        assert!(c.validate().unwrap_err().contains("query tokens per step"));
         let mut m = ModelConfig::preset("tiny").expect("preset");
         m.image_size = 30;
         assert!(m.validate().unwrap_err().contains("--image-size"));
+        // Sizes from damaged checkpoint metadata: bounded before any product is formed.
+        m.image_size = 1 << 40;
+        assert!(m.validate().unwrap_err().contains("--image-size 1099511627776 must be at most"));
+        m = ModelConfig::preset("tiny").expect("preset");
+        (m.dim, m.heads) = (1 << 50, 1 << 44);
+        assert!(m.validate().unwrap_err().contains("--dim"));
         assert!(ModelConfig::preset("vit-h14").unwrap_err().contains("vit-h14"));
     }
 }

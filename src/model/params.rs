@@ -85,6 +85,12 @@ pub fn is_backbone(name: &str) -> bool {
     !name.starts_with("head.")
 }
 
+/// Whether a tensor takes no optimizer step: fixed tensors never move; the last layer is
+/// frozen while `freeze_last_layer`.
+fn holds_still(spec: &ParamSpec, freeze_last_layer: bool) -> bool {
+    spec.fixed || (freeze_last_layer && spec.name == "head.last_layer.weight_v")
+}
+
 /// Where each parameter lives: chunk and segment within the chunk's flat layout.
 #[derive(Clone, Debug)]
 pub struct ParamStore {
@@ -178,12 +184,22 @@ impl ParamStore {
         for (i, spec) in self.specs.iter().enumerate() {
             let (c, s) = self.place[i];
             let seg = &mut self.chunks[c].segments[s];
-            let frozen = spec.fixed || (freeze_last_layer && spec.name == "head.last_layer.weight_v");
-            if frozen {
+            if holds_still(spec, freeze_last_layer) {
                 seg.lr_scale = 0.0;
             } else {
                 seg.lr_scale = 1.0;
                 seg.step += 1;
+            }
+        }
+    }
+
+    /// Undoes the step counts of `begin_step(freeze_last_layer)` (a step that failed).
+    pub fn undo_step(&mut self, freeze_last_layer: bool) {
+        for (i, spec) in self.specs.iter().enumerate() {
+            if !holds_still(spec, freeze_last_layer) {
+                let (c, s) = self.place[i];
+                let seg = &mut self.chunks[c].segments[s];
+                seg.step = seg.step.saturating_sub(1);
             }
         }
     }

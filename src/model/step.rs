@@ -45,6 +45,11 @@ pub const CODE_GLOBAL_LOSS: u32 = 1;
 pub const CODE_QUERY_LOSS: u32 = 2;
 /// Gradients of chunk i have code CODE_GRADIENTS + i.
 pub const CODE_GRADIENTS: u32 = 16;
+/// The state after an update: chunk i's student parameters have code CODE_STATE + 3 i, its
+/// Adam moments CODE_STATE + 3 i + 1 and + 2 (checked when the host reads the flag).
+pub const CODE_STATE: u32 = 1 << 16;
+/// The flats a state check covers, in code order.
+const STATE_FLATS: [Flat; 3] = [Flat::Student, Flat::AdamM, Flat::AdamV];
 
 pub struct AdclrStep {
     pub cfg: AdclrConfig,
@@ -62,8 +67,13 @@ pub struct AdclrStep {
     pub query_loss: Option<DinoLoss>,
     pub optimizers: Vec<Optimizer>,
     pub health: Health,
-    /// (check, values length, code)
+    /// (check, values length, code) of the loss terms and gradient norms, every step
     checks: Vec<(Dispatch, usize, u32)>,
+    /// (check, values length, code) of the parameters and moments, when the flag is read
+    state_checks: Vec<(Dispatch, usize, u32)>,
+    /// `freeze_last_layer` of each step run since the flag was last read healthy: what a
+    /// failure needs to put the step counters back to the state before the failing step.
+    unchecked: Vec<bool>,
     ema: Vec<(Dispatch, usize)>,
     centres: Vec<Dispatch>,
     forward: Vec<Dispatch>,
@@ -262,6 +272,13 @@ impl AdclrStep {
             let code = CODE_GRADIENTS + i as u32;
             checks.push((health.check(e, &o.clip, code)?, o.clip.len(), code));
         }
+        let mut state_checks = Vec::new();
+        for (i, cb) in chunks.iter().enumerate() {
+            for (k, t) in [&cb.student, &cb.m, &cb.v].into_iter().enumerate() {
+                let code = CODE_STATE + 3 * i as u32 + k as u32;
+                state_checks.push((health.check(e, t, code)?, t.len(), code));
+            }
+        }
         let ema = chunks
             .iter()
             .map(|cb| Ok((ema(e, &cb.student, &cb.teacher, &health.flag, 0.996)?, cb.teacher.len())))
@@ -300,6 +317,8 @@ impl AdclrStep {
             optimizers,
             health,
             checks,
+            state_checks,
+            unchecked: Vec::new(),
             ema,
             centres,
             forward,
@@ -332,6 +351,7 @@ impl AdclrStep {
             ql.set_teacher_temperature(e, tau_t);
         }
         self.store.begin_step(hyper.freeze_last_layer);
+        self.unchecked.push(hyper.freeze_last_layer);
         let c = &self.cfg;
         let opt = AdamW {
             lr: hyper.lr,
@@ -411,18 +431,68 @@ impl AdclrStep {
 
     /// Ok, or an error naming the step and the term that went NaN/inf (state left as it
     /// was before that step).
-    pub fn check_health(&self, e: &Engine) -> Result<()> {
+    pub fn check_health(&mut self, e: &Engine) -> Result<()> {
+        // The parameters and moments after the last update join the sticky flag first: an
+        // update that overflows (a huge learning rate) is caught at the step that made it.
+        for (d, n, code) in &self.state_checks {
+            Health::set_step(e, d, *n, *code, self.step);
+        }
+        let mut enc = e.ctx.device.create_command_encoder(&Default::default());
+        crate::gpu::record(&mut enc, &self.state_checks.iter().map(|(d, _, _)| d).collect::<Vec<_>>());
+        e.ctx.queue.submit([enc.finish()]);
         match self.health.read(e)? {
-            HealthState::Ok => Ok(()),
+            HealthState::Ok => {
+                self.unchecked.clear();
+                Ok(())
+            }
             HealthState::Failed { code, step } => {
                 let term = match code {
                     CODE_GLOBAL_LOSS => "the global (CLS) loss".to_string(),
                     CODE_QUERY_LOSS => "the query loss".to_string(),
+                    c if c >= CODE_STATE => self.non_finite_state(e, (c - CODE_STATE) as usize)?,
                     c => self.non_finite_gradient(e, (c - CODE_GRADIENTS) as usize)?,
                 };
-                Err(Error::NonFinite { step: step as u64, term })
+                let kept = if code >= CODE_STATE {
+                    "The update itself overflowed, so the state in memory is not usable. Lower the learning rate"
+                        .to_string()
+                } else {
+                    "No update was applied from that step on, so the state before it is intact in memory. \
+                     Lower the learning rate or check the input data"
+                        .to_string()
+                };
+                Err(Error::NonFinite { step: step as u64, term, kept })
             }
         }
+    }
+
+    /// After a failed health check at step `failed` (1-based): the step counters as they
+    /// were before that step. Parameters, moments, teacher and centres need nothing: the
+    /// sticky flag stopped every update from that step on.
+    pub fn rewind_before(&mut self, failed: u64) {
+        while self.step >= failed.max(1) {
+            let Some(freeze) = self.unchecked.pop() else { break };
+            self.store.undo_step(freeze);
+            self.step -= 1;
+        }
+    }
+
+    /// "the parameters `blocks.0.attn.qkv.weight` after the update" (or the Adam moments).
+    fn non_finite_state(&self, e: &Engine, index: usize) -> Result<String> {
+        let (chunk, which) = (index / 3, STATE_FLATS[index % 3]);
+        let what = match which {
+            Flat::Student => "the parameters",
+            Flat::AdamM => "the first Adam moments",
+            _ => "the second Adam moments",
+        };
+        let flat = self.flat_tensor(&self.chunks[chunk], which).read_f32(&e.ctx)?;
+        let layout = &self.store.chunks[chunk];
+        let bad = layout.segments.iter().zip(&layout.names).find(|(seg, _)| {
+            flat.get(seg.offset..seg.offset + seg.len).is_some_and(|v| v.iter().any(|x| !x.is_finite()))
+        });
+        Ok(match bad {
+            Some((_, name)) => format!("{what} of `{name}` after the update"),
+            None => format!("{what} after the update"),
+        })
     }
 
     fn non_finite_gradient(&self, e: &Engine, chunk: usize) -> Result<String> {

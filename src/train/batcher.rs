@@ -73,7 +73,11 @@ impl BatchMaker {
             }
         }
         if images.len() < b {
-            return Err(format!("{}: only {} readable images, a batch needs {b}", ds.origin, images.len()));
+            let why = match skipped.first() {
+                Some(first) => format!("; {} could not be read, the first: {first}", skipped.len()),
+                None => String::new(),
+            };
+            return Err(format!("{}: only {} readable images, a batch needs {b}{why}", ds.origin, images.len()));
         }
         let (s, sl, p) = (m.image_size as u32, m.local_size as u32, m.patch_size as u32);
         let global = [

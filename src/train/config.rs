@@ -196,6 +196,9 @@ impl TrainConfig {
                 Err(format!("{flag} {v} must be a finite number >= 0"))
             }
         };
+        if self.lr > MAX_LR {
+            return Err(format!("--lr {} must be at most {MAX_LR} (DINO uses 0.0005 x batch / 256)", self.lr));
+        }
         if !(1..=MAX_EPOCHS).contains(&self.epochs) {
             return Err(format!("--epochs {} must be in 1..={MAX_EPOCHS}", self.epochs));
         }
@@ -228,9 +231,19 @@ impl TrainConfig {
         if self.log_every == 0 {
             return Err("--log-every must be at least 1".into());
         }
+        if self.workers > MAX_WORKERS {
+            return Err(format!("--workers {} must be at most {MAX_WORKERS} (0: one per core)", self.workers));
+        }
         Ok(())
     }
 }
+
+/// Most data threads a run may start (each is an OS thread with its own buffers).
+pub const MAX_WORKERS: usize = 1024;
+
+/// Largest learning rate accepted: far above any that trains, low enough that a run with it
+/// fails in the health checks rather than in the arithmetic of the schedules.
+pub const MAX_LR: f64 = 1e30;
 
 /// Most passes over the data a run may ask for (larger step counts overflow the schedules).
 pub const MAX_EPOCHS: usize = 1_000_000;
@@ -266,6 +279,8 @@ mod tests {
         assert!(bad(|c| c.weight_decay_end = -0.1).contains("--weight-decay-end"));
         assert!(bad(|c| c.min_lr = f64::NAN).contains("--min-lr"));
         assert!(bad(|c| c.lr = f64::INFINITY).contains("--lr"));
+        assert!(bad(|c| c.lr = 1e31).contains("--lr 10000000000000000000000000000000 must be at most"));
+        assert!(bad(|c| c.workers = 1 << 40).contains("--workers"));
         assert!(bad(|c| c.warmup_epochs = f64::NAN).contains("--warmup-epochs"));
         assert!(bad(|c| c.warmup_teacher_temp_epochs = -1.0).contains("--warmup-teacher-temp-epochs"));
         assert!(bad(|c| c.clip_grad = f64::NAN).contains("--clip-grad"));

@@ -1,63 +1,72 @@
-//! One training per run directory: `train.lock` holds the process id of the training that owns
-//! the directory, is created exclusively, and is removed when that training ends. A lock left
-//! by a process that no longer exists (kill -9, power loss) is taken over where the system
-//! says which processes exist (Linux's /proc); elsewhere the message says to delete it.
+//! One training per run directory: an operating-system lock (std's `File::try_lock`: flock on
+//! Unix, LockFileEx on Windows) on `train.lock`, held while the training runs. The system
+//! releases it when the process ends in any way (kill -9, power loss), so no lock is ever
+//! stale. The file holds the owner's process id, for the message a second training gets.
 
 use crate::error::{Error, Result};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::{File, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
 
 pub const LOCK: &str = "train.lock";
 
-/// Held for as long as the training runs; the file goes when this is dropped.
+/// Held for as long as the training runs; closing the file (drop) releases the lock.
 #[derive(Debug)]
 pub struct RunLock {
-    path: PathBuf,
-}
-
-/// Whether process `pid` exists, where the system can say (None elsewhere).
-fn process_exists(pid: u32) -> Option<bool> {
-    let proc = Path::new("/proc");
-    proc.join("self").exists().then(|| proc.join(pid.to_string()).exists())
+    _file: File,
 }
 
 impl RunLock {
     pub fn acquire(run_dir: &Path) -> Result<Self> {
         let path = run_dir.join(LOCK);
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    write!(f, "{}", std::process::id()).map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
-                    return Ok(Self { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let owner = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
-                    match owner.map(|pid| (pid, process_exists(pid))) {
-                        // A stale lock (or one whose writer died before writing its id): take it over.
-                        Some((_, Some(false))) | None => {
-                            let _ = std::fs::remove_file(&path);
-                        }
-                        Some((pid, alive)) => {
-                            let how = match alive {
-                                Some(_) => "it is still running".to_string(),
-                                None => format!("if it is not running any more, delete {}", path.display()),
-                            };
-                            return Err(Error::Data(format!(
-                                "{} is being trained by process {pid} ({how}): wait for it, or choose another --out",
-                                run_dir.display()
-                            )));
-                        }
-                    }
-                }
-                Err(e) => return Err(Error::Data(format!("{}: cannot create the run lock: {e}", path.display()))),
+        let err = |what: &str, e: std::io::Error| Error::Data(format!("{}: {what}: {e}", path.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| err("cannot open the run lock", e))?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0).map_err(|e| err("cannot write the run lock", e))?;
+                write!(file, "{}", std::process::id()).map_err(|e| err("cannot write the run lock", e))?;
+                Ok(Self { _file: file })
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.rewind().and_then(|_| file.read_to_string(&mut text));
+                let owner = match text.trim().parse::<u32>() {
+                    Ok(pid) => format!("process {pid}"),
+                    Err(_) => "another process".to_string(),
+                };
+                Err(Error::Data(format!(
+                    "{} is being trained by {owner} (it holds {LOCK}): wait for it to end, or choose another --out",
+                    run_dir.display()
+                )))
+            }
+            Err(TryLockError::Error(e)) => {
+                Err(err("cannot lock the run directory (does this file system support locks?)", e))
             }
         }
-        Err(Error::Data(format!("{}: another training keeps taking the run lock", path.display())))
     }
 }
 
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+#[cfg(test)]
+mod tests {
+    use super::{RunLock, LOCK};
+
+    #[test]
+    fn a_held_lock_refuses_a_second_owner_and_is_free_again_when_dropped() {
+        let dir = std::env::temp_dir().join(format!("adclr-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A lock file left by a process that died: no OS lock on it, so it is simply taken.
+        std::fs::write(dir.join(LOCK), "4294967295").unwrap();
+        let held = RunLock::acquire(&dir).unwrap();
+        let msg = RunLock::acquire(&dir).unwrap_err().to_string();
+        assert!(msg.contains(&format!("being trained by process {}", std::process::id())), "{msg}");
+        drop(held);
+        RunLock::acquire(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

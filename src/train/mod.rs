@@ -5,5 +5,6 @@ pub mod batcher;
 pub mod config;
 pub mod lock;
 pub mod monitor;
+pub mod resume;
 pub mod run;
 pub mod schedule;

@@ -5,6 +5,7 @@ use super::batcher::{BatchMaker, Prefetcher};
 use super::config::TrainConfig;
 use super::lock::RunLock;
 use super::monitor::{with_floor, KnnMonitor};
+use super::resume::{edited_config_error, setting_changes, truncate_metrics, ResumeFrom};
 use super::schedule::{hyper, Plan};
 use crate::checkpoint::{self, write_atomic, Normalization};
 use crate::data::dataset::{Dataset, Split};
@@ -22,6 +23,13 @@ use std::time::Instant;
 
 /// Set by Ctrl-C, SIGTERM or SIGHUP: the loop writes a checkpoint and stops.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C, SIGTERM and SIGHUP set `INTERRUPTED` instead of ending the process, so that
+/// a training (or an ablation's current training) writes its checkpoint and stops. The CLI
+/// calls it once; a library user who wants the same calls it too.
+pub fn stop_on_signals() {
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+}
 
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const CONFIG: &str = "config.toml";
@@ -67,12 +75,12 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 /// many steps of this call as if interrupted (tests use it to cut a run short).
 pub fn train(
     tc: TrainConfig,
-    resume: Option<&Path>,
+    resume: Option<ResumeFrom>,
     verbosity: Verbosity,
     stop_after: Option<usize>,
 ) -> Result<TrainOutcome> {
     let (tc, run_dir) = match resume {
-        Some(dir) => {
+        Some(ResumeFrom { dir, .. }) => {
             let path = dir.join(CONFIG);
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| data_err(format!("--resume {}: cannot read {CONFIG}: {e}", dir.display())))?;
@@ -106,6 +114,10 @@ pub fn train(
     std::fs::create_dir_all(&run_dir).map_err(|e| io_err(&run_dir, e))?;
     // Before anything in the directory is read or written: a second training of it stops here.
     let _lock = RunLock::acquire(&run_dir)?;
+    let stale = checkpoint::remove_stale_temporaries(&run_dir);
+    if stale > 0 && verbosity == Verbosity::Progress {
+        eprintln!("removed {stale} temporary file(s) a killed process left in {}", run_dir.display());
+    }
     if resume.is_none() {
         if ckpt_path.exists() {
             return Err(data_err(format!(
@@ -118,12 +130,22 @@ pub fn train(
     let e = Engine::open(&AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter })?;
     let mut step = AdclrStep::new(&e, &cfg, tc.seed)?;
     let norm = normalization_for(&tc.data);
-    if resume.is_some() {
+    if let Some(r) = resume {
         let loaded = checkpoint::load_training(&ckpt_path)?;
         if loaded.model != cfg.model {
             return Err(Error::Checkpoint(format!("{}: its model differs from {CONFIG}", ckpt_path.display())));
         }
+        if let Some(saved) = loaded.metadata.get("config") {
+            let changes = setting_changes(saved, &tc.to_toml()).map_err(data_err)?;
+            if !changes.is_empty() && !r.force {
+                return Err(edited_config_error(r.dir, &changes));
+            }
+            for c in &changes {
+                eprintln!("--force: continuing with an edited setting: {c}");
+            }
+        }
         step.load_state(&e, &loaded.state)?;
+        truncate_metrics(&run_dir.join(METRICS), loaded.state.step)?;
     }
     let plan = Plan::new(&tc, ds.len());
     let first = step.step as usize;
@@ -134,7 +156,6 @@ pub fn train(
         for note in plan.adjustments(&tc) {
             eprintln!("schedule: {note}");
         }
-        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     }
     let workers =
         if tc.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { tc.workers };
@@ -155,6 +176,12 @@ pub fn train(
         .append(true)
         .open(run_dir.join(METRICS))
         .map_err(|e| io_err(&run_dir.join(METRICS), e))?;
+    // The step of the state on disk (the last healthy one), for messages after a failure.
+    let saved_step = std::cell::Cell::new(resume.map(|_| step.step));
+    let on_disk = || match saved_step.get() {
+        Some(s) => format!("{} holds the last healthy state (step {s})", ckpt_path.display()),
+        None => "nothing was saved".to_string(),
+    };
     let save = |step: &AdclrStep| -> Result<()> {
         let extra = vec![
             ("config".to_string(), tc.to_toml()),
@@ -163,12 +190,42 @@ pub fn train(
         ];
         let state = step.state(&e, tc.seed)?;
         if let Some(name) = state.first_non_finite() {
-            let term =
-                format!("`{name}` after the update (nothing written: {CHECKPOINT} on disk is the last healthy state)");
-            return Err(Error::NonFinite { step: state.step, term });
+            let term = format!("`{name}` (nothing written)");
+            return Err(Error::NonFinite { step: state.step, term, kept: on_disk() });
         }
-        checkpoint::save_training(&ckpt_path, &cfg.model, &norm, &extra, &state)
+        checkpoint::save_training(&ckpt_path, &cfg.model, &norm, &extra, &state)?;
+        saved_step.set(Some(state.step));
+        Ok(())
     };
+    // A failed health check: back to the state before the failing step, written to disk
+    // when it is finite, and the error says which file holds the last healthy state.
+    let healthy = |step: &mut AdclrStep| -> Result<()> {
+        match step.check_health(&e) {
+            Err(Error::NonFinite { step: failed, term, .. }) => {
+                step.rewind_before(failed);
+                let kept = match save(step) {
+                    Ok(()) => format!(
+                        "The state before that step is saved: {}. Continue from it with a lower learning \
+                         rate: edit lr in {}, then adclr-wgpu train --resume {} --force",
+                        on_disk(),
+                        run_dir.join(CONFIG).display(),
+                        run_dir.display()
+                    ),
+                    Err(_) => format!(
+                        "The update overflowed, so the state in memory is not finite; {}. Lower the learning rate",
+                        on_disk()
+                    ),
+                };
+                Err(Error::NonFinite { step: failed, term, kept })
+            }
+            other => other,
+        }
+    };
+    // A fresh run writes its initial state at once: a failure before the first periodic
+    // checkpoint still leaves a finite state on disk.
+    if resume.is_none() {
+        save(&step)?;
+    }
     // k-NN during the run: the floor first (the initial teacher), then every --eval-every steps.
     let monitor = match tc.eval_every {
         0 => None,
@@ -208,7 +265,7 @@ pub fn train(
         let last = s + 1 == plan.total_steps;
         if (s + 1) % tc.log_every == 0 || last {
             let r = step.report(&e)?;
-            step.check_health(&e)?;
+            healthy(&mut step)?;
             let probs = step.global_loss.teacher_probs.read_f32(&e.ctx)?;
             let k = cfg.model.out_dim;
             let rows = probs.len() / k;
@@ -247,7 +304,7 @@ pub fn train(
         }
         if let (Some(m), Some(f)) = (&monitor, &floor) {
             if (s + 1) % tc.eval_every == 0 || last {
-                step.check_health(&e)?;
+                healthy(&mut step)?;
                 bar.set_message(format!("k-NN of teacher and student at step {}", s + 1));
                 let teacher = m.evaluate(&e, step.backbone_weights(&e, Flat::Teacher)?)?;
                 let student = m.evaluate(&e, step.backbone_weights(&e, Flat::Student)?)?;
@@ -264,7 +321,7 @@ pub fn train(
         }
         bar.set_position((s + 1) as u64);
         if tc.checkpoint_every > 0 && (s + 1) % tc.checkpoint_every == 0 && !last {
-            step.check_health(&e)?;
+            healthy(&mut step)?;
             save(&step)?;
         }
         if INTERRUPTED.load(Ordering::SeqCst) || stop_after.is_some_and(|n| done_here >= n) {
@@ -272,7 +329,7 @@ pub fn train(
             break;
         }
     }
-    step.check_health(&e)?;
+    healthy(&mut step)?;
     save(&step)?;
     bar.finish_and_clear();
     write_loss_png(&run_dir)?;
