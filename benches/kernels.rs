@@ -3,8 +3,8 @@
 //! On lavapipe keep it short: `cargo bench --bench kernels -- --quick`;
 //! `ADCLR_BENCH_MAX=1024` skips the larger squares.
 
-use adclr_wgpu::bench::{attention_case, matmul_case, time_case, vit_s_attention, Case};
 use adclr_wgpu::gpu::{AdapterChoice, Dispatch, Engine};
+use adclr_wgpu::perf::bench::{attention_case, matmul_case, time_case, vit_s_attention, Case};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn run_case(c: &mut Criterion, e: &Engine, case: &Case) {

@@ -8,65 +8,15 @@
 //! The model configuration, image size and normalisation are in the metadata.
 //! Files are written to a temporary name, synced, then renamed: never half-written.
 
+pub use crate::data::normalization::Normalization;
 use crate::error::{Error, Result};
-use crate::model::config::ModelConfig;
-use crate::model::params::{is_backbone, param_specs};
+pub use crate::fs::{remove_stale_temporaries, write_atomic};
+pub use crate::model::state::{Named, TrainingState};
+use crate::spec::config::ModelConfig;
+use crate::spec::params::{is_backbone, param_specs};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
-
-/// Per-channel normalisation applied to images before the model.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Normalization {
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-}
-
-impl Normalization {
-    pub const IMAGENET: Normalization = Normalization { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
-}
-
-pub type Named = BTreeMap<String, Vec<f32>>;
-
-/// Everything needed to continue training exactly.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TrainingState {
-    pub student: Named,
-    pub teacher: Named,
-    pub exp_avg: Named,
-    pub exp_avg_sq: Named,
-    /// Optimizer steps each tensor has taken (parameter order).
-    pub tensor_steps: Vec<u64>,
-    pub centre_cls: Vec<f32>,
-    pub centre_query: Vec<f32>,
-    pub step: u64,
-    pub rng: u64,
-}
-
-impl TrainingState {
-    /// The first tensor holding NaN or infinity ("student.blocks.0.attn.qkv.weight", ...), if
-    /// any: such a state is never written, so the file on disk stays the last healthy one.
-    pub fn first_non_finite(&self) -> Option<String> {
-        let groups = [
-            ("student", &self.student),
-            ("teacher", &self.teacher),
-            ("exp_avg", &self.exp_avg),
-            ("exp_avg_sq", &self.exp_avg_sq),
-        ];
-        for (group, tensors) in groups {
-            if let Some((name, _)) = tensors.iter().find(|(_, v)| v.iter().any(|x| !x.is_finite())) {
-                return Some(format!("{group}.{name}"));
-            }
-        }
-        for (name, v) in [("centre.cls", &self.centre_cls), ("centre.query", &self.centre_query)] {
-            if v.iter().any(|x| !x.is_finite()) {
-                return Some(name.to_string());
-            }
-        }
-        None
-    }
-}
 
 fn ck(path: &Path, what: impl std::fmt::Display) -> Error {
     Error::Checkpoint(format!("{}: {what}", path.display()))
@@ -134,58 +84,6 @@ fn bytes_f32(v: &[f32]) -> Vec<u8> {
 
 fn bytes_i64(v: &[u64]) -> Vec<u8> {
     v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect()
-}
-
-fn out_err(path: &Path, what: impl std::fmt::Display) -> Error {
-    Error::Output(format!("{}: {what}", path.display()))
-}
-
-/// The temporary name `write_atomic` gives `path` while process `pid` writes it.
-fn temporary_name(path: &Path, pid: u32) -> std::path::PathBuf {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
-    dir.join(format!(".{name}.tmp-{pid}"))
-}
-
-/// Writes `bytes` to `path` atomically (temporary file in the same folder, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| out_err(path, format!("cannot create the folder: {e}")))?;
-    let tmp = temporary_name(path, std::process::id());
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(out_err(path, format!("cannot write: {e}")));
-    }
-    Ok(())
-}
-
-/// Removes the temporary files `write_atomic` left in `dir` when a process was killed while
-/// writing (`.NAME.tmp-PID` of a process that no longer runs); returns how many. Call it
-/// while holding the directory's run lock.
-pub fn remove_stale_temporaries(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    let own = std::process::id();
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let Some((_, pid)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-")) else { continue };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
-        let alive = pid == own || Path::new(&format!("/proc/{pid}")).exists();
-        if !alive && std::fs::remove_file(entry.path()).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
 }
 
 /// CRC-32 of every tensor's name and data, in name order: "crc32:89abcdef".
@@ -389,26 +287,4 @@ pub fn load_backbone(path: &Path) -> Result<(ModelConfig, Normalization, Named)>
         return Err(ck(path, format!("tensor `{prefix}{name}` holds NaN or infinity: these weights cannot be used")));
     }
     Ok((model, norm, named))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TrainingState;
-
-    #[test]
-    fn non_finite_tensors_are_named() {
-        let mut s = TrainingState::default();
-        s.student.insert("cls_token".into(), vec![0.0, 1.0]);
-        s.teacher.insert("cls_token".into(), vec![0.0, 1.0]);
-        s.centre_cls = vec![0.5; 4];
-        assert_eq!(s.first_non_finite(), None);
-        s.teacher.insert("blocks.0.norm1.weight".into(), vec![1.0, f32::INFINITY]);
-        assert_eq!(s.first_non_finite().as_deref(), Some("teacher.blocks.0.norm1.weight"));
-        s.student.insert("pos_embed".into(), vec![f32::NAN]);
-        assert_eq!(s.first_non_finite().as_deref(), Some("student.pos_embed"));
-        let mut c = TrainingState { centre_query: vec![f32::NAN], ..Default::default() };
-        assert_eq!(c.first_non_finite().as_deref(), Some("centre.query"));
-        c.centre_query.clear();
-        assert_eq!(c.first_non_finite(), None);
-    }
 }

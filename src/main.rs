@@ -27,7 +27,7 @@ fn eval_setup(src: &EvalSource) -> adclr_wgpu::Result<EvalInputs> {
         }
         None => {
             let model = adclr_wgpu::model::ModelConfig::preset(&src.preset).map_err(adclr_wgpu::Error::Data)?;
-            Backbone::random(model, adclr_wgpu::train::run::normalization_for(&src.data), src.seed)?
+            Backbone::random(model, adclr_wgpu::data::normalization::normalization_for(&src.data), src.seed)?
         }
     };
     let open = |split| Dataset::open(&src.data, split).map_err(adclr_wgpu::Error::Data);
@@ -99,7 +99,12 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
                         out.total_steps
                     );
                 }
-                match adclr_wgpu::eval::ablate::knn_and_floor_of_run(&out.run_dir, &tc.data, tc.seed, &choice) {
+                match adclr_wgpu::eval::checkpoint_knn::knn_and_floor_of_checkpoint(
+                    &out.run_dir.join(adclr_wgpu::train::run::CHECKPOINT),
+                    &tc.data,
+                    tc.seed,
+                    &choice,
+                ) {
                     Ok((r, floor)) => println!(
                         "k-NN (k 20) of the teacher on the test split: {}, top-5 {:.1}% ({} queries, bank {})",
                         adclr_wgpu::train::monitor::with_floor(&r, &floor),
@@ -195,7 +200,7 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
         }
         Command::Ablate { grid } => {
             adclr_wgpu::train::run::stop_on_signals();
-            let r = adclr_wgpu::eval::ablate::ablate(&grid, &|m| eprintln!("ablate: {m}"))?;
+            let r = adclr_wgpu::ablate::ablate(&grid, &|m| eprintln!("ablate: {m}"))?;
             println!(
                 "{} cells, {} runs ({} done before, {} failed): {}",
                 r.cells,
@@ -206,11 +211,11 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
             );
         }
         Command::Info { device } => {
-            let report = adclr_wgpu::info::adapter_report(&choice(&device))?;
+            let report = adclr_wgpu::cli::info::adapter_report(&choice(&device))?;
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         }
         Command::Tune { device, repeats, rows, dry_run } => {
-            println!("{}", adclr_wgpu::bench::tune_report(&choice(&device), repeats, rows, !dry_run)?);
+            println!("{}", adclr_wgpu::perf::bench::tune_report(&choice(&device), repeats, rows, !dry_run)?);
         }
         Command::Bench { device, preset, batch, queries, steps, kernels, repeats, max_matmul } => {
             let model = adclr_wgpu::model::ModelConfig::preset(&preset).map_err(adclr_wgpu::Error::Data)?;
@@ -220,9 +225,9 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
                 cfg.lambda = 0.0;
             }
             let mut report =
-                serde_json::json!({ "step": adclr_wgpu::bench::step_bench(&choice(&device), &cfg, steps)? });
+                serde_json::json!({ "step": adclr_wgpu::perf::bench::step_bench(&choice(&device), &cfg, steps)? });
             if kernels {
-                report["kernels"] = adclr_wgpu::bench::kernel_bench(&choice(&device), repeats, max_matmul)?;
+                report["kernels"] = adclr_wgpu::perf::bench::kernel_bench(&choice(&device), repeats, max_matmul)?;
             }
             println!("{report}");
         }
@@ -260,11 +265,12 @@ fn run(cli: Cli) -> adclr_wgpu::Result<()> {
         }
         Command::Features { device, checkpoint, images, out, batch } => {
             let e = Engine::open(&choice(&device))?;
-            let report = adclr_wgpu::features::extract(&e, &checkpoint, &images, &out, batch, |done, total| {
-                if done == total || done % 256 == 0 {
-                    eprintln!("features: {done}/{total} images");
-                }
-            })?;
+            let report =
+                adclr_wgpu::eval::folder_features::extract(&e, &checkpoint, &images, &out, batch, |done, total| {
+                    if done == total || done % 256 == 0 {
+                        eprintln!("features: {done}/{total} images");
+                    }
+                })?;
             for s in report.skipped.iter().take(5) {
                 eprintln!("warning: skipped {s}");
             }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use adclr_wgpu::eval::ablate;
+use adclr_wgpu::ablate;
 use adclr_wgpu::eval::attention_map;
 use adclr_wgpu::eval::features::Backbone;
 use adclr_wgpu::eval::knn;

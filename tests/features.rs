@@ -42,7 +42,7 @@ fn features_of_a_folder_match_the_reference_backbone() {
     let ck = dir.join("ck.safetensors");
     checkpoint::save_training(&ck, &c.model, &Normalization::IMAGENET, &[], &st).unwrap();
     let out = dir.join("features.safetensors");
-    let report = adclr_wgpu::features::extract(e, &ck, &images, &out, 2, |_, _| {}).unwrap();
+    let report = adclr_wgpu::eval::folder_features::extract(e, &ck, &images, &out, 2, |_, _| {}).unwrap();
     assert_eq!(report.written, 3);
     assert_eq!(report.skipped.len(), 1);
     assert!(report.skipped[0].contains("broken.png"), "{:?}", report.skipped);
@@ -89,14 +89,14 @@ fn features_of_an_empty_folder_is_a_clear_error() {
     checkpoint::save_training(&ck, &c.model, &Normalization::IMAGENET, &[], &step.state(e, 0).unwrap()).unwrap();
     let empty = dir.join("none");
     std::fs::create_dir_all(&empty).unwrap();
-    let msg = adclr_wgpu::features::extract(e, &ck, &empty, &dir.join("f.safetensors"), 2, |_, _| {})
+    let msg = adclr_wgpu::eval::folder_features::extract(e, &ck, &empty, &dir.join("f.safetensors"), 2, |_, _| {})
         .err()
         .unwrap()
         .to_string();
     assert!(msg.contains("no image files"), "{msg}");
     // Only unreadable images: the reason of the first is given.
     std::fs::write(empty.join("broken.png"), b"not a png").unwrap();
-    let msg = adclr_wgpu::features::extract(e, &ck, &empty, &dir.join("f.safetensors"), 2, |_, _| {})
+    let msg = adclr_wgpu::eval::folder_features::extract(e, &ck, &empty, &dir.join("f.safetensors"), 2, |_, _| {})
         .err()
         .unwrap()
         .to_string();
@@ -109,8 +109,8 @@ fn features_of_an_empty_folder_is_a_clear_error() {
     image::RgbImage::from_pixel(20, 20, image::Rgb([9, 99, 199])).save(empty.join("good.png")).unwrap();
     let out = dir.join("a-folder");
     std::fs::create_dir_all(out.join("inside")).unwrap();
-    let msg = adclr_wgpu::features::extract(e, &ck, &empty, &out, 2, |_, _| {}).err().unwrap().to_string();
+    let msg = adclr_wgpu::eval::folder_features::extract(e, &ck, &empty, &out, 2, |_, _| {}).err().unwrap().to_string();
     assert!(msg.starts_with(&out.display().to_string()) && msg.contains("cannot"), "{msg}");
-    assert!(!adclr_wgpu::features::names_path(&out).exists());
+    assert!(!adclr_wgpu::eval::folder_features::names_path(&out).exists());
     std::fs::remove_dir_all(&dir).ok();
 }

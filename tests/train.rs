@@ -85,7 +85,12 @@ fn flags_override_the_file_and_bad_values_are_named() {
 
 fn maker(tc: &TrainConfig) -> BatchMaker {
     let cfg = tc.adclr().unwrap();
-    BatchMaker { cfg, train: tc.clone(), norm: run::normalization_for(&tc.data), steps_per_epoch: 10 }
+    BatchMaker {
+        cfg,
+        train: tc.clone(),
+        norm: adclr_wgpu::data::normalization::normalization_for(&tc.data),
+        steps_per_epoch: 10,
+    }
 }
 
 #[test]

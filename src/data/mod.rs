@@ -4,4 +4,5 @@ pub mod augment;
 pub mod dataset;
 pub mod idx;
 pub mod image_io;
+pub mod normalization;
 pub mod patches;

@@ -1,6 +1,6 @@
 //! Normalised channel-first tensors and their flattening into patch rows.
 
-use crate::checkpoint::Normalization;
+use super::normalization::Normalization;
 use image::RgbImage;
 
 /// [3, H, W] floats: (pixel / 255 - mean) / std per channel.

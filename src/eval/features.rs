@@ -1,15 +1,17 @@
 //! Frozen backbone features of a whole dataset, computed on the GPU in batches.
 
-use crate::checkpoint::{self, Named, Normalization};
+use crate::checkpoint;
 use crate::data::dataset::Dataset;
 use crate::data::image_io::resize_center_crop;
+use crate::data::normalization::Normalization;
 use crate::data::patches::{normalize_chw, patchify};
 use crate::error::Result;
 use crate::gpu::Engine;
-use crate::model::config::ModelConfig;
 use crate::model::encoder::Encoder;
-use crate::model::params::{is_backbone, ParamStore};
+use crate::model::state::Named;
 use crate::rng::Rng;
+use crate::spec::config::ModelConfig;
+use crate::spec::params::{is_backbone, ParamStore};
 use std::path::Path;
 
 /// A backbone's weights: from a checkpoint (training or exported), or freshly initialised

@@ -8,9 +8,10 @@ use crate::data::augment::{random_resized_crop, RATIO};
 use crate::data::dataset::Dataset;
 use crate::data::image_io::resize_center_crop;
 use crate::data::patches::{normalize_chw, patchify};
-use crate::error::{shape_error, Result};
+use crate::error::{shape_error, Error, Result};
 use crate::gpu::{bits, Dispatch, Engine, GpuTensor};
 use crate::model::encoder::Encoder;
+use crate::model::state::Named;
 use crate::ops::{elementwise, matmul, softmax};
 use crate::rng::Rng;
 use image::{imageops, RgbImage};
@@ -79,6 +80,47 @@ pub fn probe_features_augmented(
     probe_features_of(e, b, ds, batch, kind, &crop)
 }
 
+/// The probe features of the first `count` images of the encoder's last run.
+fn probe_rows(e: &Engine, enc: &Encoder, count: usize, kind: ProbeFeatures, weights: &Named) -> Result<Vec<f32>> {
+    let m = &enc.model;
+    let (d, t) = (m.dim, enc.tokens());
+    let (w, b) = (weights.get("norm.weight"), weights.get("norm.bias"));
+    let (w, b) = w.zip(b).ok_or_else(|| Error::Checkpoint("no final norm weights".into()))?;
+    let ln = |row: &[f32]| -> Vec<f32> {
+        let mean = row.iter().sum::<f32>() / d as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+        let r = 1.0 / (var + m.ln_eps as f32).sqrt();
+        row.iter().enumerate().map(|(j, v)| (v - mean) * r * w[j] + b[j]).collect()
+    };
+    let mut out = Vec::new();
+    match kind {
+        ProbeFeatures::LastBlocksCls(n) => {
+            let blocks: Vec<Vec<f32>> =
+                ((m.depth + 1 - n)..=m.depth).map(|l| enc.block_output(e, l)).collect::<Result<_>>()?;
+            for i in 0..count {
+                for x in &blocks {
+                    out.extend(ln(&x[i * t * d..(i * t + 1) * d]));
+                }
+            }
+        }
+        ProbeFeatures::ClsAndMeanPatch => {
+            let normed = enc.final_normed(e)?;
+            let n = m.patches(m.image_size);
+            for i in 0..count {
+                out.extend_from_slice(&normed[i * t * d..(i * t + 1) * d]);
+                let mut mean = vec![0.0f32; d];
+                for tok in 1..=n {
+                    for (mv, v) in mean.iter_mut().zip(&normed[(i * t + tok) * d..(i * t + tok + 1) * d]) {
+                        *mv += v / n as f32;
+                    }
+                }
+                out.extend(mean);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Probe features of every readable image after `prepare(index, image)` (which gives the
 /// model's side).
 fn probe_features_of(
@@ -100,7 +142,8 @@ fn probe_features_of(
             count += 1;
         }
         if count == enc.batch || (i + 1 == ds.len() && count > 0) {
-            feats.extend(enc.probe_features(e, &pending, count, kind, &b.weights)?);
+            enc.run(e, &pending)?;
+            feats.extend(probe_rows(e, &enc, count, kind, &b.weights)?);
             pending.clear();
             count = 0;
         }
@@ -256,7 +299,7 @@ pub fn train_and_test_views(
         }
         probe.x.write_f32(&e.ctx, &xb)?;
         probe.onehot.write_f32(&e.ctx, &yb)?;
-        let lr = crate::train::schedule::cosine(base_lr, 0.0, step, total, 0, base_lr) as f32;
+        let lr = crate::spec::schedule::cosine(base_lr, 0.0, step, total, 0, base_lr) as f32;
         let [uw, ub] = probe.lr_updates[parity];
         let (wn, bn) = (probe.weights[0].len(), probe.biases[0].len());
         probe.steps[parity][uw].set_params(&e.ctx, &[wn as u32, bits(1.0), bits(-lr), 0]);

@@ -1,7 +1,8 @@
 //! Evaluation: k-NN on frozen teacher features, attention maps, ablation grids.
 
-pub mod ablate;
 pub mod attention_map;
+pub mod checkpoint_knn;
 pub mod features;
+pub mod folder_features;
 pub mod knn;
 pub mod linear;

@@ -126,7 +126,7 @@ pub fn store(path: &Path, info: &wgpu::AdapterInfo, entry: TunedEntry) -> Result
             .map_err(|e| Error::Data(format!("cannot create {} for the tuning cache: {e}", dir.display())))?;
     }
     let json = serde_json::to_vec_pretty(&cache).map_err(|e| Error::Data(e.to_string()))?;
-    crate::checkpoint::write_atomic(path, &json)
+    crate::fs::write_atomic(path, &json)
 }
 
 /// Where an engine's matmul configuration came from.

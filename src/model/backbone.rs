@@ -2,7 +2,6 @@
 //! tokens, or local crops): buffers planned once, forward and backward recorded as
 //! dispatch lists built once.
 
-use super::config::AdclrConfig;
 use crate::error::{Error, Result};
 use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
@@ -11,6 +10,7 @@ use crate::ops::matmul::{self, MatmulShape};
 use crate::ops::residual::{self, SampleScale};
 use crate::ops::tokens::{self, TokenShape};
 use crate::ops::{elementwise, gelu, layernorm};
+use crate::spec::config::AdclrConfig;
 use std::collections::HashMap;
 
 /// Named views of one flat parameter (or gradient) set.

@@ -2,13 +2,13 @@
 //! weights, images in, CLS features after the final norm out.
 
 use super::backbone::{Group, GroupSpec, ParamViews};
-use super::config::{AdclrConfig, ModelConfig};
-use super::params::{is_backbone, param_specs, ParamStore};
-use crate::checkpoint::Named;
+use super::state::Named;
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 use crate::ops::rows;
+use crate::spec::config::{AdclrConfig, ModelConfig};
+use crate::spec::params::{is_backbone, param_specs, ParamStore};
 
 pub struct Encoder {
     pub model: ModelConfig,
@@ -113,55 +113,28 @@ impl Encoder {
         Ok(qkv[..g.shape.tokens() * 3 * self.model.dim].to_vec())
     }
 
-    /// Linear-probe features of `count` images given as patch rows: see `eval::linear`.
-    pub fn probe_features(
-        &self,
-        e: &Engine,
-        patches: &[f32],
-        count: usize,
-        kind: crate::eval::linear::ProbeFeatures,
-        weights: &Named,
-    ) -> Result<Vec<f32>> {
-        let g = &self.group;
-        g.patch_rows.write_prefix_f32(&e.ctx, patches)?;
-        e.run(&self.forward.iter().collect::<Vec<_>>())?;
-        let (d, t) = (self.model.dim, g.shape.tokens());
-        let (w, b) = (weights.get("norm.weight"), weights.get("norm.bias"));
-        let (w, b) = w.zip(b).ok_or_else(|| Error::Checkpoint("no final norm weights".into()))?;
-        let ln = |row: &[f32]| -> Vec<f32> {
-            let mean = row.iter().sum::<f32>() / d as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-            let r = 1.0 / (var + self.model.ln_eps as f32).sqrt();
-            row.iter().enumerate().map(|(j, v)| (v - mean) * r * w[j] + b[j]).collect()
-        };
-        let mut out = Vec::new();
-        match kind {
-            crate::eval::linear::ProbeFeatures::LastBlocksCls(n) => {
-                let depth = self.model.depth;
-                let blocks: Vec<Vec<f32>> =
-                    ((depth + 1 - n)..=depth).map(|l| g.xs[l].read_f32(&e.ctx)).collect::<Result<_>>()?;
-                for i in 0..count {
-                    for x in &blocks {
-                        out.extend(ln(&x[i * t * d..(i * t + 1) * d]));
-                    }
-                }
-            }
-            crate::eval::linear::ProbeFeatures::ClsAndMeanPatch => {
-                let normed = g.normed.read_f32(&e.ctx)?;
-                let n = self.model.patches(self.model.image_size);
-                for i in 0..count {
-                    out.extend_from_slice(&normed[i * t * d..(i * t + 1) * d]);
-                    let mut mean = vec![0.0f32; d];
-                    for tok in 1..=n {
-                        for (m, v) in mean.iter_mut().zip(&normed[(i * t + tok) * d..(i * t + tok + 1) * d]) {
-                            *m += v / n as f32;
-                        }
-                    }
-                    out.extend(mean);
-                }
-            }
-        }
-        Ok(out)
+    /// Runs the backbone on up to `batch` images given as patch rows; the outputs stay on the
+    /// device for `block_output` and `final_normed`.
+    pub fn run(&self, e: &Engine, patches: &[f32]) -> Result<()> {
+        self.group.patch_rows.write_prefix_f32(&e.ctx, patches)?;
+        e.run(&self.forward.iter().collect::<Vec<_>>())
+    }
+
+    /// Tokens per image in the outputs.
+    pub fn tokens(&self) -> usize {
+        self.group.shape.tokens()
+    }
+
+    /// The residual stream after block `l` (0: the embeddings), [batch * tokens, D]; needs an
+    /// encoder made `with_block_outputs` for l < depth.
+    pub fn block_output(&self, e: &Engine, l: usize) -> Result<Vec<f32>> {
+        let x = self.group.xs.get(l).ok_or_else(|| shape_error("encoder", format!("no output of block {l}")))?;
+        x.read_f32(&e.ctx)
+    }
+
+    /// The tokens after the final norm, [batch * tokens, D].
+    pub fn final_normed(&self, e: &Engine) -> Result<Vec<f32>> {
+        self.group.normed.read_f32(&e.ctx)
     }
 
     /// CLS features after the final norm, [images, D], for up to `batch` images given as

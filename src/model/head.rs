@@ -2,12 +2,12 @@
 //! weight-normalised last layer (no bias) -> K logits. Shared by CLS and query rows.
 
 use super::backbone::{linear, linear_backward, linear_backward_through_gelu, linear_gelu, view, ParamViews};
-use super::config::ModelConfig;
 use crate::error::Result;
 use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 use crate::ops::matmul;
 use crate::ops::{l2norm, weight_norm};
+use crate::spec::config::ModelConfig;
 
 pub struct HeadGrads {
     /// [rows, K] gradient of the logits, written by the loss terms.

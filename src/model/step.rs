@@ -6,10 +6,7 @@
 //! (forward, backward, update) without reading anything back.
 
 use super::backbone::{Group, GroupSpec, ParamViews};
-use super::batch::{StepHyper, StepInput, StepReport};
-use super::config::AdclrConfig;
 use super::head::Head;
-use super::params::ParamStore;
 use super::pos_embed::resize_matrix;
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::Alloc;
@@ -20,6 +17,9 @@ use crate::ops::optim::{ema, ema_params, AdamW, Optimizer};
 use crate::ops::{elementwise, rows};
 use crate::reference::vit::{cls_rows, query_rows};
 use crate::rng::Rng;
+use crate::spec::batch::{StepHyper, StepInput, StepReport};
+use crate::spec::config::AdclrConfig;
+use crate::spec::params::ParamStore;
 
 /// The flat buffers of one parameter chunk.
 pub struct ChunkBuffers {
@@ -510,13 +510,13 @@ impl AdclrStep {
     }
 
     /// The backbone tensors (no head) of the student or the teacher, by timm name.
-    pub fn backbone_weights(&self, e: &Engine, which: Flat) -> Result<crate::checkpoint::Named> {
+    pub fn backbone_weights(&self, e: &Engine, which: Flat) -> Result<super::state::Named> {
         let flats = self.read_flat(e, which)?;
         Ok(self
             .store
             .specs
             .iter()
-            .filter(|s| super::params::is_backbone(&s.name))
+            .filter(|s| crate::spec::params::is_backbone(&s.name))
             .map(|s| (s.name.clone(), self.store.slice(&flats, &s.name).unwrap_or(&[]).to_vec()))
             .collect())
     }
@@ -542,8 +542,8 @@ impl AdclrStep {
 impl AdclrStep {
     /// The whole training state, read back (waits for submitted work). `rng` is the
     /// trainer's generator state, stored alongside.
-    pub fn state(&self, e: &Engine, rng: u64) -> Result<crate::checkpoint::TrainingState> {
-        let named = |which| -> Result<crate::checkpoint::Named> {
+    pub fn state(&self, e: &Engine, rng: u64) -> Result<super::state::TrainingState> {
+        let named = |which| -> Result<super::state::Named> {
             let flats = self.read_flat(e, which)?;
             Ok(self
                 .store
@@ -552,7 +552,7 @@ impl AdclrStep {
                 .map(|s| (s.name.clone(), self.store.slice(&flats, &s.name).unwrap_or(&[]).to_vec()))
                 .collect())
         };
-        Ok(crate::checkpoint::TrainingState {
+        Ok(super::state::TrainingState {
             student: named(Flat::Student)?,
             teacher: named(Flat::Teacher)?,
             exp_avg: named(Flat::AdamM)?,
@@ -566,12 +566,12 @@ impl AdclrStep {
     }
 
     /// Replaces the training state (from a checkpoint); marks the state healthy.
-    pub fn load_state(&mut self, e: &Engine, st: &crate::checkpoint::TrainingState) -> Result<()> {
+    pub fn load_state(&mut self, e: &Engine, st: &super::state::TrainingState) -> Result<()> {
         let k = self.cfg.model.out_dim;
         if st.tensor_steps.len() != self.store.specs.len() || st.centre_cls.len() != k || st.centre_query.len() != k {
             return Err(Error::Checkpoint("state does not match this model (tensor count or out-dim)".into()));
         }
-        let flats = |named: &crate::checkpoint::Named| -> Result<Vec<Vec<f32>>> {
+        let flats = |named: &super::state::Named| -> Result<Vec<Vec<f32>>> {
             let mut flats: Vec<Vec<f32>> = self.store.chunks.iter().map(|c| vec![0.0; c.total]).collect();
             for (i, s) in self.store.specs.iter().enumerate() {
                 let v = named.get(&s.name).ok_or_else(|| Error::Checkpoint(format!("state has no `{}`", s.name)))?;

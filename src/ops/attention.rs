@@ -7,7 +7,7 @@ use crate::gpu::{bits, grid_1d, Dispatch, Engine, GpuTensor};
 pub use crate::reference::attention::{AttentionShape, QueryAttends};
 
 /// The head dimension the kernels keep in registers.
-pub const MAX_HEAD_DIM: usize = 128;
+pub use crate::spec::config::MAX_HEAD_DIM;
 
 fn params(s: &AttentionShape) -> [u32; 12] {
     [

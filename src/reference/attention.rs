@@ -1,21 +1,6 @@
 //! ADCLR masked multi-head attention (reference): explicit scores, mask and softmax.
 
-/// Which keys a query token QP_i attends to (ADCLR.md `query-attends`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QueryAttends {
-    /// CLS, raw patches and itself (default).
-    ClsPatchesSelf = 0,
-    /// CLS and raw patches (Eq. 5).
-    ClsPatches = 1,
-    /// Raw patches only (the paper's pseudocode).
-    Patches = 2,
-    /// CLS, raw patches and every query (PQCL code).
-    All = 3,
-}
-
-impl QueryAttends {
-    pub const ALL_MODES: [QueryAttends; 4] = [Self::ClsPatchesSelf, Self::ClsPatches, Self::Patches, Self::All];
-}
+pub use crate::spec::config::QueryAttends;
 
 /// Tokens per image are [CLS, RP_1..RP_N, QP_1..QP_Q]; n_base = 1 + N.
 #[derive(Clone, Copy, Debug, PartialEq)]

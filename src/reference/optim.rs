@@ -1,17 +1,6 @@
 //! Per-tensor gradient clipping, AdamW and the teacher EMA over flat parameter buffers.
 
-/// One tensor of a flat parameter buffer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Segment {
-    pub offset: usize,
-    pub len: usize,
-    /// Weight decay applies (not to biases and LayerNorm parameters).
-    pub decay: bool,
-    /// Multiplies the learning rate; 0 freezes the tensor (no update, no decay).
-    pub lr_scale: f64,
-    /// Optimizer steps this tensor has taken, this one included (for bias correction).
-    pub step: u64,
-}
+pub use crate::spec::flat::Segment;
 
 /// Per segment (scale, norm): scale = min(1, max_norm / (norm + 1e-6)), 1 if max_norm <= 0.
 pub fn clip_scales(grads: &[f64], segments: &[Segment], max_norm: f64) -> Vec<(f64, f64)> {

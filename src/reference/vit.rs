@@ -7,9 +7,9 @@ use super::dino::DinoShape;
 use super::matmul::MatmulShape;
 use super::tokens::TokenShape;
 use super::{attention, dino, gelu, l2norm, layernorm, matmul, optim, tokens, weight_norm};
-use crate::model::batch::{StepHyper, StepInput, StepReport};
-use crate::model::config::{AdclrConfig, ModelConfig};
-use crate::model::params::ParamStore;
+use crate::spec::batch::{StepHyper, StepInput, StepReport};
+use crate::spec::config::{AdclrConfig, ModelConfig};
+use crate::spec::params::ParamStore;
 use std::collections::HashMap;
 
 pub type Named = HashMap<String, Vec<f64>>;

@@ -4,13 +4,13 @@
 //! the GPU.
 
 use super::config::TrainConfig;
-use crate::checkpoint::Normalization;
 use crate::data::augment::{photometric, random_resized_crop, view, ViewAug, RATIO};
 use crate::data::dataset::Dataset;
+use crate::data::normalization::Normalization;
 use crate::data::patches::{normalize_chw, patchify};
-use crate::model::batch::StepInput;
-use crate::model::config::AdclrConfig;
 use crate::rng::Rng;
+use crate::spec::batch::StepInput;
+use crate::spec::config::AdclrConfig;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

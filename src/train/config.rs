@@ -2,8 +2,8 @@
 //! before any work starts, with errors that name the flag. Saved as `config.toml` in the run
 //! directory.
 
-use crate::model::config::{AdclrConfig, ModelConfig};
 use crate::reference::attention::QueryAttends;
+use crate::spec::config::{AdclrConfig, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

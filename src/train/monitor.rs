@@ -3,12 +3,13 @@
 //! every test image as a query; the random-init floor (the run's own initial weights) is
 //! measured the same way, so every figure has its floor beside it.
 
-use crate::checkpoint::{Named, Normalization};
 use crate::data::dataset::{Dataset, Split};
+use crate::data::normalization::Normalization;
 use crate::error::{Error, Result};
 use crate::eval::features::{evenly_spaced, features_of, Backbone, DatasetFeatures};
 use crate::eval::knn::{self, KnnResult};
 use crate::gpu::Engine;
+use crate::model::state::Named;
 use crate::model::ModelConfig;
 
 /// Images per encoder forward.

@@ -1,8 +1,8 @@
 //! Continuing a run: which directory, whether its settings may have been edited, and the
 //! metrics lines a resumed run writes again.
 
-use crate::checkpoint::write_atomic;
 use crate::error::{Error, Result};
+use crate::fs::write_atomic;
 use std::path::Path;
 
 /// `train --resume DIR [--force]`.

@@ -7,10 +7,12 @@ use super::lock::RunLock;
 use super::monitor::{with_floor, KnnMonitor};
 use super::resume::{edited_config_error, setting_changes, truncate_metrics, ResumeFrom};
 use super::schedule::{hyper, Plan};
-use crate::checkpoint::{self, write_atomic, Normalization};
+use crate::checkpoint;
 use crate::data::dataset::{Dataset, Split};
+use crate::data::normalization::normalization_for;
 use crate::error::{Error, Result};
 use crate::figures::curves::{training_curves, CurvePoint};
+use crate::fs::{remove_stale_temporaries, write_atomic};
 use crate::gpu::{AdapterChoice, Engine};
 use crate::model::step::{AdclrStep, Flat};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,16 +57,6 @@ pub enum Verbosity {
 
 fn data_err(m: String) -> Error {
     Error::Data(m)
-}
-
-/// The normalisation for a data source: ImageNet's for photos; Fashion-MNIST's own
-/// statistics for it (grey images replicated to RGB).
-pub fn normalization_for(data: &str) -> Normalization {
-    if data == "embedded" || data.contains("fashion") || data.contains("idx") {
-        Normalization { mean: [0.286; 3], std: [0.353; 3] }
-    } else {
-        Normalization::IMAGENET
-    }
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
@@ -114,7 +106,7 @@ pub fn train(
     std::fs::create_dir_all(&run_dir).map_err(|e| io_err(&run_dir, e))?;
     // Before anything in the directory is read or written: a second training of it stops here.
     let _lock = RunLock::acquire(&run_dir)?;
-    let stale = checkpoint::remove_stale_temporaries(&run_dir);
+    let stale = remove_stale_temporaries(&run_dir);
     if stale > 0 && verbosity == Verbosity::Progress {
         eprintln!("removed {stale} temporary file(s) a killed process left in {}", run_dir.display());
     }

@@ -2,17 +2,8 @@
 //! teacher momentum), linear warm-up of the teacher temperature; lengths follow the run (`Plan`).
 
 use super::config::TrainConfig;
-use crate::model::batch::StepHyper;
-
-/// Linear warm-up from `start` to `base` over `warmup` steps, then cosine to `end` at `total`.
-pub fn cosine(base: f64, end: f64, step: usize, total: usize, warmup: usize, start: f64) -> f64 {
-    if step < warmup {
-        return start + (base - start) * step as f64 / warmup as f64;
-    }
-    let span = total.saturating_sub(warmup).max(1);
-    let t = ((step - warmup) as f64 / span as f64).min(1.0);
-    end + 0.5 * (base - end) * (1.0 + (std::f64::consts::PI * t).cos())
-}
+use crate::spec::batch::StepHyper;
+pub use crate::spec::schedule::cosine;
 
 /// The least total EMA step, sum over the run of (1 - momentum), that a run's teacher must
 /// take: with exp(-6) = 0.25%, the final teacher keeps almost none of its random initialisation.

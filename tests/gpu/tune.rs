@@ -2,10 +2,10 @@
 //! cannot run.
 
 use crate::common::*;
-use adclr_wgpu::bench::measure_matmul_candidates;
 use adclr_wgpu::gpu::kernels::MatmulPolicy;
 use adclr_wgpu::gpu::tune::{self, MatmulConfig, TunedEntry};
 use adclr_wgpu::gpu::{AdapterChoice, Engine};
+use adclr_wgpu::perf::bench::measure_matmul_candidates;
 
 fn temp_cache(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("adclr-tune-test-{}-{name}", std::process::id()));

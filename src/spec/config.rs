@@ -1,6 +1,24 @@
 //! Model presets and the ADCLR step's settings, validated before any work starts.
 
-use crate::reference::attention::QueryAttends;
+/// Which keys a query token QP_i attends to (ADCLR.md `query-attends`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryAttends {
+    /// CLS, raw patches and itself (default).
+    ClsPatchesSelf = 0,
+    /// CLS and raw patches (Eq. 5).
+    ClsPatches = 1,
+    /// Raw patches only (the paper's pseudocode).
+    Patches = 2,
+    /// CLS, raw patches and every query (PQCL code).
+    All = 3,
+}
+
+impl QueryAttends {
+    pub const ALL_MODES: [QueryAttends; 4] = [Self::ClsPatchesSelf, Self::ClsPatches, Self::Patches, Self::All];
+}
+
+/// Largest head dimension the attention kernels take (their per-invocation arrays).
+pub const MAX_HEAD_DIM: usize = 128;
 
 /// A ViT backbone and its DINO head.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,8 +98,8 @@ impl ModelConfig {
         if self.dim == 0 || self.heads == 0 || !self.dim.is_multiple_of(self.heads) {
             return Err(format!("--dim {} must be a positive multiple of --heads {}", self.dim, self.heads));
         }
-        if self.head_dim() > crate::ops::attention::MAX_HEAD_DIM {
-            return Err(format!("head dim {} exceeds {}", self.head_dim(), crate::ops::attention::MAX_HEAD_DIM));
+        if self.head_dim() > MAX_HEAD_DIM {
+            return Err(format!("head dim {} exceeds {}", self.head_dim(), MAX_HEAD_DIM));
         }
         if self.depth == 0 {
             return Err("--depth must be at least 1".into());

@@ -1,5 +1,8 @@
 //! Command-line definitions (clap derive).
 
+pub mod info;
+pub mod train_args;
+
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -27,7 +30,7 @@ pub enum Command {
     /// Pre-train a ViT with ADCLR (with no arguments: the tiny preset on the embedded
     /// Fashion-MNIST subset, a few minutes even without a GPU).
     #[command(allow_negative_numbers = true)]
-    Train(crate::train_args::TrainArgs),
+    Train(train_args::TrainArgs),
     /// List every GPU adapter, the one that would be chosen, and the limits that matter.
     Info {
         #[command(flatten)]

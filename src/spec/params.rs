@@ -2,7 +2,7 @@
 //! tensor lives in the flat buffers (split into chunks no larger than one storage binding).
 
 use super::config::ModelConfig;
-use crate::ops::optim::{FlatLayout, Segment};
+use super::flat::{FlatLayout, Segment, ALIGN};
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -119,8 +119,7 @@ impl ParamStore {
                     s.len()
                 ));
             }
-            let aligned =
-                chunks.last().map_or(0, |c| c.total.div_ceil(crate::ops::optim::ALIGN) * crate::ops::optim::ALIGN);
+            let aligned = chunks.last().map_or(0, |c| c.total.div_ceil(ALIGN) * ALIGN);
             if aligned + s.len() > max_chunk {
                 chunks.push(FlatLayout::default());
             }

@@ -218,14 +218,14 @@ pub fn tune_report(choice: &AdapterChoice, repeats: usize, rows: usize, save: bo
 }
 
 /// Synthetic step input for a configuration (uniform noise, no drop-path).
-pub fn synthetic_input(cfg: &crate::model::AdclrConfig, seed: u64) -> crate::model::batch::StepInput {
+pub fn synthetic_input(cfg: &crate::model::AdclrConfig, seed: u64) -> crate::spec::batch::StepInput {
     let mut rng = crate::rng::Rng::new(seed);
     let m = &cfg.model;
     let cpp = m.patch_len();
     let mut v = |n: usize| (0..n).map(|_| rng.range(-1.0, 1.0) as f32).collect::<Vec<f32>>();
     let crops = v(cfg.batch * cfg.queries * cpp);
-    let (global_drop, local_drop) = crate::model::batch::StepInput::no_drop(cfg);
-    crate::model::batch::StepInput {
+    let (global_drop, local_drop) = crate::spec::batch::StepInput::no_drop(cfg);
+    crate::spec::batch::StepInput {
         global_patches: v(2 * cfg.batch * m.patches(m.image_size) * cpp),
         query_patches: [crops.clone(), crops].concat(),
         local_patches: v(cfg.local_crops * cfg.batch * m.patches(m.local_size) * cpp),
@@ -239,7 +239,7 @@ pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps
     let e = Engine::open(choice)?;
     let mut step = crate::model::step::AdclrStep::new(&e, cfg, 0)?;
     let input = synthetic_input(cfg, 1);
-    let hyper = crate::model::batch::StepHyper {
+    let hyper = crate::spec::batch::StepHyper {
         lr: 1e-4,
         weight_decay: 0.04,
         teacher_momentum: 0.996,

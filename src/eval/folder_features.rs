@@ -2,10 +2,11 @@
 //! a folder, resized (shorter side) and centre-cropped to the model's size, written as
 //! safetensors (`features` [n, D]) with the file order in a sidecar `<out>.names.txt`.
 
-use crate::checkpoint::{self, write_atomic};
+use crate::checkpoint;
 use crate::data::image_io::{list_images, load_rgb, resize_center_crop};
 use crate::data::patches::{normalize_chw, patchify};
 use crate::error::{Error, Result};
+use crate::fs::write_atomic;
 use crate::gpu::Engine;
 use crate::model::encoder::Encoder;
 use safetensors::tensor::{Dtype, TensorView};

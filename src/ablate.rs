@@ -8,10 +8,10 @@
 //! standard deviation; default: the base seed once), `[base]` with any `train` settings, and
 //! `[axes]` with a list of values per setting; the cells are every combination of the axes.
 
-use super::features::{dataset_features, Backbone};
-use super::knn;
-use crate::data::dataset::{Dataset, Split};
+use crate::data::normalization::normalization_for;
 use crate::error::{Error, Result};
+use crate::eval::checkpoint_knn::{knn_of, knn_of_checkpoint};
+use crate::eval::features::Backbone;
 use crate::figures::bars::{ablation_bars, Bar};
 use crate::gpu::{AdapterChoice, Engine};
 use crate::train::config::TrainConfig;
@@ -84,42 +84,6 @@ pub fn cells(grid: &Grid, origin: &str) -> std::result::Result<Vec<Cell>, String
             Ok(Cell { name, values, config })
         })
         .collect()
-}
-
-fn knn_of(e: &Engine, b: &Backbone, data: &str) -> Result<knn::KnnResult> {
-    let train_ds = Dataset::open(data, Split::Train).map_err(Error::Data)?;
-    let test_ds = Dataset::open(data, Split::Test).map_err(Error::Data)?;
-    if train_ds.labels.is_none() || test_ds.labels.is_none() {
-        return Err(Error::Data(format!("{data}: k-NN needs labelled train and test splits")));
-    }
-    if train_ds.origin == test_ds.origin {
-        return Err(Error::Data(format!("{data}: k-NN needs separate train and val (or test) sub-folders")));
-    }
-    let quiet = |_: usize, _: usize| {};
-    let bank = dataset_features(e, b, &train_ds, 64, &quiet)?;
-    let queries = dataset_features(e, b, &test_ds, 64, &quiet)?;
-    knn::evaluate(e, bank.features, &bank.labels, queries.features, &queries.labels, bank.dim, 20, 0.07)
-}
-
-/// k-NN top-1/top-5 of a finished run directory's teacher.
-pub fn knn_of_run(run_dir: &Path, data: &str, choice: &AdapterChoice) -> Result<knn::KnnResult> {
-    let e = Engine::open(choice)?;
-    let b = Backbone::load(&run_dir.join(run::CHECKPOINT))?;
-    knn_of(&e, &b, data)
-}
-
-/// k-NN of a finished run's teacher and of its random initialisation (the run's `seed`):
-/// the result and its floor, measured the same way.
-pub fn knn_and_floor_of_run(
-    run_dir: &Path,
-    data: &str,
-    seed: u64,
-    choice: &AdapterChoice,
-) -> Result<(knn::KnnResult, knn::KnnResult)> {
-    let e = Engine::open(choice)?;
-    let trained = Backbone::load(&run_dir.join(run::CHECKPOINT))?;
-    let random = Backbone::random(trained.model.clone(), trained.norm.clone(), seed)?;
-    Ok((knn_of(&e, &trained, data)?, knn_of(&e, &random, data)?))
 }
 
 pub struct AblationReport {
@@ -196,7 +160,7 @@ fn run_cell(
         let (knn, loss, steps) = if random {
             let e = Engine::open(&choice)?;
             let cfg = config.adclr().map_err(Error::Data)?;
-            let b = Backbone::random(cfg.model, run::normalization_for(&config.data), config.seed)?;
+            let b = Backbone::random(cfg.model, normalization_for(&config.data), config.seed)?;
             (knn_of(&e, &b, &config.data)?, None, 0)
         } else {
             let resume =
@@ -205,7 +169,7 @@ fn run_cell(
             if t.interrupted {
                 return Err(Error::Data("interrupted".into()));
             }
-            (knn_of_run(dir, &config.data, &choice)?, t.final_loss, t.steps_done)
+            (knn_of_checkpoint(&dir.join(run::CHECKPOINT), &config.data, &choice)?, t.final_loss, t.steps_done)
         };
         Ok(json!({ "top1": knn.top1, "top5": knn.top5, "final_loss": loss, "steps": steps, "seed": config.seed }))
     })();
@@ -225,7 +189,7 @@ fn run_cell(
     std::fs::create_dir_all(dir).map_err(|e| Error::Data(format!("{}: {e}", dir.display())))?;
     // Failed runs are recorded but retried on the next run (no result.json for them).
     let target = if v.get("error").is_some() { dir.join("error.json") } else { result_path };
-    crate::checkpoint::write_atomic(&target, v.to_string().as_bytes())?;
+    crate::fs::write_atomic(&target, v.to_string().as_bytes())?;
     progress(&format!("{label}: {v}"));
     Ok((v, false))
 }
@@ -301,7 +265,7 @@ fn write_results(out: &Path, rows: &[Row]) -> Result<()> {
         md += &line;
         md.push('\n');
     }
-    crate::checkpoint::write_atomic(&out.join("results.md"), md.as_bytes())?;
+    crate::fs::write_atomic(&out.join("results.md"), md.as_bytes())?;
     let bar = |(name, _, results): &Row| {
         let (mean, std, seeds) = over_seeds(results, "top1");
         (seeds > 0).then(|| Bar { label: name.clone(), mean, std, seeds })
@@ -311,7 +275,7 @@ fn write_results(out: &Path, rows: &[Row]) -> Result<()> {
     let steps = rows.iter().flat_map(|r| r.2.iter()).filter_map(|(_, v)| v["steps"].as_u64()).max().unwrap_or(0);
     let png = ablation_bars(&bars, floor_bar.as_ref(), &format!("{steps} steps per run"))
         .map_err(|e| Error::Data(format!("results.png: {e}")))?;
-    crate::checkpoint::write_atomic(&out.join("results.png"), &png)
+    crate::fs::write_atomic(&out.join("results.png"), &png)
 }
 
 #[cfg(test)]
