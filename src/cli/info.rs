@@ -42,3 +42,10 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
         .collect();
     Ok(json!({ "chosen": chosen, "adapters": list }))
 }
+
+/// `adclr-wgpu info`: the report as pretty JSON.
+pub fn run(device: super::args::DeviceArgs) -> Result<()> {
+    let report = adapter_report(&super::choice(&device))?;
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    Ok(())
+}

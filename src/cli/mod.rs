@@ -1,217 +1,47 @@
-//! Command-line definitions (clap derive).
+//! The command line: flag definitions (`args`, `train_args`) and one file per command.
 
+pub mod ablate;
+pub mod args;
+pub mod attention;
+pub mod bench;
+pub mod eval;
+pub mod export;
+pub mod features;
 pub mod info;
+pub mod plan;
+pub mod plot;
+pub mod train;
 pub mod train_args;
+pub mod tune;
 
-use clap::{Args, Parser, Subcommand};
+pub use args::{Cli, Command, DeviceArgs, EvalCommand, EvalSource};
 
-#[derive(Parser, Debug)]
-#[command(name = "adclr-wgpu", version, about = "ADCLR self-supervised ViT pre-training on any GPU (wgpu)")]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
+use crate::error::Result;
+use crate::gpu::AdapterChoice;
+
+/// The adapter a command's device flags choose.
+pub fn choice(d: &DeviceArgs) -> AdapterChoice {
+    AdapterChoice { backend: d.backend.clone(), adapter: d.adapter }
 }
 
-/// Which GPU to use; `WGPU_BACKEND` is honoured when --backend is absent.
-#[derive(Args, Debug, Clone, Default)]
-pub struct DeviceArgs {
-    /// Backend: vulkan, metal, dx12 or gl.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// Adapter index as listed by `adclr-wgpu info`.
-    #[arg(long)]
-    pub adapter: Option<usize>,
-}
-
-// Parsed once per process: the size of the largest variant (train's flags) does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Pre-train a ViT with ADCLR (with no arguments: the tiny preset on the embedded
-    /// Fashion-MNIST subset, a few minutes even without a GPU).
-    #[command(allow_negative_numbers = true)]
-    Train(train_args::TrainArgs),
-    /// List every GPU adapter, the one that would be chosen, and the limits that matter.
-    Info {
-        #[command(flatten)]
-        device: DeviceArgs,
-    },
-    /// Build the training step for a preset and batch and print its memory plan.
-    Plan {
-        #[command(flatten)]
-        device: DeviceArgs,
-        #[arg(long, default_value = "tiny")]
-        preset: String,
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        #[arg(long, default_value_t = 10)]
-        queries: usize,
-        #[arg(long, default_value_t = 0)]
-        local_crops: usize,
-    },
-    /// Evaluate a backbone on a labelled dataset.
-    Eval {
-        #[command(subcommand)]
-        what: EvalCommand,
-    },
-    /// The last block's attention of CLS and of a few query tokens as heat maps (PNG).
-    Attention {
-        #[command(flatten)]
-        device: DeviceArgs,
-        /// A training checkpoint or an exported backbone.
-        #[arg(long)]
-        checkpoint: std::path::PathBuf,
-        #[arg(long)]
-        image: std::path::PathBuf,
-        #[arg(long, default_value = "attention.png")]
-        out: std::path::PathBuf,
-        /// Query crops to show.
-        #[arg(long, default_value_t = 3)]
-        queries: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Side of each tile in pixels.
-        #[arg(long, default_value_t = 128)]
-        cell: u32,
-    },
-    /// Run a grid of trainings (lambda, Q, query-attends, bidirectional, query scale, local
-    /// crops...) with the same budget, over one or several seeds, each evaluated by k-NN;
-    /// resumable.
-    Ablate {
-        /// TOML: out = "DIR", random_init = true|false, seeds = [..], [base] train settings,
-        /// [axes] lists.
-        #[arg(long)]
-        grid: std::path::PathBuf,
-    },
-    /// Redraw a run directory's loss.png from its metrics.jsonl (after lines were added to it,
-    /// or a run that stopped before drawing it).
-    Plot {
-        /// The run directory.
-        run: std::path::PathBuf,
-    },
-    /// Write the teacher backbone of a training checkpoint alone (timm names), for PyTorch.
-    Export {
-        #[arg(long)]
-        checkpoint: std::path::PathBuf,
-        #[arg(long)]
-        out: std::path::PathBuf,
-    },
-    /// Teacher CLS features of every image in a folder, as safetensors `features` [n, D].
-    Features {
-        #[command(flatten)]
-        device: DeviceArgs,
-        /// A training checkpoint or an exported backbone.
-        #[arg(long)]
-        checkpoint: std::path::PathBuf,
-        /// Folder of images (searched recursively).
-        #[arg(long)]
-        images: std::path::PathBuf,
-        #[arg(long)]
-        out: std::path::PathBuf,
-        /// Images per GPU forward.
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-    },
-    /// Time every matmul configuration this adapter can run, keep the fastest for it (used by
-    /// every later command on this adapter) and print the timings as JSON.
-    Tune {
-        #[command(flatten)]
-        device: DeviceArgs,
-        /// Timed repetitions per configuration after one warm-up.
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
-        /// Rows of the timed linear layer (ViT-S qkv, 384 -> 1152; 394 = two images).
-        #[arg(long, default_value_t = 394)]
-        rows: usize,
-        /// Print the timings without saving the choice.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Time the engine's kernels (matmul, attention) and print one JSON object.
-    Bench {
-        #[command(flatten)]
-        device: DeviceArgs,
-        /// Time whole training steps of this preset (synthetic data).
-        #[arg(long, default_value = "tiny")]
-        preset: String,
-        #[arg(long, default_value_t = 8)]
-        batch: usize,
-        #[arg(long, default_value_t = 10)]
-        queries: usize,
-        /// Timed steps after one warm-up step.
-        #[arg(long, default_value_t = 3)]
-        steps: usize,
-        /// Also time single kernels: matmul (256^3 up to --max-matmul), the ViT-S qkv
-        /// projection and attention, with GFLOP/s.
-        #[arg(long)]
-        kernels: bool,
-        /// Timed repetitions per kernel after one warm-up.
-        #[arg(long, default_value_t = 5)]
-        repeats: usize,
-        /// Largest square matmul side to time (1024 and 4096 are the reference points).
-        #[arg(long, default_value_t = 4096)]
-        max_matmul: usize,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum EvalCommand {
-    /// Weighted k-NN (DINO: k 20, T 0.07) of the teacher's CLS features: train split as bank,
-    /// test split as queries; top-1 and top-5.
-    Knn(KnnArgs),
-    /// Linear probe on frozen features (DINO's choice per model size), trained on the GPU
-    /// with SGD; top-1 on the test split.
-    Linear(LinearArgs),
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct LinearArgs {
-    #[command(flatten)]
-    pub source: EvalSource,
-    #[arg(long, default_value_t = 100)]
-    pub epochs: usize,
-    /// Base learning rate at batch 256.
-    #[arg(long, default_value_t = 0.001)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 256)]
-    pub batch: usize,
-    /// Augmented views of each training image (random resized crop and flip, as DINO's probe
-    /// training); epoch k trains on view k mod N. 0: centre crops only.
-    #[arg(long, default_value_t = 4)]
-    pub augment_views: usize,
-}
-
-/// The backbone and data an evaluation uses.
-#[derive(Args, Debug, Clone)]
-pub struct EvalSource {
-    #[command(flatten)]
-    pub device: DeviceArgs,
-    /// A training checkpoint or an exported backbone.
-    #[arg(long, required_unless_present = "random_init")]
-    pub checkpoint: Option<std::path::PathBuf>,
-    /// Evaluate a randomly initialised backbone instead (the floor): of --checkpoint's model
-    /// sizes when a checkpoint is given, else of --preset.
-    #[arg(long)]
-    pub random_init: bool,
-    #[arg(long, default_value = "tiny")]
-    pub preset: String,
-    /// `embedded`, `fashion-mnist`, or a folder with train/ and val/ (or test/) class folders.
-    #[arg(long, default_value = "embedded")]
-    pub data: String,
-    /// Seed of a random initialisation.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct KnnArgs {
-    #[command(flatten)]
-    pub source: EvalSource,
-    #[arg(long, default_value_t = 20)]
-    pub k: usize,
-    #[arg(long, default_value_t = 0.07)]
-    pub temperature: f32,
-    /// Images per GPU forward.
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval { what: EvalCommand::Knn(a) } => eval::knn(a),
+        Command::Eval { what: EvalCommand::Linear(a) } => eval::linear(a),
+        Command::Attention { device, checkpoint, image, out, queries, seed, cell } => {
+            attention::run(device, checkpoint, image, out, queries, seed, cell)
+        }
+        Command::Plot { run } => plot::run(run),
+        Command::Ablate { grid } => ablate::run(grid),
+        Command::Info { device } => info::run(device),
+        Command::Tune { device, repeats, rows, dry_run } => tune::run(device, repeats, rows, dry_run),
+        Command::Bench(b) => bench::run(b),
+        Command::Plan(p) => plan::run(p),
+        Command::Export { checkpoint, out } => export::run(checkpoint, out),
+        Command::Features { device, checkpoint, images, out, batch } => {
+            features::run(device, checkpoint, images, out, batch)
+        }
+    }
 }

@@ -3,22 +3,29 @@
 
 use crate::train::config::TrainConfig;
 use clap::Args;
+use serde::Serialize;
 use std::path::PathBuf;
 
-#[derive(Args, Debug, Clone, Default)]
+/// Every `Option` left `None` and every switch left off is skipped when the flags are laid over
+/// the `--config` file (`resolve`).
+#[derive(Args, Debug, Clone, Default, Serialize)]
 pub struct TrainArgs {
     /// A TOML file of settings (the keys are the flag names with underscores).
     #[arg(long)]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Continue the run in this directory from its last checkpoint.
     #[arg(long)]
+    #[serde(skip)]
     pub resume: Option<PathBuf>,
     /// With --resume: continue although config.toml was edited since the checkpoint was
     /// written (the edited values apply from the resumed step on).
     #[arg(long, requires = "resume")]
+    #[serde(skip)]
     pub force: bool,
     /// Stop at the first unreadable image instead of skipping it.
     #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub strict: bool,
     /// Backend: vulkan, metal, dx12 or gl.
     #[arg(long)]
@@ -88,6 +95,7 @@ pub struct TrainArgs {
     pub query_attends: Option<String>,
     /// Every token attends to every token (ablation).
     #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub bidirectional: bool,
     /// Local crops per image (L).
     #[arg(long)]
@@ -159,146 +167,39 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    /// Defaults, then the `--config` file, then the flags.
+    /// Defaults, then the `--config` file, then the flags: the flags given (every field that
+    /// is `Some`, or a switch that is on) are written over the file's table under the same
+    /// names, so a new setting is declared here and in `TrainConfig` and nowhere else.
     pub fn resolve(&self) -> Result<TrainConfig, String> {
-        let mut c = match &self.config {
+        let (mut table, origin) = match &self.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| format!("--config {}: {e}", p.display()))?;
-                TrainConfig::from_toml(&text, &p.display().to_string())?
+                let table = text.parse::<toml::Table>().map_err(|e| format!("{}: {e}", p.display()))?;
+                (table, p.display().to_string())
             }
-            None => TrainConfig::default(),
+            None => (toml::Table::new(), "the flags".to_string()),
         };
-        if self.strict {
-            c.strict = true;
-        }
-        if let Some(v) = &self.backend {
-            c.backend = Some(v.clone());
-        }
-        if let Some(v) = self.adapter {
-            c.adapter = Some(v);
-        }
-        if let Some(v) = &self.data {
-            c.data = v.clone();
-        }
-        if let Some(v) = &self.preset {
-            c.preset = v.clone();
-        }
-        if let Some(v) = self.epochs {
-            c.epochs = v;
-        }
-        if let Some(v) = self.max_steps {
-            c.max_steps = v;
-        }
-        if let Some(v) = self.batch {
-            c.batch = v;
-        }
-        if let Some(v) = self.lr {
-            c.lr = v;
-        }
-        if let Some(v) = self.min_lr {
-            c.min_lr = v;
-        }
-        if let Some(v) = self.warmup_epochs {
-            c.warmup_epochs = v;
-        }
-        if let Some(v) = self.weight_decay {
-            c.weight_decay = v;
-        }
-        if let Some(v) = self.weight_decay_end {
-            c.weight_decay_end = v;
-        }
-        if let Some(v) = self.momentum_teacher {
-            c.momentum_teacher = v;
-        }
-        if let Some(v) = self.teacher_temp {
-            c.teacher_temp = v;
-        }
-        if let Some(v) = self.warmup_teacher_temp {
-            c.warmup_teacher_temp = v;
-        }
-        if let Some(v) = self.warmup_teacher_temp_epochs {
-            c.warmup_teacher_temp_epochs = v;
-        }
-        if let Some(v) = self.student_temp {
-            c.student_temp = v;
-        }
-        if let Some(v) = self.lambda {
-            c.lambda = v;
-        }
-        if let Some(v) = self.queries {
-            c.queries = v;
-        }
-        if let Some(v) = self.query_scale_min {
-            c.query_scale_min = v;
-        }
-        if let Some(v) = self.query_scale_max {
-            c.query_scale_max = v;
-        }
-        if let Some(v) = &self.query_attends {
-            c.query_attends = v.clone();
-        }
-        if self.bidirectional {
-            c.bidirectional = true;
-        }
-        if let Some(v) = self.local_crops {
-            c.local_crops = v;
-        }
-        if let Some(v) = self.local_size {
-            c.local_size = v;
-        }
-        if let Some(v) = self.global_scale_min {
-            c.global_scale_min = v;
-        }
-        if let Some(v) = self.local_scale_max {
-            c.local_scale_max = v;
-        }
-        if let Some(v) = self.out_dim {
-            c.out_dim = v;
-        }
-        for (v, field) in [
-            (self.image_size, &mut c.image_size),
-            (self.patch_size, &mut c.patch_size),
-            (self.dim, &mut c.dim),
-            (self.depth, &mut c.depth),
-            (self.heads, &mut c.heads),
-            (self.head_hidden, &mut c.head_hidden),
-            (self.head_bottleneck, &mut c.head_bottleneck),
-        ] {
-            if let Some(v) = v {
-                *field = v;
-            }
-        }
-        if let Some(v) = self.drop_path {
-            c.drop_path = Some(v);
-        }
-        if let Some(v) = self.clip_grad {
-            c.clip_grad = v;
-        }
-        if let Some(v) = self.freeze_last_layer {
-            c.freeze_last_layer = v;
-        }
-        if let Some(v) = self.seed {
-            c.seed = v;
-        }
-        if let Some(v) = &self.out {
-            c.out = Some(v.clone());
-        }
-        if let Some(v) = self.checkpoint_every {
-            c.checkpoint_every = v;
-        }
-        if let Some(v) = self.log_every {
-            c.log_every = v;
-        }
-        if let Some(v) = self.eval_every {
-            c.eval_every = v;
-        }
-        if let Some(v) = self.eval_bank {
-            c.eval_bank = v;
-        }
-        if let Some(v) = self.workers {
-            c.workers = v;
-        }
+        table.extend(self.given()?);
+        let c = TrainConfig::from_toml(&table.to_string(), &origin)?;
         c.adclr()?;
         Ok(c)
+    }
+}
+
+impl TrainArgs {
+    /// The flags given, as TOML values under their setting names (TOML skips `None`; NaN and
+    /// infinity pass through to the settings' checks).
+    fn given(&self) -> Result<toml::Table, String> {
+        // TOML integers are i64: a larger count is named here rather than failing anonymously.
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(self) {
+            for (key, value) in fields {
+                if let serde_json::Value::Number(n) = value {
+                    if n.as_i64().is_none() && n.is_u64() {
+                        return Err(format!("--{} {n} is too large", key.replace('_', "-")));
+                    }
+                }
+            }
+        }
+        toml::Table::try_from(self).map_err(|e| format!("flags: {e}"))
     }
 }

@@ -57,16 +57,7 @@ impl Encoder {
         let specs: Vec<_> = param_specs(model).into_iter().filter(|s| is_backbone(&s.name)).collect();
         let store = ParamStore::from_specs(specs, max_chunk).map_err(|m| shape_error("encoder", m))?;
         let mut al = Alloc::new(e);
-        let mut flats: Vec<Vec<f32>> = store.chunks.iter().map(|c| vec![0.0; c.total]).collect();
-        for (i, s) in store.specs.iter().enumerate() {
-            let v = weights.get(&s.name).ok_or_else(|| Error::Checkpoint(format!("no weights for `{}`", s.name)))?;
-            if v.len() != s.len() {
-                return Err(Error::Checkpoint(format!("`{}` has {} values, expected {}", s.name, v.len(), s.len())));
-            }
-            let (c, seg) = store.place[i];
-            let off = store.chunks[c].segments[seg].offset;
-            flats[c][off..off + v.len()].copy_from_slice(v);
-        }
+        let flats = store.pack(weights).map_err(|m| Error::Checkpoint(format!("weights: {m}")))?;
         let mut params = Vec::new();
         for (i, f) in flats.iter().enumerate() {
             let t = al.tensor(&format!("encoder.params.{i}"), &[f.len()])?;
@@ -75,8 +66,7 @@ impl Encoder {
         }
         let mut views = ParamViews::new();
         for (i, s) in store.specs.iter().enumerate() {
-            let (c, seg) = store.place[i];
-            let off = store.chunks[c].segments[seg].offset;
+            let (c, off) = store.offset(i);
             views.insert(s.name.clone(), params[c].view(&e.ctx, &s.name, off, &s.shape)?);
         }
         let spec = GroupSpec {

@@ -6,6 +6,7 @@ pub mod head;
 pub mod pos_embed;
 pub mod state;
 pub mod step;
+mod step_build;
 
 // The GPU-free specs, under the names the model has always used.
 pub use crate::spec::{batch, config, params};

@@ -5,18 +5,16 @@
 //! recorded at start-up; a step writes its inputs and schedules and submits three phases
 //! (forward, backward, update) without reading anything back.
 
-use super::backbone::{Group, GroupSpec, ParamViews};
+use super::backbone::{Group, ParamViews};
 use super::head::Head;
-use super::pos_embed::resize_matrix;
+use super::step_build as build;
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor, MemoryPlan};
-use crate::ops::dino::{centre_update, DinoLoss, DinoShape};
+use crate::ops::dino::DinoLoss;
+use crate::ops::elementwise;
 use crate::ops::health::{Health, HealthState};
-use crate::ops::optim::{ema, ema_params, AdamW, Optimizer};
-use crate::ops::{elementwise, rows};
-use crate::reference::vit::{cls_rows, query_rows};
-use crate::rng::Rng;
+use crate::ops::optim::{ema_params, AdamW, Optimizer};
 use crate::spec::batch::{StepHyper, StepInput, StepReport};
 use crate::spec::config::AdclrConfig;
 use crate::spec::params::ParamStore;
@@ -92,8 +90,7 @@ pub struct AdclrStep {
 fn views(store: &ParamStore, e: &Engine, chunks: &[GpuTensor]) -> Result<ParamViews> {
     let mut v = ParamViews::new();
     for (i, s) in store.specs.iter().enumerate() {
-        let (c, seg) = store.place[i];
-        let off = store.chunks[c].segments[seg].offset;
+        let (c, off) = store.offset(i);
         v.insert(s.name.clone(), chunks[c].view(&e.ctx, &s.name, off, &s.shape)?);
     }
     Ok(v)
@@ -104,223 +101,47 @@ impl AdclrStep {
     /// `seed`), and records every phase.
     pub fn new(e: &Engine, cfg: &AdclrConfig, seed: u64) -> Result<Self> {
         cfg.validate().map_err(|m| shape_error("adclr_step", m))?;
-        let c = &cfg.model;
-        let (b, q, l, d, k) = (cfg.batch, cfg.queries, cfg.local_crops, c.dim, c.out_dim);
-        let max_chunk = (e.ctx.limits.max_storage_buffer_binding_size / 4) as usize;
-        let store = ParamStore::new(c, max_chunk).map_err(|m| shape_error("parameters", m))?;
         let mut al = Alloc::new(e);
-        let mut chunks = Vec::new();
-        let init = store.init(&mut Rng::new(seed));
-        for (i, layout) in store.chunks.iter().enumerate() {
-            let n = [layout.total];
-            let cb = ChunkBuffers {
-                student: al.tensor(&format!("params.{i}.student"), &n)?,
-                teacher: al.tensor(&format!("params.{i}.teacher"), &n)?,
-                grads: al.tensor(&format!("params.{i}.grads"), &n)?,
-                m: al.tensor(&format!("params.{i}.adam_m"), &n)?,
-                v: al.tensor(&format!("params.{i}.adam_v"), &n)?,
-            };
-            cb.student.write_f32(&e.ctx, &init[i])?;
-            cb.teacher.write_f32(&e.ctx, &init[i])?;
-            chunks.push(cb);
-        }
-        let sv = views(&store, e, &chunks.iter().map(|c| c.student.clone()).collect::<Vec<_>>())?;
-        let tv = views(&store, e, &chunks.iter().map(|c| c.teacher.clone()).collect::<Vec<_>>())?;
-        let gv = views(&store, e, &chunks.iter().map(|c| c.grads.clone()).collect::<Vec<_>>())?;
-        let centre_cls = al.tensor("centre.cls", &[k])?;
-        let centre_query = al.tensor("centre.query", &[k])?;
-
-        // Groups and heads.
-        let spec = |name, images, side, queries, training| GroupSpec {
-            name,
-            images,
-            side,
-            queries,
-            training,
-            keep_blocks: false,
-            share: None,
-        };
-        let student_global = Group::new(&mut al, cfg, &spec("student.global", 2 * b, c.image_size, q, true))?;
-        let student_local = if l > 0 {
-            Some(Group::new(&mut al, cfg, &spec("student.local", l * b, c.local_size, 0, true))?)
-        } else {
-            None
-        };
-        let teacher_global = Group::new(
-            &mut al,
-            cfg,
-            &GroupSpec { share: Some(&student_global), ..spec("teacher.global", 2 * b, c.image_size, q, false) },
-        )?;
-        teacher_global.drop.write_f32(&e.ctx, &vec![1.0; teacher_global.drop.len()])?;
-        let pos_resize = if l > 0 {
-            let m: Vec<f32> =
-                resize_matrix(c.grid(c.image_size), c.grid(c.local_size)).iter().map(|&x| x as f32).collect();
-            let t = al.tensor("pos_resize", &[1 + c.patches(c.local_size), 1 + c.patches(c.image_size)])?;
-            t.write_f32(&e.ctx, &m)?;
-            Some(t)
-        } else {
-            None
-        };
-        let n_s = cfg.student_head_rows();
-        let n_cls = (2 + l) * b;
-        let student_head = Head::new(&mut al, c, "student.head", n_s, true)?;
-        let teacher_head = Head::new(&mut al, c, "teacher.head", cfg.teacher_head_rows(), false)?;
-        let (n_g, n_l) = (c.patches(c.image_size), c.patches(c.local_size));
-        let (t_g, t_l) = (1 + n_g + q, 1 + n_l);
-        let to_u32 = |v: Vec<usize>| v.into_iter().map(|x| x as u32).collect::<Vec<u32>>();
-        let idx_cls_g = al.u32s("index.global_cls", &to_u32(cls_rows(2 * b, t_g)))?;
-        let idx_query_g = al.u32s("index.global_query", &to_u32(query_rows(2 * b, t_g, n_g, q)))?;
-        let idx_cls_l = al.u32s("index.local_cls", &to_u32(cls_rows(l * b, t_l)))?;
-
-        // Loss terms on views of the logits.
-        let tl = &teacher_head.logits;
-        let sl = &student_head.logits;
-        let sd =
-            &student_head.grads.as_ref().ok_or_else(|| Error::Gpu("student head has no gradients".into()))?.d_logits;
-        let tau_s = cfg.student_temp;
-        let gshape = DinoShape { n_teacher: 2 * b, n_student: n_cls, k, tau_t: 0.04, tau_s };
-        let global_loss = DinoLoss::new(
-            &mut al,
-            "loss.global",
-            gshape,
-            &cfg.global_pairs(),
-            &tl.view(&e.ctx, "teacher.logits.cls", 0, &[2 * b, k])?,
-            &sl.view(&e.ctx, "student.logits.cls", 0, &[n_cls, k])?,
-            &centre_cls,
-            &sd.view(&e.ctx, "student.d_logits.cls", 0, &[n_cls, k])?,
-            1.0,
-        )?;
-        let query_loss = if q > 0 {
-            let nq = 2 * b * q;
-            Some(DinoLoss::new(
-                &mut al,
-                "loss.query",
-                DinoShape { n_teacher: nq, n_student: nq, k, tau_t: 0.04, tau_s },
-                &cfg.query_pairs(),
-                &tl.view(&e.ctx, "teacher.logits.query", 2 * b * k, &[nq, k])?,
-                &sl.view(&e.ctx, "student.logits.query", n_cls * k, &[nq, k])?,
-                &centre_query,
-                &sd.view(&e.ctx, "student.d_logits.query", n_cls * k, &[nq, k])?,
-                cfg.lambda as f32,
-            )?)
-        } else {
-            None
-        };
-
-        // Forward phase: teacher, student, losses.
-        let mut forward = teacher_global.forward(e, cfg, &tv, None)?;
-        forward.push(rows::gather(e, &teacher_global.normed, &idx_cls_g, &teacher_head.input, d, 0)?);
-        if q > 0 {
-            forward.push(rows::gather(e, &teacher_global.normed, &idx_query_g, &teacher_head.input, d, 2 * b)?);
-        }
-        forward.extend(teacher_head.forward(e, c, &tv)?);
-        forward.extend(student_global.forward(e, cfg, &sv, None)?);
-        forward.push(rows::gather(e, &student_global.normed, &idx_cls_g, &student_head.input, d, 0)?);
-        if let Some(lg) = &student_local {
-            forward.extend(lg.forward(e, cfg, &sv, pos_resize.as_ref())?);
-            forward.push(rows::gather(e, &lg.normed, &idx_cls_l, &student_head.input, d, 2 * b)?);
-        }
-        if q > 0 {
-            forward.push(rows::gather(e, &student_global.normed, &idx_query_g, &student_head.input, d, n_cls)?);
-        }
-        forward.extend(student_head.forward(e, c, &sv)?);
-
-        // Backward phase (the loss terms wrote the logits' gradient in the forward phase): zero
-        // the parameter gradients, then this.
-        let zero_grads: Vec<Dispatch> =
-            chunks.iter().map(|cb| elementwise::fill(e, &cb.grads, 0.0)).collect::<Result<_>>()?;
-        let mut backward = student_head.backward(e, c, &sv, &gv)?;
-        let d_in = &student_head.grads.as_ref().ok_or_else(|| Error::Gpu("no head grads".into()))?.d_input;
-        let dn =
-            |g: &Group| g.grads.as_ref().map(|x| x.d_normed.clone()).ok_or_else(|| Error::Gpu("no group grads".into()));
-        let dn_g = dn(&student_global)?;
-        backward.push(elementwise::fill(e, &dn_g, 0.0)?);
-        backward.push(rows::scatter(e, d_in, &idx_cls_g, &dn_g, d, 0)?);
-        if q > 0 {
-            backward.push(rows::scatter(e, d_in, &idx_query_g, &dn_g, d, n_cls)?);
-        }
-        if let Some(lg) = &student_local {
-            let dn_l = dn(lg)?;
-            backward.push(elementwise::fill(e, &dn_l, 0.0)?);
-            backward.push(rows::scatter(e, d_in, &idx_cls_l, &dn_l, d, 2 * b)?);
-            backward.extend(lg.backward(e, cfg, &sv, &gv, pos_resize.as_ref())?);
-        }
-        backward.extend(student_global.backward(e, cfg, &sv, &gv, None)?);
-
-        // Update phase pieces.
-        let health = Health::new(e)?;
-        let opt = AdamW { lr: 0.0, weight_decay: 0.0, beta1: cfg.adam_beta1, beta2: cfg.adam_beta2, eps: cfg.adam_eps };
-        let mut optimizers = Vec::new();
-        for (i, cb) in chunks.iter().enumerate() {
-            optimizers.push(Optimizer::new(
-                &mut al,
-                &store.chunks[i],
-                &opt,
-                cfg.clip_grad as f32,
-                &cb.grads,
-                &cb.student,
-                &cb.m,
-                &cb.v,
-                &health.flag,
-            )?);
-        }
-        let mut checks = vec![(health.check(e, &global_loss.loss, CODE_GLOBAL_LOSS)?, 1, CODE_GLOBAL_LOSS)];
-        if let Some(ql) = &query_loss {
-            checks.push((health.check(e, &ql.loss, CODE_QUERY_LOSS)?, 1, CODE_QUERY_LOSS));
-        }
-        for (i, o) in optimizers.iter().enumerate() {
-            let code = CODE_GRADIENTS + i as u32;
-            checks.push((health.check(e, &o.clip, code)?, o.clip.len(), code));
-        }
-        let mut state_checks = Vec::new();
-        for (i, cb) in chunks.iter().enumerate() {
-            for (k, t) in [&cb.student, &cb.m, &cb.v].into_iter().enumerate() {
-                let code = CODE_STATE + 3 * i as u32 + k as u32;
-                state_checks.push((health.check(e, t, code)?, t.len(), code));
-            }
-        }
-        let ema = chunks
-            .iter()
-            .map(|cb| Ok((ema(e, &cb.student, &cb.teacher, &health.flag, 0.996)?, cb.teacher.len())))
-            .collect::<Result<Vec<_>>>()?;
-        let mut centres = vec![centre_update(
-            e,
-            &global_loss.teacher_view(),
-            &centre_cls,
-            &health.flag,
-            k,
-            cfg.centre_momentum as f32,
-        )?];
-        if let Some(ql) = &query_loss {
-            centres.push(centre_update(
-                e,
-                &ql.teacher_view(),
-                &centre_query,
-                &health.flag,
-                k,
-                cfg.centre_momentum as f32,
-            )?);
-        }
+        // Plan: every buffer, each allocated once.
+        let (store, chunks) = build::parameters(e, &mut al, cfg, seed)?;
+        let groups = build::groups(e, &mut al, cfg)?;
+        let heads = build::heads(&mut al, cfg)?;
+        let rows = build::row_indices(&mut al, cfg)?;
+        let k = cfg.model.out_dim;
+        let centres = [al.tensor("centre.cls", &[k])?, al.tensor("centre.query", &[k])?];
+        let (global_loss, query_loss) = build::losses(e, &mut al, cfg, &heads, &centres)?;
+        // Record: forward, backward and update, once.
+        let flat = |f: fn(&ChunkBuffers) -> &GpuTensor| chunks.iter().map(|c| f(c).clone()).collect::<Vec<_>>();
+        let student = views(&store, e, &flat(|c| &c.student))?;
+        let teacher = views(&store, e, &flat(|c| &c.teacher))?;
+        let grads = views(&store, e, &flat(|c| &c.grads))?;
+        let forward = build::record_forward(e, cfg, &groups, &heads, &rows, (&student, &teacher))?;
+        let zero_grads = chunks.iter().map(|cb| elementwise::fill(e, &cb.grads, 0.0)).collect::<Result<_>>()?;
+        let backward = build::record_backward(e, cfg, &groups, &heads, &rows, (&student, &grads))?;
+        let losses = (&global_loss, query_loss.as_ref());
+        let update = build::record_update(e, &mut al, cfg, (&store, &chunks), losses, &centres)?;
+        let [centre_cls, centre_query] = centres;
+        let (student_head, teacher_head) = heads;
         Ok(Self {
             cfg: cfg.clone(),
             store,
             chunks,
             centre_cls,
             centre_query,
-            student_global,
-            student_local,
-            teacher_global,
+            student_global: groups.student_global,
+            student_local: groups.student_local,
+            teacher_global: groups.teacher_global,
             student_head,
             teacher_head,
             global_loss,
             query_loss,
-            optimizers,
-            health,
-            checks,
-            state_checks,
+            optimizers: update.optimizers,
+            health: update.health,
+            checks: update.checks,
+            state_checks: update.state_checks,
             unchecked: Vec::new(),
-            ema,
-            centres,
+            ema: update.ema,
+            centres: update.centres,
             forward,
             zero_grads,
             backward,
@@ -571,31 +392,14 @@ impl AdclrStep {
         if st.tensor_steps.len() != self.store.specs.len() || st.centre_cls.len() != k || st.centre_query.len() != k {
             return Err(Error::Checkpoint("state does not match this model (tensor count or out-dim)".into()));
         }
-        let flats = |named: &super::state::Named| -> Result<Vec<Vec<f32>>> {
-            let mut flats: Vec<Vec<f32>> = self.store.chunks.iter().map(|c| vec![0.0; c.total]).collect();
-            for (i, s) in self.store.specs.iter().enumerate() {
-                let v = named.get(&s.name).ok_or_else(|| Error::Checkpoint(format!("state has no `{}`", s.name)))?;
-                if v.len() != s.len() {
-                    return Err(Error::Checkpoint(format!(
-                        "`{}` has {} values, expected {}",
-                        s.name,
-                        v.len(),
-                        s.len()
-                    )));
-                }
-                let (c, seg) = self.store.place[i];
-                let off = self.store.chunks[c].segments[seg].offset;
-                flats[c][off..off + v.len()].copy_from_slice(v);
-            }
-            Ok(flats)
-        };
+        let flats =
+            |named: &super::state::Named| self.store.pack(named).map_err(|m| Error::Checkpoint(format!("state: {m}")));
         self.write_flat(e, Flat::Student, &flats(&st.student)?)?;
         self.write_flat(e, Flat::Teacher, &flats(&st.teacher)?)?;
         self.write_flat(e, Flat::AdamM, &flats(&st.exp_avg)?)?;
         self.write_flat(e, Flat::AdamV, &flats(&st.exp_avg_sq)?)?;
         for (i, &steps) in st.tensor_steps.iter().enumerate() {
-            let (c, seg) = self.store.place[i];
-            self.store.chunks[c].segments[seg].step = steps;
+            self.store.segment_mut(i).step = steps;
         }
         self.centre_cls.write_f32(&e.ctx, &st.centre_cls)?;
         self.centre_query.write_f32(&e.ctx, &st.centre_query)?;

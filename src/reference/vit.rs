@@ -291,8 +291,7 @@ impl RefState {
     pub fn flatten(&self, named: &Named) -> Vec<Vec<f64>> {
         let mut flats: Vec<Vec<f64>> = self.store.chunks.iter().map(|c| vec![0.0; c.total]).collect();
         for (i, s) in self.store.specs.iter().enumerate() {
-            let (c, seg) = self.store.place[i];
-            let off = self.store.chunks[c].segments[seg].offset;
+            let (c, off) = self.store.offset(i);
             if let Some(v) = named.get(&s.name) {
                 flats[c][off..off + v.len()].copy_from_slice(v);
             }

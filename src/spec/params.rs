@@ -144,6 +144,32 @@ impl ParamStore {
         &self.chunks[c].segments[s]
     }
 
+    pub fn segment_mut(&mut self, i: usize) -> &mut Segment {
+        let (c, s) = self.place[i];
+        &mut self.chunks[c].segments[s]
+    }
+
+    /// (chunk, element offset in that chunk's flat buffer) of tensor `i`.
+    pub fn offset(&self, i: usize) -> (usize, usize) {
+        let (c, s) = self.place[i];
+        (c, self.chunks[c].segments[s].offset)
+    }
+
+    /// Named tensors packed into one flat vector per chunk (padding zero); names a tensor
+    /// that is missing or has the wrong length.
+    pub fn pack(&self, named: &std::collections::BTreeMap<String, Vec<f32>>) -> Result<Vec<Vec<f32>>, String> {
+        let mut flats: Vec<Vec<f32>> = self.chunks.iter().map(|c| vec![0.0; c.total]).collect();
+        for (i, s) in self.specs.iter().enumerate() {
+            let v = named.get(&s.name).ok_or_else(|| format!("no `{}`", s.name))?;
+            if v.len() != s.len() {
+                return Err(format!("`{}` has {} values, expected {}", s.name, v.len(), s.len()));
+            }
+            let (c, off) = self.offset(i);
+            flats[c][off..off + v.len()].copy_from_slice(v);
+        }
+        Ok(flats)
+    }
+
     pub fn total_elements(&self) -> usize {
         self.specs.iter().map(ParamSpec::len).sum()
     }
@@ -152,8 +178,7 @@ impl ParamStore {
     pub fn init(&self, rng: &mut Rng) -> Vec<Vec<f32>> {
         let mut flats: Vec<Vec<f32>> = self.chunks.iter().map(|c| vec![0.0; c.total]).collect();
         for (i, s) in self.specs.iter().enumerate() {
-            let (c, seg) = self.place[i];
-            let off = self.chunks[c].segments[seg].offset;
+            let (c, off) = self.offset(i);
             for x in &mut flats[c][off..off + s.len()] {
                 *x = match s.init {
                     Init::TruncNormal => rng.trunc_normal(0.02, -2.0, 2.0) as f32,
@@ -169,8 +194,7 @@ impl ParamStore {
     /// The named tensor's slice of its chunk's flat vector.
     pub fn slice<'a, T>(&self, flats: &'a [Vec<T>], name: &str) -> Option<&'a [T]> {
         let i = self.index(name)?;
-        let (c, seg) = self.place[i];
-        let off = self.chunks[c].segments[seg].offset;
+        let (c, off) = self.offset(i);
         Some(&flats[c][off..off + self.specs[i].len()])
     }
 }
@@ -180,10 +204,10 @@ impl ParamStore {
     /// tensors never move; the last layer is frozen (and its step count held) while
     /// `freeze_last_layer`; every other tensor takes one more step.
     pub fn begin_step(&mut self, freeze_last_layer: bool) {
-        for (i, spec) in self.specs.iter().enumerate() {
-            let (c, s) = self.place[i];
-            let seg = &mut self.chunks[c].segments[s];
-            if holds_still(spec, freeze_last_layer) {
+        for i in 0..self.specs.len() {
+            let still = holds_still(&self.specs[i], freeze_last_layer);
+            let seg = self.segment_mut(i);
+            if still {
                 seg.lr_scale = 0.0;
             } else {
                 seg.lr_scale = 1.0;
@@ -194,10 +218,9 @@ impl ParamStore {
 
     /// Undoes the step counts of `begin_step(freeze_last_layer)` (a step that failed).
     pub fn undo_step(&mut self, freeze_last_layer: bool) {
-        for (i, spec) in self.specs.iter().enumerate() {
-            if !holds_still(spec, freeze_last_layer) {
-                let (c, s) = self.place[i];
-                let seg = &mut self.chunks[c].segments[s];
+        for i in 0..self.specs.len() {
+            if !holds_still(&self.specs[i], freeze_last_layer) {
+                let seg = self.segment_mut(i);
                 seg.step = seg.step.saturating_sub(1);
             }
         }

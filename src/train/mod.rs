@@ -7,4 +7,5 @@ pub mod lock;
 pub mod monitor;
 pub mod resume;
 pub mod run;
+pub mod run_dir;
 pub mod schedule;

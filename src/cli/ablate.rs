@@ -1,0 +1,18 @@
+//! `adclr-wgpu ablate --grid F`: a grid of trainings, each evaluated against the floor.
+
+use crate::error::Result;
+use std::path::PathBuf;
+
+pub fn run(grid: PathBuf) -> Result<()> {
+    crate::train::run::stop_on_signals();
+    let r = crate::ablate::ablate(&grid, &|m| eprintln!("ablate: {m}"))?;
+    println!(
+        "{} cells, {} runs ({} done before, {} failed): {}",
+        r.cells,
+        r.runs,
+        r.skipped,
+        r.failed,
+        r.out.join("results.md").display()
+    );
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `adclr-wgpu train`: a new run or `--resume`, then the run's summary and k-NN with its floor.
+
+use super::train_args::TrainArgs;
+use crate::error::{Error, Result};
+use crate::gpu::AdapterChoice;
+
+/// Runs shorter than this end with a note that they are smoke runs and which run learns.
+const SMOKE_STEPS: usize = 500;
+/// What the learning run costs where it was measured (README, "Learning").
+const LEARNING_RUN_TIME: &str = "about 65 min on 2 AVX-512 CPU cores with lavapipe, a few minutes on a GPU";
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    if args.resume.is_some() {
+        let mut plain = args.clone();
+        plain.resume = None;
+        plain.force = false;
+        let given = plain.resolve().map_err(Error::Data)?;
+        if args.config.is_some() || given != crate::train::config::TrainConfig::default() {
+            return Err(Error::Data(
+                "--resume continues with the run's own config.toml: give no other settings".into(),
+            ));
+        }
+    }
+    let tc = if args.resume.is_some() { Default::default() } else { args.resolve().map_err(Error::Data)? };
+    crate::train::run::stop_on_signals();
+    let out = crate::train::run::train(
+        tc,
+        args.resume.as_deref().map(|dir| crate::train::resume::ResumeFrom { dir, force: args.force }),
+        crate::train::run::Verbosity::Progress,
+        None,
+    )?;
+    if out.interrupted {
+        println!(
+            "interrupted at step {}/{}; checkpoint written. Continue with: adclr-wgpu train --resume {}",
+            out.steps_done,
+            out.total_steps,
+            out.run_dir.display()
+        );
+    } else {
+        println!("run directory: {}", out.run_dir.display());
+        match out.final_loss {
+            Some(l) => println!("final loss: {l:.4} after {} steps", out.steps_done),
+            None => println!("no steps run"),
+        }
+    }
+    if out.skipped_images > 0 {
+        println!("{} unreadable images were skipped", out.skipped_images);
+    }
+    println!("data wait: {:.0}% of the time", 100.0 * out.data_wait_share);
+    if !out.interrupted {
+        let tc = std::fs::read_to_string(out.run_dir.join(crate::train::run::CONFIG))
+            .ok()
+            .and_then(|t| crate::train::config::TrainConfig::from_toml(&t, "config").ok())
+            .unwrap_or_default();
+        let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter };
+        if out.total_steps < SMOKE_STEPS {
+            println!(
+                "this was a smoke run ({} steps): it shows that everything works, not that pre-training helps. \
+                 The run that learns: adclr-wgpu train --config assets/laptop-fashion-mnist.toml \
+                 (2,500 steps; {LEARNING_RUN_TIME})",
+                out.total_steps
+            );
+        }
+        match crate::eval::checkpoint_knn::knn_and_floor_of_checkpoint(
+            &out.run_dir.join(crate::train::run::CHECKPOINT),
+            &tc.data,
+            tc.seed,
+            &choice,
+        ) {
+            Ok((r, floor)) => println!(
+                "k-NN (k 20) of the teacher on the test split: {}, top-5 {:.1}% ({} queries, bank {})",
+                crate::train::monitor::with_floor(&r, &floor),
+                r.top5,
+                r.queries,
+                r.bank
+            ),
+            Err(e) => println!("k-NN skipped: {e}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! `adclr-wgpu tune`: times every matmul configuration and keeps the fastest for the adapter.
+
+use super::args::DeviceArgs;
+use super::choice;
+use crate::error::Result;
+
+pub fn run(device: DeviceArgs, repeats: usize, rows: usize, dry_run: bool) -> Result<()> {
+    println!("{}", crate::perf::bench::tune_report(&choice(&device), repeats, rows, !dry_run)?);
+    Ok(())
+}
