@@ -2,6 +2,7 @@
 //! tokens, or local crops): buffers planned once, forward and backward recorded as
 //! dispatch lists built once.
 
+use super::params::BackboneParams;
 use crate::error::{Error, Result};
 use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
@@ -9,98 +10,12 @@ use crate::ops::attention::{self, AttentionShape};
 use crate::ops::matmul::{self, MatmulShape};
 use crate::ops::residual::{self, SampleScale};
 use crate::ops::tokens::{self, TokenShape};
-use crate::ops::{elementwise, gelu, layernorm};
+use crate::ops::{elementwise, gelu, layernorm, linear};
 use crate::spec::config::AdclrConfig;
 use std::collections::HashMap;
 
 /// Named views of one flat parameter (or gradient) set.
 pub type ParamViews = HashMap<String, GpuTensor>;
-
-pub(crate) fn view<'a>(v: &'a ParamViews, name: &str) -> Result<&'a GpuTensor> {
-    v.get(name).ok_or_else(|| Error::Gpu(format!("no parameter view `{name}`")))
-}
-
-/// A linear layer's matmul shape: x [rows, in] times W [out, in] transposed.
-pub fn linear_shape(rows: usize, inp: usize, out: usize) -> MatmulShape {
-    let mut s = MatmulShape::new(1, rows, out, inp);
-    s.trans_b = true;
-    s
-}
-
-/// y = x W^T + b.
-#[allow(clippy::too_many_arguments)]
-pub fn linear(
-    e: &Engine,
-    x: &GpuTensor,
-    w: &GpuTensor,
-    b: Option<&GpuTensor>,
-    y: &GpuTensor,
-    rows: usize,
-    inp: usize,
-    out: usize,
-) -> Result<Dispatch> {
-    matmul::forward(e, &linear_shape(rows, inp, out), x, w, b, y, 1.0, false)
-}
-
-/// pre = x W^T + b and out = GELU(pre), fused into the matmul's store.
-#[allow(clippy::too_many_arguments)]
-pub fn linear_gelu(
-    e: &Engine,
-    x: &GpuTensor,
-    w: &GpuTensor,
-    b: Option<&GpuTensor>,
-    (pre, out): (&GpuTensor, &GpuTensor),
-    rows: usize,
-    inp: usize,
-    outdim: usize,
-) -> Result<Dispatch> {
-    let s = linear_shape(rows, inp, outdim);
-    matmul::forward_with(e, &s, (x, w, b), pre, 1.0, false, matmul::Epilogue::Gelu { out })
-}
-
-/// Backward of y = GELU(pre_x) W^T + b where x = GELU(pre_x) (recomputed): d_pre =
-/// (dy W) * gelu'(pre_x) (overwritten), dW += dy^T x, db += colsum(dy).
-#[allow(clippy::too_many_arguments)]
-pub fn linear_backward_through_gelu(
-    e: &Engine,
-    (x, pre_x): (&GpuTensor, &GpuTensor),
-    w: &GpuTensor,
-    dy: &GpuTensor,
-    d_pre: &GpuTensor,
-    dw: &GpuTensor,
-    db: Option<&GpuTensor>,
-    rows: usize,
-    inp: usize,
-    out: usize,
-) -> Result<Vec<Dispatch>> {
-    let s = linear_shape(rows, inp, out);
-    let mut d = vec![matmul::backward_input_gelu(e, &s, w, dy, d_pre, pre_x, 1.0)?];
-    d.extend(linear_backward(e, x, w, dy, None, dw, db, rows, inp, out)?);
-    Ok(d)
-}
-
-/// dx = dy W (overwritten; skipped when None); dW += dy^T x; db += colsum(dy).
-#[allow(clippy::too_many_arguments)]
-pub fn linear_backward(
-    e: &Engine,
-    x: &GpuTensor,
-    w: &GpuTensor,
-    dy: &GpuTensor,
-    dx: Option<&GpuTensor>,
-    dw: &GpuTensor,
-    db: Option<&GpuTensor>,
-    rows: usize,
-    inp: usize,
-    out: usize,
-) -> Result<Vec<Dispatch>> {
-    let s = linear_shape(rows, inp, out);
-    let mut d = Vec::new();
-    if let Some(dx) = dx {
-        d.extend(matmul::backward(e, &s, x, w, dy, Some(dx), None, None, 1.0, false)?);
-    }
-    d.extend(matmul::backward(e, &s, x, w, dy, None, Some(dw), db, 1.0, true)?);
-    Ok(d)
-}
 
 /// Saved activations of one block (rows R = images * tokens). The LayerNorm outputs and the
 /// GELU output are not kept: backward recomputes them from the saved inputs and statistics
@@ -299,78 +214,50 @@ impl Group {
         &self,
         e: &Engine,
         a: &AdclrConfig,
-        p: &ParamViews,
+        p: &BackboneParams,
         pos_resize: Option<&GpuTensor>,
     ) -> Result<Vec<Dispatch>> {
         let c = &a.model;
-        let (d, cpp, s) = (c.dim, c.patch_len(), &self.shape);
-        let rows = self.rows();
+        let (d, s, rows) = (c.dim, &self.shape, self.rows());
         let mut out = Vec::new();
         let pos = match (&self.pos, pos_resize) {
             (Some(pos), Some(m)) => {
-                let n_native = 1 + c.patches(c.image_size);
-                let ms = MatmulShape::new(1, 1 + s.patches, d, n_native);
-                out.push(matmul::forward(e, &ms, m, view(p, "pos_embed")?, None, pos, 1.0, false)?);
+                let ms = MatmulShape::new(1, 1 + s.patches, d, 1 + c.patches(c.image_size));
+                out.push(matmul::forward(e, &ms, m, &p.embed.pos_embed, None, pos, 1.0, false)?);
                 pos
             }
-            _ => view(p, "pos_embed")?,
+            _ => &p.embed.pos_embed,
         };
-        let (w_pe, b_pe) = (view(p, "patch_embed.proj.weight")?, view(p, "patch_embed.proj.bias")?);
-        out.push(linear(e, &self.patch_rows, w_pe, Some(b_pe), &self.patch_proj, s.images * s.patches, cpp, d)?);
+        out.push(linear::forward(e, &self.patch_rows, &p.embed.patch, &self.patch_proj, s.images * s.patches)?);
         if s.queries > 0 {
-            out.push(linear(e, &self.query_rows, w_pe, Some(b_pe), &self.query_proj, s.images * s.queries, cpp, d)?);
+            out.push(linear::forward(e, &self.query_rows, &p.embed.patch, &self.query_proj, s.images * s.queries)?);
         }
-        out.push(tokens::assemble(e, s, view(p, "cls_token")?, pos, &self.patch_proj, &self.query_proj, self.x(0))?);
-        let t_n = s.tokens();
-        let eps = c.ln_eps as f32;
+        out.push(tokens::assemble(e, s, &p.embed.cls_token, pos, &self.patch_proj, &self.query_proj, self.x(0))?);
+        let (t_n, eps) = (s.tokens(), c.ln_eps as f32);
         let (y, g) = (&self.ln_out, &self.gelu_out);
         // The LayerNorm after each residual add: a block's norm1 / norm2, or the final norm.
-        let block_norm = |l: usize, which: &str| -> Result<residual::NextNorm> {
-            let b = self.acts(l);
-            let (mean, rstd) = if which == "norm1" { (&b.mean1, &b.rstd1) } else { (&b.mean2, &b.rstd2) };
-            Ok(residual::NextNorm {
-                w: view(p, &format!("blocks.{l}.{which}.weight"))?,
-                b: view(p, &format!("blocks.{l}.{which}.bias"))?,
-                eps,
-                y,
-                mean,
-                rstd,
-            })
+        let block_norm = |l: usize, second: bool| {
+            let (b, w) = (self.acts(l), &p.blocks[l]);
+            let (n, mean, rstd) = if second { (&w.norm2, &b.mean2, &b.rstd2) } else { (&w.norm1, &b.mean1, &b.rstd1) };
+            residual::NextNorm { w: &n.weight, b: &n.bias, eps, y, mean, rstd }
         };
-        let final_norm = residual::NextNorm {
-            w: view(p, "norm.weight")?,
-            b: view(p, "norm.bias")?,
-            eps,
-            y: &self.normed,
-            mean: &self.mean_f,
-            rstd: &self.rstd_f,
-        };
-        let first = if c.depth > 0 { block_norm(0, "norm1")? } else { final_norm };
+        let (normed, mean, rstd) = (&self.normed, &self.mean_f, &self.rstd_f);
+        let final_norm = residual::NextNorm { w: &p.norm.weight, b: &p.norm.bias, eps, y: normed, mean, rstd };
+        let first = if c.depth > 0 { block_norm(0, false) } else { final_norm };
         out.push(layernorm::forward(e, self.x(0), first.w, first.b, first.y, first.mean, first.rstd, eps)?);
-        for l in 0..c.depth {
-            let w = |n: &str| view(p, &format!("blocks.{l}.{n}"));
+        for (l, w) in p.blocks.iter().enumerate() {
             let (x, b) = (self.x(l), self.acts(l));
             // y holds LN1(x) here (from the previous residual add, or above for block 0).
-            out.push(linear(e, y, w("attn.qkv.weight")?, Some(w("attn.qkv.bias")?), &b.qkv, rows, d, 3 * d)?);
+            out.push(linear::forward(e, y, &w.qkv, &b.qkv, rows)?);
             out.push(attention::forward(e, &self.attention, &b.qkv, &b.attn, &b.lse)?);
-            out.push(linear(e, &b.attn, w("attn.proj.weight")?, Some(w("attn.proj.bias")?), &self.branch, rows, d, d)?);
-            let norm2 = block_norm(l, "norm2")?;
+            out.push(linear::forward(e, &b.attn, &w.proj, &self.branch, rows)?);
+            let norm2 = block_norm(l, true);
             out.extend(residual::add_then_layernorm(e, x, &self.branch, self.scale(l, 0), &b.x_mid, d, t_n, norm2)?);
-            let (fc1_w, fc1_b) = (w("mlp.fc1.weight")?, Some(w("mlp.fc1.bias")?));
-            out.push(linear_gelu(e, y, fc1_w, fc1_b, (&b.h, g), rows, d, c.hidden())?);
-            out.push(linear(e, g, w("mlp.fc2.weight")?, Some(w("mlp.fc2.bias")?), &self.branch, rows, c.hidden(), d)?);
-            let next = if l + 1 < c.depth { block_norm(l + 1, "norm1")? } else { final_norm };
-            let x_next = self.x(l + 1);
-            out.extend(residual::add_then_layernorm(
-                e,
-                &b.x_mid,
-                &self.branch,
-                self.scale(l, 1),
-                x_next,
-                d,
-                t_n,
-                next,
-            )?);
+            out.push(linear::forward_gelu(e, y, &w.fc1, (&b.h, g), rows)?);
+            out.push(linear::forward(e, g, &w.fc2, &self.branch, rows)?);
+            let next = if l + 1 < c.depth { block_norm(l + 1, false) } else { final_norm };
+            let (x_next, scale) = (self.x(l + 1), self.scale(l, 1));
+            out.extend(residual::add_then_layernorm(e, &b.x_mid, &self.branch, scale, x_next, d, t_n, next)?);
         }
         Ok(out)
     }
@@ -380,170 +267,78 @@ impl Group {
         &self,
         e: &Engine,
         a: &AdclrConfig,
-        p: &ParamViews,
-        g: &ParamViews,
+        p: &BackboneParams,
+        g: &BackboneParams,
         pos_resize: Option<&GpuTensor>,
     ) -> Result<Vec<Dispatch>> {
         let c = &a.model;
         let gr = self.grads.as_ref().ok_or_else(|| Error::Gpu("backward through an inference group".into()))?;
-        let (d, cpp, s) = (c.dim, c.patch_len(), &self.shape);
-        let (rows, t_n) = (self.rows(), s.tokens());
+        let (d, rows, t_n) = (c.dim, self.rows(), self.shape.tokens());
+        let (y, h_act, eps) = (&self.ln_out, &self.gelu_out, c.ln_eps as f32);
         let mut out = vec![elementwise::fill(e, &gr.d_x, 0.0)?];
-        out.extend(layernorm::backward(
-            e,
-            self.x(c.depth),
-            view(p, "norm.weight")?,
-            &self.mean_f,
-            &self.rstd_f,
-            &gr.d_normed,
-            &gr.d_x,
-            view(g, "norm.weight")?,
-            view(g, "norm.bias")?,
-            true,
-        )?);
+        let (final_stats, d_final) = ((&self.mean_f, &self.rstd_f), (&gr.d_normed, &gr.d_x));
+        out.extend(layernorm::backward_norm(e, self.x(c.depth), &p.norm, final_stats, d_final, &g.norm, true)?);
         for l in (0..c.depth).rev() {
-            let w = |n: &str| view(p, &format!("blocks.{l}.{n}"));
-            let gw = |n: &str| view(g, &format!("blocks.{l}.{n}"));
-            let b = self.acts(l);
-            let (y, g, eps) = (&self.ln_out, &self.gelu_out, c.ln_eps as f32);
-            // Recompute LN2's and the GELU's outputs (same kernels, same values as forward).
-            let (n2w, n2b) = (w("norm2.weight")?, w("norm2.bias")?);
-            out.push(layernorm::forward(e, &b.x_mid, n2w, n2b, y, &b.mean2, &b.rstd2, eps)?);
-            out.push(gelu::forward(e, &b.h, g)?);
+            let (w, gw, b) = (&p.blocks[l], &g.blocks[l], self.acts(l));
+            let (stats1, stats2, d_ln) = ((&b.mean1, &b.rstd1), (&b.mean2, &b.rstd2), (&gr.d_y, &gr.d_x));
+            // MLP branch. Recompute LN2's and the GELU's outputs (same kernels, same values).
+            out.push(layernorm::forward_norm(e, &b.x_mid, &w.norm2, y, stats2, eps)?);
+            out.push(gelu::forward(e, &b.h, h_act)?);
             out.push(residual::branch_grad(e, &gr.d_x, self.scale(l, 1), &gr.d_branch, d, t_n)?);
-            // d_hidden = the gradient at fc1's output (through the GELU).
-            out.extend(linear_backward_through_gelu(
+            out.extend(linear::backward_through_gelu(
                 e,
-                (g, &b.h),
-                w("mlp.fc2.weight")?,
+                (h_act, &b.h),
+                &w.fc2,
                 &gr.d_branch,
                 &gr.d_hidden,
-                gw("mlp.fc2.weight")?,
-                Some(gw("mlp.fc2.bias")?),
+                &gw.fc2,
                 rows,
-                c.hidden(),
-                d,
             )?);
-            out.extend(linear_backward(
-                e,
-                y,
-                w("mlp.fc1.weight")?,
-                &gr.d_hidden,
-                Some(&gr.d_y),
-                gw("mlp.fc1.weight")?,
-                Some(gw("mlp.fc1.bias")?),
-                rows,
-                d,
-                c.hidden(),
-            )?);
-            out.extend(layernorm::backward(
-                e,
-                &b.x_mid,
-                w("norm2.weight")?,
-                &b.mean2,
-                &b.rstd2,
-                &gr.d_y,
-                &gr.d_x,
-                gw("norm2.weight")?,
-                gw("norm2.bias")?,
-                true,
-            )?);
+            out.extend(linear::backward(e, y, &w.fc1, &gr.d_hidden, Some(&gr.d_y), &gw.fc1, rows)?);
+            out.extend(layernorm::backward_norm(e, &b.x_mid, &w.norm2, stats2, d_ln, &gw.norm2, true)?);
+            // Attention branch. Recompute LN1's output for the qkv weight gradient.
             out.push(residual::branch_grad(e, &gr.d_x, self.scale(l, 0), &gr.d_branch, d, t_n)?);
-            out.extend(linear_backward(
-                e,
-                &b.attn,
-                w("attn.proj.weight")?,
-                &gr.d_branch,
-                Some(&gr.d_attn),
-                gw("attn.proj.weight")?,
-                Some(gw("attn.proj.bias")?),
-                rows,
-                d,
-                d,
-            )?);
+            out.extend(linear::backward(e, &b.attn, &w.proj, &gr.d_branch, Some(&gr.d_attn), &gw.proj, rows)?);
             out.extend(attention::backward(e, &self.attention, &b.qkv, &b.attn, &b.lse, &gr.d_attn, &gr.d_qkv)?);
-            // Recompute LN1's output for the qkv weight gradient.
-            let (n1w, n1b) = (w("norm1.weight")?, w("norm1.bias")?);
-            out.push(layernorm::forward(e, self.x(l), n1w, n1b, y, &b.mean1, &b.rstd1, eps)?);
-            out.extend(linear_backward(
-                e,
-                y,
-                w("attn.qkv.weight")?,
-                &gr.d_qkv,
-                Some(&gr.d_y),
-                gw("attn.qkv.weight")?,
-                Some(gw("attn.qkv.bias")?),
-                rows,
-                d,
-                3 * d,
-            )?);
-            out.extend(layernorm::backward(
-                e,
-                self.x(l),
-                w("norm1.weight")?,
-                &b.mean1,
-                &b.rstd1,
-                &gr.d_y,
-                &gr.d_x,
-                gw("norm1.weight")?,
-                gw("norm1.bias")?,
-                true,
-            )?);
+            out.push(layernorm::forward_norm(e, self.x(l), &w.norm1, y, stats1, eps)?);
+            out.extend(linear::backward(e, y, &w.qkv, &gr.d_qkv, Some(&gr.d_y), &gw.qkv, rows)?);
+            out.extend(layernorm::backward_norm(e, self.x(l), &w.norm1, stats1, d_ln, &gw.norm1, true)?);
         }
+        out.extend(self.embed_backward(e, c, p, g, pos_resize)?);
+        Ok(out)
+    }
+
+    /// Backward of the embeddings: tokens into the CLS and position gradients (through the
+    /// position resize for local views), patches and query crops into the patch embedding.
+    fn embed_backward(
+        &self,
+        e: &Engine,
+        c: &crate::spec::config::ModelConfig,
+        p: &BackboneParams,
+        g: &BackboneParams,
+        pos_resize: Option<&GpuTensor>,
+    ) -> Result<Vec<Dispatch>> {
+        let gr = self.grads.as_ref().ok_or_else(|| Error::Gpu("backward through an inference group".into()))?;
+        let s = &self.shape;
+        let mut out = Vec::new();
         let dpos = match &gr.d_pos {
             Some(dp) => {
                 out.push(elementwise::fill(e, dp, 0.0)?);
                 dp
             }
-            None => view(g, "pos_embed")?,
+            None => &g.embed.pos_embed,
         };
-        out.extend(tokens::backward(e, s, &gr.d_x, &gr.d_patch, &gr.d_query, view(g, "cls_token")?, dpos, true)?);
+        out.extend(tokens::backward(e, s, &gr.d_x, &gr.d_patch, &gr.d_query, &g.embed.cls_token, dpos, true)?);
         if let (Some(dp), Some(m)) = (&gr.d_pos, pos_resize) {
-            let n_native = 1 + c.patches(c.image_size);
-            let ms = MatmulShape::new(1, 1 + s.patches, d, n_native);
-            out.extend(matmul::backward(
-                e,
-                &ms,
-                m,
-                view(p, "pos_embed")?,
-                dp,
-                None,
-                Some(view(g, "pos_embed")?),
-                None,
-                1.0,
-                true,
-            )?);
+            let ms = MatmulShape::new(1, 1 + s.patches, c.dim, 1 + c.patches(c.image_size));
+            let (pos, d_pos) = (&p.embed.pos_embed, Some(&g.embed.pos_embed));
+            out.extend(matmul::backward(e, &ms, m, pos, dp, None, d_pos, None, 1.0, true)?);
         }
-        let (w_pe, gw_pe, gb_pe) = (
-            view(p, "patch_embed.proj.weight")?,
-            view(g, "patch_embed.proj.weight")?,
-            view(g, "patch_embed.proj.bias")?,
-        );
-        out.extend(linear_backward(
-            e,
-            &self.patch_rows,
-            w_pe,
-            &gr.d_patch,
-            None,
-            gw_pe,
-            Some(gb_pe),
-            s.images * s.patches,
-            cpp,
-            d,
-        )?);
+        let (patch, d_patch) = (&p.embed.patch, &g.embed.patch);
+        out.extend(linear::backward(e, &self.patch_rows, patch, &gr.d_patch, None, d_patch, s.images * s.patches)?);
         if s.queries > 0 {
-            out.extend(linear_backward(
-                e,
-                &self.query_rows,
-                w_pe,
-                &gr.d_query,
-                None,
-                gw_pe,
-                Some(gb_pe),
-                s.images * s.queries,
-                cpp,
-                d,
-            )?);
+            let n = s.images * s.queries;
+            out.extend(linear::backward(e, &self.query_rows, patch, &gr.d_query, None, d_patch, n)?);
         }
         Ok(out)
     }

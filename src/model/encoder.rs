@@ -2,6 +2,7 @@
 //! weights, images in, CLS features after the final norm out.
 
 use super::backbone::{Group, GroupSpec, ParamViews};
+use super::params::BackboneParams;
 use super::state::Named;
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::Alloc;
@@ -84,7 +85,7 @@ impl Encoder {
         let t = group.shape.tokens();
         let idx: Vec<u32> = (0..batch).map(|i| (i * t) as u32).collect();
         let index = al.u32s("encoder.cls_index", &idx)?;
-        let mut forward = group.forward(e, &cfg, &views, None)?;
+        let mut forward = group.forward(e, &cfg, &BackboneParams::from_views(&views, model.depth)?, None)?;
         forward.push(rows::gather(e, &group.normed, &index, &cls, model.dim, 0)?);
         params.push(index);
         Ok(Self { model: model.clone(), batch, group, _params: params, cls, forward })

@@ -1,10 +1,11 @@
 //! The DINO head on the GPU: MLP D -> H -> H -> bottleneck with GELU, L2 normalisation,
 //! weight-normalised last layer (no bias) -> K logits. Shared by CLS and query rows.
 
-use super::backbone::{linear, linear_backward, linear_backward_through_gelu, linear_gelu, view, ParamViews};
+use super::params::HeadParams;
 use crate::error::Result;
 use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
+use crate::ops::linear::{self, Linear};
 use crate::ops::matmul;
 use crate::ops::{l2norm, weight_norm};
 use crate::spec::config::ModelConfig;
@@ -77,109 +78,33 @@ impl Head {
         })
     }
 
-    pub fn forward(&self, e: &Engine, c: &ModelConfig, p: &ParamViews) -> Result<Vec<Dispatch>> {
-        let (d, h, bn, k, r) = (c.dim, c.head_hidden, c.head_bottleneck, c.out_dim, self.rows);
-        let w = |n: &str| view(p, n);
+    pub fn forward(&self, e: &Engine, c: &ModelConfig, p: &HeadParams) -> Result<Vec<Dispatch>> {
+        let r = self.rows;
+        let last = Linear { weight: self.w_last.clone(), bias: None };
         Ok(vec![
-            linear_gelu(
-                e,
-                &self.input,
-                w("head.mlp.0.weight")?,
-                Some(w("head.mlp.0.bias")?),
-                (&self.a1, &self.g1),
-                r,
-                d,
-                h,
-            )?,
-            linear_gelu(
-                e,
-                &self.g1,
-                w("head.mlp.2.weight")?,
-                Some(w("head.mlp.2.bias")?),
-                (&self.a2, &self.g2),
-                r,
-                h,
-                h,
-            )?,
-            linear(e, &self.g2, w("head.mlp.4.weight")?, Some(w("head.mlp.4.bias")?), &self.z, r, h, bn)?,
-            l2norm::forward(e, &self.z, &self.zn, &self.z_norm, bn)?,
-            weight_norm::forward(
-                e,
-                w("head.last_layer.weight_g")?,
-                w("head.last_layer.weight_v")?,
-                &self.w_last,
-                &self.v_norm,
-            )?,
-            linear(e, &self.zn, &self.w_last, None, &self.logits, r, bn, k)?,
+            linear::forward_gelu(e, &self.input, &p.mlp[0], (&self.a1, &self.g1), r)?,
+            linear::forward_gelu(e, &self.g1, &p.mlp[1], (&self.a2, &self.g2), r)?,
+            linear::forward(e, &self.g2, &p.mlp[2], &self.z, r)?,
+            l2norm::forward(e, &self.z, &self.zn, &self.z_norm, c.head_bottleneck)?,
+            weight_norm::forward(e, &p.last_g, &p.last_v, &self.w_last, &self.v_norm)?,
+            linear::forward(e, &self.zn, &last, &self.logits, r)?,
         ])
     }
 
     /// From `grads.d_logits` to `grads.d_input`, adding parameter gradients into `g`.
-    pub fn backward(&self, e: &Engine, c: &ModelConfig, p: &ParamViews, g: &ParamViews) -> Result<Vec<Dispatch>> {
+    pub fn backward(&self, e: &Engine, c: &ModelConfig, p: &HeadParams, g: &HeadParams) -> Result<Vec<Dispatch>> {
         let hg = self.grads.as_ref().ok_or_else(|| crate::Error::Gpu("backward through an inference head".into()))?;
-        let (d, h, bn, k, r) = (c.dim, c.head_hidden, c.head_bottleneck, c.out_dim, self.rows);
-        let w = |n: &str| view(p, n);
-        let gw = |n: &str| view(g, n);
-        let s = super::backbone::linear_shape(r, bn, k);
-        let mut out = matmul::backward(
-            e,
-            &s,
-            &self.zn,
-            &self.w_last,
-            &hg.d_logits,
-            Some(&hg.d_zn),
-            Some(&hg.d_w_last),
-            None,
-            1.0,
-            false,
-        )?;
-        out.push(weight_norm::backward(
-            e,
-            w("head.last_layer.weight_g")?,
-            w("head.last_layer.weight_v")?,
-            &self.v_norm,
-            &hg.d_w_last,
-            gw("head.last_layer.weight_g")?,
-            gw("head.last_layer.weight_v")?,
-        )?);
+        let (bn, k, r) = (c.head_bottleneck, c.out_dim, self.rows);
+        let s = linear::shape(r, bn, k);
+        let (d_zn, d_w) = (Some(&hg.d_zn), Some(&hg.d_w_last));
+        let mut out = matmul::backward(e, &s, &self.zn, &self.w_last, &hg.d_logits, d_zn, d_w, None, 1.0, false)?;
+        let (v_norm, d_w_last) = (&self.v_norm, &hg.d_w_last);
+        out.push(weight_norm::backward(e, &p.last_g, &p.last_v, v_norm, d_w_last, &g.last_g, &g.last_v)?);
         out.push(l2norm::backward(e, &self.zn, &self.z_norm, &hg.d_zn, &hg.d_z, bn)?);
         // d_b = gradient at a2 (through the second GELU), then d_a at a1 (through the first).
-        out.extend(linear_backward_through_gelu(
-            e,
-            (&self.g2, &self.a2),
-            w("head.mlp.4.weight")?,
-            &hg.d_z,
-            &hg.d_b,
-            gw("head.mlp.4.weight")?,
-            Some(gw("head.mlp.4.bias")?),
-            r,
-            h,
-            bn,
-        )?);
-        out.extend(linear_backward_through_gelu(
-            e,
-            (&self.g1, &self.a1),
-            w("head.mlp.2.weight")?,
-            &hg.d_b,
-            &hg.d_a,
-            gw("head.mlp.2.weight")?,
-            Some(gw("head.mlp.2.bias")?),
-            r,
-            h,
-            h,
-        )?);
-        out.extend(linear_backward(
-            e,
-            &self.input,
-            w("head.mlp.0.weight")?,
-            &hg.d_a,
-            Some(&hg.d_input),
-            gw("head.mlp.0.weight")?,
-            Some(gw("head.mlp.0.bias")?),
-            r,
-            d,
-            h,
-        )?);
+        out.extend(linear::backward_through_gelu(e, (&self.g2, &self.a2), &p.mlp[2], &hg.d_z, &hg.d_b, &g.mlp[2], r)?);
+        out.extend(linear::backward_through_gelu(e, (&self.g1, &self.a1), &p.mlp[1], &hg.d_b, &hg.d_a, &g.mlp[1], r)?);
+        out.extend(linear::backward(e, &self.input, &p.mlp[0], &hg.d_a, Some(&hg.d_input), &g.mlp[0], r)?);
         Ok(out)
     }
 }

@@ -5,6 +5,7 @@
 
 use super::backbone::{Group, GroupSpec, ParamViews};
 use super::head::Head;
+use super::params::{BackboneParams, HeadParams};
 use super::pos_embed::resize_matrix;
 use super::step::{ChunkBuffers, CODE_GLOBAL_LOSS, CODE_GRADIENTS, CODE_QUERY_LOSS, CODE_STATE};
 use crate::error::{Error, Result};
@@ -174,12 +175,16 @@ pub fn record_forward(
     let (c, b, d) = (&cfg.model, cfg.batch, cfg.model.dim);
     let n_cls = (2 + cfg.local_crops) * b;
     let q = cfg.queries > 0;
+    let (student_bb, teacher_bb) =
+        (BackboneParams::from_views(student, c.depth)?, BackboneParams::from_views(teacher, c.depth)?);
+    let (student_hp, teacher_hp) = (HeadParams::from_views(student)?, HeadParams::from_views(teacher)?);
+    let (student, teacher) = (&student_bb, &teacher_bb);
     let mut f = g.teacher_global.forward(e, cfg, teacher, None)?;
     f.push(rows::gather(e, &g.teacher_global.normed, &idx.cls_global, &teacher_head.input, d, 0)?);
     if q {
         f.push(rows::gather(e, &g.teacher_global.normed, &idx.query_global, &teacher_head.input, d, 2 * b)?);
     }
-    f.extend(teacher_head.forward(e, c, teacher)?);
+    f.extend(teacher_head.forward(e, c, &teacher_hp)?);
     f.extend(g.student_global.forward(e, cfg, student, None)?);
     f.push(rows::gather(e, &g.student_global.normed, &idx.cls_global, &student_head.input, d, 0)?);
     if let Some(lg) = &g.student_local {
@@ -189,7 +194,7 @@ pub fn record_forward(
     if q {
         f.push(rows::gather(e, &g.student_global.normed, &idx.query_global, &student_head.input, d, n_cls)?);
     }
-    f.extend(student_head.forward(e, c, student)?);
+    f.extend(student_head.forward(e, c, &student_hp)?);
     Ok(f)
 }
 
@@ -205,7 +210,11 @@ pub fn record_backward(
 ) -> Result<Vec<Dispatch>> {
     let (c, b, d) = (&cfg.model, cfg.batch, cfg.model.dim);
     let n_cls = (2 + cfg.local_crops) * b;
-    let mut bw = student_head.backward(e, c, student, grads)?;
+    let (p, gp) = (HeadParams::from_views(student)?, HeadParams::from_views(grads)?);
+    let mut bw = student_head.backward(e, c, &p, &gp)?;
+    let (student_bb, grads_bb) =
+        (BackboneParams::from_views(student, c.depth)?, BackboneParams::from_views(grads, c.depth)?);
+    let (student, grads) = (&student_bb, &grads_bb);
     let d_in = &student_head.grads.as_ref().ok_or_else(|| Error::Gpu("no head grads".into()))?.d_input;
     let dn =
         |g: &Group| g.grads.as_ref().map(|x| x.d_normed.clone()).ok_or_else(|| Error::Gpu("no group grads".into()));

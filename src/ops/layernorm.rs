@@ -91,3 +91,35 @@ pub fn backward(
     }
     Ok(out)
 }
+
+/// A LayerNorm's weight and bias [D] (or their gradients).
+#[derive(Clone, Debug)]
+pub struct Norm {
+    pub weight: GpuTensor,
+    pub bias: GpuTensor,
+}
+
+/// y = LayerNorm(x) with `n`'s parameters, saving (mean, rstd) per row.
+pub fn forward_norm(
+    e: &Engine,
+    x: &GpuTensor,
+    n: &Norm,
+    y: &GpuTensor,
+    (mean, rstd): (&GpuTensor, &GpuTensor),
+    eps: f32,
+) -> Result<Dispatch> {
+    forward(e, x, &n.weight, &n.bias, y, mean, rstd, eps)
+}
+
+/// dx += the input gradient (`accumulate`) or = it; the weight and bias gradients into `grad`.
+pub fn backward_norm(
+    e: &Engine,
+    x: &GpuTensor,
+    n: &Norm,
+    (mean, rstd): (&GpuTensor, &GpuTensor),
+    (dy, dx): (&GpuTensor, &GpuTensor),
+    grad: &Norm,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
+    backward(e, x, &n.weight, mean, rstd, dy, dx, &grad.weight, &grad.bias, accumulate)
+}

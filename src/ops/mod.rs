@@ -8,6 +8,7 @@ pub mod gelu;
 pub mod health;
 pub mod l2norm;
 pub mod layernorm;
+pub mod linear;
 pub mod matmul;
 pub mod optim;
 pub mod reduce;
