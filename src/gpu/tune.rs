@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 /// The TILE_K the workgroup-tiled kernel is compiled with unless tuned otherwise.
 pub const DEFAULT_TILE_K: u32 = 16;
-const TILE_K_CANDIDATES: [u32; 3] = [8, 16, 32];
-const LARGE_TILE_K_CANDIDATES: [u32; 2] = [8, 16];
+pub const TILE_K_CANDIDATES: [u32; 3] = [8, 16, 32];
+pub const LARGE_TILE_K_CANDIDATES: [u32; 2] = [8, 16];
 
 /// Which matmul kernels an engine uses, and the K step of the workgroup-tiled ones (16 and
 /// unused for the register-blocked and subgroup kernels).

@@ -1,0 +1,67 @@
+//! The GL backend (here Mesa's llvmpipe OpenGL through EGL; CI installs libegl1,
+//! libegl-mesa0 and libgl1-mesa-dri): a whole ADCLR step on GL equals the same step on
+//! Vulkan with the same kernels (the register-blocked matmul: GL has no subgroups), which the
+//! other tests hold to the CPU reference. One test in its own binary: wgpu's GL backend does
+//! not take several devices driven from parallel test threads.
+
+mod common;
+
+use adclr_wgpu::gpu::kernels::MatmulPolicy;
+use adclr_wgpu::gpu::{AdapterChoice, Engine};
+use adclr_wgpu::model::batch::{StepHyper, StepInput};
+use adclr_wgpu::model::config::AdclrConfig;
+use adclr_wgpu::model::step::{AdclrStep, Flat};
+use common::{check_close, Rng};
+
+fn input(c: &AdclrConfig, seed: u64) -> StepInput {
+    let mut rng = Rng::new(seed);
+    let m = &c.model;
+    let cpp = m.patch_len();
+    let mut v = |n: usize| (0..n).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect::<Vec<f32>>();
+    let crops = v(c.batch * c.queries * cpp);
+    let (global_drop, local_drop) = StepInput::no_drop(c);
+    StepInput {
+        global_patches: v(2 * c.batch * m.patches(m.image_size) * cpp),
+        query_patches: [crops.clone(), crops].concat(),
+        local_patches: v(c.local_crops * c.batch * m.patches(m.local_size) * cpp),
+        global_drop,
+        local_drop,
+    }
+}
+
+/// The loss of one step, its parameter gradients and Adam moments, on `backend`.
+fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
+    let choice = AdapterChoice { backend: Some(backend.into()), adapter: None };
+    let e = Engine::open_with_policy(&choice, MatmulPolicy::Blocked).unwrap_or_else(|err| {
+        panic!("no {backend} adapter (GL: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri): {err}")
+    });
+    assert_eq!(format!("{:?}", e.ctx.info.backend).to_lowercase(), backend, "{}", e.ctx.describe());
+    let mut c = AdclrConfig::new(common::tiny_model(), 2);
+    (c.queries, c.local_crops) = (3, 1);
+    let mut step = AdclrStep::new(&e, &c, 5).unwrap();
+    let h =
+        StepHyper { lr: 2e-3, weight_decay: 0.04, teacher_momentum: 0.9, teacher_temp: 0.04, freeze_last_layer: false };
+    step.run(&e, &input(&c, 30), &h).unwrap();
+    let loss = step.report(&e).unwrap().loss;
+    step.check_health(&e).unwrap();
+    let read = |f| step.read_flat(&e, f).unwrap();
+    (vec![loss], [read(Flat::Grads), read(Flat::AdamM), read(Flat::AdamV)])
+}
+
+#[test]
+fn an_adclr_step_on_gl_equals_the_same_step_on_vulkan() {
+    // The tolerances of the whole-step test against the CPU reference (tests/model_step.rs).
+    // Parameters are not compared: where a gradient is zero up to rounding (the key bias,
+    // by softmax shift invariance) Adam's first step, lr g / (|g| + eps), is decided by noise.
+    let (gl_loss, [gl_grads, gl_m, gl_v]) = one_step("gl");
+    let (vk_loss, [vk_grads, vk_m, vk_v]) = one_step("vulkan");
+    check_close("loss", &gl_loss, &vk_loss, 1e-5, 1e-5).unwrap();
+    let flat = |x: &[Vec<f32>]| x.iter().flatten().map(|&v| v as f64).collect::<Vec<f64>>();
+    check_close("gradients", &flat(&gl_grads), &flat(&vk_grads), 2e-6, 1e-3).unwrap();
+    check_close("adam m", &flat(&gl_m), &flat(&vk_m), 2e-7, 1e-3).unwrap();
+    check_close("adam v", &flat(&gl_v), &flat(&vk_v), 1e-10, 2e-3).unwrap();
+    // Not a comparison of zeros: most gradients are clearly non-zero.
+    let g = flat(&gl_grads);
+    let live = g.iter().filter(|x| x.abs() > 1e-5).count();
+    assert!(live > g.len() / 2, "only {live} of {} gradients above 1e-5", g.len());
+}
