@@ -285,15 +285,8 @@ impl Group {
             out.push(layernorm::forward_norm(e, &b.x_mid, &w.norm2, y, stats2, eps)?);
             out.push(gelu::forward(e, &b.h, h_act)?);
             out.push(residual::branch_grad(e, &gr.d_x, self.scale(l, 1), &gr.d_branch, d, t_n)?);
-            out.extend(linear::backward_through_gelu(
-                e,
-                (h_act, &b.h),
-                &w.fc2,
-                &gr.d_branch,
-                &gr.d_hidden,
-                &gw.fc2,
-                rows,
-            )?);
+            let (d_branch, d_hidden) = (&gr.d_branch, &gr.d_hidden);
+            out.extend(linear::backward_through_gelu(e, (h_act, &b.h), &w.fc2, d_branch, d_hidden, &gw.fc2, rows)?);
             out.extend(linear::backward(e, y, &w.fc1, &gr.d_hidden, Some(&gr.d_y), &gw.fc1, rows)?);
             out.extend(layernorm::backward_norm(e, &b.x_mid, &w.norm2, stats2, d_ln, &gw.norm2, true)?);
             // Attention branch. Recompute LN1's output for the qkv weight gradient.
