@@ -1,5 +1,7 @@
+//! Add, scale and fill (`shaders/elementwise.wgsl`, `ops::elementwise`, `reference::elementwise`).
+
 use crate::common::*;
-use adclr_wgpu::ops::{elementwise, gelu, softmax};
+use adclr_wgpu::ops::elementwise;
 use adclr_wgpu::reference;
 
 #[test]
@@ -34,40 +36,5 @@ fn add_scaled_scale_and_fill() {
         assert_close("scale accumulate", &download(&gda), &want, 1e-6, 1e-6);
         e.run(&[&elementwise::fill(e, &gda, 0.0).unwrap()]).unwrap();
         assert!(download(&gda).iter().all(|&v| v == 0.0));
-    }
-}
-
-#[test]
-fn gelu_forward_and_backward() {
-    let e = engine();
-    let mut rng = Rng::new(4);
-    for n in [1usize, 300, 4099] {
-        let mut x = rng.vec(n, 6.0);
-        x[0] = 0.0;
-        let x = f32_exact(&x);
-        let dy = f32_exact(&rng.vec(n, 1.0));
-        let (gx, gy, gdy, gdx) = (upload("x", &x), zeros("y", n), upload("dy", &dy), zeros("dx", n));
-        e.run(&[&gelu::forward(e, &gx, &gy).unwrap(), &gelu::backward(e, &gx, &gdy, &gdx, false).unwrap()]).unwrap();
-        assert_close("gelu", &download(&gy), &reference::gelu::forward(&x), 1e-6, 1e-5);
-        assert_close("gelu backward", &download(&gdx), &reference::gelu::backward(&x, &dy), 1e-6, 1e-5);
-    }
-}
-
-#[test]
-fn softmax_with_temperature_forward_and_backward() {
-    let e = engine();
-    let mut rng = Rng::new(5);
-    for (rows, cols, temp) in [(1usize, 1usize, 1.0f32), (3, 257, 0.1), (70, 33, 0.04), (2, 4096, 0.07)] {
-        let x = f32_exact(&rng.vec(rows * cols, 1.0));
-        let dy = f32_exact(&rng.vec(rows * cols, 1.0));
-        let n = rows * cols;
-        let (gx, gy, gdy, gdx) = (upload("x", &x), zeros("y", n), upload("dy", &dy), zeros("dx", n));
-        e.run(&[&softmax::forward(e, &gx, &gy, cols, temp).unwrap()]).unwrap();
-        let inv = 1.0 / temp as f64;
-        let y = reference::softmax::forward(&x, rows, cols, inv);
-        assert_close("softmax", &download(&gy), &y, 1e-6, 1e-4);
-        e.run(&[&softmax::backward(e, &gy, &gdy, &gdx, cols, temp).unwrap()]).unwrap();
-        let dx = reference::softmax::backward(&y, &dy, rows, cols, inv);
-        assert_close("softmax backward", &download(&gdx), &dx, 1e-5, 1e-3);
     }
 }
