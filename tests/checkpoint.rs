@@ -4,10 +4,10 @@
 mod common;
 
 use adclr_wgpu::checkpoint::{self, Normalization};
-use adclr_wgpu::model::batch::{StepHyper, StepInput};
+use adclr_wgpu::model::batch::StepHyper;
 use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::step::{AdclrStep, Flat};
-use common::{engine, Rng};
+use common::{engine, step_input, Rng};
 use safetensors::SafeTensors;
 
 fn tiny() -> AdclrConfig {
@@ -16,22 +16,6 @@ fn tiny() -> AdclrConfig {
     c.queries = 3;
     c.local_crops = 1;
     c
-}
-
-fn input(c: &AdclrConfig, seed: u64) -> StepInput {
-    let mut rng = Rng::new(seed);
-    let m = &c.model;
-    let cpp = m.patch_len();
-    let mut v = |n: usize| (0..n).map(|_| rng.uniform() as f32).collect::<Vec<f32>>();
-    let crops = v(c.batch * c.queries * cpp);
-    let (gd, ld) = StepInput::no_drop(c);
-    StepInput {
-        global_patches: v(2 * c.batch * m.patches(m.image_size) * cpp),
-        query_patches: [crops.clone(), crops].concat(),
-        local_patches: v(c.local_crops * c.batch * m.patches(m.local_size) * cpp),
-        global_drop: gd,
-        local_drop: ld,
-    }
 }
 
 fn hyper(freeze: bool) -> StepHyper {
@@ -54,8 +38,8 @@ fn save_load_save_keeps_every_tensor_and_resume_equals_continuing() {
     let (p1, p2) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
     let mut s = AdclrStep::new(e, &c, 1).unwrap();
     // One step with the last layer frozen, one without: per-tensor step counts differ.
-    s.run(e, &input(&c, 1), &hyper(true)).unwrap();
-    s.run(e, &input(&c, 2), &hyper(false)).unwrap();
+    s.run(e, &step_input(&c, 1), &hyper(true)).unwrap();
+    s.run(e, &step_input(&c, 2), &hyper(false)).unwrap();
     let st = s.state(e, 1234).unwrap();
     checkpoint::save_training(&p1, &c.model, &Normalization::IMAGENET, &[("batch".into(), "2".into())], &st).unwrap();
     let loaded = checkpoint::load_training(&p1).unwrap();
@@ -71,8 +55,8 @@ fn save_load_save_keeps_every_tensor_and_resume_equals_continuing() {
     let mut resumed = AdclrStep::new(e, &c, 99).unwrap();
     resumed.load_state(e, &loaded.state).unwrap();
     for seed in 3..5 {
-        s.run(e, &input(&c, seed), &hyper(false)).unwrap();
-        resumed.run(e, &input(&c, seed), &hyper(false)).unwrap();
+        s.run(e, &step_input(&c, seed), &hyper(false)).unwrap();
+        resumed.run(e, &step_input(&c, seed), &hyper(false)).unwrap();
     }
     for which in [Flat::Student, Flat::Teacher, Flat::AdamM, Flat::AdamV] {
         assert_eq!(s.read_flat(e, which).unwrap(), resumed.read_flat(e, which).unwrap(), "{which:?}");

@@ -8,26 +8,10 @@ mod common;
 
 use adclr_wgpu::gpu::kernels::MatmulPolicy;
 use adclr_wgpu::gpu::{AdapterChoice, Engine};
-use adclr_wgpu::model::batch::{StepHyper, StepInput};
+use adclr_wgpu::model::batch::StepHyper;
 use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::step::{AdclrStep, Flat};
-use common::{check_close, Rng};
-
-fn input(c: &AdclrConfig, seed: u64) -> StepInput {
-    let mut rng = Rng::new(seed);
-    let m = &c.model;
-    let cpp = m.patch_len();
-    let mut v = |n: usize| (0..n).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect::<Vec<f32>>();
-    let crops = v(c.batch * c.queries * cpp);
-    let (global_drop, local_drop) = StepInput::no_drop(c);
-    StepInput {
-        global_patches: v(2 * c.batch * m.patches(m.image_size) * cpp),
-        query_patches: [crops.clone(), crops].concat(),
-        local_patches: v(c.local_crops * c.batch * m.patches(m.local_size) * cpp),
-        global_drop,
-        local_drop,
-    }
-}
+use common::{check_close, step_input};
 
 /// The loss of one step, its parameter gradients and Adam moments, on `backend`.
 fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
@@ -41,7 +25,7 @@ fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
     let mut step = AdclrStep::new(&e, &c, 5).unwrap();
     let h =
         StepHyper { lr: 2e-3, weight_decay: 0.04, teacher_momentum: 0.9, teacher_temp: 0.04, freeze_last_layer: false };
-    step.run(&e, &input(&c, 30), &h).unwrap();
+    step.run(&e, &step_input(&c, 30), &h).unwrap();
     let loss = step.report(&e).unwrap().loss;
     step.check_health(&e).unwrap();
     let read = |f| step.read_flat(&e, f).unwrap();
