@@ -7,7 +7,8 @@ use adclr_wgpu::checkpoint::{self, Normalization};
 use adclr_wgpu::model::batch::StepHyper;
 use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::step::{AdclrStep, Flat};
-use common::{engine, step_input, Rng};
+use adclr_wgpu::perf::bench::synthetic_input;
+use common::{engine, Rng};
 use safetensors::SafeTensors;
 
 fn tiny() -> AdclrConfig {
@@ -38,8 +39,8 @@ fn save_load_save_keeps_every_tensor_and_resume_equals_continuing() {
     let (p1, p2) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
     let mut s = AdclrStep::new(e, &c, 1).unwrap();
     // One step with the last layer frozen, one without: per-tensor step counts differ.
-    s.run(e, &step_input(&c, 1), &hyper(true)).unwrap();
-    s.run(e, &step_input(&c, 2), &hyper(false)).unwrap();
+    s.run(e, &synthetic_input(&c, 1), &hyper(true)).unwrap();
+    s.run(e, &synthetic_input(&c, 2), &hyper(false)).unwrap();
     let st = s.state(e, 1234).unwrap();
     checkpoint::save_training(&p1, &c.model, &Normalization::IMAGENET, &[("batch".into(), "2".into())], &st).unwrap();
     let loaded = checkpoint::load_training(&p1).unwrap();
@@ -55,8 +56,8 @@ fn save_load_save_keeps_every_tensor_and_resume_equals_continuing() {
     let mut resumed = AdclrStep::new(e, &c, 99).unwrap();
     resumed.load_state(e, &loaded.state).unwrap();
     for seed in 3..5 {
-        s.run(e, &step_input(&c, seed), &hyper(false)).unwrap();
-        resumed.run(e, &step_input(&c, seed), &hyper(false)).unwrap();
+        s.run(e, &synthetic_input(&c, seed), &hyper(false)).unwrap();
+        resumed.run(e, &synthetic_input(&c, seed), &hyper(false)).unwrap();
     }
     for which in [Flat::Student, Flat::Teacher, Flat::AdamM, Flat::AdamV] {
         assert_eq!(s.read_flat(e, which).unwrap(), resumed.read_flat(e, which).unwrap(), "{which:?}");

@@ -11,7 +11,8 @@ use adclr_wgpu::gpu::{AdapterChoice, Engine};
 use adclr_wgpu::model::batch::StepHyper;
 use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::step::{AdclrStep, Flat};
-use common::{check_close, step_input};
+use adclr_wgpu::perf::bench::synthetic_input;
+use common::check_close;
 
 /// The loss of one step, its parameter gradients and Adam moments, on `backend`.
 fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
@@ -25,7 +26,7 @@ fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
     let mut step = AdclrStep::new(&e, &c, 5).unwrap();
     let h =
         StepHyper { lr: 2e-3, weight_decay: 0.04, teacher_momentum: 0.9, teacher_temp: 0.04, freeze_last_layer: false };
-    step.run(&e, &step_input(&c, 30), &h).unwrap();
+    step.run(&e, &synthetic_input(&c, 30), &h).unwrap();
     let loss = step.report(&e).unwrap().loss;
     step.check_health(&e).unwrap();
     let read = |f| step.read_flat(&e, f).unwrap();

@@ -140,21 +140,3 @@ pub fn tiny_model() -> adclr_wgpu::model::config::ModelConfig {
         ln_eps: 1e-6,
     }
 }
-
-/// One ADCLR step's input for `c`: patches uniform in [0, 1) from `seed`, the same query crops
-/// in both global views, no drop-path.
-pub fn step_input(c: &adclr_wgpu::model::config::AdclrConfig, seed: u64) -> adclr_wgpu::model::batch::StepInput {
-    let mut rng = Rng::new(seed);
-    let m = &c.model;
-    let cpp = m.patch_len();
-    let mut v = |n: usize| (0..n).map(|_| rng.uniform() as f32).collect::<Vec<f32>>();
-    let crops = v(c.batch * c.queries * cpp);
-    let (global_drop, local_drop) = adclr_wgpu::model::batch::StepInput::no_drop(c);
-    adclr_wgpu::model::batch::StepInput {
-        global_patches: v(2 * c.batch * m.patches(m.image_size) * cpp),
-        query_patches: [crops.clone(), crops].concat(),
-        local_patches: v(c.local_crops * c.batch * m.patches(m.local_size) * cpp),
-        global_drop,
-        local_drop,
-    }
-}
