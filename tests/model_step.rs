@@ -7,7 +7,7 @@ use adclr_wgpu::model::batch::{StepHyper, StepInput};
 use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::pos_embed::resize_matrix;
 use adclr_wgpu::model::step::{AdclrStep, Flat};
-use adclr_wgpu::reference::vit::{adclr_step, RefState};
+use adclr_wgpu::reference::step::{adclr_step, RefState};
 use common::{check_close, engine, Rng};
 
 fn tiny(queries: usize, lambda: f64) -> AdclrConfig {

@@ -180,6 +180,7 @@ fn adamw_first_step_moves_by_lr_times_sign() {
 #[test]
 fn tokens_gather_and_residual_backward_by_finite_differences() {
     use adclr_wgpu::reference::tokens::{self as t, TokenShape};
+    use adclr_wgpu::reference::{residual, rows};
     let mut rng = Rng::new(106);
     let s = TokenShape { images: 2, patches: 3, queries: 2, dim: 4 };
     let (cls, pos) = (rng.vec(4, 1.0), rng.vec(16, 1.0));
@@ -193,13 +194,13 @@ fn tokens_gather_and_residual_backward_by_finite_differences() {
     let src = rng.vec(5 * 3, 1.0);
     let idx = [4, 0, 2];
     let dout = rng.vec(9, 1.0);
-    check("scatter", &t::scatter(&dout, &idx, 5, 3), &numeric_grad(&src, |x| dot(&dout, &t::gather(x, &idx, 3))));
+    check("scatter", &rows::scatter(&dout, &idx, 5, 3), &numeric_grad(&src, |x| dot(&dout, &rows::gather(x, &idx, 3))));
     let (x, br, scale) = (rng.vec(12, 1.0), rng.vec(12, 1.0), vec![0.0, 2.0]);
     let dy = rng.vec(12, 1.0);
     check(
         "residual dbranch",
-        &t::residual_branch_grad(&dy, &scale, 3, 2),
-        &numeric_grad(&br, |b| dot(&dy, &t::residual(&x, b, &scale, 3, 2))),
+        &residual::branch_grad(&dy, &scale, 3, 2),
+        &numeric_grad(&br, |b| dot(&dy, &residual::add(&x, b, &scale, 3, 2))),
     );
-    check("residual dx", &dy, &numeric_grad(&x, |x| dot(&dy, &t::residual(x, &br, &scale, 3, 2))));
+    check("residual dx", &dy, &numeric_grad(&x, |x| dot(&dy, &residual::add(x, &br, &scale, 3, 2))));
 }

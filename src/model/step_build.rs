@@ -14,7 +14,7 @@ use crate::ops::dino::{centre_update, DinoLoss, DinoShape};
 use crate::ops::health::Health;
 use crate::ops::optim::{ema, AdamW, Optimizer};
 use crate::ops::{elementwise, rows};
-use crate::reference::vit::{cls_rows, query_rows};
+use crate::reference::step::{cls_rows, query_rows};
 use crate::rng::Rng;
 use crate::spec::config::AdclrConfig;
 use crate::spec::params::ParamStore;

@@ -6,6 +6,7 @@
 use super::matmul::{self, MatmulShape};
 use crate::error::{shape_error, Result};
 use crate::gpu::{Dispatch, Engine, GpuTensor};
+pub use crate::reference::linear::shape;
 
 /// A linear layer's weight [out, in] and optional bias [out] (or their gradients).
 #[derive(Clone, Debug)]
@@ -28,13 +29,6 @@ impl Linear {
         let (inp, out) = self.sizes()?;
         Ok(shape(rows, inp, out))
     }
-}
-
-/// A linear layer's matmul shape: x [rows, in] times W [out, in] transposed.
-pub fn shape(rows: usize, inp: usize, out: usize) -> MatmulShape {
-    let mut s = MatmulShape::new(1, rows, out, inp);
-    s.trans_b = true;
-    s
 }
 
 /// y [rows, out] = x [rows, in] W^T + b.

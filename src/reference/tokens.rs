@@ -62,31 +62,3 @@ pub fn backward(s: &TokenShape, dx: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>, Ve
     }
     (dcls, dpos, dpatch, dquery)
 }
-
-/// Row gather: out[r] = src[index[r]].
-pub fn gather(src: &[f64], index: &[usize], dim: usize) -> Vec<f64> {
-    index.iter().flat_map(|&i| src[i * dim..(i + 1) * dim].to_vec()).collect()
-}
-
-/// Row scatter (gather's backward): dsrc[index[r]] += dout[r], zero elsewhere.
-pub fn scatter(dout: &[f64], index: &[usize], src_rows: usize, dim: usize) -> Vec<f64> {
-    let mut dsrc = vec![0.0; src_rows * dim];
-    for (r, &i) in index.iter().enumerate() {
-        for k in 0..dim {
-            dsrc[i * dim + k] += dout[r * dim + k];
-        }
-    }
-    dsrc
-}
-
-/// Residual with per-sample scaling: x + scale[sample] * branch.
-pub fn residual(x: &[f64], branch: &[f64], scale: &[f64], dim: usize, rows_per_sample: usize) -> Vec<f64> {
-    let per = dim * rows_per_sample;
-    x.iter().zip(branch).enumerate().map(|(i, (a, b))| a + scale[i / per] * b).collect()
-}
-
-/// dbranch of `residual` (dx = dout).
-pub fn residual_branch_grad(dout: &[f64], scale: &[f64], dim: usize, rows_per_sample: usize) -> Vec<f64> {
-    let per = dim * rows_per_sample;
-    dout.iter().enumerate().map(|(i, g)| scale[i / per] * g).collect()
-}

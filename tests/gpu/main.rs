@@ -15,6 +15,7 @@ mod layernorm;
 mod matmul;
 mod optim;
 mod residual;
+mod rows;
 mod runtime;
 mod softmax;
 mod tokens;

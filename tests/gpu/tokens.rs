@@ -1,6 +1,7 @@
+//! Token assembly and its backward (`shaders/tokens.wgsl`, `ops::tokens`).
+
 use crate::common::*;
-use adclr_wgpu::gpu::GpuTensor;
-use adclr_wgpu::ops::{residual, rows, tokens};
+use adclr_wgpu::ops::tokens;
 use adclr_wgpu::reference::tokens::{self as r, TokenShape};
 
 #[test]
@@ -38,46 +39,4 @@ fn token_assembly_forward_and_backward() {
         assert_close("dpatch", &download(&gdp), &dpatch, 0.0, 1e-7);
         assert_close("dquery", &download(&gdq)[..dquery.len()], &dquery, 0.0, 1e-7);
     }
-}
-
-#[test]
-fn gather_and_scatter_rows() {
-    let e = engine();
-    let mut rng = Rng::new(31);
-    let (src_rows, dim) = (11usize, 7usize);
-    let src = f32_exact(&rng.vec(src_rows * dim, 1.0));
-    let index = [0usize, 10, 4, 5];
-    let gsrc = upload("src", &src);
-    let gidx = GpuTensor::from_u32(&e.ctx, "index", &[4], &index.map(|i| i as u32)).unwrap();
-    let gdst = zeros("dst", 6 * dim);
-    e.run(&[&rows::gather(e, &gsrc, &gidx, &gdst, dim, 2).unwrap()]).unwrap();
-    let got = download(&gdst);
-    assert!(got[..2 * dim].iter().all(|&v| v == 0.0));
-    assert_close("gather", &got[2 * dim..], &r::gather(&src, &index, dim), 0.0, 0.0);
-    let gback = zeros("dsrc", src_rows * dim);
-    e.run(&[&rows::scatter(e, &gdst, &gidx, &gback, dim, 2).unwrap()]).unwrap();
-    assert_close("scatter", &download(&gback), &r::scatter(&got[2 * dim..], &index, src_rows, dim), 0.0, 0.0);
-}
-
-#[test]
-fn residual_with_drop_path_scales() {
-    let e = engine();
-    let mut rng = Rng::new(32);
-    let (samples, rows_per, dim) = (3usize, 5usize, 9usize);
-    let n = samples * rows_per * dim;
-    let x = f32_exact(&rng.vec(n, 1.0));
-    let br = f32_exact(&rng.vec(n, 1.0));
-    let scale = vec![0.0, 1.25, 1.25];
-    // The scales sit at offset 2 of a longer table (one block's slice of all blocks').
-    let (gx, gb, go) = (upload("x", &x), upload("branch", &br), zeros("out", n));
-    let gs = upload("scale", &[9.0, 9.0, 0.0, 1.25, 1.25, 9.0]);
-    let ss = residual::SampleScale { scale: &gs, offset: 2 };
-    let gd = zeros("dbranch", n);
-    e.run(&[
-        &residual::add(e, &gx, &gb, ss, &go, dim, rows_per).unwrap(),
-        &residual::branch_grad(e, &gx, ss, &gd, dim, rows_per).unwrap(),
-    ])
-    .unwrap();
-    assert_close("residual", &download(&go), &r::residual(&x, &br, &scale, dim, rows_per), 1e-7, 1e-6);
-    assert_close("residual dbranch", &download(&gd), &r::residual_branch_grad(&x, &scale, dim, rows_per), 1e-7, 1e-6);
 }
