@@ -78,3 +78,47 @@ fn modules_use_only_their_own_layer_and_those_below() {
     assert!(upward.is_empty(), "imports from a layer above:\n{}", upward.join("\n"));
     assert!(unknown.is_empty(), "modules missing from the layer table: {unknown:?}");
 }
+
+fn stems(dir: &str, ext: &str) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut out: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// An op keeps one name in four places: `src/ops/<op>.rs`, `src/reference/<op>.rs`,
+/// `tests/gpu/<op>.rs` and `shaders/<op>*.wgsl`; files outside that scheme are listed here
+/// with the reason.
+#[test]
+fn every_op_has_one_name_across_shaders_launcher_reference_and_test() {
+    // Launchers without a shader of their own: linear layers run on the matmul kernels.
+    const NO_SHADER: [&str; 1] = ["linear"];
+    // Model-level references (the ViT and the whole step) and the module roots.
+    const REFERENCE_ONLY: [&str; 3] = ["mod", "step", "vit"];
+    // GPU tests of the runtime rather than of one op.
+    const RUNTIME_TESTS: [&str; 5] = ["checker", "errors", "main", "runtime", "tune"];
+    let ops: Vec<String> = stems("src/ops", "rs").into_iter().filter(|s| s != "mod").collect();
+    let (references, gpu_tests, shaders) =
+        (stems("src/reference", "rs"), stems("tests/gpu", "rs"), stems("shaders", "wgsl"));
+    for op in &ops {
+        assert!(references.contains(op), "src/ops/{op}.rs has no src/reference/{op}.rs");
+        assert!(gpu_tests.contains(op), "src/ops/{op}.rs has no tests/gpu/{op}.rs");
+        let has_shader = shaders.iter().any(|s| s == op || s.starts_with(&format!("{op}_")));
+        assert!(has_shader || NO_SHADER.contains(&op.as_str()), "src/ops/{op}.rs has no shaders/{op}*.wgsl");
+    }
+    for r in &references {
+        assert!(ops.contains(r) || REFERENCE_ONLY.contains(&r.as_str()), "src/reference/{r}.rs names no op");
+    }
+    for t in &gpu_tests {
+        assert!(ops.contains(t) || RUNTIME_TESTS.contains(&t.as_str()), "tests/gpu/{t}.rs names no op");
+    }
+    for s in &shaders {
+        let op = ops.iter().any(|op| s == op || s.starts_with(&format!("{op}_")));
+        assert!(op, "shaders/{s}.wgsl does not start with the name of an op in src/ops");
+    }
+}

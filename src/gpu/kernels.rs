@@ -123,11 +123,11 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     // teacher, health, centre
     shader!("dino_center", ["dino_center_update"], [R, R, W]),
     // segments, blocks, grads, block_sumsq, clip
-    shader!("grad_clip", ["grad_block_sumsq", "grad_block_sumsq_rowwise", "grad_clip_scale"], [R, R, R, W, W]),
+    shader!("optim_grad_clip", ["grad_block_sumsq", "grad_block_sumsq_rowwise", "grad_clip_scale"], [R, R, R, W, W]),
     // segments, blocks, clip, grads, health, params, m, v
-    shader!("adamw", ["adamw_step"], [R, R, R, R, R, W, W, W]),
+    shader!("optim_adamw", ["adamw_step"], [R, R, R, R, R, W, W, W]),
     // student, health, teacher
-    shader!("ema", ["ema_update"], [R, R, W]),
+    shader!("optim_ema", ["ema_update"], [R, R, W]),
     // values, health
     shader!("health", ["health_check"], [R, W]),
     // a, b, c, d, out0, out1
