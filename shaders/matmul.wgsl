@@ -22,7 +22,7 @@ fn matmul(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let sum_batch = (p.flags & 4u) != 0u;
+    let sum_batch = (p.flags & FLAG_SUM_BATCH) != 0u;
     let row0 = wg.y * TILE_M;
     let col0 = wg.x * TILE_N;
     let full_rows = row0 + TILE_M <= p.m;

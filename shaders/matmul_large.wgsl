@@ -29,7 +29,7 @@ fn matmul_large(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let sum_batch = (p.flags & 4u) != 0u;
+    let sum_batch = (p.flags & FLAG_SUM_BATCH) != 0u;
     let row0 = wg.y * TILE;
     let col0 = wg.x * TILE;
     let full = row0 + TILE <= p.m && col0 + TILE <= p.n;

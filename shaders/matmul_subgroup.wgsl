@@ -33,7 +33,7 @@ fn matmul_sg_nn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_id) sid:
                 @builtin(subgroup_invocation_id) lane: u32) {
     let row0 = wg.y * WG_ROWS + sid * ROWS;
     let col0 = wg.x * WG_COLS + lane * 4u;
-    let sum_batch = (p.flags & 4u) != 0u;
+    let sum_batch = (p.flags & FLAG_SUM_BATCH) != 0u;
     let n4 = p.n / 4u;
     let k4 = p.k / 4u;
     let col4 = min(col0, p.n - 4u) / 4u;
@@ -67,7 +67,7 @@ fn matmul_sg_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_id) sid:
                 @builtin(subgroup_invocation_id) lane: u32) {
     let row0 = wg.y * WG_ROWS + sid * ROWS;
     let col0 = wg.x * WG_COLS + lane * 4u;
-    let sum_batch = (p.flags & 4u) != 0u;
+    let sum_batch = (p.flags & FLAG_SUM_BATCH) != 0u;
     let k4 = p.k / 4u;
     var acc: array<vec4<f32>, ROWS>;
     for (var bb = 0u; bb < select(1u, p.batch, sum_batch); bb++) {
@@ -104,7 +104,7 @@ fn matmul_sg_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_id) sid:
                 @builtin(subgroup_invocation_id) lane: u32) {
     let row0 = wg.y * WG_ROWS + sid * ROWS;
     let col0 = wg.x * WG_COLS + lane * 4u;
-    let sum_batch = (p.flags & 4u) != 0u;
+    let sum_batch = (p.flags & FLAG_SUM_BATCH) != 0u;
     let n4 = p.n / 4u;
     let k4 = p.k / 4u;
     let a_c4 = p.a_cs / 4u;

@@ -18,7 +18,7 @@ fn matmul_nt(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
     let row0 = gid.y * 8u;
     let col0 = gid.x * 4u;
     if (row0 >= p.m || col0 >= p.n) { return; }
-    let sum_batch = (p.flags & 4u) != 0u;
+    let sum_batch = (p.flags & FLAG_SUM_BATCH) != 0u;
     let k4 = p.k / 4u;
     var acc: array<vec4<f32>, 8>;
     let n_summed = select(1u, p.batch, sum_batch);
@@ -52,7 +52,7 @@ fn matmul_nn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
     let row0 = gid.y * 8u;
     let col0 = gid.x * 4u;
     if (row0 >= p.m || col0 >= p.n) { return; }
-    let sum_batch = (p.flags & 4u) != 0u;
+    let sum_batch = (p.flags & FLAG_SUM_BATCH) != 0u;
     let n4 = p.n / 4u;
     let col4 = col0 / 4u;
     var acc: array<vec4<f32>, 8>;
@@ -84,7 +84,7 @@ fn matmul_nn_k4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgrou
     let row0 = gid.y * 8u;
     let col0 = gid.x * 4u;
     if (row0 >= p.m || col0 >= p.n) { return; }
-    let sum_batch = (p.flags & 4u) != 0u;
+    let sum_batch = (p.flags & FLAG_SUM_BATCH) != 0u;
     let n4 = p.n / 4u;
     let k4 = p.k / 4u;
     var acc: array<vec4<f32>, 8>;
@@ -118,7 +118,7 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
     let row0 = gid.y * 8u;
     let col0 = gid.x * 4u;
     if (row0 >= p.m || col0 >= p.n) { return; }
-    let sum_batch = (p.flags & 4u) != 0u;
+    let sum_batch = (p.flags & FLAG_SUM_BATCH) != 0u;
     let n4 = p.n / 4u;
     let a_c4 = p.a_cs / 4u;
     let row1 = min(row0 + 4u, p.m - 4u);

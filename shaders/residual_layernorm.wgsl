@@ -23,7 +23,8 @@ struct Params {
 
 // #import workgroup_reduce
 
-const PER_THREAD: u32 = 4u; // d <= 4 * 256
+const PER_THREAD: u32 = 4u;
+const MAX_D: u32 = PER_THREAD * 256u; // the widest row a workgroup of 256 holds (src/ops/residual.rs)
 
 @compute @workgroup_size(256)
 fn residual_layernorm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -1,6 +1,6 @@
 //! Every shader file parses and validates with naga, without a device.
 
-use adclr_wgpu::gpu::kernels::SHADER_FILES;
+use adclr_wgpu::gpu::kernels::{ShaderFile, SHADER_FILES};
 
 #[test]
 fn every_shader_parses_and_validates() {
@@ -35,5 +35,77 @@ fn every_wgsl_file_is_registered() {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
             assert!(SHADER_FILES.iter().any(|f| f.name == stem), "{stem}.wgsl is not in SHADER_FILES");
         }
+    }
+}
+
+fn parse(file: &ShaderFile) -> naga::Module {
+    let source = file.expanded().expect("imports resolve");
+    naga::front::wgsl::parse_str(&source)
+        .unwrap_or_else(|e| panic!("{}.wgsl: {}", file.name, e.emit_to_string(&source)))
+}
+
+/// The uniform block at @binding(0): (field name, scalar type, byte offset) and the size.
+fn wgsl_params(module: &naga::Module) -> (Vec<(String, &'static str, u32)>, u32) {
+    let var = module
+        .global_variables
+        .iter()
+        .map(|(_, v)| v)
+        .find(|v| v.space == naga::AddressSpace::Uniform && v.binding.as_ref().is_some_and(|b| b.binding == 0))
+        .expect("a uniform block at @binding(0)");
+    let naga::TypeInner::Struct { members, span } = &module.types[var.ty].inner else {
+        panic!("Params is not a struct")
+    };
+    let fields = members
+        .iter()
+        .map(|m| {
+            let ty = match module.types[m.ty].inner {
+                naga::TypeInner::Scalar(naga::Scalar { kind: naga::ScalarKind::Uint, width: 4 }) => "u32",
+                naga::TypeInner::Scalar(naga::Scalar { kind: naga::ScalarKind::Float, width: 4 }) => "f32",
+                ref other => panic!("unexpected Params member type {other:?}"),
+            };
+            (m.name.clone().unwrap_or_default(), ty, m.offset)
+        })
+        .collect();
+    (fields, *span)
+}
+
+/// Each shader file's `Params` equals, field for field, the Rust block declared for it
+/// (names, types, offsets, size), and each file has exactly one.
+#[test]
+fn every_parameter_block_mirrors_its_wgsl_params() {
+    let blocks = adclr_wgpu::ops::parameter_blocks();
+    for file in SHADER_FILES {
+        let mine: Vec<_> = blocks.iter().filter(|b| b.shaders.contains(&file.name)).collect();
+        assert_eq!(mine.len(), 1, "{}.wgsl needs exactly one Rust parameter block, has {:?}", file.name, mine);
+        let block = mine[0];
+        let (fields, span) = wgsl_params(&parse(file));
+        let want: Vec<(String, &str, u32)> =
+            block.fields.iter().enumerate().map(|(i, (n, t))| (n.to_string(), *t, 4 * i as u32)).collect();
+        assert_eq!(fields, want, "{}.wgsl's Params against {}", file.name, block.name);
+        assert_eq!(span as usize, block.size, "{}.wgsl's Params size against {}", file.name, block.name);
+    }
+    for block in &blocks {
+        for shader in block.shaders {
+            assert!(SHADER_FILES.iter().any(|f| f.name == *shader), "{} names unknown shader {shader}", block.name);
+        }
+    }
+}
+
+/// Flag bits, modes and rows per workgroup that launchers assume have the WGSL's values.
+#[test]
+fn launcher_constants_match_the_wgsl() {
+    for (file, name, value) in adclr_wgpu::ops::shader_constants() {
+        let f = SHADER_FILES.iter().find(|f| f.name == file).unwrap_or_else(|| panic!("no shader {file}"));
+        let module = parse(f);
+        let (_, c) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{file}.wgsl has no constant {name}"));
+        let wgsl = match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v,
+            ref other => panic!("{file}.wgsl: {name} is not a u32 literal after evaluation: {other:?}"),
+        };
+        assert_eq!(wgsl, value, "{file}.wgsl: {name}");
     }
 }

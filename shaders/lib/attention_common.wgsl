@@ -1,6 +1,6 @@
 // Shared by the attention kernels: the parameter block, the qkv layout and the ADCLR mask
-// as index ranges (tokens [CLS, RP_1..RP_N, QP_1..QP_Q], n_base = 1 + N; `mode` 0
-// cls+patches+self, 1 cls+patches, 2 patches, 3 all; `bidirectional` lifts the mask).
+// as index ranges (tokens [CLS, RP_1..RP_N, QP_1..QP_Q], n_base = 1 + N; `mode` one of the
+// MODE_* below, what a query token attends to; `bidirectional` lifts the mask).
 
 struct Params {
     batch: u32, tokens: u32, heads: u32, head_dim: u32,
@@ -12,13 +12,19 @@ struct Params {
 
 const MAX_HEAD_DIM: u32 = 128u;
 
+// `mode`: src/spec/config.rs's QueryAttends (tests/shaders_validate.rs checks the values).
+const MODE_CLS_PATCHES_SELF: u32 = 0u;  // CLS, raw patches and itself
+const MODE_CLS_PATCHES: u32 = 1u;       // CLS and raw patches
+const MODE_PATCHES: u32 = 2u;           // raw patches only
+const MODE_ALL: u32 = 3u;               // every token
+
 fn attends(i: u32, j: u32) -> bool {
     if (p.bidirectional != 0u) { return true; }
     if (i < p.n_base) { return j < p.n_base; }
     switch p.mode {
-        case 0u: { return j < p.n_base || j == i; }
-        case 1u: { return j < p.n_base; }
-        case 2u: { return j >= 1u && j < p.n_base; }
+        case MODE_CLS_PATCHES_SELF: { return j < p.n_base || j == i; }
+        case MODE_CLS_PATCHES: { return j < p.n_base; }
+        case MODE_PATCHES: { return j >= 1u && j < p.n_base; }
         default: { return true; }
     }
 }

@@ -1,15 +1,14 @@
 // Shared by the vec4 matmul kernels (matmul_vec4.wgsl, matmul_subgroup.wgsl): parameters,
-// bindings and the store of one row of four columns. Flags: 4 = sum over the batch into C[0]
-// (a weight broadcast over the batch); the others are lib/matmul_epilogue.wgsl's.
+// bindings and the store of one row of four columns. Flags: lib/matmul_params.wgsl.
 
 // #import matmul_params
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;   // [N] (flag 1)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // [N] (FLAG_BIAS)
 @group(0) @binding(4) var<storage, read_write> c: array<f32>; // [batch or 1, M, N]
 @group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>; // A again, as vec4
-@group(0) @binding(6) var<storage, read_write> aux: array<f32>; // [batch, M, N] (flags 8, 16)
+@group(0) @binding(6) var<storage, read_write> aux: array<f32>; // [batch, M, N] (FLAG_GELU, FLAG_GELU_GRAD)
 
 // #import matmul_epilogue
 

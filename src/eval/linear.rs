@@ -9,9 +9,10 @@ use crate::data::dataset::Dataset;
 use crate::data::image_io::resize_center_crop;
 use crate::data::patches::{normalize_chw, patchify};
 use crate::error::{shape_error, Error, Result};
-use crate::gpu::{bits, Dispatch, Engine, GpuTensor};
+use crate::gpu::{Dispatch, Engine, GpuTensor};
 use crate::model::encoder::Encoder;
 use crate::model::state::Named;
+use crate::ops::elementwise::ElementwiseParams;
 use crate::ops::{elementwise, matmul, softmax};
 use crate::rng::Rng;
 use image::{imageops, RgbImage};
@@ -302,8 +303,9 @@ pub fn train_and_test_views(
         let lr = crate::spec::schedule::cosine(base_lr, 0.0, step, total, 0, base_lr) as f32;
         let [uw, ub] = probe.lr_updates[parity];
         let (wn, bn) = (probe.weights[0].len(), probe.biases[0].len());
-        probe.steps[parity][uw].set_params(&e.ctx, &[wn as u32, bits(1.0), bits(-lr), 0]);
-        probe.steps[parity][ub].set_params(&e.ctx, &[bn as u32, bits(1.0), bits(-lr), 0]);
+        let sgd = |n: usize| ElementwiseParams { n: n as u32, alpha: 1.0, beta: -lr, accumulate: 0 };
+        probe.steps[parity][uw].set_params(&e.ctx, &sgd(wn))?;
+        probe.steps[parity][ub].set_params(&e.ctx, &sgd(bn))?;
         e.run(&probe.steps[parity].iter().collect::<Vec<_>>())?;
         parity = 1 - parity;
     }

@@ -3,12 +3,15 @@
 
 use super::context::GpuContext;
 use super::kernels::{Kernel, Kernels};
+use super::params::ShaderParams;
 use super::tensor::GpuTensor;
 use crate::error::{Error, Result};
 use wgpu::util::DeviceExt;
 
 pub struct Dispatch {
     pub kernel: &'static str,
+    /// The shader file of the kernel (the parameter block must mirror its `Params`).
+    file: &'static str,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     params: wgpu::Buffer,
@@ -33,27 +36,31 @@ pub fn grid_rows(rows: usize) -> [u32; 3] {
     grid_1d(rows, 1)
 }
 
-/// Uniform parameters: 4-byte words (u32 or f32 bits), padded to 16 bytes.
-pub fn params_bytes(words: &[u32]) -> Vec<u8> {
-    let mut w = words.to_vec();
-    while w.is_empty() || !w.len().is_multiple_of(4) {
-        w.push(0);
+/// Fails unless `P` mirrors the `Params` of `file` (a launcher passing another kernel's block).
+fn check_params<P: ShaderParams>(kernel: &str, file: &str) -> Result<()> {
+    if !P::SHADERS.contains(&file) {
+        return Err(Error::Gpu(format!(
+            "kernel `{kernel}` (shaders/{file}.wgsl) was given {}, the parameter block of {:?}",
+            P::NAME,
+            P::SHADERS
+        )));
     }
-    bytemuck::cast_slice(&w).to_vec()
+    Ok(())
 }
 
 impl Dispatch {
     /// Builds the bind group for `tensors` (bindings 1..) and a parameter block.
     /// Fails with an error naming the tensor when one exceeds the device's binding limit.
-    pub fn new(
+    pub fn new<P: ShaderParams>(
         ctx: &GpuContext,
         kernels: &Kernels,
         kernel: &'static str,
-        params: &[u32],
+        params: &P,
         tensors: &[&GpuTensor],
         workgroups: [u32; 3],
     ) -> Result<Self> {
         let k: &Kernel = kernels.get(kernel)?;
+        check_params::<P>(kernel, k.file)?;
         if tensors.len() != k.bindings.len() {
             return Err(Error::Gpu(format!(
                 "kernel `{kernel}` takes {} buffers, got {}",
@@ -74,7 +81,7 @@ impl Dispatch {
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(kernel),
-            contents: &params_bytes(params),
+            contents: bytemuck::bytes_of(params),
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         });
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() }];
@@ -89,13 +96,15 @@ impl Dispatch {
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("binding the buffers of `{kernel}` failed: {err}")));
         }
-        Ok(Self { kernel: k.name, pipeline: k.pipeline.clone(), bind_group, params, workgroups })
+        Ok(Self { kernel: k.name, file: k.file, pipeline: k.pipeline.clone(), bind_group, params, workgroups })
     }
 
     /// Rewrites the parameter block (e.g. a scheduled learning rate); takes effect at the
     /// next submit, so call it before submitting the encoder that records this dispatch.
-    pub fn set_params(&self, ctx: &GpuContext, params: &[u32]) {
-        ctx.queue.write_buffer(&self.params, 0, &params_bytes(params));
+    pub fn set_params<P: ShaderParams>(&self, ctx: &GpuContext, params: &P) -> Result<()> {
+        check_params::<P>(self.kernel, self.file)?;
+        ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(params));
+        Ok(())
     }
 
     pub fn record_into(&self, pass: &mut wgpu::ComputePass<'_>) {

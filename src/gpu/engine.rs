@@ -110,10 +110,10 @@ impl Engine {
     }
 
     /// A dispatch of `kernel` over `tensors` (see `Dispatch::new`).
-    pub fn dispatch(
+    pub fn dispatch<P: super::ShaderParams>(
         &self,
         kernel: &'static str,
-        params: &[u32],
+        params: &P,
         tensors: &[&super::GpuTensor],
         workgroups: [u32; 3],
     ) -> Result<super::Dispatch> {

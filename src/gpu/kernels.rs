@@ -198,6 +198,8 @@ impl ShaderFile {
 /// A compiled compute pipeline and the layout its bind groups must follow.
 pub struct Kernel {
     pub name: &'static str,
+    /// The shader file (stem) it comes from, whose `Params` its parameter block mirrors.
+    pub file: &'static str,
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
     pub bindings: &'static [Access],
@@ -376,7 +378,7 @@ impl Kernels {
                 compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
                 cache: None,
             });
-            out.push((*entry, Kernel { name: entry, pipeline, layout, bindings }));
+            out.push((*entry, Kernel { name: entry, file: file.name, pipeline, layout, bindings }));
         }
         Ok(out)
     }

@@ -167,9 +167,9 @@ impl AdclrStep {
             lg.drop.write_f32(ctx, &input.local_drop)?;
         }
         let tau_t = hyper.teacher_temp as f32;
-        self.global_loss.set_teacher_temperature(e, tau_t);
+        self.global_loss.set_teacher_temperature(e, tau_t)?;
         if let Some(ql) = &self.query_loss {
-            ql.set_teacher_temperature(e, tau_t);
+            ql.set_teacher_temperature(e, tau_t)?;
         }
         self.store.begin_step(hyper.freeze_last_layer);
         self.unchecked.push(hyper.freeze_last_layer);
@@ -182,13 +182,13 @@ impl AdclrStep {
             eps: c.adam_eps,
         };
         for (o, layout) in self.optimizers.iter().zip(&self.store.chunks) {
-            o.set_step(e, layout, &opt);
+            o.set_step(e, layout, &opt)?;
         }
         for (d, n) in &self.ema {
-            d.set_params(ctx, &ema_params(*n, hyper.teacher_momentum as f32));
+            d.set_params(ctx, &ema_params(*n, hyper.teacher_momentum as f32))?;
         }
         for (d, n, code) in &self.checks {
-            Health::set_step(e, d, *n, *code, self.step + 1);
+            Health::set_step(e, d, *n, *code, self.step + 1)?;
         }
         let encode_time = std::cell::Cell::new(std::time::Duration::ZERO);
         let submit_time = std::cell::Cell::new(std::time::Duration::ZERO);
@@ -256,7 +256,7 @@ impl AdclrStep {
         // The parameters and moments after the last update join the sticky flag first: an
         // update that overflows (a huge learning rate) is caught at the step that made it.
         for (d, n, code) in &self.state_checks {
-            Health::set_step(e, d, *n, *code, self.step);
+            Health::set_step(e, d, *n, *code, self.step)?;
         }
         let mut enc = e.ctx.device.create_command_encoder(&Default::default());
         crate::gpu::record(&mut enc, &self.state_checks.iter().map(|(d, _, _)| d).collect::<Vec<_>>());

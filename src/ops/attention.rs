@@ -3,27 +3,51 @@
 use super::expect_len;
 use crate::error::{shape_error, Result};
 use crate::gpu::kernels::MatmulPolicy;
-use crate::gpu::{bits, grid_1d, Dispatch, Engine, GpuTensor};
+use crate::gpu::params::shader_params;
+use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 pub use crate::reference::attention::{AttentionShape, QueryAttends};
 
 /// The head dimension the kernels keep in registers.
 pub use crate::spec::config::MAX_HEAD_DIM;
 
-fn params(s: &AttentionShape) -> [u32; 12] {
-    [
-        s.batch as u32,
-        s.tokens as u32,
-        s.heads as u32,
-        s.head_dim as u32,
-        s.n_base as u32,
-        s.query_attends as u32,
-        s.bidirectional as u32,
-        0,
-        bits(s.scale() as f32),
-        0,
-        0,
-        0,
-    ]
+shader_params! {
+    /// qkv [batch, tokens, 3, heads, head_dim]; tokens 0..n_base are CLS and patches, the rest
+    /// queries; `mode` a `QueryAttends` (MODE_* in lib/attention_common.wgsl).
+    pub struct AttentionParams for [
+        "attention_forward", "attention_backward", "attention_tiled_forward", "attention_tiled_backward",
+        "attention_quad_forward", "attention_quad_backward", "attention_subgroup_forward", "attention_subgroup_backward",
+    ] {
+        batch: u32, tokens: u32, heads: u32, head_dim: u32,
+        n_base: u32, mode: u32, bidirectional: u32, _pad: u32,
+        scale: f32, _p0: u32, _p1: u32, _p2: u32,
+    }
+}
+
+/// The WGSL constants this launcher relies on: (shader file, name, value).
+pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
+    ("attention_forward", "MAX_HEAD_DIM", MAX_HEAD_DIM as u32),
+    ("attention_forward", "MODE_CLS_PATCHES_SELF", QueryAttends::ClsPatchesSelf as u32),
+    ("attention_forward", "MODE_CLS_PATCHES", QueryAttends::ClsPatches as u32),
+    ("attention_forward", "MODE_PATCHES", QueryAttends::Patches as u32),
+    ("attention_forward", "MODE_ALL", QueryAttends::All as u32),
+    ("attention_tiled_forward", "HEAD_DIM", TILED_HEAD_DIM as u32),
+    ("attention_tiled_forward", "ROWS", BLOCK_ROWS as u32),
+    ("attention_quad_forward", "ROWS", BLOCK_ROWS as u32),
+    ("attention_subgroup_forward", "LANES", SUBGROUP_ROWS as u32),
+];
+
+fn params(s: &AttentionShape) -> AttentionParams {
+    AttentionParams {
+        batch: s.batch as u32,
+        tokens: s.tokens as u32,
+        heads: s.heads as u32,
+        head_dim: s.head_dim as u32,
+        n_base: s.n_base as u32,
+        mode: s.query_attends as u32,
+        bidirectional: s.bidirectional as u32,
+        scale: s.scale() as f32,
+        ..Default::default()
+    }
 }
 
 fn check(kernel: &'static str, s: &AttentionShape) -> Result<()> {
@@ -38,6 +62,10 @@ fn check(kernel: &'static str, s: &AttentionShape) -> Result<()> {
 
 /// The head size the shared-memory (tiled) kernels are compiled for.
 pub const TILED_HEAD_DIM: usize = 64;
+/// Rows per workgroup of the tiled and quad kernels (lib/attention_blocks.wgsl).
+const BLOCK_ROWS: usize = 64;
+/// Rows per subgroup of the subgroup kernels, one per lane (lib/attention_subgroup.wgsl).
+const SUBGROUP_ROWS: usize = 8;
 
 /// Which kernels run a shape, with their grid: four lanes per row, 64 rows per workgroup (the
 /// Large policy, the GPU default, head_dim 64, subgroups of 4 lanes or more; not with
@@ -57,12 +85,12 @@ fn variant(e: &Engine, s: &AttentionShape) -> Variant {
         && e.ctx.info.subgroup_min_size >= 4
         && std::env::var("ADCLR_ATTENTION").as_deref() != Ok("tiled");
     match e.row_policy() {
-        MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM && quads => Variant::Quad(grid_1d(rows(64), 64)),
+        MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM && quads => Variant::Quad(grid_1d(rows(BLOCK_ROWS), 64)),
         MatmulPolicy::Tiled | MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM => {
-            Variant::Tiled(grid_1d(rows(64), 64))
+            Variant::Tiled(grid_1d(rows(BLOCK_ROWS), 64))
         }
         MatmulPolicy::Subgroup if s.head_dim.is_multiple_of(4) && e.kernels.has("attention_forward_sg") => {
-            Variant::Subgroup(grid_1d(rows(8), 64))
+            Variant::Subgroup(grid_1d(rows(SUBGROUP_ROWS), 64))
         }
         _ => Variant::PerRow(grid_1d(s.lse_len(), 64)),
     }

@@ -3,9 +3,21 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
-use crate::gpu::{bits, grid_1d, grid_rows, Alloc, Dispatch, Engine, GpuTensor};
+use crate::gpu::params::shader_params;
+use crate::gpu::{grid_1d, grid_rows, Alloc, Dispatch, Engine, GpuTensor};
 use crate::reference::dino::pairs_csr;
 pub use crate::reference::dino::DinoShape;
+
+shader_params! {
+    /// Teacher and student rows, K outputs, `n_pairs` (teacher, student) pairs, 1 / temperatures,
+    /// the term's weight.
+    pub struct DinoLossParams for ["dino_loss_forward"] {
+        n_teacher: u32, n_student: u32, k: u32, n_pairs: u32, inv_tau_t: f32, inv_tau_s: f32, weight: f32, _pad: u32,
+    }
+}
+shader_params! {
+    pub struct DinoCenterParams for ["dino_center"] { rows: u32, k: u32, momentum: f32, _pad: u32 }
+}
 
 /// One loss term with its scratch buffers and dispatches, built once.
 pub struct DinoLoss {
@@ -76,9 +88,17 @@ impl DinoLoss {
         })
     }
 
-    fn params(s: &DinoShape, n_pairs: usize, tau_t: f32, weight: f32) -> [u32; 8] {
-        let (nt, ns, k) = (s.n_teacher as u32, s.n_student as u32, s.k as u32);
-        [nt, ns, k, n_pairs as u32, bits(1.0 / tau_t), bits(1.0 / s.tau_s as f32), bits(weight), 0]
+    fn params(s: &DinoShape, n_pairs: usize, tau_t: f32, weight: f32) -> DinoLossParams {
+        DinoLossParams {
+            n_teacher: s.n_teacher as u32,
+            n_student: s.n_student as u32,
+            k: s.k as u32,
+            n_pairs: n_pairs as u32,
+            inv_tau_t: 1.0 / tau_t,
+            inv_tau_s: 1.0 / s.tau_s as f32,
+            weight,
+            _pad: 0,
+        }
     }
 
     /// The teacher logits this term reads.
@@ -87,9 +107,9 @@ impl DinoLoss {
     }
 
     /// Changes the teacher temperature (its warm-up schedule) before the next submit.
-    pub fn set_teacher_temperature(&self, e: &Engine, tau_t: f32) {
+    pub fn set_teacher_temperature(&self, e: &Engine, tau_t: f32) -> Result<()> {
         // Only the teacher probabilities read it.
-        self.forward[0].set_params(&e.ctx, &Self::params(&self.shape, self.n_pairs, tau_t, self.weight));
+        self.forward[0].set_params(&e.ctx, &Self::params(&self.shape, self.n_pairs, tau_t, self.weight))
     }
 }
 
@@ -105,6 +125,6 @@ pub fn centre_update(
     let rows = teacher.len() / k.max(1);
     expect_len("dino_center_update", teacher, rows * k)?;
     expect_len("dino_center_update", centre, k)?;
-    let params = [rows as u32, k as u32, bits(momentum), 0];
+    let params = DinoCenterParams { rows: rows as u32, k: k as u32, momentum, _pad: 0 };
     e.dispatch("dino_center_update", &params, &[teacher, health, centre], grid_1d(k, 256))
 }

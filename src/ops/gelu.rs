@@ -2,12 +2,20 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
+
+shader_params! {
+    pub struct GeluForwardParams for ["gelu_forward"] { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+}
+shader_params! {
+    pub struct GeluBackwardParams for ["gelu_backward"] { n: u32, accumulate: u32, _p1: u32, _p2: u32 }
+}
 
 pub fn forward(e: &Engine, x: &GpuTensor, y: &GpuTensor) -> Result<Dispatch> {
     let n = x.len();
     expect_len("gelu_forward", y, n)?;
-    e.dispatch("gelu_forward", &[n as u32, 0, 0, 0], &[x, y], grid_1d(n, 256))
+    e.dispatch("gelu_forward", &GeluForwardParams { n: n as u32, ..Default::default() }, &[x, y], grid_1d(n, 256))
 }
 
 /// dx = dy * GELU'(x) (+ dx when `accumulate`).
@@ -15,5 +23,10 @@ pub fn backward(e: &Engine, x: &GpuTensor, dy: &GpuTensor, dx: &GpuTensor, accum
     let n = x.len();
     expect_len("gelu_backward", dy, n)?;
     expect_len("gelu_backward", dx, n)?;
-    e.dispatch("gelu_backward", &[n as u32, accumulate as u32, 0, 0], &[x, dy, dx], grid_1d(n, 256))
+    e.dispatch(
+        "gelu_backward",
+        &GeluBackwardParams { n: n as u32, accumulate: accumulate as u32, ..Default::default() },
+        &[x, dy, dx],
+        grid_1d(n, 256),
+    )
 }

@@ -3,7 +3,13 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::params::shader_params;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
+
+shader_params! {
+    /// Check `n` values; a failure records `code` and `step`.
+    pub struct HealthParams for ["health"] { n: u32, code: u32, step: u32, _pad: u32 }
+}
 
 /// What the flag says once read back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,11 +41,16 @@ impl Health {
     /// A check of `values` (all of them) under `code`; `set_step` before each submit.
     pub fn check(&self, e: &Engine, values: &GpuTensor, code: u32) -> Result<Dispatch> {
         expect_len("health_check", values, values.len())?;
-        e.dispatch("health_check", &[values.len() as u32, code, 0, 0], &[values, &self.flag], [1, 1, 1])
+        e.dispatch(
+            "health_check",
+            &HealthParams { n: values.len() as u32, code, step: 0, _pad: 0 },
+            &[values, &self.flag],
+            [1, 1, 1],
+        )
     }
 
-    pub fn set_step(e: &Engine, check: &Dispatch, values_len: usize, code: u32, step: u64) {
-        check.set_params(&e.ctx, &[values_len as u32, code, step as u32, 0]);
+    pub fn set_step(e: &Engine, check: &Dispatch, values_len: usize, code: u32, step: u64) -> Result<()> {
+        check.set_params(&e.ctx, &HealthParams { n: values_len as u32, code, step: step as u32, _pad: 0 })
     }
 
     pub fn read(&self, e: &Engine) -> Result<HealthState> {

@@ -2,7 +2,15 @@
 
 use super::expect_len;
 use crate::error::Result;
-use crate::gpu::{bits, grid_rows, Dispatch, Engine, GpuTensor};
+use crate::gpu::params::shader_params;
+use crate::gpu::{grid_rows, Dispatch, Engine, GpuTensor};
+
+shader_params! {
+    pub struct L2NormForwardParams for ["l2norm_forward"] { rows: u32, d: u32, eps: f32, _pad: u32 }
+}
+shader_params! {
+    pub struct L2NormBackwardParams for ["l2norm_backward"] { rows: u32, d: u32, eps: f32, accumulate: u32 }
+}
 
 /// The eps of torch's F.normalize.
 pub const EPS: f32 = 1e-12;
@@ -13,7 +21,8 @@ pub fn forward(e: &Engine, x: &GpuTensor, y: &GpuTensor, norm: &GpuTensor, d: us
     expect_len("l2norm_forward", x, rows * d)?;
     expect_len("l2norm_forward", y, rows * d)?;
     expect_len("l2norm_forward", norm, rows)?;
-    e.dispatch("l2norm_forward", &[rows as u32, d as u32, bits(EPS), 0], &[x, y, norm], grid_rows(rows))
+    let params = L2NormForwardParams { rows: rows as u32, d: d as u32, eps: EPS, _pad: 0 };
+    e.dispatch("l2norm_forward", &params, &[x, y, norm], grid_rows(rows))
 }
 
 pub fn backward(
@@ -29,5 +38,6 @@ pub fn backward(
         expect_len("l2norm_backward", t, rows * d)?;
     }
     expect_len("l2norm_backward", norm, rows)?;
-    e.dispatch("l2norm_backward", &[rows as u32, d as u32, bits(EPS), 0], &[y, norm, dy, dx], grid_rows(rows))
+    let params = L2NormBackwardParams { rows: rows as u32, d: d as u32, eps: EPS, accumulate: 0 };
+    e.dispatch("l2norm_backward", &params, &[y, norm, dy, dx], grid_rows(rows))
 }

@@ -3,7 +3,16 @@
 use super::expect_len;
 use super::reduce::{column_sum_once, row_chunks};
 use crate::error::Result;
-use crate::gpu::{bits, grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
+use crate::gpu::params::shader_params;
+use crate::gpu::{grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
+
+shader_params! {
+    pub struct LayerNormForwardParams for ["layernorm_forward"] { rows: u32, d: u32, eps: f32, _pad: u32 }
+}
+shader_params! {
+    /// `chunk_rows`: rows per chunk of the two-pass weight gradients (`rows` in one pass).
+    pub struct LayerNormBackwardParams for ["layernorm_backward"] { rows: u32, d: u32, accumulate: u32, chunk_rows: u32 }
+}
 
 /// Row kernels: one invocation per row on CPU drivers (no barriers), a workgroup per row
 /// elsewhere.
@@ -30,15 +39,11 @@ pub fn forward(
     expect_len("layernorm_forward", y, rows * d)?;
     expect_len("layernorm_forward", mean, rows)?;
     expect_len("layernorm_forward", rstd, rows)?;
+    let params = LayerNormForwardParams { rows: rows as u32, d: d as u32, eps, _pad: 0 };
     if rowwise(e) {
-        return e.dispatch(
-            "layernorm_forward_rowwise",
-            &[rows as u32, d as u32, bits(eps), 0],
-            &[x, w, b, y, mean, rstd],
-            grid_1d(rows, 64),
-        );
+        return e.dispatch("layernorm_forward_rowwise", &params, &[x, w, b, y, mean, rstd], grid_1d(rows, 64));
     }
-    e.dispatch("layernorm_forward", &[rows as u32, d as u32, bits(eps), 0], &[x, w, b, y, mean, rstd], grid_rows(rows))
+    e.dispatch("layernorm_forward", &params, &[x, w, b, y, mean, rstd], grid_rows(rows))
 }
 
 /// dx, dw, db from dy (added to the existing values with `accumulate`).
@@ -66,7 +71,12 @@ pub fn backward(
     for t in [dw, db] {
         expect_len("layernorm_backward", t, d)?;
     }
-    let params = [rows as u32, d as u32, accumulate as u32, rows as u32];
+    let params = LayerNormBackwardParams {
+        rows: rows as u32,
+        d: d as u32,
+        accumulate: accumulate as u32,
+        chunk_rows: rows as u32,
+    };
     let bufs = [x, w, mean, rstd, dy, dx, dw, db];
     let mut out = vec![if rowwise(e) {
         e.dispatch("layernorm_backward_input_rowwise", &params, &bufs, grid_1d(rows, 64))?
@@ -80,7 +90,12 @@ pub fn backward(
         Some([sw, sb]) if chunks > 1 => {
             let sw = sw.view(&e.ctx, "layernorm dw chunks", 0, &[chunks, d])?;
             let sb = sb.view(&e.ctx, "layernorm db chunks", 0, &[chunks, d])?;
-            let params = [rows as u32, d as u32, 0, chunk_rows as u32];
+            let params = LayerNormBackwardParams {
+                rows: rows as u32,
+                d: d as u32,
+                accumulate: 0,
+                chunk_rows: chunk_rows as u32,
+            };
             let grid = [(d as u32).div_ceil(256), chunks as u32, 1];
             let bufs = [x, w, mean, rstd, dy, dx, &sw, &sb];
             out.push(e.dispatch("layernorm_backward_params_chunks", &params, &bufs, grid)?);

@@ -3,16 +3,48 @@
 use super::expect_len;
 use crate::error::Result;
 use crate::gpu::kernels::MatmulPolicy;
-use crate::gpu::{bits, Dispatch, Engine, GpuTensor};
+use crate::gpu::params::shader_params;
+use crate::gpu::{Dispatch, Engine, GpuTensor};
 pub use crate::reference::matmul::MatmulShape;
 
+shader_params! {
+    /// C[b] = alpha op(A)[b] op(B)[b] (+ bias) (+ C): element (m, k) of op(A)[b] at
+    /// b a_bs + m a_rs + k a_cs (op(B) likewise), C dense with batch stride c_bs; `flags` FLAG_*.
+    pub struct MatmulParams for ["matmul", "matmul_large", "matmul_vec4", "matmul_subgroup"] {
+        m: u32, n: u32, k: u32, batch: u32,
+        a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
+        b_cs: u32, b_bs: u32, c_bs: u32, flags: u32,
+        alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+    }
+}
+
+/// Bits of `MatmulParams::flags`, as lib/matmul_params.wgsl defines them.
+pub const FLAG_BIAS: u32 = 1;
+pub const FLAG_ACCUMULATE: u32 = 2;
+pub const FLAG_SUM_BATCH: u32 = 4;
+pub const FLAG_GELU: u32 = 8;
+pub const FLAG_GELU_GRAD: u32 = 16;
+
+/// Outputs per workgroup the grids below assume: 64 x 64 (matmul.wgsl), 128 x 128
+/// (matmul_large.wgsl), 128 x 32 (matmul_subgroup.wgsl: 8 subgroups of 16 rows x 32 columns).
 const TILE: u32 = 64;
 const LARGE_TILE: u32 = 128;
-const FLAG_BIAS: u32 = 1;
-const FLAG_ACCUMULATE: u32 = 2;
-const FLAG_SUM_BATCH: u32 = 4;
-const FLAG_GELU: u32 = 8;
-const FLAG_GELU_GRAD: u32 = 16;
+const SUBGROUP_ROWS: u32 = 128;
+const SUBGROUP_COLS: u32 = 32;
+
+/// The WGSL constants this launcher's flags and grids rely on: (shader file, name, value).
+pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
+    ("matmul", "FLAG_BIAS", FLAG_BIAS),
+    ("matmul", "FLAG_ACCUMULATE", FLAG_ACCUMULATE),
+    ("matmul", "FLAG_SUM_BATCH", FLAG_SUM_BATCH),
+    ("matmul", "FLAG_GELU", FLAG_GELU),
+    ("matmul", "FLAG_GELU_GRAD", FLAG_GELU_GRAD),
+    ("matmul", "TILE_M", TILE),
+    ("matmul", "TILE_N", TILE),
+    ("matmul_large", "TILE", LARGE_TILE),
+    ("matmul_subgroup", "WG_ROWS", SUBGROUP_ROWS),
+    ("matmul_subgroup", "WG_COLS", SUBGROUP_COLS),
+];
 
 /// An elementwise step fused into the matmul's store (lib/matmul_epilogue.wgsl).
 #[derive(Clone, Copy)]
@@ -89,24 +121,22 @@ fn strided(
         }
     }
     let flags = flags | epilogue_flag | if bias.is_some() { FLAG_BIAS } else { 0 };
-    let params = [
-        m as u32,
-        n as u32,
-        k as u32,
-        batch as u32,
-        xs.rs as u32,
-        xs.cs as u32,
-        xs.bs as u32,
-        ys.rs as u32,
-        ys.cs as u32,
-        ys.bs as u32,
-        (m * n) as u32,
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        batch: batch as u32,
+        a_rs: xs.rs as u32,
+        a_cs: xs.cs as u32,
+        a_bs: xs.bs as u32,
+        b_rs: ys.rs as u32,
+        b_cs: ys.cs as u32,
+        b_bs: ys.bs as u32,
+        c_bs: (m * n) as u32,
         flags,
-        bits(alpha),
-        0,
-        0,
-        0,
-    ];
+        alpha,
+        ..Default::default()
+    };
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
     let policy = e.policy();
@@ -131,7 +161,7 @@ fn strided(
     let a_cols = xs.rs == 1 && m % 4 == 0 && xs.cs % 4 == 0 && xs.bs % 4 == 0;
     if policy == MatmulPolicy::Subgroup {
         // A subgroup computes 16 x 32, a workgroup 128 x 32.
-        let grid = [(n as u32).div_ceil(32), (m as u32).div_ceil(128), z];
+        let grid = [(n as u32).div_ceil(SUBGROUP_COLS), (m as u32).div_ceil(SUBGROUP_ROWS), z];
         let entry = match () {
             _ if dense_k => Some("matmul_sg_nt"),
             _ if b_rows && a_rows => Some("matmul_sg_nn"),

@@ -2,10 +2,25 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
+use crate::gpu::params::shader_params;
 use crate::gpu::{bits, grid_1d, grid_rows, Alloc, Dispatch, Engine, GpuTensor};
 pub use crate::reference::optim::{AdamW, Segment};
 
 pub use crate::spec::flat::{FlatLayout, ALIGN, BLOCK};
+
+shader_params! {
+    pub struct GradClipParams for ["optim_grad_clip"] { n_blocks: u32, n_segments: u32, max_norm: f32, _pad: u32 }
+}
+shader_params! {
+    pub struct AdamWParams for ["optim_adamw"] {
+        n_blocks: u32, _p0: u32, _p1: u32, _p2: u32,
+        lr: f32, weight_decay: f32, beta1: f32, beta2: f32,
+        eps: f32, _p3: u32, _p4: u32, _p5: u32,
+    }
+}
+shader_params! {
+    pub struct EmaParams for ["optim_ema"] { n: u32, momentum: f32, _p0: u32, _p1: u32 }
+}
 
 /// The segment table: [offset, len, first_block, n_blocks, decay, lr_scale, bc1, bc2] each.
 fn segment_table(layout: &FlatLayout, opt: &AdamW) -> Vec<u32> {
@@ -68,7 +83,7 @@ impl Optimizer {
         let block_sumsq = al.tensor("optimizer.block_sumsq", &[n_blocks])?;
         let clip = al.tensor("optimizer.clip", &[n_seg, 2])?;
         let e = al.e;
-        let cparams = [n_blocks as u32, n_seg as u32, bits(max_norm), 0];
+        let cparams = GradClipParams { n_blocks: n_blocks as u32, n_segments: n_seg as u32, max_norm, _pad: 0 };
         let cbufs = [&segments_table, &blocks_table, grads, &block_sumsq, &clip];
         // A workgroup per block on GPUs, an invocation per block on CPU drivers.
         let sumsq = if e.row_policy().rowwise() {
@@ -90,31 +105,26 @@ impl Optimizer {
     }
 
     /// Writes this step's hyper-parameters and per-tensor steps / lr scales (before submit).
-    pub fn set_step(&self, e: &Engine, layout: &FlatLayout, opt: &AdamW) {
+    pub fn set_step(&self, e: &Engine, layout: &FlatLayout, opt: &AdamW) -> Result<()> {
         e.ctx.queue.write_buffer(
             &self.segments_table.buffer,
             self.segments_table.offset,
             bytemuck::cast_slice(&segment_table(layout, opt)),
         );
-        self.dispatches[2].set_params(&e.ctx, &adamw_params(self.n_blocks, opt));
+        self.dispatches[2].set_params(&e.ctx, &adamw_params(self.n_blocks, opt))
     }
 }
 
-fn adamw_params(n_blocks: usize, o: &AdamW) -> [u32; 12] {
-    [
-        n_blocks as u32,
-        0,
-        0,
-        0,
-        bits(o.lr as f32),
-        bits(o.weight_decay as f32),
-        bits(o.beta1 as f32),
-        bits(o.beta2 as f32),
-        bits(o.eps as f32),
-        0,
-        0,
-        0,
-    ]
+fn adamw_params(n_blocks: usize, o: &AdamW) -> AdamWParams {
+    AdamWParams {
+        n_blocks: n_blocks as u32,
+        lr: o.lr as f32,
+        weight_decay: o.weight_decay as f32,
+        beta1: o.beta1 as f32,
+        beta2: o.beta2 as f32,
+        eps: o.eps as f32,
+        ..Default::default()
+    }
 }
 
 /// teacher <- momentum teacher + (1 - momentum) student (skipped once health is bad).
@@ -131,6 +141,6 @@ pub fn ema(
 }
 
 /// The parameter block of `ema` (for a scheduled momentum via `Dispatch::set_params`).
-pub fn ema_params(n: usize, momentum: f32) -> [u32; 4] {
-    [n as u32, bits(momentum), 0, 0]
+pub fn ema_params(n: usize, momentum: f32) -> EmaParams {
+    EmaParams { n: n as u32, momentum, ..Default::default() }
 }

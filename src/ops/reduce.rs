@@ -4,7 +4,13 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
+
+shader_params! {
+    /// `chunk_rows`: rows per chunk of `column_sum_chunks` (`rows` for `column_sum`).
+    pub struct ReduceParams for ["reduce"] { rows: u32, cols: u32, accumulate: u32, chunk_rows: u32 }
+}
 
 /// Rows below which a column reduction runs in one pass on any device.
 const TWO_PASS_MIN_ROWS: usize = 256;
@@ -42,7 +48,7 @@ pub fn column_sum(
     };
     expect_len("column_sum", src, rows * cols)?;
     let partial = partial.view(&e.ctx, "column_sum chunks", 0, &[chunks, cols])?;
-    let params = [rows as u32, cols as u32, 0, chunk_rows as u32];
+    let params = ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: 0, chunk_rows: chunk_rows as u32 };
     let grid = [(cols as u32).div_ceil(256), chunks as u32, 1];
     Ok(vec![
         e.dispatch("column_sum_chunks", &params, &[src, &partial], grid)?,
@@ -61,6 +67,7 @@ pub fn column_sum_once(
 ) -> Result<Dispatch> {
     expect_len("column_sum", src, rows * cols)?;
     expect_len("column_sum", dst, cols)?;
-    let params = [rows as u32, cols as u32, accumulate as u32, rows as u32];
+    let params =
+        ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, chunk_rows: rows as u32 };
     e.dispatch("column_sum", &params, &[src, dst], grid_1d(cols, 256))
 }

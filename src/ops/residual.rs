@@ -2,7 +2,30 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
+
+shader_params! {
+    /// `n` floats of rows `dim` wide; sample s = row / rows_per_sample scales by scale[scale_offset + s].
+    pub struct ResidualParams for ["residual"] { n: u32, dim: u32, rows_per_sample: u32, scale_offset: u32 }
+}
+
+impl ResidualParams {
+    fn new(n: usize, dim: usize, rows_per_sample: usize, scale: &SampleScale) -> Self {
+        Self {
+            n: n as u32,
+            dim: dim as u32,
+            rows_per_sample: rows_per_sample as u32,
+            scale_offset: scale.offset as u32,
+        }
+    }
+}
+
+shader_params! {
+    pub struct ResidualLayerNormParams for ["residual_layernorm"] {
+        rows: u32, d: u32, eps: f32, rows_per_sample: u32, scale_offset: u32, _p0: u32, _p1: u32, _p2: u32,
+    }
+}
 
 /// Where a residual's per-sample scales are: `scale[offset..offset + samples]`.
 #[derive(Clone, Copy, Debug)]
@@ -35,7 +58,7 @@ pub fn add(
     expect_len("residual_add", x, n)?;
     expect_len("residual_add", branch, n)?;
     check_scale("residual_add", &scale, n / (dim * rows_per_sample))?;
-    let p = [n as u32, dim as u32, rows_per_sample as u32, scale.offset as u32];
+    let p = ResidualParams::new(n, dim, rows_per_sample, &scale);
     let scale = scale.scale;
     e.dispatch("residual_add", &p, &[x, branch, scale, out], grid_1d(n, 256))
 }
@@ -52,7 +75,7 @@ pub fn branch_grad(
     let n = dout.len();
     expect_len("residual_branch_grad", dbranch, n)?;
     check_scale("residual_branch_grad", &scale, n / (dim * rows_per_sample))?;
-    let p = [n as u32, dim as u32, rows_per_sample as u32, scale.offset as u32];
+    let p = ResidualParams::new(n, dim, rows_per_sample, &scale);
     let scale = scale.scale;
     e.dispatch("residual_branch_grad", &p, &[dout, &e.kernels.dummy, scale, dbranch], grid_1d(n, 256))
 }
@@ -69,8 +92,11 @@ pub struct NextNorm<'a> {
     pub rstd: &'a GpuTensor,
 }
 
-/// Rows a workgroup of the fused kernel holds in registers: 4 per invocation x 256.
+/// The widest row a workgroup of the fused kernel holds in registers: 4 per invocation x 256.
 const FUSED_MAX_DIM: usize = 1024;
+
+/// The WGSL constants this launcher relies on: (shader file, name, value).
+pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[("residual_layernorm", "MAX_D", FUSED_MAX_DIM as u32)];
 
 /// out = x + scale[sample] * branch, then `norm` of out: one fused dispatch where the device
 /// has the kernel (and the row fits a workgroup's registers or the policy is one invocation
@@ -104,7 +130,14 @@ pub fn add_then_layernorm(
     expect_len(kernel, norm.mean, rows)?;
     expect_len(kernel, norm.rstd, rows)?;
     check_scale(kernel, &scale, rows / rows_per_sample.max(1))?;
-    let p = [rows as u32, dim as u32, norm.eps.to_bits(), rows_per_sample as u32, scale.offset as u32, 0, 0, 0];
+    let p = ResidualLayerNormParams {
+        rows: rows as u32,
+        d: dim as u32,
+        eps: norm.eps,
+        rows_per_sample: rows_per_sample as u32,
+        scale_offset: scale.offset as u32,
+        ..Default::default()
+    };
     let bufs = [x, branch, scale.scale, norm.w, norm.b, out, norm.y, norm.mean, norm.rstd];
     Ok(vec![if rowwise {
         e.dispatch("residual_layernorm_rowwise", &p, &bufs, grid_1d(rows, 64))?

@@ -2,11 +2,25 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 pub use crate::reference::tokens::TokenShape;
 
-fn params(s: &TokenShape, accumulate: bool) -> [u32; 8] {
-    [s.images as u32, s.patches as u32, s.queries as u32, s.dim as u32, accumulate as u32, 0, 0, 0]
+shader_params! {
+    pub struct TokensParams for ["tokens"] {
+        images: u32, patches: u32, queries: u32, dim: u32, accumulate: u32, _p0: u32, _p1: u32, _p2: u32,
+    }
+}
+
+fn params(s: &TokenShape, accumulate: bool) -> TokensParams {
+    TokensParams {
+        images: s.images as u32,
+        patches: s.patches as u32,
+        queries: s.queries as u32,
+        dim: s.dim as u32,
+        accumulate: accumulate as u32,
+        ..Default::default()
+    }
 }
 
 /// x [images, T, dim] from cls [dim], pos [1 + N, dim], patch_proj [images * N, dim] and

@@ -3,7 +3,12 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
+
+shader_params! {
+    pub struct WeightNormParams for ["weight_norm_forward", "weight_norm_backward"] { rows: u32, d: u32, _p0: u32, _p1: u32 }
+}
 
 /// w [rows, d] and vnorm [rows] from g [rows] and v [rows, d].
 pub fn forward(e: &Engine, g: &GpuTensor, v: &GpuTensor, w: &GpuTensor, vnorm: &GpuTensor) -> Result<Dispatch> {
@@ -12,7 +17,7 @@ pub fn forward(e: &Engine, g: &GpuTensor, v: &GpuTensor, w: &GpuTensor, vnorm: &
     expect_len("weight_norm_forward", v, rows * d)?;
     expect_len("weight_norm_forward", w, rows * d)?;
     expect_len("weight_norm_forward", vnorm, rows)?;
-    let p = [rows as u32, d as u32, 0, 0];
+    let p = WeightNormParams { rows: rows as u32, d: d as u32, ..Default::default() };
     if e.row_policy().rowwise() {
         return e.dispatch("weight_norm_forward_rowwise", &p, &[g, v, w, vnorm], grid_1d(rows, 64));
     }
@@ -38,7 +43,8 @@ pub fn backward(
     for t in [vnorm, dg] {
         expect_len("weight_norm_backward", t, rows)?;
     }
-    let (p, bufs) = ([rows as u32, d as u32, 0, 0], [g, v, vnorm, dw, dg, dv]);
+    let p = WeightNormParams { rows: rows as u32, d: d as u32, ..Default::default() };
+    let bufs = [g, v, vnorm, dw, dg, dv];
     if e.row_policy().rowwise() {
         return e.dispatch("weight_norm_backward_rowwise", &p, &bufs, grid_1d(rows, 64));
     }

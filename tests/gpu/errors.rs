@@ -37,3 +37,21 @@ fn mismatched_shapes_are_rejected_before_dispatch() {
     let msg = err.to_string();
     assert!(msg.contains("`b`") && msg.contains("30"), "{msg}");
 }
+
+/// A launcher that passes another shader's parameter block gets an error naming both; a
+/// rewrite of a recorded dispatch's block is checked the same way.
+#[test]
+fn a_parameter_block_of_another_shader_is_refused() {
+    use adclr_wgpu::ops::gelu::GeluForwardParams;
+    use adclr_wgpu::ops::softmax::SoftmaxParams;
+    let e = engine();
+    let (x, y) = (zeros("x", 8), zeros("y", 8));
+    let wrong = SoftmaxParams { rows: 1, cols: 8, inv_temp: 1.0, _pad: 0 };
+    let err = e.dispatch("gelu_forward", &wrong, &[&x, &y], [1, 1, 1]).err().expect("refused");
+    let text = err.to_string();
+    assert!(text.contains("gelu_forward") && text.contains("SoftmaxParams"), "{text}");
+    let right = GeluForwardParams { n: 8, ..Default::default() };
+    let d = e.dispatch("gelu_forward", &right, &[&x, &y], [1, 1, 1]).unwrap();
+    assert!(d.set_params(&e.ctx, &right).is_ok());
+    assert!(d.set_params(&e.ctx, &wrong).is_err());
+}

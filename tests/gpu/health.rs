@@ -21,7 +21,7 @@ fn health_flag_matches_reference() {
     for (values, code, step) in [(&finite, 1, 4), (&with_nan, 2, 5), (&with_inf, 3, 6), (&finite, 4, 7)] {
         let t = upload(&format!("values (code {code})"), values);
         let check = health.check(e, &t, code).unwrap();
-        Health::set_step(e, &check, values.len(), code, step as u64);
+        Health::set_step(e, &check, values.len(), code, step as u64).unwrap();
         e.run(&[&check]).unwrap();
         want = reference::health::check(want, values, code, step);
         assert_eq!(health.flag.read_u32(&e.ctx).unwrap(), want, "after the check with code {code}");

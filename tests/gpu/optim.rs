@@ -56,7 +56,7 @@ fn clipping_on(e: &adclr_wgpu::gpu::Engine) {
         }
         opt.lr *= 0.9;
         gg.write_f32(&e.ctx, &grads.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
-        optimizer.set_step(e, &lay, &opt);
+        optimizer.set_step(e, &lay, &opt).unwrap();
         e.run(&optimizer.dispatches.iter().collect::<Vec<_>>()).unwrap();
         let clip = reference::optim::clip_scales(&grads, &lay.segments, max_norm);
         assert!(clip[3].0 < 1.0 && clip[0].0 == 1.0, "test data must clip one tensor and not another");
@@ -107,7 +107,7 @@ fn non_finite_gradient_stops_every_update_and_names_step_and_term() {
     let finite_loss = upload("loss", &[0.5]);
     let loss_check = health.check(e, &finite_loss, 1).unwrap();
     let grad_check = health.check(e, &optimizer.clip, 3).unwrap();
-    Health::set_step(e, &grad_check, optimizer.clip.len(), 3, 17);
+    Health::set_step(e, &grad_check, optimizer.clip.len(), 3, 17).unwrap();
     let ema_d = ema(e, &gp, &teacher, &health.flag, 0.5).unwrap();
     let d = &optimizer.dispatches;
     e.run(&[&loss_check, &d[0], &d[1], &grad_check, &d[2], &ema_d]).unwrap();
