@@ -6,7 +6,7 @@
 
 mod common;
 
-use adclr_wgpu::gpu::kernels::MatmulPolicy;
+use adclr_wgpu::gpu::KernelPolicy;
 use adclr_wgpu::gpu::{AdapterChoice, Engine};
 use adclr_wgpu::model::batch::StepHyper;
 use adclr_wgpu::model::config::AdclrConfig;
@@ -17,7 +17,7 @@ use common::check_close;
 /// The loss of one step, its parameter gradients and Adam moments, on `backend`.
 fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
     let choice = AdapterChoice { backend: Some(backend.into()), adapter: None };
-    let e = Engine::open_with_policy(&choice, MatmulPolicy::Blocked).unwrap_or_else(|err| {
+    let e = Engine::open_with_policy(&choice, KernelPolicy::Blocked).unwrap_or_else(|err| {
         panic!("no {backend} adapter (GL: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri): {err}")
     });
     assert_eq!(format!("{:?}", e.ctx.info.backend).to_lowercase(), backend, "{}", e.ctx.describe());

@@ -5,7 +5,7 @@
 //!
 //! Subgroup kernels need subgroup operations, which wgpu's GL backend does not offer: they are
 //! excluded there, and the runtime never builds them on it (kernels are compiled only where the
-//! device has `Features::SUBGROUP`, and `MatmulPolicy::subgroup_supported` needs it too), so GL
+//! device has `Features::SUBGROUP`, and `KernelPolicy::subgroup_supported` needs it too), so GL
 //! falls back to the register-blocked matmul and the non-subgroup attention kernels.
 
 use adclr_wgpu::gpu::kernels::{ShaderFile, SHADER_FILES};

@@ -1,7 +1,8 @@
 //! An open device together with its compiled kernels: what every launcher takes.
 
 use super::context::{AdapterChoice, GpuContext};
-use super::kernels::{Kernels, MatmulPolicy};
+use super::kernels::Kernels;
+use super::policy::KernelPolicy;
 use super::tune::{self, ConfigSource, MatmulConfig};
 use super::GpuTensor;
 use crate::error::{Error, Result};
@@ -16,7 +17,7 @@ pub struct Engine {
     /// The matmul kernels in use and where that choice came from.
     pub matmul: (MatmulConfig, ConfigSource),
     /// The policy of the row, column-reduction and attention kernels (see `row_policy`).
-    rows: MatmulPolicy,
+    rows: KernelPolicy,
     /// Two scratch buffers of `SCRATCH_LEN` floats for multi-pass reductions (column sums over
     /// row chunks, split-K weight gradients); only where `row_policy` is a GPU one. Each op
     /// that uses them consumes what it wrote before the next dispatch of the step writes them.
@@ -41,7 +42,7 @@ impl Engine {
     }
 
     /// Opens a device with a chosen matmul / row-kernel policy and the default TILE_K.
-    pub fn open_with_policy(choice: &AdapterChoice, policy: MatmulPolicy) -> Result<Self> {
+    pub fn open_with_policy(choice: &AdapterChoice, policy: KernelPolicy) -> Result<Self> {
         Self::open_with_config(choice, MatmulConfig { policy, tile_k: tune::DEFAULT_TILE_K })
     }
 
@@ -55,19 +56,19 @@ impl Engine {
         }
         let kernels = Kernels::with_constants(&ctx, &config.overrides())?;
         let mut config = config;
-        if config.policy == MatmulPolicy::Subgroup && !kernels.has("matmul_sg_nt") {
+        if config.policy == KernelPolicy::Subgroup && !kernels.has("matmul_sg_nt") {
             let message = format!("{}: the subgroup matmul kernels did not compile", ctx.describe());
             if source == ConfigSource::Explicit {
                 return Err(Error::Gpu(message));
             }
             eprintln!("note: {message}; using the register-blocked kernels");
-            config.policy = MatmulPolicy::Blocked;
+            config.policy = KernelPolicy::Blocked;
         }
         // Row and attention kernels follow the device, not the matmul kernels tuning picked
         // (a GPU whose fastest matmul is the register-blocked one still wants a workgroup per
         // row); a caller that names a policy gets that policy's row kernels too, so tests on a
         // CPU driver run every variant.
-        let rows = if source == ConfigSource::Explicit { config.policy } else { MatmulPolicy::rule(&ctx) };
+        let rows = if source == ConfigSource::Explicit { config.policy } else { KernelPolicy::rule(&ctx) };
         let scratch = if rows.rowwise() {
             None
         } else {
@@ -80,14 +81,14 @@ impl Engine {
     }
 
     /// The matmul kernel family in use.
-    pub fn policy(&self) -> MatmulPolicy {
+    pub fn policy(&self) -> KernelPolicy {
         self.matmul.0.policy
     }
 
     /// The policy the row kernels (LayerNorm, residual + LayerNorm, weight norm, gradient block
     /// sums), column reductions and attention follow: one invocation per row on CPU drivers, a
     /// workgroup per row, two-pass column sums and shared-memory attention on GPUs.
-    pub fn row_policy(&self) -> MatmulPolicy {
+    pub fn row_policy(&self) -> KernelPolicy {
         self.rows
     }
 
@@ -97,8 +98,8 @@ impl Engine {
         let (config, source) = self.matmul;
         let policy = config.policy.name();
         let tile = match config.policy {
-            MatmulPolicy::Tiled | MatmulPolicy::Large => format!(", TILE_K {}", config.tile_k),
-            MatmulPolicy::Blocked | MatmulPolicy::Subgroup => String::new(),
+            KernelPolicy::Tiled | KernelPolicy::Large => format!(", TILE_K {}", config.tile_k),
+            KernelPolicy::Blocked | KernelPolicy::Subgroup => String::new(),
         };
         let why = match source {
             ConfigSource::Default => "default; `adclr-wgpu tune` measures the fastest on this adapter",

@@ -6,10 +6,10 @@
 //! the subgroup-shared kernels) on the
 //! three matmuls of a ViT-S linear layer (forward, input gradient, weight gradient) and keeps
 //! the fastest per adapter in a small JSON cache. `Engine::open` uses the cached choice; without
-//! one it falls back to the built-in rule (MatmulPolicy::for_adapter, TILE_K 16).
+//! one it falls back to the built-in rule (KernelPolicy::for_adapter, TILE_K 16).
 
 use super::context::GpuContext;
-use super::kernels::MatmulPolicy;
+use super::policy::KernelPolicy;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ pub const LARGE_TILE_K_CANDIDATES: [u32; 2] = [8, 16];
 /// unused for the register-blocked and subgroup kernels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatmulConfig {
-    pub policy: MatmulPolicy,
+    pub policy: KernelPolicy,
     pub tile_k: u32,
 }
 
@@ -32,19 +32,19 @@ impl MatmulConfig {
     /// Pipeline override constants for this configuration (TILE_K of the kernel it uses).
     pub fn overrides(&self) -> Vec<(&'static str, &'static str, f64)> {
         match self.policy {
-            MatmulPolicy::Tiled => vec![("matmul", "TILE_K", self.tile_k as f64)],
-            MatmulPolicy::Large => vec![("matmul_large", "TILE_K", self.tile_k as f64)],
-            MatmulPolicy::Blocked | MatmulPolicy::Subgroup => vec![],
+            KernelPolicy::Tiled => vec![("matmul", "TILE_K", self.tile_k as f64)],
+            KernelPolicy::Large => vec![("matmul_large", "TILE_K", self.tile_k as f64)],
+            KernelPolicy::Blocked | KernelPolicy::Subgroup => vec![],
         }
     }
 
     /// Whether `ctx` can run this configuration.
     pub fn runs_on(&self, ctx: &GpuContext) -> bool {
         match self.policy {
-            MatmulPolicy::Tiled => TILE_K_CANDIDATES.contains(&self.tile_k),
-            MatmulPolicy::Large => LARGE_TILE_K_CANDIDATES.contains(&self.tile_k),
-            MatmulPolicy::Blocked => self.tile_k == DEFAULT_TILE_K,
-            MatmulPolicy::Subgroup => self.tile_k == DEFAULT_TILE_K && MatmulPolicy::subgroup_supported(ctx),
+            KernelPolicy::Tiled => TILE_K_CANDIDATES.contains(&self.tile_k),
+            KernelPolicy::Large => LARGE_TILE_K_CANDIDATES.contains(&self.tile_k),
+            KernelPolicy::Blocked => self.tile_k == DEFAULT_TILE_K,
+            KernelPolicy::Subgroup => self.tile_k == DEFAULT_TILE_K && KernelPolicy::subgroup_supported(ctx),
         }
     }
 }
@@ -52,11 +52,11 @@ impl MatmulConfig {
 /// Every configuration worth timing on this device.
 pub fn candidates(ctx: &GpuContext) -> Vec<MatmulConfig> {
     let mut out: Vec<MatmulConfig> =
-        TILE_K_CANDIDATES.iter().map(|&tile_k| MatmulConfig { policy: MatmulPolicy::Tiled, tile_k }).collect();
-    out.extend(LARGE_TILE_K_CANDIDATES.iter().map(|&tile_k| MatmulConfig { policy: MatmulPolicy::Large, tile_k }));
-    out.push(MatmulConfig { policy: MatmulPolicy::Blocked, tile_k: DEFAULT_TILE_K });
-    if MatmulPolicy::subgroup_supported(ctx) {
-        out.push(MatmulConfig { policy: MatmulPolicy::Subgroup, tile_k: DEFAULT_TILE_K });
+        TILE_K_CANDIDATES.iter().map(|&tile_k| MatmulConfig { policy: KernelPolicy::Tiled, tile_k }).collect();
+    out.extend(LARGE_TILE_K_CANDIDATES.iter().map(|&tile_k| MatmulConfig { policy: KernelPolicy::Large, tile_k }));
+    out.push(MatmulConfig { policy: KernelPolicy::Blocked, tile_k: DEFAULT_TILE_K });
+    if KernelPolicy::subgroup_supported(ctx) {
+        out.push(MatmulConfig { policy: KernelPolicy::Subgroup, tile_k: DEFAULT_TILE_K });
     }
     out
 }
@@ -144,7 +144,7 @@ pub enum ConfigSource {
 
 /// The configuration `Engine::open` uses on `ctx`: ADCLR_MATMUL, else the cache, else the rule.
 pub fn config_for(ctx: &GpuContext) -> (MatmulConfig, ConfigSource) {
-    let policy = MatmulPolicy::for_adapter(ctx);
+    let policy = KernelPolicy::for_adapter(ctx);
     let rule = MatmulConfig { policy, tile_k: DEFAULT_TILE_K };
     let forced = std::env::var("ADCLR_MATMUL").ok().is_some_and(|v| v == policy.name());
     if forced {

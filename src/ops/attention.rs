@@ -1,9 +1,20 @@
-//! Fused masked multi-head attention launchers (ADCLR mask as index ranges).
+//! Fused masked multi-head attention (ADCLR mask as index ranges), forward and backward.
+//!
+//! Kernel variants (`variant` chooses per engine policy and shape; all are tested on lavapipe):
+//! - quad (`attention_*_quad`, shaders/attention_quad_*.wgsl): four lanes per row, 64 rows per
+//!   workgroup, head_dim 64 only; the Large policy (GPUs) where subgroups have 4+ lanes and
+//!   `ADCLR_ATTENTION` is not `tiled`. The fastest on the H100.
+//! - tiled (`attention_*_tiled`): shared-memory tiles of 64 rows, an invocation per row,
+//!   head_dim 64 only; the Tiled and Large policies otherwise.
+//! - subgroup (`attention_*_sg`): eight rows per 8-lane subgroup, head_dim % 4 == 0; the
+//!   Subgroup policy (lavapipe).
+//! - per row (`attention_forward`, `attention_backward_*`): an invocation per row, any
+//!   head_dim up to 128; everything else (the fallback on every device).
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
-use crate::gpu::kernels::MatmulPolicy;
 use crate::gpu::params::shader_params;
+use crate::gpu::KernelPolicy;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 pub use crate::reference::attention::{AttentionShape, QueryAttends};
 
@@ -85,11 +96,11 @@ fn variant(e: &Engine, s: &AttentionShape) -> Variant {
         && e.ctx.info.subgroup_min_size >= 4
         && std::env::var("ADCLR_ATTENTION").as_deref() != Ok("tiled");
     match e.row_policy() {
-        MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM && quads => Variant::Quad(grid_1d(rows(BLOCK_ROWS), 64)),
-        MatmulPolicy::Tiled | MatmulPolicy::Large if s.head_dim == TILED_HEAD_DIM => {
+        KernelPolicy::Large if s.head_dim == TILED_HEAD_DIM && quads => Variant::Quad(grid_1d(rows(BLOCK_ROWS), 64)),
+        KernelPolicy::Tiled | KernelPolicy::Large if s.head_dim == TILED_HEAD_DIM => {
             Variant::Tiled(grid_1d(rows(BLOCK_ROWS), 64))
         }
-        MatmulPolicy::Subgroup if s.head_dim.is_multiple_of(4) && e.kernels.has("attention_forward_sg") => {
+        KernelPolicy::Subgroup if s.head_dim.is_multiple_of(4) && e.kernels.has("attention_forward_sg") => {
             Variant::Subgroup(grid_1d(rows(SUBGROUP_ROWS), 64))
         }
         _ => Variant::PerRow(grid_1d(s.lse_len(), 64)),

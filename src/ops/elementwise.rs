@@ -1,4 +1,4 @@
-//! Residual add with scaling, scaling/accumulation and fill.
+//! Elementwise kernels: scaled sums (out = alpha a + beta b), scaling with accumulation, fill.
 
 use super::expect_len;
 use crate::error::Result;

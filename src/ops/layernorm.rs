@@ -1,4 +1,10 @@
-//! LayerNorm launchers.
+//! LayerNorm, forward and backward.
+//!
+//! Kernel variants: a workgroup per row with barrier reductions (`layernorm_forward`,
+//! `layernorm_backward_input`: the Tiled and Large policies, GPUs) or an invocation per row
+//! (`*_rowwise`: Blocked and Subgroup, CPU drivers). The weight and bias gradients are one
+//! pass over the rows (`layernorm_backward_params`) or, on GPUs with many rows, chunk sums
+//! (`layernorm_backward_params_chunks`) added by `reduce::column_sum_once`.
 
 use super::expect_len;
 use super::reduce::{column_sum_once, row_chunks};

@@ -1,9 +1,24 @@
-//! Launchers for the batched strided matmul and its backward.
+//! The batched strided matmul and its backward (input and weight gradients, split-K).
+//!
+//! Kernel variants (`strided` chooses from the engine policy and the operands' layout):
+//! - `matmul` (shaders/matmul.wgsl): 64 x 64 workgroup-memory tiles, any strides; the Tiled
+//!   policy, and the fallback for layouts no vec4 kernel takes.
+//! - `matmul_large`: 128 x 128 tiles, 8 x 8 per invocation; the Large policy (GPUs).
+//! - `matmul_nt`, `matmul_nn`, `matmul_nn_k4`, `matmul_tn` (matmul_vec4.wgsl): register blocks
+//!   of 8 x 4 with vec4 loads, no workgroup memory; the Blocked policy (CPU drivers), by layout:
+//!   both operands contiguous along K (nt), B along N with A along K (nn_k4), along M (tn) or
+//!   strided (nn).
+//! - `matmul_sg_nt`, `matmul_sg_nn`, `matmul_sg_tn` (matmul_subgroup.wgsl): the same layouts
+//!   with the eight lanes of a subgroup sharing loads of A; the Subgroup policy (lavapipe),
+//!   falling back to the Blocked kernels for other layouts.
+//!
+//! Weight gradients over many rows are split along K on GPUs (`split_k`), the chunks summed by
+//! `reduce::column_sum_once`; the GELU epilogues fuse an activation or its gradient into the store.
 
 use super::expect_len;
 use crate::error::Result;
-use crate::gpu::kernels::MatmulPolicy;
 use crate::gpu::params::shader_params;
+use crate::gpu::KernelPolicy;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 pub use crate::reference::matmul::MatmulShape;
 
@@ -141,15 +156,15 @@ fn strided(
     let bias = bias.unwrap_or(&e.kernels.dummy);
     let policy = e.policy();
     match policy {
-        MatmulPolicy::Tiled => {
+        KernelPolicy::Tiled => {
             let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
             return e.dispatch("matmul", &params, &[x, y, bias, c, aux], grid);
         }
-        MatmulPolicy::Large => {
+        KernelPolicy::Large => {
             let grid = [(n as u32).div_ceil(LARGE_TILE), (m as u32).div_ceil(LARGE_TILE), z];
             return e.dispatch("matmul_large", &params, &[x, y, bias, c, aux], grid);
         }
-        MatmulPolicy::Blocked | MatmulPolicy::Subgroup => {}
+        KernelPolicy::Blocked | KernelPolicy::Subgroup => {}
     }
     let tensors = [x, y, bias, c, x, aux];
     // Layouts the vec4 kernels read (vec4 loads need 16-byte aligned rows and batches):
@@ -159,7 +174,7 @@ fn strided(
     let b_rows = n % 4 == 0 && ys.cs == 1 && ys.rs == n && ys.bs % 4 == 0;
     let a_rows = xs.cs == 1 && k % 4 == 0 && xs.rs % 4 == 0 && xs.bs % 4 == 0;
     let a_cols = xs.rs == 1 && m % 4 == 0 && xs.cs % 4 == 0 && xs.bs % 4 == 0;
-    if policy == MatmulPolicy::Subgroup {
+    if policy == KernelPolicy::Subgroup {
         // A subgroup computes 16 x 32, a workgroup 128 x 32.
         let grid = [(n as u32).div_ceil(SUBGROUP_COLS), (m as u32).div_ceil(SUBGROUP_ROWS), z];
         let entry = match () {

@@ -1,4 +1,8 @@
 //! Per-tensor clipping, AdamW and the EMA teacher over flat parameter buffers.
+//!
+//! Kernel variants: the per-block sums of squares run a workgroup per block
+//! (`grad_block_sumsq`, GPU policies) or an invocation per block (`grad_block_sumsq_rowwise`,
+//! CPU drivers); the clip scales, AdamW and the EMA have one variant each.
 
 use super::expect_len;
 use crate::error::{shape_error, Result};

@@ -1,4 +1,11 @@
-//! Residual connections with per-sample branch scaling (drop-path).
+//! Residual connections with per-sample branch scaling (drop path), alone or fused with the
+//! LayerNorm that follows.
+//!
+//! Kernel variants: `residual_add` / `residual_branch_grad` (elementwise); the fused
+//! `residual_layernorm` (a workgroup per row, rows up to 1024 wide: GPU policies) or
+//! `residual_layernorm_rowwise` (an invocation per row: CPU drivers); where the fused kernel is
+//! missing (devices with fewer than 9 storage buffers) or the row is too wide, the add and a
+//! separate LayerNorm.
 
 use super::expect_len;
 use crate::error::Result;

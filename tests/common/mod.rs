@@ -18,7 +18,7 @@ pub fn engine() -> &'static Engine {
 /// register-blocked (CPU drivers) and subgroup-shared blocks (CPU drivers with 8-lane subgroups, where the adapter has
 /// them: lavapipe does). Kernels with several variants are tested on each.
 pub fn engines() -> Vec<&'static Engine> {
-    use adclr_wgpu::gpu::kernels::MatmulPolicy;
+    use adclr_wgpu::gpu::KernelPolicy;
     static TILED: OnceLock<Engine> = OnceLock::new();
     static LARGE: OnceLock<Engine> = OnceLock::new();
     static BLOCKED: OnceLock<Engine> = OnceLock::new();
@@ -28,12 +28,12 @@ pub fn engines() -> Vec<&'static Engine> {
             .unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
     };
     let mut out = vec![
-        TILED.get_or_init(|| open(MatmulPolicy::Tiled)),
-        LARGE.get_or_init(|| open(MatmulPolicy::Large)),
-        BLOCKED.get_or_init(|| open(MatmulPolicy::Blocked)),
+        TILED.get_or_init(|| open(KernelPolicy::Tiled)),
+        LARGE.get_or_init(|| open(KernelPolicy::Large)),
+        BLOCKED.get_or_init(|| open(KernelPolicy::Blocked)),
     ];
     let subgroup =
-        SUBGROUP.get_or_init(|| Engine::open_with_policy(&AdapterChoice::default(), MatmulPolicy::Subgroup).ok());
+        SUBGROUP.get_or_init(|| Engine::open_with_policy(&AdapterChoice::default(), KernelPolicy::Subgroup).ok());
     match subgroup {
         Some(e) => out.push(e),
         None => eprintln!("note: this adapter has no 8-lane subgroups; the subgroup matmul is not tested"),

@@ -1,6 +1,6 @@
 use crate::common::*;
-use adclr_wgpu::gpu::kernels::MatmulPolicy;
 use adclr_wgpu::gpu::tune::MatmulConfig;
+use adclr_wgpu::gpu::KernelPolicy;
 use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor};
 use adclr_wgpu::ops::matmul::{self, MatmulShape};
 use adclr_wgpu::reference;
@@ -131,7 +131,7 @@ fn weight_gradients_over_many_rows_match_reference() {
 
 #[test]
 fn matmul_with_other_tile_k_override() {
-    for (policy, tile_k) in [(MatmulPolicy::Tiled, 8), (MatmulPolicy::Tiled, 32), (MatmulPolicy::Large, 8)] {
+    for (policy, tile_k) in [(KernelPolicy::Tiled, 8), (KernelPolicy::Tiled, 32), (KernelPolicy::Large, 8)] {
         let config = MatmulConfig { policy, tile_k };
         let e = Engine::open_with_config(&AdapterChoice::default(), config).unwrap();
         let mut rng = Rng::new(3);
