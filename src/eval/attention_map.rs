@@ -5,6 +5,7 @@
 use super::features::Backbone;
 use crate::data::augment::{random_resized_crop, RATIO};
 use crate::data::image_io::resize_center_crop;
+use crate::data::normalization::Normalization;
 use crate::data::patches::{normalize_chw, patchify};
 use crate::error::Result;
 use crate::figures::grid::{labelled, GridLabels};
@@ -70,6 +71,36 @@ fn rect(img: &mut RgbImage, (x0, y0, x1, y1): (u32, u32, u32, u32), color: Rgb<u
     }
 }
 
+/// A box (x0, y0, x1, y1) in pixels, inclusive.
+type PixelBox = (u32, u32, u32, u32);
+
+/// `queries` random crops of the view, as query-token patch rows [queries, 3 P P], with their
+/// boxes (x0, y0, x1, y1) in view pixels.
+fn query_crops(
+    view: &RgbImage,
+    queries: usize,
+    p: usize,
+    norm: &Normalization,
+    seed: u64,
+) -> (Vec<PixelBox>, Vec<f32>) {
+    let mut rng = Rng::new(seed);
+    let mut boxes = Vec::new();
+    let mut query_rows = Vec::new();
+    for _ in 0..queries {
+        // Crop boxes in view coordinates: sample on the view, record where.
+        let (w, h) = (view.width() as f64, view.height() as f64);
+        let area = w * h * rng.range(0.05, 0.15);
+        let ratio = rng.range(RATIO.0.ln(), RATIO.1.ln()).exp();
+        let (cw, ch) = (((area * ratio).sqrt()).clamp(1.0, w), ((area / ratio).sqrt()).clamp(1.0, h));
+        let (x, y) = (rng.range(0.0, w - cw + 1.0).floor(), rng.range(0.0, h - ch + 1.0).floor());
+        let crop = imageops::crop_imm(view, x as u32, y as u32, cw as u32, ch as u32).to_image();
+        let q = random_resized_crop(&crop, p as u32, (1.0, 1.0), (1.0, 1.0), &mut rng);
+        query_rows.extend(patchify(&normalize_chw(&q, norm), 3, p, p));
+        boxes.push((x as u32, y as u32, (x + cw) as u32 - 1, (y + ch) as u32 - 1));
+    }
+    (boxes, query_rows)
+}
+
 /// Tile sides the figure accepts (pixels) and the most query rows it draws.
 pub const MIN_CELL: u32 = 8;
 pub const MAX_CELL: u32 = 1024;
@@ -87,21 +118,7 @@ pub fn render(e: &Engine, b: &Backbone, img: &RgbImage, queries: usize, seed: u6
     let m = &b.model;
     let (s, p, g) = (m.image_size, m.patch_size, m.grid(m.image_size));
     let view = resize_center_crop(img, s);
-    let mut rng = Rng::new(seed);
-    let mut boxes = Vec::new();
-    let mut query_rows = Vec::new();
-    for _ in 0..queries {
-        // Crop boxes in view coordinates: sample on the view, record where.
-        let (w, h) = (view.width() as f64, view.height() as f64);
-        let area = w * h * rng.range(0.05, 0.15);
-        let ratio = rng.range(RATIO.0.ln(), RATIO.1.ln()).exp();
-        let (cw, ch) = (((area * ratio).sqrt()).clamp(1.0, w), ((area / ratio).sqrt()).clamp(1.0, h));
-        let (x, y) = (rng.range(0.0, w - cw + 1.0).floor(), rng.range(0.0, h - ch + 1.0).floor());
-        let crop = imageops::crop_imm(&view, x as u32, y as u32, cw as u32, ch as u32).to_image();
-        let q = random_resized_crop(&crop, p as u32, (1.0, 1.0), (1.0, 1.0), &mut rng);
-        query_rows.extend(patchify(&normalize_chw(&q, &b.norm), 3, p, p));
-        boxes.push((x as u32, y as u32, (x + cw) as u32 - 1, (y + ch) as u32 - 1));
-    }
+    let (boxes, query_rows) = query_crops(&view, queries, p, &b.norm, seed);
     let enc = Encoder::with_queries(e, m, 1, queries, &b.weights)?;
     let rows = patchify(&normalize_chw(&view, &b.norm), 3, s, p);
     let qkv = enc.last_block_qkv(e, &rows, &query_rows)?;

@@ -11,7 +11,7 @@ use crate::ops::matmul::{self, MatmulShape};
 use crate::ops::residual::{self, SampleScale};
 use crate::ops::tokens::{self, TokenShape};
 use crate::ops::{elementwise, gelu, layernorm, linear};
-use crate::spec::config::AdclrConfig;
+use crate::spec::config::{AdclrConfig, ModelConfig};
 use std::collections::HashMap;
 
 /// Named views of one flat parameter (or gradient) set.
@@ -102,6 +102,27 @@ pub struct GroupSpec<'a> {
     pub share: Option<&'a Group>,
 }
 
+impl GroupGrads {
+    /// The gradient buffers of a training group of `shape` named `name`.
+    fn new(al: &mut Alloc, name: &str, c: &ModelConfig, shape: &TokenShape, resized: bool) -> Result<Self> {
+        let (d, n, q, imgs) = (c.dim, shape.patches, shape.queries, shape.images);
+        let rows = imgs * shape.tokens();
+        let mut t = |what: &str, shp: &[usize]| al.tensor(&format!("{name}.{what}"), shp);
+        Ok(Self {
+            d_normed: t("d_normed", &[rows, d])?,
+            d_x: t("d_x", &[rows, d])?,
+            d_branch: t("d_branch", &[rows, d])?,
+            d_y: t("d_y", &[rows, d])?,
+            d_attn: t("d_attn", &[rows, d])?,
+            d_qkv: t("d_qkv", &[rows, 3 * d])?,
+            d_hidden: t("d_hidden", &[rows, c.hidden()])?,
+            d_patch: t("d_patch", &[imgs * n, d])?,
+            d_query: t("d_query", &[imgs * q.max(1), d])?,
+            d_pos: if resized { Some(t("d_pos", &[1 + n, d])?) } else { None },
+        })
+    }
+}
+
 impl Group {
     pub fn new(al: &mut Alloc, a: &AdclrConfig, spec: &GroupSpec) -> Result<Self> {
         let c = &a.model;
@@ -147,22 +168,7 @@ impl Group {
         } else {
             vec![pick(al, lent.map(|l| &l.1.d_x), "x", &[rows, d])?]
         };
-        let grads = if spec.training {
-            Some(GroupGrads {
-                d_normed: t(al, "d_normed", &[rows, d])?,
-                d_x: t(al, "d_x", &[rows, d])?,
-                d_branch: t(al, "d_branch", &[rows, d])?,
-                d_y: t(al, "d_y", &[rows, d])?,
-                d_attn: t(al, "d_attn", &[rows, d])?,
-                d_qkv: t(al, "d_qkv", &[rows, 3 * d])?,
-                d_hidden: t(al, "d_hidden", &[rows, c.hidden()])?,
-                d_patch: t(al, "d_patch", &[imgs * n, d])?,
-                d_query: t(al, "d_query", &[imgs * q.max(1), d])?,
-                d_pos: if resized { Some(t(al, "d_pos", &[1 + n, d])?) } else { None },
-            })
-        } else {
-            None
-        };
+        let grads = if spec.training { Some(GroupGrads::new(al, name, c, &shape, resized)?) } else { None };
         Ok(Self {
             shape,
             attention: AttentionShape {

@@ -41,11 +41,15 @@ pub const FLAG_GELU: u32 = 8;
 pub const FLAG_GELU_GRAD: u32 = 16;
 
 /// Outputs per workgroup the grids below assume: 64 x 64 (matmul.wgsl), 128 x 128
-/// (matmul_large.wgsl), 128 x 32 (matmul_subgroup.wgsl: 8 subgroups of 16 rows x 32 columns).
+/// (matmul_large.wgsl), 128 x 32 (matmul_subgroup.wgsl: 8 subgroups of 16 rows x 32 columns),
+/// 64 x 32 (matmul_vec4.wgsl).
 const TILE: u32 = 64;
 const LARGE_TILE: u32 = 128;
 const SUBGROUP_ROWS: u32 = 128;
 const SUBGROUP_COLS: u32 = 32;
+/// The register-blocked kernels (matmul_vec4.wgsl): 8 x 4 per invocation, 8 x 8 invocations.
+const BLOCKED_ROWS: u32 = 64;
+const BLOCKED_COLS: u32 = 32;
 
 /// The WGSL constants this launcher's flags and grids rely on: (shader file, name, value).
 pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
@@ -154,56 +158,59 @@ fn strided(
     };
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
-    let policy = e.policy();
+    let (entry, [gx, gy]) = kernel_for(e.policy(), xs, ys, (m, n, k));
+    let grid = [(n as u32).div_ceil(gx), (m as u32).div_ceil(gy), z];
+    if entry == "matmul" || entry == "matmul_large" {
+        return e.dispatch(entry, &params, &[x, y, bias, c, aux], grid);
+    }
+    // The vec4 kernels bind A a second time as vec4.
+    e.dispatch(entry, &params, &[x, y, bias, c, x, aux], grid)
+}
+
+/// The kernel for a product under `policy` and the operands' layout, with the columns and
+/// rows of C each workgroup computes.
+fn kernel_for(
+    policy: KernelPolicy,
+    xs: Strides,
+    ys: Strides,
+    (m, n, k): (usize, usize, usize),
+) -> (&'static str, [u32; 2]) {
     match policy {
-        KernelPolicy::Tiled => {
-            let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
-            return e.dispatch("matmul", &params, &[x, y, bias, c, aux], grid);
-        }
-        KernelPolicy::Large => {
-            let grid = [(n as u32).div_ceil(LARGE_TILE), (m as u32).div_ceil(LARGE_TILE), z];
-            return e.dispatch("matmul_large", &params, &[x, y, bias, c, aux], grid);
-        }
+        KernelPolicy::Tiled => return ("matmul", [TILE, TILE]),
+        KernelPolicy::Large => return ("matmul_large", [LARGE_TILE, LARGE_TILE]),
         KernelPolicy::Blocked | KernelPolicy::Subgroup => {}
     }
-    let tensors = [x, y, bias, c, x, aux];
     // Layouts the vec4 kernels read (vec4 loads need 16-byte aligned rows and batches):
     // both operands contiguous along K; B contiguous along N; A contiguous along K or M.
-    let dense_k =
-        k % 4 == 0 && xs.cs == 1 && xs.rs == k && ys.rs == 1 && ys.cs == k && xs.bs % 4 == 0 && ys.bs % 4 == 0;
-    let b_rows = n % 4 == 0 && ys.cs == 1 && ys.rs == n && ys.bs % 4 == 0;
-    let a_rows = xs.cs == 1 && k % 4 == 0 && xs.rs % 4 == 0 && xs.bs % 4 == 0;
-    let a_cols = xs.rs == 1 && m % 4 == 0 && xs.cs % 4 == 0 && xs.bs % 4 == 0;
+    let dense_k = k.is_multiple_of(4)
+        && xs.cs == 1
+        && xs.rs == k
+        && ys.rs == 1
+        && ys.cs == k
+        && xs.bs.is_multiple_of(4)
+        && ys.bs.is_multiple_of(4);
+    let b_rows = n.is_multiple_of(4) && ys.cs == 1 && ys.rs == n && ys.bs.is_multiple_of(4);
+    let a_rows = xs.cs == 1 && k.is_multiple_of(4) && xs.rs.is_multiple_of(4) && xs.bs.is_multiple_of(4);
+    let a_cols = xs.rs == 1 && m.is_multiple_of(4) && xs.cs.is_multiple_of(4) && xs.bs.is_multiple_of(4);
     if policy == KernelPolicy::Subgroup {
         // A subgroup computes 16 x 32, a workgroup 128 x 32.
-        let grid = [(n as u32).div_ceil(SUBGROUP_COLS), (m as u32).div_ceil(SUBGROUP_ROWS), z];
-        let entry = match () {
-            _ if dense_k => Some("matmul_sg_nt"),
-            _ if b_rows && a_rows => Some("matmul_sg_nn"),
-            _ if b_rows && a_cols => Some("matmul_sg_tn"),
-            _ => None,
-        };
-        if let Some(entry) = entry {
-            return e.dispatch(entry, &params, &tensors, grid);
+        let sg = [SUBGROUP_COLS, SUBGROUP_ROWS];
+        match () {
+            _ if dense_k => return ("matmul_sg_nt", sg),
+            _ if b_rows && a_rows => return ("matmul_sg_nn", sg),
+            _ if b_rows && a_cols => return ("matmul_sg_tn", sg),
+            _ => {}
         }
     }
-    // Every blocked kernel computes 8 x 4 per invocation: 64 x 32 per workgroup.
-    let grid = [(n as u32).div_ceil(32), (m as u32).div_ceil(64), z];
-    if dense_k {
-        return e.dispatch("matmul_nt", &params, &tensors, grid);
+    // Every blocked kernel computes 8 x 4 per invocation: 32 columns x 64 rows per workgroup.
+    let blocked = [BLOCKED_COLS, BLOCKED_ROWS];
+    match () {
+        _ if dense_k => ("matmul_nt", blocked),
+        _ if b_rows && a_rows => ("matmul_nn_k4", blocked),
+        _ if b_rows && a_cols => ("matmul_tn", blocked),
+        _ if b_rows => ("matmul_nn", blocked),
+        _ => ("matmul", [TILE, TILE]),
     }
-    if b_rows {
-        let entry = if a_rows {
-            "matmul_nn_k4"
-        } else if a_cols {
-            "matmul_tn"
-        } else {
-            "matmul_nn"
-        };
-        return e.dispatch(entry, &params, &tensors, grid);
-    }
-    let grid = [(n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), z];
-    e.dispatch("matmul", &params, &[x, y, bias, c, aux], grid)
 }
 
 /// Outputs per split-K product above which a weight gradient is not split further.
