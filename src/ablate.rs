@@ -156,7 +156,8 @@ fn run_cell(
     config.out = Some(dir.display().to_string());
     let started = std::time::Instant::now();
     let outcome = (|| -> Result<serde_json::Value> {
-        let choice = AdapterChoice { backend: config.backend.clone(), adapter: config.adapter };
+        let choice =
+            AdapterChoice { backend: config.backend.clone(), adapter: config.adapter, limits: config.limits.clone() };
         let (knn, loss, steps) = if random {
             let e = Engine::open(&choice)?;
             let cfg = config.adclr().map_err(Error::Data)?;

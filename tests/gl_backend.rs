@@ -16,7 +16,7 @@ use common::check_close;
 
 /// The loss of one step, its parameter gradients and Adam moments, on `backend`.
 fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
-    let choice = AdapterChoice { backend: Some(backend.into()), adapter: None };
+    let choice = AdapterChoice { backend: Some(backend.into()), ..Default::default() };
     let e = Engine::open_with_policy(&choice, KernelPolicy::Blocked).unwrap_or_else(|err| {
         panic!("no {backend} adapter (GL: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri): {err}")
     });

@@ -3,6 +3,7 @@
 
 mod common;
 
+use adclr_wgpu::gpu::{AdapterChoice, Engine};
 use adclr_wgpu::model::batch::{StepHyper, StepInput};
 use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::pos_embed::resize_matrix;
@@ -46,8 +47,7 @@ fn widen(x: &[Vec<f32>]) -> Vec<Vec<f64>> {
     x.iter().map(|v| v.iter().map(|&a| a as f64).collect()).collect()
 }
 
-fn ref_state(gpu: &AdclrStep) -> RefState {
-    let e = engine();
+fn ref_state(e: &Engine, gpu: &AdclrStep) -> RefState {
     let student = widen(&gpu.read_flat(e, Flat::Student).unwrap());
     let zeros: Vec<Vec<f64>> = student.iter().map(|v| vec![0.0; v.len()]).collect();
     RefState {
@@ -91,9 +91,12 @@ fn compare_params(what: &str, gpu: &[Vec<f32>], cpu: &[Vec<f64>], grads: &[Vec<f
 
 /// Runs one step on both and compares everything; returns the GPU step for further use.
 fn step_matches_reference(c: &AdclrConfig, drop: bool) {
-    let e = engine();
+    step_matches_reference_on(engine(), c, drop);
+}
+
+fn step_matches_reference_on(e: &Engine, c: &AdclrConfig, drop: bool) {
     let mut gpu = AdclrStep::new(e, c, 7).unwrap();
-    let mut cpu = ref_state(&gpu);
+    let mut cpu = ref_state(e, &gpu);
     let m = &c.model;
     let resize: Vec<f64> =
         resize_matrix(m.grid(m.image_size), m.grid(m.local_size)).iter().map(|&x| x as f32 as f64).collect();
@@ -132,6 +135,23 @@ fn one_full_step_matches_the_cpu_reference() {
 #[test]
 fn one_full_step_with_drop_path_matches_the_cpu_reference() {
     step_matches_reference(&tiny(3, 0.5), true);
+}
+
+/// Under wgpu's default limits and no optional features (`--limits minimal`: 8 storage
+/// buffers per stage, 16 KiB of workgroup memory, 128 MiB per binding, no subgroups, no
+/// timestamps) every kernel family has a path that fits, and the step is still exact.
+#[test]
+fn one_full_step_under_minimal_limits_matches_the_cpu_reference() {
+    let choice = AdapterChoice { limits: Some("minimal".into()), ..Default::default() };
+    let e = Engine::open(&choice).unwrap();
+    let l = &e.ctx.limits;
+    assert_eq!(l.max_storage_buffers_per_shader_stage, 8);
+    assert_eq!(l.max_compute_workgroup_storage_size, 16 << 10);
+    assert_eq!(l.max_storage_buffer_binding_size, 128 << 20);
+    assert!(!e.ctx.subgroups && !e.ctx.timestamps);
+    // The 9-buffer fused residual + LayerNorm and the subgroup kernels are left out.
+    assert!(!e.kernels.has("residual_layernorm") && !e.kernels.has("matmul_sg_nt"));
+    step_matches_reference_on(&e, &tiny(3, 0.5), true);
 }
 
 #[test]

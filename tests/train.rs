@@ -226,6 +226,19 @@ fn short_run_then_interrupted_and_resumed_run_end_equal() {
     assert!(err.contains("--resume"), "{err}");
 }
 
+/// `--limits minimal` (wgpu's default limits, no subgroups or timestamps) trains too.
+#[test]
+fn a_short_training_runs_under_minimal_limits() {
+    let dir = temp("minimal");
+    let tc = TrainConfig { max_steps: 2, limits: Some("minimal".into()), ..small(&dir) };
+    let out = train(tc, None, Verbosity::Quiet, None).unwrap();
+    assert_eq!((out.steps_done, out.interrupted), (2, false));
+    assert!(out.final_loss.is_some_and(f64::is_finite));
+    let bad = TrainConfig { max_steps: 1, limits: Some("tiny".into()), ..small(&dir.join("bad")) };
+    let err = train(bad, None, Verbosity::Quiet, None).err().expect("an unknown --limits is refused").to_string();
+    assert!(err.contains("--limits `tiny`"), "{err}");
+}
+
 #[test]
 fn checkpoints_are_never_seen_half_written() {
     use adclr_wgpu::model::step::AdclrStep;

@@ -19,6 +19,10 @@ pub struct DeviceArgs {
     /// Adapter index as listed by `adclr-wgpu info`.
     #[arg(long)]
     pub adapter: Option<usize>,
+    /// Device limits: `adapter` (its own, the default) or `minimal` (wgpu's defaults, no
+    /// subgroups or timestamps: what the smallest supported device offers). Also ADCLR_LIMITS.
+    #[arg(long)]
+    pub limits: Option<String>,
 }
 
 // Parsed once per process: the size of the largest variant (train's flags) does not matter.

@@ -52,7 +52,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .ok()
             .and_then(|t| crate::train::config::TrainConfig::from_toml(&t, "config").ok())
             .unwrap_or_default();
-        let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter };
+        let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() };
         if out.total_steps < SMOKE_STEPS {
             println!(
                 "this was a smoke run ({} steps): it shows that everything works, not that pre-training helps. \

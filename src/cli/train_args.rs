@@ -33,6 +33,10 @@ pub struct TrainArgs {
     /// Adapter index as listed by `adclr-wgpu info`.
     #[arg(long)]
     pub adapter: Option<usize>,
+    /// Device limits: `adapter` (its own, the default) or `minimal` (wgpu's defaults, no
+    /// subgroups or timestamps). Also ADCLR_LIMITS.
+    #[arg(long)]
+    pub limits: Option<String>,
     /// Images: `embedded` (default, a Fashion-MNIST subset), `fashion-mnist` (Debian's dataset-fashion-mnist), an IDX file, or a folder of images (class sub-folders give labels).
     #[arg(long)]
     pub data: Option<String>,

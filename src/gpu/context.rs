@@ -9,6 +9,38 @@ use std::time::Duration;
 pub struct AdapterChoice {
     pub backend: Option<String>,
     pub adapter: Option<usize>,
+    /// `adapter` or `minimal` (`--limits`); None: `ADCLR_LIMITS`, else the adapter's.
+    pub limits: Option<String>,
+}
+
+/// The limits and features a device is opened with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceLimits {
+    /// The adapter's own limits, with timestamps and subgroups where offered.
+    Adapter,
+    /// wgpu's defaults (WebGPU's: 8 storage buffers per stage, 16 KiB of workgroup memory,
+    /// 128 MiB per binding) and no optional features: what the smallest device that runs
+    /// this program offers, for testing that every kernel family has a path that fits.
+    Minimal,
+}
+
+impl DeviceLimits {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "adapter" => Ok(Self::Adapter),
+            "minimal" | "min" | "default" => Ok(Self::Minimal),
+            other => Err(Error::Gpu(format!("--limits `{other}`: use adapter or minimal"))),
+        }
+    }
+
+    /// The choice's `--limits`, else `ADCLR_LIMITS`, else the adapter's.
+    pub fn of(choice: &AdapterChoice) -> Result<Self> {
+        let env = std::env::var("ADCLR_LIMITS").ok().filter(|v| !v.is_empty());
+        match choice.limits.as_deref().or(env.as_deref()) {
+            Some(name) => Self::parse(name),
+            None => Ok(Self::Adapter),
+        }
+    }
 }
 
 /// How long a blocking wait on the GPU may take before it is reported as a hang.
@@ -100,6 +132,8 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     /// The limits the device was opened with (the adapter's own).
     pub limits: wgpu::Limits,
+    /// The adapter's limits or wgpu's defaults (`DeviceLimits`).
+    pub limits_choice: DeviceLimits,
     /// TIMESTAMP_QUERY was available and enabled.
     pub timestamps: bool,
     /// SUBGROUP was available and enabled (no kernel requires it).
@@ -107,18 +141,22 @@ pub struct GpuContext {
 }
 
 impl GpuContext {
-    /// Opens the chosen adapter with its own limits and the optional features it offers.
+    /// Opens the chosen adapter with its own limits and the optional features it offers
+    /// (or, with `DeviceLimits::Minimal`, wgpu's default limits and no optional feature).
     pub fn open(choice: &AdapterChoice) -> Result<Self> {
+        let limits_choice = DeviceLimits::of(choice)?;
         let mut adapters = candidate_adapters(choice)?;
         let index = choose_adapter(&adapters, choice)?;
         let adapter = adapters.swap_remove(index);
         let info = adapter.get_info();
-        let limits = adapter.limits();
         let offered = adapter.features();
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
             | wgpu::Features::SUBGROUP;
-        let features = offered & wanted;
+        let (limits, features) = match limits_choice {
+            DeviceLimits::Adapter => (adapter.limits(), offered & wanted),
+            DeviceLimits::Minimal => (wgpu::Limits::default(), wgpu::Features::empty()),
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("adclr-wgpu"),
             required_features: features,
@@ -132,6 +170,7 @@ impl GpuContext {
             queue,
             info,
             limits,
+            limits_choice,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
         })
@@ -162,7 +201,7 @@ mod tests {
     fn no_adapter_error_says_what_to_install() {
         let msg = choose_adapter(&[], &AdapterChoice::default()).unwrap_err().to_string();
         assert!(msg.contains("mesa-vulkan-drivers") && msg.contains("driver"), "{msg}");
-        let msg = choose_adapter(&[], &AdapterChoice { backend: Some("metal".into()), adapter: None })
+        let msg = choose_adapter(&[], &AdapterChoice { backend: Some("metal".into()), ..Default::default() })
             .unwrap_err()
             .to_string();
         assert!(msg.contains("`metal`"), "{msg}");

@@ -56,6 +56,8 @@ pub struct TrainConfig {
     pub seed: u64,
     pub backend: Option<String>,
     pub adapter: Option<usize>,
+    /// `adapter` or `minimal` device limits (unset: ADCLR_LIMITS, else the adapter's).
+    pub limits: Option<String>,
     /// Run directory (default: runs/<preset>-<seconds since the epoch>).
     pub out: Option<String>,
     pub checkpoint_every: usize,
@@ -113,6 +115,7 @@ impl Default for TrainConfig {
             seed: 0,
             backend: None,
             adapter: None,
+            limits: None,
             out: None,
             checkpoint_every: 100,
             log_every: 5,

@@ -325,7 +325,8 @@ pub fn train(
     }
     // Before anything in the directory is read or written: a second training of it stops here.
     let _lock = open_run_dir(&run_dir, resume.is_none().then_some(&tc), verbosity)?;
-    let e = Engine::open(&AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter })?;
+    let e =
+        Engine::open(&AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() })?;
     let mut step = AdclrStep::new(&e, &cfg, tc.seed)?;
     let norm = normalization_for(&tc.data);
     if let Some(r) = resume {
