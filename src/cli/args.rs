@@ -10,8 +10,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Which GPU to use; `WGPU_BACKEND` is honoured when --backend is absent.
-#[derive(Args, Debug, Clone, Default)]
+/// Which GPU to use; `WGPU_BACKEND` is honoured when --backend is absent. (Serialized for
+/// `train`, whose flags are laid over its TOML file.)
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct DeviceArgs {
     /// Backend: vulkan, metal, dx12 or gl.
     #[arg(long)]

@@ -27,16 +27,10 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub strict: bool,
-    /// Backend: vulkan, metal, dx12 or gl.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// Adapter index as listed by `adclr-wgpu info`.
-    #[arg(long)]
-    pub adapter: Option<usize>,
-    /// Device limits: `adapter` (its own, the default) or `minimal` (wgpu's defaults, no
-    /// subgroups or timestamps). Also ADCLR_LIMITS.
-    #[arg(long)]
-    pub limits: Option<String>,
+    /// --backend, --adapter, --limits: the same device flags as every other command.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub device: super::args::DeviceArgs,
     /// Images: `embedded` (default, a Fashion-MNIST subset), `fashion-mnist` (Debian's dataset-fashion-mnist), an IDX file, or a folder of images (class sub-folders give labels).
     #[arg(long)]
     pub data: Option<String>,
