@@ -1,11 +1,26 @@
 //! `adclr-wgpu info`: adapters, the chosen one, and its limits.
 
 use crate::error::Result;
-use crate::gpu::context::{choose_adapter, list_adapters, AdapterChoice};
+use crate::gpu::context::{choose_adapter, list_adapters, AdapterChoice, DeviceLimits};
 use serde_json::json;
 
-/// The report as JSON (printed by the CLI).
+/// The limits that matter, as reported.
+fn limits_json(limits: &wgpu::Limits) -> serde_json::Value {
+    json!({
+        "max_storage_buffer_binding_size": limits.max_storage_buffer_binding_size,
+        "max_buffer_size": limits.max_buffer_size,
+        "max_compute_workgroup_storage_size": limits.max_compute_workgroup_storage_size,
+        "max_compute_invocations_per_workgroup": limits.max_compute_invocations_per_workgroup,
+        "max_compute_workgroups_per_dimension": limits.max_compute_workgroups_per_dimension,
+        "max_storage_buffers_per_shader_stage": limits.max_storage_buffers_per_shader_stage,
+        "min_storage_buffer_offset_alignment": limits.min_storage_buffer_offset_alignment,
+    })
+}
+
+/// The report as JSON (printed by the CLI): every adapter with what it offers, the chosen one,
+/// and under `--limits minimal` the limits the device is opened with instead.
 pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
+    let device_limits = DeviceLimits::of(choice)?;
     let adapters = list_adapters(choice)?;
     let chosen = choose_adapter(&adapters, choice)?;
     let list: Vec<_> = adapters
@@ -23,15 +38,7 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
                 "device_type": format!("{:?}", info.device_type),
                 "driver": info.driver,
                 "driver_info": info.driver_info,
-                "limits": {
-                    "max_storage_buffer_binding_size": limits.max_storage_buffer_binding_size,
-                    "max_buffer_size": limits.max_buffer_size,
-                    "max_compute_workgroup_storage_size": limits.max_compute_workgroup_storage_size,
-                    "max_compute_invocations_per_workgroup": limits.max_compute_invocations_per_workgroup,
-                    "max_compute_workgroups_per_dimension": limits.max_compute_workgroups_per_dimension,
-                    "max_storage_buffers_per_shader_stage": limits.max_storage_buffers_per_shader_stage,
-                    "min_storage_buffer_offset_alignment": limits.min_storage_buffer_offset_alignment,
-                },
+                "limits": limits_json(&limits),
                 "subgroups": features.contains(wgpu::Features::SUBGROUP),
                 "subgroup_min_size": info.subgroup_min_size,
                 "subgroup_max_size": info.subgroup_max_size,
@@ -40,7 +47,17 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
             })
         })
         .collect();
-    Ok(json!({ "chosen": chosen, "adapters": list }))
+    let opened_with = match device_limits {
+        DeviceLimits::Adapter => json!("the chosen adapter's limits, with subgroups and timestamps where offered"),
+        DeviceLimits::Minimal => json!({
+            "limits": limits_json(&wgpu::Limits::default()),
+            "subgroups": false,
+            "timestamp_query": false,
+        }),
+    };
+    Ok(
+        json!({ "chosen": chosen, "device_limits": format!("{device_limits:?}").to_lowercase(), "opened_with": opened_with, "adapters": list }),
+    )
 }
 
 /// `adclr-wgpu info`: the report as pretty JSON.
