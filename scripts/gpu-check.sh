@@ -6,6 +6,8 @@
 #          step, checkpoints, features, eval, train), all at once, on this adapter
 #   speed  scripts/gpu-measure.sh: tune, kernels up to 4096^3, steps of tiny b256, vit-s16 b64 and
 #          vit-b16 b64 (Q 10) with planned and allocated memory, vit-s16 with the 64x64 kernel
+#   minimal (only when SECTIONS names it) the tests again under --limits minimal (issue 15), the
+#          limits info reports then, vit-s16 steps at batch 8 and 64 under those limits
 #   learn  (only when SECTIONS names it) ADCLR (lambda 0.5) and DINO (lambda 0) side by side on the full Fashion-MNIST for
 #          LEARN_S seconds of training (steps sized from a short measured run), teacher k-NN on
 #          the 10,000 test images with the 60,000 training images as the bank, and the
@@ -83,7 +85,7 @@ section_info() {
 
 # Every test binary at once, each with its own log; one JSON line per binary.
 section_tests() {
-    local limit=${TESTS_S:-150} filter=${TEST_FILTER:-} pids=() names=()
+    local limit=${TESTS_S:-150} filter=${TEST_FILTER:-} tag=${1:-tests} pids=() names=()
     [ "$small" = 1 ] && filter=${TEST_FILTER:-matmul}
     for t in /tmp/adclr-bin/test-*; do
         local name=${t##*/test-}
@@ -91,18 +93,34 @@ section_tests() {
         (
             start=$(now)
             # shellcheck disable=SC2086
-            timeout -k 5 "$limit" bash /tmp/adclr-bin/run.sh "$t" $filter >"$OUT/logs/test-$name.log" 2>&1
+            timeout -k 5 "$limit" bash /tmp/adclr-bin/run.sh "$t" $filter >"$OUT/logs/$tag-$name.log" 2>&1
             rc=$?
-            l="$OUT/logs/test-$name.log"
+            l="$OUT/logs/$tag-$name.log"
             sum=$(grep -E '^test result:' "$l" | tail -1)
             num() { local n; n=$(echo "$sum" | sed -n "s/.* \([0-9]*\) $1.*/\1/p"); echo "${n:-0}"; }
             failures=$(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$l" | tr '\n' ' ')
             first_panic=$(grep -m1 -A2 'panicked at' "$l" | tr '\n' ' ' | cut -c1-600)
-            emit "{\"section\":\"tests\",\"binary\":\"$name\",\"rc\":$rc,\"passed\":$(num passed),\"failed\":$(num failed),\"ignored\":$(num ignored),\"seconds\":$(since "$start"),\"failures\":\"$(json_str "$failures")\",\"first_panic\":\"$(json_str "$first_panic")\"}"
+            emit "{\"section\":\"$tag\",\"binary\":\"$name\",\"rc\":$rc,\"passed\":$(num passed),\"failed\":$(num failed),\"ignored\":$(num ignored),\"seconds\":$(since "$start"),\"failures\":\"$(json_str "$failures")\",\"first_panic\":\"$(json_str "$first_panic")\"}"
         ) &
         pids+=($!)
     done
     wait "${pids[@]}"
+}
+
+# Issue 15: the same test binaries with the device opened under wgpu's default limits (8 storage
+# buffers per stage, 16 KiB workgroup memory, 128 MiB bindings, no subgroups or timestamps),
+# what that device reports, and a vit-s16 step at batch 8 (fits) and 64 (over one binding).
+section_minimal() {
+    ADCLR_LIMITS=minimal section_tests minimal
+    local info
+    info=$(timeout -k 5 60 bash /tmp/adclr-bin/run.sh "$bin" info --limits minimal | tr -d '\n' | tr -s ' ')
+    emit "{\"section\":\"minimal\",\"info\":${info:-null}}"
+    local preset=vit-s16 batches="8 64"
+    [ "$small" = 1 ] && preset=tiny batches=4
+    for b in $batches; do
+        r=$(timeout -k 5 120 bash /tmp/adclr-bin/run.sh "$bin" bench --preset "$preset" --batch "$b" --queries 10 --steps 3 --limits minimal 2>"$OUT/logs/minimal-bench-$b.stderr")
+        emit "{\"section\":\"minimal\",\"batch\":$b,\"rc\":$?,\"result\":${r:-null},\"stderr_tail\":\"$(json_str "$(tail -c 600 "$OUT/logs/minimal-bench-$b.stderr")")\"}"
+    done
 }
 
 section_speed() {

@@ -1,7 +1,7 @@
 //! adclr-wgpu: ADCLR self-supervised pre-training of Vision Transformers on wgpu.
 //!
 //! Layers, each using only those before it (`tests/layers.rs` checks this):
-//! 1. `error`, `rng`, `fs`, `spec` (configurations, the step's inputs, the parameter list and
+//! 1. `error`, `rng`, `fs`, `dist` (collectives of data-parallel ranks: host memory only), `spec` (configurations, the step's inputs, the parameter list and
 //!    its flat buffers: no GPU), `reference` (the plain-Rust f64 truth every kernel is tested
 //!    against: no GPU), `figures` (plots);
 //! 2. `gpu`: device, tensors, pipelines, dispatches, profiling, tuning;
@@ -14,6 +14,7 @@
 //! 9. `ablate` (grids of trainings, each evaluated), `perf` (benchmarks);
 //! 10. `cli`: the command line.
 
+pub mod dist;
 pub mod error;
 pub mod fs;
 pub mod rng;

@@ -8,7 +8,7 @@ mod common;
 use adclr_wgpu::checkpoint;
 use adclr_wgpu::cli::{Cli, Command};
 use adclr_wgpu::data::dataset::{Dataset, Split};
-use adclr_wgpu::train::batcher::BatchMaker;
+use adclr_wgpu::train::batcher::{BatchMaker, Shard};
 use adclr_wgpu::train::config::TrainConfig;
 use adclr_wgpu::train::resume::ResumeFrom;
 use adclr_wgpu::train::run::{self, train, Verbosity};
@@ -90,6 +90,7 @@ fn maker(tc: &TrainConfig) -> BatchMaker {
         train: tc.clone(),
         norm: adclr_wgpu::data::normalization::normalization_for(&tc.data),
         steps_per_epoch: 10,
+        shard: Shard::WHOLE,
     }
 }
 
@@ -110,6 +111,66 @@ fn batches_have_the_right_shapes_ranges_and_are_deterministic() {
     assert_eq!(a.input.query_patches[..n], a.input.query_patches[n..]);
     let half = a.input.global_patches.len() / 2;
     assert_ne!(a.input.global_patches[..half], a.input.global_patches[half..]);
+}
+
+/// Rows `rank * n / ranks ..` of every block of `n` rows of `row` values (a rank's part of a
+/// crop-major or [blocks][views][image] layout).
+fn shard_of(all: &[f32], rows_per_block: usize, row: usize, rank: usize, ranks: usize) -> Vec<f32> {
+    let per = rows_per_block / ranks;
+    all.chunks(rows_per_block * row).flat_map(|b| b[rank * per * row..(rank + 1) * per * row].to_vec()).collect()
+}
+
+#[test]
+fn each_rank_builds_its_part_of_the_batch_a_single_process_builds() {
+    // Data parallelism (issue 14): ranks 0..N of a global batch of 8 see exactly the crops,
+    // query crops and drop-path draws of the single process's batch, image for image.
+    let tc = TrainConfig { batch: 8, local_crops: 2, drop_path: Some(0.3), ..small(Path::new("/unused")) };
+    let ds = Dataset::embedded(Split::Train).unwrap();
+    let whole = maker(&tc);
+    let c = &whole.cfg;
+    let m = &c.model;
+    let (cpp, q) = (m.patch_len(), c.queries);
+    let (n_g, n_l) = (m.patches(m.image_size), m.patches(m.local_size));
+    for step in [0, 7, 13] {
+        let all = whole.make(&ds, step).unwrap().input;
+        for ranks in [2, 4] {
+            for rank in 0..ranks {
+                let part = BatchMaker { shard: Shard { rank, ranks }, ..maker(&tc) };
+                let got = part.make(&ds, step).unwrap().input;
+                got.validate(&part.shard.local(c)).unwrap();
+                let b = c.batch;
+                assert_eq!(got.global_patches, shard_of(&all.global_patches, b, n_g * cpp, rank, ranks), "step {step}");
+                assert_eq!(got.local_patches, shard_of(&all.local_patches, b, n_l * cpp, rank, ranks));
+                assert_eq!(got.query_patches, shard_of(&all.query_patches, b, q * cpp, rank, ranks));
+                assert_eq!(got.global_drop, shard_of(&all.global_drop, b, 1, rank, ranks));
+                assert_eq!(got.local_drop, shard_of(&all.local_drop, b, 1, rank, ranks));
+            }
+        }
+        // The draws are not all equal, so the comparison above can tell shards apart.
+        assert!(all.global_drop.contains(&0.0) && all.global_drop.iter().any(|&x| x > 0.0));
+    }
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_binary_without_mpi_refuses_to_be_one_of_several_ranks() {
+    // What `mpirun -np 2` of the default build gives each process: told how to build with MPI.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adclr-wgpu"))
+        .args(["train", "--max-steps", "1", "--out"])
+        .arg(temp("no-mpi").join("run"))
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .env("OMPI_COMM_WORLD_RANK", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("rank 1 of 2") && stderr.contains("--features mpi"), "{stderr}");
+    let other = std::process::Command::new(env!("CARGO_BIN_EXE_adclr-wgpu"))
+        .arg("info")
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&other.stderr).contains("only `train` runs on several ranks"));
 }
 
 #[test]

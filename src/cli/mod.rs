@@ -26,6 +26,13 @@ pub fn choice(d: &DeviceArgs) -> AdapterChoice {
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    let launch = crate::dist::launch::Launch::current();
+    if launch.ranks > 1 && !matches!(cli.command, Command::Train(_)) {
+        return Err(crate::error::Error::Data(format!(
+            "{} started {} ranks, but only `train` runs on several ranks: run this command once, without it",
+            launch.launcher, launch.ranks
+        )));
+    }
     match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval { what: EvalCommand::Knn(a) } => eval::knn(a),

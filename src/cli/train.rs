@@ -1,8 +1,10 @@
 //! `adclr-wgpu train`: a new run or `--resume`, then the run's summary and k-NN with its floor.
 
 use super::train_args::TrainArgs;
+use crate::dist::launch::{open_collective, Launch};
 use crate::error::{Error, Result};
 use crate::gpu::AdapterChoice;
+use crate::train::run::{train_ranks, Verbosity};
 
 /// Runs shorter than this end with a note that they are smoke runs and which run learns.
 const SMOKE_STEPS: usize = 500;
@@ -14,6 +16,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let mut plain = args.clone();
         plain.resume = None;
         plain.force = false;
+        plain.stop_after = None;
         let given = plain.resolve().map_err(Error::Data)?;
         if args.config.is_some() || given != crate::train::config::TrainConfig::default() {
             return Err(Error::Data(
@@ -23,12 +26,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let tc = if args.resume.is_some() { Default::default() } else { args.resolve().map_err(Error::Data)? };
     crate::train::run::stop_on_signals();
-    let out = crate::train::run::train(
-        tc,
-        args.resume.as_deref().map(|dir| crate::train::resume::ResumeFrom { dir, force: args.force }),
-        crate::train::run::Verbosity::Progress,
-        None,
-    )?;
+    // One process, or one of `mpirun -np N`'s ranks (a build with `--features mpi`).
+    let launch = Launch::current();
+    let coll = open_collective()?;
+    let resume = args.resume.as_deref().map(|dir| crate::train::resume::ResumeFrom { dir, force: args.force });
+    let out = match train_ranks(tc, resume, Verbosity::Progress, args.stop_after, coll.as_ref(), &launch) {
+        Ok(out) => out,
+        // The other ranks wait in their next exchange: end them all, naming the rank.
+        Err(e) if coll.ranks() > 1 => {
+            eprintln!("error on rank {} of {}: {e}\nstopping every rank", coll.rank(), coll.ranks());
+            coll.abort(1)
+        }
+        Err(e) => return Err(e),
+    };
+    if !coll.is_root() {
+        return Ok(());
+    }
     if out.interrupted {
         println!(
             "interrupted at step {}/{}; checkpoint written. Continue with: adclr-wgpu train --resume {}",
@@ -47,6 +60,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         println!("{} unreadable images were skipped", out.skipped_images);
     }
     println!("data wait: {:.0}% of the time", 100.0 * out.data_wait_share);
+    if coll.ranks() > 1 {
+        println!("{} ranks; gradient exchange: {:.0}% of the time", coll.ranks(), 100.0 * out.exchange_share);
+    }
     if !out.interrupted {
         let tc = std::fs::read_to_string(out.run_dir.join(crate::train::run::CONFIG))
             .ok()

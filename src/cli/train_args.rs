@@ -23,6 +23,11 @@ pub struct TrainArgs {
     #[arg(long, requires = "resume")]
     #[serde(skip)]
     pub force: bool,
+    /// End this call after N steps as if interrupted (checkpoint written, `--resume` goes on):
+    /// a long run in sessions of N steps. Not a setting of the run.
+    #[arg(long, value_name = "N")]
+    #[serde(skip)]
+    pub stop_after: Option<usize>,
     /// Stop at the first unreadable image instead of skipping it.
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]

@@ -124,6 +124,26 @@ pub fn choose_adapter(adapters: &[wgpu::Adapter], choice: &AdapterChoice) -> Res
     Ok(best)
 }
 
+/// The choice of rank `local_rank` among the ranks on one machine (data parallelism): the
+/// explicit `--adapter` when given, else the `local_rank mod n`-th of the n adapters of the
+/// kind the runtime would pick (e.g. each of eight discrete GPUs in turn), named by backend
+/// and index so that every rank opens exactly that one.
+pub fn choice_for_rank(choice: &AdapterChoice, local_rank: usize) -> Result<AdapterChoice> {
+    if choice.adapter.is_some() {
+        return Ok(choice.clone());
+    }
+    let candidates = candidate_adapters(choice)?;
+    let best = candidates[choose_adapter(&candidates, choice)?].get_info();
+    let of_backend = adapters_for(best.backend.into());
+    let same_kind: Vec<usize> =
+        (0..of_backend.len()).filter(|&i| of_backend[i].get_info().device_type == best.device_type).collect();
+    let index = *same_kind
+        .get(local_rank % same_kind.len().max(1))
+        .ok_or_else(|| Error::NoAdapter(format!(" of kind {:?} on {:?}", best.device_type, best.backend)))?;
+    let backend = format!("{:?}", best.backend).to_lowercase();
+    Ok(AdapterChoice { backend: Some(backend), adapter: Some(index), ..choice.clone() })
+}
+
 /// An open device: everything a kernel launch needs.
 pub struct GpuContext {
     pub adapter: wgpu::Adapter,

@@ -20,4 +20,4 @@ pub use kernels::Kernels;
 pub use params::ShaderParams;
 pub use plan::MemoryPlan;
 pub use policy::KernelPolicy;
-pub use tensor::GpuTensor;
+pub use tensor::{GpuTensor, Staging};

@@ -157,6 +157,39 @@ impl GpuTensor {
         Ok(out)
     }
 
+    /// Reads the tensor into `out` through `staging` (a [`Staging`] of at least this
+    /// tensor's size, reused across calls): no buffer is created and the host copies once,
+    /// from the mapped memory straight into `out` (waits for all submitted work).
+    pub fn read_into(&self, ctx: &GpuContext, staging: &Staging, out: &mut [f32]) -> Result<()> {
+        self.check_len(out.len())?;
+        if self.placeholder || out.is_empty() {
+            out.fill(0.0);
+            return Ok(());
+        }
+        let size = 4 * out.len() as u64;
+        if size > staging.buffer.size() {
+            return Err(Error::Gpu(format!("tensor `{}` ({size} bytes) exceeds its staging buffer", self.name)));
+        }
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&self.buffer, self.offset, &staging.buffer, 0, size);
+        ctx.queue.submit([encoder.finish()]);
+        let slice = staging.buffer.slice(..size);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(format!("readback callback lost: {e}")))?
+            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?;
+            bytemuck::cast_slice_mut::<f32, u8>(out).copy_from_slice(&view[..]);
+        }
+        staging.buffer.unmap();
+        Ok(())
+    }
+
     pub fn read_u32(&self, ctx: &GpuContext) -> Result<Vec<u32>> {
         let bytes = read_bytes(ctx, &self.buffer, self.offset, self.bytes())?;
         let mut out: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
@@ -174,6 +207,24 @@ impl GpuTensor {
             offset: self.offset,
             size: wgpu::BufferSize::new(self.bytes()),
         })
+    }
+}
+
+/// A host-readable buffer kept for repeated reads of tensors up to its size (the data-parallel
+/// gradient exchange reads every chunk every step).
+pub struct Staging {
+    buffer: wgpu::Buffer,
+}
+
+impl Staging {
+    pub fn new(ctx: &GpuContext, bytes: u64) -> Self {
+        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("staging"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Self { buffer }
     }
 }
 

@@ -96,6 +96,18 @@ fn views(store: &ParamStore, e: &Engine, chunks: &[GpuTensor]) -> Result<ParamVi
     Ok(v)
 }
 
+/// Records `list` into one command buffer and submits it: (time recording, time in
+/// `queue.submit`, where a software driver may execute the work before returning).
+fn submit(e: &Engine, list: &[&Dispatch]) -> (std::time::Duration, std::time::Duration) {
+    let t = std::time::Instant::now();
+    let mut enc = e.ctx.device.create_command_encoder(&Default::default());
+    crate::gpu::record(&mut enc, list);
+    let commands = enc.finish();
+    let encoded = std::time::Instant::now();
+    e.ctx.queue.submit([commands]);
+    (encoded - t, encoded.elapsed())
+}
+
 impl AdclrStep {
     /// Plans and allocates everything, initialises student = teacher (timm/DINO init from
     /// `seed`), and records every phase.
@@ -154,6 +166,14 @@ impl AdclrStep {
 
     /// Writes this step's views and schedules, then submits forward, backward and update.
     pub fn run(&mut self, e: &Engine, input: &StepInput, hyper: &StepHyper) -> Result<()> {
+        self.forward_backward(e, input, hyper)?;
+        self.update(e)
+    }
+
+    /// The first part of `run`: writes the views and every schedule of this step (the
+    /// update's too), submits forward and backward. The gradients are then in `Flat::Grads`,
+    /// where data parallelism combines them before `update`.
+    pub fn forward_backward(&mut self, e: &Engine, input: &StepInput, hyper: &StepHyper) -> Result<()> {
         input.validate(&self.cfg).map_err(|m| shape_error("adclr_step", m))?;
         let ctx = &e.ctx;
         let g = &self.student_global;
@@ -190,27 +210,17 @@ impl AdclrStep {
         for (d, n, code) in &self.checks {
             Health::set_step(e, d, *n, *code, self.step + 1)?;
         }
-        let encode_time = std::cell::Cell::new(std::time::Duration::ZERO);
-        let submit_time = std::cell::Cell::new(std::time::Duration::ZERO);
-        let submit = |list: &[&Dispatch]| {
-            let t = std::time::Instant::now();
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            crate::gpu::record(&mut enc, list);
-            let commands = enc.finish();
-            let encoded = std::time::Instant::now();
-            ctx.queue.submit([commands]);
-            encode_time.set(encode_time.get() + (encoded - t));
-            submit_time.set(submit_time.get() + encoded.elapsed());
-        };
-        submit(
-            &self
-                .forward
-                .iter()
-                .chain(self.global_loss.forward.iter())
-                .chain(self.query_loss.iter().flat_map(|q| q.forward.iter()))
-                .collect::<Vec<_>>(),
-        );
-        submit(&self.zero_grads.iter().chain(self.backward.iter()).collect::<Vec<_>>());
+        let losses = std::iter::once(&self.global_loss).chain(self.query_loss.iter());
+        let forward: Vec<&Dispatch> = self.forward.iter().chain(losses.flat_map(|l| l.forward.iter())).collect();
+        let t1 = submit(e, &forward);
+        let t2 = submit(e, &self.zero_grads.iter().chain(self.backward.iter()).collect::<Vec<_>>());
+        self.last_host_time = (t1.0 + t2.0, t1.1 + t2.1);
+        Ok(())
+    }
+
+    /// The second part of `run`: clipping, AdamW, the health checks, the EMA teacher and the
+    /// centres, from the gradients in `Flat::Grads`.
+    pub fn update(&mut self, e: &Engine) -> Result<()> {
         let mut update: Vec<&Dispatch> = Vec::with_capacity(64);
         for o in &self.optimizers {
             update.extend(&o.dispatches[..2]);
@@ -221,8 +231,8 @@ impl AdclrStep {
         }
         update.extend(self.ema.iter().map(|(d, _)| d));
         update.extend(&self.centres);
-        submit(&update);
-        self.last_host_time = (encode_time.get(), submit_time.get());
+        let t = submit(e, &update);
+        self.last_host_time = (self.last_host_time.0 + t.0, self.last_host_time.1 + t.1);
         self.step += 1;
         Ok(())
     }

@@ -234,6 +234,49 @@ pub fn synthetic_input(cfg: &crate::model::AdclrConfig, seed: u64) -> crate::spe
     }
 }
 
+/// What each data-parallel rank adds to a step besides MPI's reduction (issue 14): every
+/// gradient chunk read back to the host and written again, the read and the write timed
+/// apart (median of 3), through a new staging buffer per read (`read_f32`) and through one
+/// kept staging buffer (`read_into`, what the exchange uses).
+fn gradient_round_trip(e: &Engine, step: &crate::model::step::AdclrStep) -> Result<serde_json::Value> {
+    let largest = step.chunks.iter().map(|c| c.grads.len()).max().unwrap_or(0);
+    let staging = crate::gpu::Staging::new(&e.ctx, 4 * largest as u64);
+    let mut host = vec![0.0f32; largest];
+    let (mut fresh, mut kept, mut write) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        for (kept_staging, times) in [(false, &mut fresh), (true, &mut kept)] {
+            e.ctx.wait()?;
+            let t = Instant::now();
+            for c in &step.chunks {
+                let out = &mut host[..c.grads.len()];
+                match kept_staging {
+                    true => c.grads.read_into(&e.ctx, &staging, out)?,
+                    false => out.copy_from_slice(&c.grads.read_f32(&e.ctx)?),
+                }
+            }
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        e.ctx.wait()?;
+        let t = Instant::now();
+        for c in &step.chunks {
+            c.grads.write_f32(&e.ctx, &host[..c.grads.len()])?;
+        }
+        e.ctx.wait()?;
+        write.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok(json!({
+        "bytes": step.chunks.iter().map(|c| 4 * c.grads.len() as u64).sum::<u64>(),
+        "chunks": step.chunks.len(),
+        "read_ms_new_staging": median(fresh),
+        "read_ms_kept_staging": median(kept),
+        "write_ms": median(write),
+    }))
+}
+
 /// Timed ADCLR steps of exactly this configuration on synthetic data, as one JSON object.
 pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps: usize) -> Result<serde_json::Value> {
     let e = Engine::open(choice)?;
@@ -262,6 +305,7 @@ pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps
         times.push(t.elapsed().as_secs_f64());
     }
     step.check_health(&e)?;
+    let gradient_exchange_io = gradient_round_trip(&e, &step)?;
     // What the driver's allocator holds now (wgpu reports it on Vulkan, DX12 and Metal).
     let allocator = e.ctx.device.generate_allocator_report();
     let allocated = allocator.as_ref().map(|r| r.total_allocated_bytes);
@@ -297,6 +341,7 @@ pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps
         "cpu_ms_submit": median_of(submit) * 1e3,
         "cpu_ms_run_call": median_of(run_call) * 1e3,
         "planned_bytes": step.plan.total_bytes(),
+        "gradient_exchange_io": gradient_exchange_io,
         "allocated_bytes": allocated,
         "reserved_bytes": reserved,
         "dispatches_per_step": dispatches.len(),

@@ -1,7 +1,9 @@
 //! Step inputs from a dataset: which images a step sees (a seeded permutation per epoch),
 //! their views, query crops and drop-path draws (seeded per step and image, so worker threads
 //! and resumes see exactly the same data), decoded and augmented on worker threads ahead of
-//! the GPU.
+//! the GPU. Under data parallelism each rank builds only its shard of every global batch, with
+//! the same random draws a single process makes for those images (they are seeded per step and
+//! image of the global batch, not per process).
 
 use super::config::TrainConfig;
 use crate::data::augment::{photometric, random_resized_crop, view, ViewAug, RATIO};
@@ -11,6 +13,7 @@ use crate::data::patches::{normalize_chw, patchify};
 use crate::rng::Rng;
 use crate::spec::batch::StepInput;
 use crate::spec::config::AdclrConfig;
+use image::RgbImage;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,10 +21,41 @@ use std::time::{Duration, Instant};
 /// Everything needed to build any step's input.
 #[derive(Clone)]
 pub struct BatchMaker {
+    /// The global configuration (`batch` is the global batch).
     pub cfg: AdclrConfig,
     pub train: TrainConfig,
     pub norm: Normalization,
     pub steps_per_epoch: usize,
+    /// Which part of every global batch this process builds.
+    pub shard: Shard,
+}
+
+/// Rank `rank` of `ranks` takes images `rank * B / ranks ..` of each global batch of B.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub rank: usize,
+    pub ranks: usize,
+}
+
+impl Shard {
+    pub const WHOLE: Self = Self { rank: 0, ranks: 1 };
+
+    /// The configuration of one rank's step: the global one with its share of the batch.
+    pub fn local(&self, global: &AdclrConfig) -> AdclrConfig {
+        AdclrConfig { batch: global.batch / self.ranks.max(1), ..global.clone() }
+    }
+
+    /// Global batch positions this rank takes.
+    fn images(&self, batch: usize) -> std::ops::Range<usize> {
+        let per = batch / self.ranks.max(1);
+        self.rank * per..(self.rank + 1) * per
+    }
+}
+
+/// This shard's part of drop-path scales laid out [blocks][views][global batch]: for every
+/// block and view, the shard's positions of the batch.
+fn shard_scales(all: &[f32], batch: usize, images: &std::ops::Range<usize>) -> Vec<f32> {
+    all.chunks(batch).flat_map(|row| row[images.clone()].iter().copied()).collect()
 }
 
 /// One step's input and the images that could not be read for it.
@@ -51,60 +85,85 @@ impl BatchMaker {
         patchify(&normalize_chw(img, &self.norm), 3, side, self.cfg.model.patch_size)
     }
 
-    /// The input of `step`. Unreadable images are skipped (the next image in the epoch's
-    /// order takes their place), or fail the step under `strict`.
+    /// This shard's input of `step`. Unreadable images are skipped (the next image in the
+    /// epoch's order takes their place), or fail the step under `strict`.
     pub fn make(&self, ds: &Dataset, step: usize) -> Result<Batch, String> {
         let (c, m, t) = (&self.cfg, &self.cfg.model, &self.train);
         let b = c.batch;
-        let epoch = step / self.steps_per_epoch;
-        let order = epoch_order(ds.len(), t.seed, epoch);
-        let start = (step % self.steps_per_epoch) * b;
-        let mut images = Vec::with_capacity(b);
-        let mut skipped = Vec::new();
-        for k in 0..ds.len() {
-            if images.len() == b {
-                break;
-            }
-            let idx = order[(start + k) % ds.len()];
-            match ds.image(idx) {
-                Ok(img) => images.push(img),
-                Err(msg) if t.strict => return Err(format!("{msg} (--strict stops at unreadable images)")),
-                Err(msg) => skipped.push(msg),
-            }
-        }
-        if images.len() < b {
-            let why = match skipped.first() {
-                Some(first) => format!("; {} could not be read, the first: {first}", skipped.len()),
-                None => String::new(),
-            };
-            return Err(format!("{}: only {} readable images, a batch needs {b}{why}", ds.origin, images.len()));
-        }
+        let mine = self.shard.images(b);
+        let (images, skipped) = self.read_images(ds, step, mine.end)?;
         let (s, sl, p) = (m.image_size as u32, m.local_size as u32, m.patch_size as u32);
         let global = [
             ViewAug { size: s, scale: (t.global_scale_min, 1.0), flip: true, blur_p: 1.0, solarize_p: 0.0 },
             ViewAug { size: s, scale: (t.global_scale_min, 1.0), flip: true, blur_p: 0.1, solarize_p: 0.2 },
         ];
         let local = ViewAug { size: sl, scale: (0.05, t.local_scale_max), flip: true, blur_p: 0.5, solarize_p: 0.0 };
-        let mut gviews = vec![Vec::new(); 2 * b];
-        let mut lviews = vec![Vec::new(); c.local_crops * b];
-        let mut queries = vec![Vec::new(); b];
-        for (i, img) in images.iter().enumerate() {
+        let n = mine.len();
+        let mut gviews = vec![Vec::new(); 2 * n];
+        let mut lviews = vec![Vec::new(); c.local_crops * n];
+        let mut queries = vec![Vec::new(); n];
+        for (j, i) in mine.clone().enumerate() {
+            let img = &images[i];
+            // Seeded by the image's position in the global batch: any shard draws the same.
             let mut rng = Rng::new(mix(t.seed, step as u64 + 1, i as u64));
             for (v, aug) in global.iter().enumerate() {
-                gviews[v * b + i] = self.patches(&view(img, aug, &mut rng), m.image_size);
+                gviews[v * n + j] = self.patches(&view(img, aug, &mut rng), m.image_size);
             }
             for l in 0..c.local_crops {
-                lviews[l * b + i] = self.patches(&view(img, &local, &mut rng), m.local_size);
+                lviews[l * n + j] = self.patches(&view(img, &local, &mut rng), m.local_size);
             }
             for _ in 0..c.queries {
                 let mut q = random_resized_crop(img, p, (t.query_scale_min, t.query_scale_max), RATIO, &mut rng);
                 photometric(&mut q, 0.5, 0.0, &mut rng);
-                queries[i].extend(self.patches(&q, m.patch_size));
+                queries[j].extend(self.patches(&q, m.patch_size));
             }
         }
         let query_once: Vec<f32> = queries.concat();
-        let mut drop_rng = Rng::new(mix(t.seed, 0xD40F, step as u64));
-        // [depth][attention, mlp][image] scales: 0 (dropped) or 1 / keep, keep per block.
+        let (global_drop, local_drop) = self.drop_scales(step);
+        let input = StepInput {
+            global_patches: gviews.concat(),
+            query_patches: [query_once.clone(), query_once].concat(),
+            local_patches: lviews.concat(),
+            global_drop: shard_scales(&global_drop, b, &mine),
+            local_drop: shard_scales(&local_drop, b, &mine),
+        };
+        Ok(Batch { step, input, skipped })
+    }
+
+    /// The first `count` readable images of `step`'s global batch in the epoch's order, and
+    /// the unreadable ones passed over.
+    fn read_images(&self, ds: &Dataset, step: usize, count: usize) -> Result<(Vec<RgbImage>, Vec<String>), String> {
+        let (b, t) = (self.cfg.batch, &self.train);
+        let epoch = step / self.steps_per_epoch;
+        let order = epoch_order(ds.len(), t.seed, epoch);
+        let start = (step % self.steps_per_epoch) * b;
+        let mut images = Vec::with_capacity(count);
+        let mut skipped = Vec::new();
+        for k in 0..ds.len() {
+            if images.len() == count {
+                break;
+            }
+            match ds.image(order[(start + k) % ds.len()]) {
+                Ok(img) => images.push(img),
+                Err(msg) if t.strict => return Err(format!("{msg} (--strict stops at unreadable images)")),
+                Err(msg) => skipped.push(msg),
+            }
+        }
+        if images.len() < count {
+            let why = match skipped.first() {
+                Some(first) => format!("; {} could not be read, the first: {first}", skipped.len()),
+                None => String::new(),
+            };
+            return Err(format!("{}: only {} readable images, a batch needs {b}{why}", ds.origin, images.len()));
+        }
+        Ok((images, skipped))
+    }
+
+    /// The whole global batch's drop-path scales of `step` (global views, local views), laid
+    /// out [depth][attention, mlp][view][image]: 0 (dropped) or 1 / keep, keep per block.
+    fn drop_scales(&self, step: usize) -> (Vec<f32>, Vec<f32>) {
+        let c = &self.cfg;
+        let mut drop_rng = Rng::new(mix(self.train.seed, 0xD40F, step as u64));
         let rates = c.drop_path_rates();
         let mut draw = |images: usize| -> Vec<f32> {
             let mut scales = Vec::with_capacity(rates.len() * 2 * images);
@@ -120,14 +179,8 @@ impl BatchMaker {
             }
             scales
         };
-        let input = StepInput {
-            global_patches: gviews.concat(),
-            query_patches: [query_once.clone(), query_once].concat(),
-            local_patches: lviews.concat(),
-            global_drop: draw(2 * b),
-            local_drop: draw(c.local_crops * b),
-        };
-        Ok(Batch { step, input, skipped })
+        let global = draw(2 * c.batch);
+        (global, draw(c.local_crops * c.batch))
     }
 }
 

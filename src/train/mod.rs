@@ -3,6 +3,7 @@
 
 pub mod batcher;
 pub mod config;
+pub mod data_parallel;
 pub mod lock;
 pub mod monitor;
 pub mod resume;

@@ -1,8 +1,9 @@
 //! The training loop: data workers ahead of the GPU, one ADCLR step per batch, progress,
 //! metrics every N steps, atomic checkpoints (every N steps, at the end, on Ctrl-C or SIGTERM), resume.
 
-use super::batcher::{BatchMaker, Prefetcher};
+use super::batcher::{BatchMaker, Prefetcher, Shard};
 use super::config::TrainConfig;
+use super::data_parallel::{average_centres, mean_report, share_settings, share_state, GradientExchange};
 use super::monitor::{with_floor, KnnMonitor};
 use super::resume::{truncate_metrics, ResumeFrom};
 use super::run_dir::{open_run_dir, resumed_state, settings_and_dir, MetricsLog};
@@ -10,10 +11,13 @@ use super::schedule::{hyper, Plan};
 use crate::checkpoint;
 use crate::data::dataset::{Dataset, Split};
 use crate::data::normalization::{normalization_for, Normalization};
+use crate::dist::launch::Launch;
+use crate::dist::{Collective, SingleProcess};
 use crate::error::{Error, Result};
 use crate::eval::knn::KnnResult;
 use crate::figures::curves::{training_curves, CurvePoint};
 use crate::fs::write_atomic;
+use crate::gpu::context::choice_for_rank;
 use crate::gpu::{AdapterChoice, Engine};
 use crate::model::step::{AdclrStep, Flat};
 use crate::spec::batch::{StepHyper, StepReport};
@@ -24,7 +28,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Set by Ctrl-C, SIGTERM or SIGHUP: the loop writes a checkpoint and stops.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -49,6 +53,8 @@ pub struct TrainOutcome {
     pub interrupted: bool,
     pub skipped_images: usize,
     pub data_wait_share: f64,
+    /// Share of the loop's time spent reading, combining and writing gradients (0 alone).
+    pub exchange_share: f64,
 }
 
 /// How the loop reports (the CLI shows a progress bar; tests stay quiet).
@@ -66,6 +72,8 @@ struct Saver<'a> {
     norm: &'a Normalization,
     total_steps: usize,
     run_dir: &'a Path,
+    /// The ranks: health is decided together, only rank 0 writes.
+    coll: &'a dyn Collective,
     /// The step of the state on disk (the last healthy one), for messages after a failure.
     saved_step: Cell<Option<u64>>,
 }
@@ -82,8 +90,12 @@ impl Saver<'_> {
         }
     }
 
-    /// Writes the step's state, never a non-finite one.
+    /// Writes the step's state, never a non-finite one (rank 0; the others hold the same).
     fn save(&self, step: &AdclrStep) -> Result<()> {
+        if !self.coll.is_root() {
+            self.saved_step.set(Some(step.step));
+            return Ok(());
+        }
         let extra = vec![
             ("config".to_string(), self.tc.to_toml()),
             ("total_steps".to_string(), self.total_steps.to_string()),
@@ -102,7 +114,20 @@ impl Saver<'_> {
     /// The health check; after a failure, back to the state before the failing step, written
     /// to disk when it is finite, and the error says which file holds the last healthy state.
     fn healthy(&self, step: &mut AdclrStep) -> Result<()> {
-        match step.check_health(self.e) {
+        let local = step.check_health(self.e);
+        if self.coll.ranks() > 1 {
+            // Every rank stops at a failure of any: the first failing rank is named.
+            let failed_at = match &local {
+                Err(Error::NonFinite { step, .. }) => *step,
+                _ => 0,
+            };
+            let all = self.coll.gather_u64(failed_at)?;
+            if let (Ok(()), Some(rank)) = (&local, all.iter().position(|&s| s > 0)) {
+                let term = format!("a loss term or gradient on rank {rank}");
+                return Err(Error::NonFinite { step: all[rank], term, kept: self.on_disk() });
+            }
+        }
+        match local {
             Err(Error::NonFinite { step: failed, term, .. }) => {
                 step.rewind_before(failed);
                 let kept = match self.save(step) {
@@ -144,6 +169,7 @@ struct Throughput {
     images_per_s: f64,
     data_wait_share: f64,
     skipped_images: usize,
+    exchange_share: f64,
 }
 
 /// The metrics line of step `s` (0-based) just run: loss terms, schedules, teacher entropy,
@@ -239,7 +265,10 @@ struct LoopContext<'a> {
     plan: &'a Plan,
     saver: &'a Saver<'a>,
     bar: &'a ProgressBar,
+    /// Rank 0's k-NN monitor and floor (None elsewhere, or without `--eval-every`).
     monitor: Option<&'a (KnnMonitor, KnnResult)>,
+    /// The global batch.
+    batch: usize,
 }
 
 /// What the loop leaves for the outcome.
@@ -248,50 +277,92 @@ struct LoopEnd {
     skipped: usize,
     last_loss: Option<f64>,
     interrupted: bool,
+    exchange: Duration,
+}
+
+/// One optimisation step on every rank: forward and backward on this rank's shard, the
+/// gradients averaged over the ranks, the update, the centres averaged. Returns the time of
+/// the gradient exchange.
+fn train_step(
+    ctx: &LoopContext,
+    step: &mut AdclrStep,
+    gradients: &mut GradientExchange,
+    input: &crate::spec::batch::StepInput,
+    h: &StepHyper,
+) -> Result<Duration> {
+    let coll = ctx.saver.coll;
+    step.forward_backward(ctx.e, input, h)?;
+    let exchange = gradients.average(ctx.e, step, coll)?;
+    step.update(ctx.e)?;
+    average_centres(ctx.e, step, coll)?;
+    Ok(exchange)
+}
+
+/// The metrics line of a logging step (every rank takes part in the loss average; rank 0 writes).
+fn log_step(
+    ctx: &LoopContext,
+    step: &mut AdclrStep,
+    (s, h): (usize, &StepHyper),
+    t: &Throughput,
+    metrics: &mut Option<MetricsLog>,
+) -> Result<f64> {
+    let r = mean_report(ctx.saver.coll, step.report(ctx.e)?)?;
+    ctx.saver.healthy(step)?;
+    let epoch = s / ctx.plan.steps_per_epoch;
+    if let Some(m) = metrics {
+        let mut line = step_metrics(ctx.e, step, &r, h, (s, epoch), t)?;
+        if ctx.saver.coll.ranks() > 1 {
+            line["ranks"] = json!(ctx.saver.coll.ranks());
+            line["exchange_share"] = json!(t.exchange_share);
+        }
+        m.write(&line)?;
+    }
+    ctx.bar.set_message(format!("epoch {epoch} loss {:.4} lr {:.2e} {:.1} img/s", r.loss, h.lr, t.images_per_s));
+    Ok(r.loss)
 }
 
 /// The loop proper: a step per batch; metrics, k-NN and checkpoints when due; stops at the
-/// end of the run, on Ctrl-C / SIGTERM, or after `stop_after` steps of this call.
+/// end of the run, on Ctrl-C / SIGTERM (on any rank: every rank stops at the same step), or
+/// after `stop_after` steps of this call.
 fn run_steps(
     ctx: &LoopContext,
     step: &mut AdclrStep,
     pre: &mut Prefetcher,
-    metrics: &mut MetricsLog,
+    metrics: &mut Option<MetricsLog>,
     stop_after: Option<usize>,
 ) -> Result<LoopEnd> {
     let started = Instant::now();
     let (mut skipped, mut warned, mut last_loss, mut interrupted) = (0usize, 0usize, None, false);
-    let mut done_here = 0usize;
+    let (mut done_here, mut exchange) = (0usize, Duration::ZERO);
+    let coll = ctx.saver.coll;
+    let mut gradients = GradientExchange::new(ctx.e, step, coll);
     while let Some(batch) = pre.next_batch() {
         let batch = batch.map_err(Error::Data)?;
-        warn_skipped(ctx.bar, &batch.skipped, &mut warned);
+        if coll.is_root() {
+            warn_skipped(ctx.bar, &batch.skipped, &mut warned);
+        }
         skipped += batch.skipped.len();
         let s = batch.step;
         let h = hyper(ctx.tc, ctx.plan, s);
-        step.run(ctx.e, &batch.input, &h)?;
+        exchange += train_step(ctx, step, &mut gradients, &batch.input, &h)?;
         done_here += 1;
         let last = s + 1 == ctx.plan.total_steps;
         if (s + 1) % ctx.tc.log_every == 0 || last {
-            let r = step.report(ctx.e)?;
-            ctx.saver.healthy(step)?;
             let elapsed = started.elapsed().as_secs_f64().max(1e-9);
             let t = Throughput {
-                images_per_s: (done_here * ctx.saver.cfg.batch) as f64 / elapsed,
+                images_per_s: (done_here * ctx.batch) as f64 / elapsed,
                 data_wait_share: pre.waited.as_secs_f64() / elapsed,
                 skipped_images: skipped,
+                exchange_share: exchange.as_secs_f64() / elapsed,
             };
-            let epoch = s / ctx.plan.steps_per_epoch;
-            metrics.write(&step_metrics(ctx.e, step, &r, &h, (s, epoch), &t)?)?;
-            last_loss = Some(r.loss);
-            ctx.bar
-                .set_message(format!("epoch {epoch} loss {:.4} lr {:.2e} {:.1} img/s", r.loss, h.lr, t.images_per_s));
+            last_loss = Some(log_step(ctx, step, (s, &h), &t, metrics)?);
         }
-        if let Some((m, floor)) = ctx.monitor {
-            if (s + 1) % ctx.tc.eval_every == 0 || last {
-                ctx.saver.healthy(step)?;
+        if ctx.tc.eval_every > 0 && ((s + 1) % ctx.tc.eval_every == 0 || last) {
+            ctx.saver.healthy(step)?;
+            if let (Some((m, floor)), Some(log)) = (ctx.monitor, metrics.as_mut()) {
                 ctx.bar.set_message(format!("k-NN of teacher and student at step {}", s + 1));
                 let (line, said) = knn_metrics(ctx.e, step, m, floor, s + 1)?;
-                metrics.write(&line)?;
+                log.write(&line)?;
                 ctx.bar.suspend(|| eprintln!("{said}"));
             }
         }
@@ -300,12 +371,13 @@ fn run_steps(
             ctx.saver.healthy(step)?;
             ctx.saver.save(step)?;
         }
-        if INTERRUPTED.load(Ordering::SeqCst) || stop_after.is_some_and(|n| done_here >= n) {
+        let stop = INTERRUPTED.load(Ordering::SeqCst) || stop_after.is_some_and(|n| done_here >= n);
+        if coll.any(stop)? {
             interrupted = !last;
             break;
         }
     }
-    Ok(LoopEnd { started, skipped, last_loss, interrupted })
+    Ok(LoopEnd { started, skipped, last_loss, interrupted, exchange })
 }
 
 /// Trains per `tc` (or continues the run in `resume`). `stop_after` ends the loop after that
@@ -316,28 +388,89 @@ pub fn train(
     verbosity: Verbosity,
     stop_after: Option<usize>,
 ) -> Result<TrainOutcome> {
-    let (tc, run_dir) = settings_and_dir(tc, resume)?;
-    let cfg = tc.adclr().map_err(Error::Data)?;
+    train_ranks(tc, resume, verbosity, stop_after, &SingleProcess, &Launch::ALONE)
+}
+
+/// The device of this rank (the adapter `local_rank mod n` of the best kind, unless
+/// `--adapter` names one).
+fn open_engine(tc: &TrainConfig, coll: &dyn Collective, launch: &Launch) -> Result<Engine> {
+    let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() };
+    let choice = match coll.ranks() {
+        1 => choice,
+        _ => choice_for_rank(&choice, launch.local_rank)?,
+    };
+    Engine::open(&choice)
+}
+
+/// The global configuration and this rank's share of it: `--batch` is the global batch,
+/// which the ranks split evenly.
+fn configs(tc: &TrainConfig, coll: &dyn Collective) -> Result<(AdclrConfig, Shard, AdclrConfig)> {
+    let global = tc.adclr().map_err(Error::Data)?;
+    let n = coll.ranks();
+    if global.batch % n != 0 {
+        return Err(Error::Data(format!(
+            "--batch {} (the global batch) does not split evenly over {n} ranks: use a multiple of {n}",
+            global.batch
+        )));
+    }
+    let shard = Shard { rank: coll.rank(), ranks: n };
+    let local = shard.local(&global);
+    Ok((global, shard, local))
+}
+
+/// `train` as one of `coll.ranks()` data-parallel ranks (`mpirun -np N adclr-wgpu train`):
+/// every rank builds the same model from the same seed and trains on its shard of every
+/// global batch; rank 0 alone reads and writes the run directory and evaluates.
+pub fn train_ranks(
+    tc: TrainConfig,
+    resume: Option<ResumeFrom>,
+    verbosity: Verbosity,
+    stop_after: Option<usize>,
+    coll: &dyn Collective,
+    launch: &Launch,
+) -> Result<TrainOutcome> {
+    let root = coll.is_root();
+    let verbosity = if root { verbosity } else { Verbosity::Quiet };
+    let settled = if root { Some(settings_and_dir(tc, resume)?) } else { None };
+    let (tc, run_dir) = share_settings(coll, settled)?;
+    let (global, shard, cfg) = configs(&tc, coll)?;
     let ds = Dataset::open(&tc.data, Split::Train).map_err(Error::Data)?;
-    if ds.len() < cfg.batch {
-        let (origin, n, b) = (&ds.origin, ds.len(), cfg.batch);
+    if ds.len() < global.batch {
+        let (origin, n, b) = (&ds.origin, ds.len(), global.batch);
         return Err(Error::Data(format!("{origin}: {n} images, but --batch {b} needs at least that many")));
     }
     // Before anything in the directory is read or written: a second training of it stops here.
-    let _lock = open_run_dir(&run_dir, resume.is_none().then_some(&tc), verbosity)?;
-    let e =
-        Engine::open(&AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() })?;
+    let _lock = match root {
+        true => Some(open_run_dir(&run_dir, resume.is_none().then_some(&tc), verbosity)?),
+        false => None,
+    };
+    let e = open_engine(&tc, coll, launch)?;
     let mut step = AdclrStep::new(&e, &cfg, tc.seed)?;
     let norm = normalization_for(&tc.data);
     if let Some(r) = resume {
-        let state = resumed_state(&run_dir.join(CHECKPOINT), &cfg, &tc, r)?;
-        step.load_state(&e, &state)?;
-        truncate_metrics(&run_dir.join(METRICS), state.step)?;
+        let state = match root {
+            true => Some(resumed_state(&run_dir.join(CHECKPOINT), &global, &tc, r)?),
+            false => None,
+        };
+        share_state(&e, &mut step, coll, state)?;
+        if root {
+            truncate_metrics(&run_dir.join(METRICS), step.step)?;
+        }
     }
     let plan = Plan::new(&tc, ds.len());
     let first = step.step as usize;
     if verbosity == Verbosity::Progress {
-        eprintln!("adclr-wgpu: {} images from {}, {} on {}", ds.len(), ds.origin, cfg.model.preset, e.ctx.describe());
+        let ranks = match coll.ranks() {
+            1 => String::new(),
+            n => format!(" x {n} ranks ({} images each per step)", cfg.batch),
+        };
+        eprintln!(
+            "adclr-wgpu: {} images from {}, {} on {}{ranks}",
+            ds.len(),
+            ds.origin,
+            cfg.model.preset,
+            e.ctx.describe()
+        );
         eprintln!("memory plan: {}\nmatmul kernels: {}", step.plan.summary(), e.matmul_summary());
         plan.adjustments(&tc).iter().for_each(|note| eprintln!("schedule: {note}"));
     }
@@ -345,38 +478,54 @@ pub fn train(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let maker =
-        BatchMaker { cfg: cfg.clone(), train: tc.clone(), norm: norm.clone(), steps_per_epoch: plan.steps_per_epoch };
+    let maker = BatchMaker {
+        cfg: global.clone(),
+        train: tc.clone(),
+        norm: norm.clone(),
+        steps_per_epoch: plan.steps_per_epoch,
+        shard,
+    };
     let mut pre = Prefetcher::start(maker, Arc::new(ds), first, plan.total_steps, workers);
     let bar = progress_bar(verbosity, plan.total_steps, first);
-    let mut metrics = MetricsLog::open(&run_dir)?;
+    let mut metrics = if root { Some(MetricsLog::open(&run_dir)?) } else { None };
     let saved_step = Cell::new(resume.map(|_| step.step));
-    let saver =
-        Saver { e: &e, tc: &tc, cfg: &cfg, norm: &norm, total_steps: plan.total_steps, run_dir: &run_dir, saved_step };
+    let total_steps = plan.total_steps;
+    let saver = Saver { e: &e, tc: &tc, cfg: &global, norm: &norm, total_steps, run_dir: &run_dir, coll, saved_step };
     // A fresh run writes its initial state at once: a failure before the first periodic
     // checkpoint still leaves a finite state on disk.
     if resume.is_none() {
         saver.save(&step)?;
     }
-    // k-NN during the run: the floor first (the initial teacher), then every --eval-every steps.
-    let monitor = match tc.eval_every {
-        0 => None,
-        _ => Some(start_monitor(&e, &tc, &cfg, &norm, &mut metrics, &bar, first)?),
+    // k-NN during the run (rank 0): the floor first (the initial teacher), then every --eval-every steps.
+    let monitor = match (tc.eval_every, metrics.as_mut()) {
+        (0, _) | (_, None) => None,
+        (_, Some(m)) => Some(start_monitor(&e, &tc, &cfg, &norm, m, &bar, first)?),
     };
-    let ctx = LoopContext { e: &e, tc: &tc, plan: &plan, saver: &saver, bar: &bar, monitor: monitor.as_ref() };
+    let ctx = LoopContext {
+        e: &e,
+        tc: &tc,
+        plan: &plan,
+        saver: &saver,
+        bar: &bar,
+        monitor: monitor.as_ref(),
+        batch: global.batch,
+    };
     let end = run_steps(&ctx, &mut step, &mut pre, &mut metrics, stop_after)?;
     saver.healthy(&mut step)?;
     saver.save(&step)?;
     bar.finish_and_clear();
-    write_loss_png(&run_dir)?;
-    let elapsed = end.started.elapsed().as_secs_f64();
+    if root {
+        write_loss_png(&run_dir)?;
+    }
+    let elapsed = end.started.elapsed().as_secs_f64().max(1e-9);
     Ok(TrainOutcome {
         steps_done: step.step as usize,
         total_steps: plan.total_steps,
         final_loss: end.last_loss,
         interrupted: end.interrupted,
         skipped_images: end.skipped,
-        data_wait_share: pre.waited.as_secs_f64() / elapsed.max(1e-9),
+        data_wait_share: pre.waited.as_secs_f64() / elapsed,
+        exchange_share: end.exchange.as_secs_f64() / elapsed,
         run_dir,
     })
 }

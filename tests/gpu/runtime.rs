@@ -56,3 +56,29 @@ fn row_kernels_cover_more_rows_than_one_grid_dimension() {
     e.run(&[&softmax::forward(e, &gx, &gy, cols, 0.5).unwrap()]).unwrap();
     assert_close("softmax 66000 rows", &download(&gy), &reference::softmax::forward(&x, rows, cols, 2.0), 1e-6, 1e-5);
 }
+
+#[test]
+fn a_kept_staging_buffer_reads_tensors_and_views_again_and_again() {
+    // The data-parallel gradient exchange reads every chunk every step through one buffer.
+    let e = engine();
+    let values: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5 - 7.0).collect();
+    let t = adclr_wgpu::gpu::GpuTensor::zeros(&e.ctx, "t", &[1000]).unwrap();
+    t.write_f32(&e.ctx, &values).unwrap();
+    let staging = adclr_wgpu::gpu::Staging::new(&e.ctx, 4 * 1000);
+    let mut out = vec![0.0f32; 1000];
+    for round in 0..3 {
+        t.read_into(&e.ctx, &staging, &mut out).unwrap();
+        assert_eq!(out, values, "round {round}");
+        out.fill(0.0);
+    }
+    // A view at an offset, smaller than the staging buffer.
+    let start = (e.ctx.limits.min_storage_buffer_offset_alignment / 4) as usize;
+    let view = t.view(&e.ctx, "tail", start, &[1000 - start]).unwrap();
+    let mut tail = vec![0.0f32; 1000 - start];
+    view.read_into(&e.ctx, &staging, &mut tail).unwrap();
+    assert_eq!(tail, values[start..]);
+    // Wrong lengths and a staging buffer too small are errors, not panics.
+    assert!(t.read_into(&e.ctx, &staging, &mut out[..10]).is_err());
+    let small = adclr_wgpu::gpu::Staging::new(&e.ctx, 16);
+    assert!(t.read_into(&e.ctx, &small, &mut out).is_err());
+}

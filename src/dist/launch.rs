@@ -1,0 +1,103 @@
+//! How this process was started: alone, or as one of several ranks by `mpirun` (Open MPI,
+//! MPICH) or `srun`, read from the variables those launchers set; and the collective that
+//! goes with it. A binary built without the `mpi` feature refuses to be one of several ranks
+//! (each would train alone and write the same run directory).
+
+use super::{Collective, SingleProcess};
+use crate::error::{Error, Result};
+
+/// What the launcher told this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Launch {
+    pub rank: usize,
+    pub ranks: usize,
+    /// The rank among those on this machine (picks the adapter).
+    pub local_rank: usize,
+    /// The launcher's name, for messages.
+    pub launcher: &'static str,
+}
+
+/// (launcher, size, rank, local rank) variables, in the order they are tried.
+const LAUNCHERS: [(&str, &str, &str, &str); 3] = [
+    ("Open MPI's mpirun", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"),
+    ("MPICH's mpiexec", "PMI_SIZE", "PMI_RANK", "MPI_LOCALRANKID"),
+    ("Slurm's srun", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID"),
+];
+
+impl Launch {
+    /// From the environment `var` gives (`std::env::var` in practice); None when no launcher
+    /// started this process.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let num = |name: &str| var(name).and_then(|v| v.trim().parse::<usize>().ok());
+        LAUNCHERS.iter().find_map(|&(launcher, size, rank, local)| {
+            let ranks = num(size)?;
+            let rank = num(rank).unwrap_or(0);
+            Some(Self { rank, ranks, local_rank: num(local).unwrap_or(rank), launcher })
+        })
+    }
+
+    /// This process's launch (a lone process when no launcher variables are set).
+    pub fn current() -> Self {
+        Self::from_env(|name| std::env::var(name).ok()).unwrap_or(Self::ALONE)
+    }
+
+    pub const ALONE: Self = Self { rank: 0, ranks: 1, local_rank: 0, launcher: "none" };
+}
+
+/// The collective for this process: MPI's world when launched as several ranks (feature
+/// `mpi`), else the single process. Several ranks without the feature is an error that says
+/// how to build.
+pub fn open_collective() -> Result<Box<dyn Collective>> {
+    let launch = Launch::current();
+    if launch.ranks <= 1 {
+        return Ok(Box::new(SingleProcess));
+    }
+    open_ranks(launch)
+}
+
+#[cfg(feature = "mpi")]
+fn open_ranks(launch: Launch) -> Result<Box<dyn Collective>> {
+    Ok(Box::new(super::mpi::MpiWorld::init(launch)?))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn open_ranks(launch: Launch) -> Result<Box<dyn Collective>> {
+    Err(without_mpi(&launch))
+}
+
+/// The refusal of a binary built without MPI.
+pub fn without_mpi(launch: &Launch) -> Error {
+    Error::Data(format!(
+        "{} started this process as rank {} of {}, but this adclr-wgpu was built without MPI, so every rank \
+         would train alone. Build it with MPI (Debian: apt-get install -y libopenmpi-dev openmpi-bin libclang-dev; \
+         then cargo build --release --features mpi) and launch that binary, or run without {}",
+        launch.launcher, launch.rank, launch.ranks, launch.launcher
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn launchers_are_read_from_their_variables() {
+        assert_eq!(Launch::from_env(env(&[])), None);
+        let ompi = [("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_RANK", "3"), ("OMPI_COMM_WORLD_LOCAL_RANK", "1")];
+        let l = Launch::from_env(env(&ompi)).unwrap();
+        assert_eq!((l.rank, l.ranks, l.local_rank), (3, 4, 1));
+        let mpich = [("PMI_SIZE", "2"), ("PMI_RANK", "1")];
+        let l = Launch::from_env(env(&mpich)).unwrap();
+        assert_eq!((l.rank, l.ranks, l.local_rank, l.launcher), (1, 2, 1, "MPICH's mpiexec"));
+    }
+
+    #[test]
+    fn several_ranks_without_mpi_say_how_to_build() {
+        let launch = Launch { rank: 1, ranks: 2, local_rank: 1, launcher: "Open MPI's mpirun" };
+        let msg = without_mpi(&launch).to_string();
+        assert!(msg.contains("rank 1 of 2") && msg.contains("--features mpi"), "{msg}");
+    }
+}
