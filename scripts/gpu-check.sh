@@ -8,6 +8,8 @@
 #          vit-b16 b64 (Q 10) with planned and allocated memory, vit-s16 with the 64x64 kernel
 #   minimal (only when SECTIONS names it) the tests again under --limits minimal (issue 15), the
 #          limits info reports then, vit-s16 steps at batch 8 and 64 under those limits
+#   split  (only when SECTIONS names it) vit-s16 b64 trained under --limits minimal (micro-batches
+#          for the binding limit) and with the adapter's limits, 5 steps each
 #   learn  (only when SECTIONS names it) ADCLR (lambda 0.5) and DINO (lambda 0) side by side on the full Fashion-MNIST for
 #          LEARN_S seconds of training (steps sized from a short measured run), teacher k-NN on
 #          the 10,000 test images with the 60,000 training images as the bank, and the
@@ -120,6 +122,22 @@ section_minimal() {
     for b in $batches; do
         r=$(timeout -k 5 120 bash /tmp/adclr-bin/run.sh "$bin" bench --preset "$preset" --batch "$b" --queries 10 --steps 3 --limits minimal 2>"$OUT/logs/minimal-bench-$b.stderr")
         emit "{\"section\":\"minimal\",\"batch\":$b,\"rc\":$?,\"result\":${r:-null},\"stderr_tail\":\"$(json_str "$(tail -c 600 "$OUT/logs/minimal-bench-$b.stderr")")\"}"
+    done
+}
+
+# Issue 15: vit-s16 at batch 64 trained under --limits minimal, where its activations pass the
+# 128 MiB binding limit and `train` runs the batch in micro-batches, beside the same training
+# with the adapter's limits (the whole batch at once): 5 steps each, embedded data.
+section_split() {
+    local preset=vit-s16 batch=64 extra=()
+    [ "$small" = 1 ] && preset=tiny batch=8 extra=(--micro-batch 4)
+    for lim in minimal adapter; do
+        local d="$OUT/logs/split-$lim" more=()
+        [ "$lim" = minimal ] && more=("${extra[@]}")
+        timeout -k 5 300 bash /tmp/adclr-bin/run.sh "$bin" train --preset "$preset" --batch "$batch" --limits "$lim" \
+            --max-steps 6 --stop-after 5 --log-every 1 --eval-every 0 "${more[@]}" --out "$d" >"$OUT/logs/split-$lim.log" 2>&1
+        rc=$?
+        emit "{\"section\":\"split\",\"limits\":\"$lim\",\"rc\":$rc,\"said\":\"$(json_str "$(grep -m1 -E 'micro-batches|^error' "$OUT/logs/split-$lim.log")")\",\"last_metrics\":$(last_metrics "$d")}"
     done
 }
 

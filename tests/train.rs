@@ -91,6 +91,7 @@ fn maker(tc: &TrainConfig) -> BatchMaker {
         norm: adclr_wgpu::data::normalization::normalization_for(&tc.data),
         steps_per_epoch: 10,
         shard: Shard::WHOLE,
+        micro_batches: 1,
     }
 }
 
@@ -100,17 +101,17 @@ fn batches_have_the_right_shapes_ranges_and_are_deterministic() {
     let ds = Dataset::embedded(Split::Train).unwrap();
     let m = maker(&tc);
     let a = m.make(&ds, 3).unwrap();
-    a.input.validate(&m.cfg).unwrap();
-    assert!(a.input.global_patches.iter().all(|v| v.is_finite() && v.abs() < 4.0));
-    assert_eq!(a.input, m.make(&ds, 3).unwrap().input, "same seed and step, same batch");
-    assert_ne!(a.input, m.make(&ds, 4).unwrap().input);
+    a.inputs[0].validate(&m.cfg).unwrap();
+    assert!(a.inputs[0].global_patches.iter().all(|v| v.is_finite() && v.abs() < 4.0));
+    assert_eq!(a.inputs[0], m.make(&ds, 3).unwrap().inputs[0], "same seed and step, same batch");
+    assert_ne!(a.inputs[0], m.make(&ds, 4).unwrap().inputs[0]);
     let other = maker(&TrainConfig { seed: 1, ..tc.clone() });
-    assert_ne!(a.input.global_patches, other.make(&ds, 3).unwrap().input.global_patches);
+    assert_ne!(a.inputs[0].global_patches, other.make(&ds, 3).unwrap().inputs[0].global_patches);
     // The two global views of an image differ; the query crops repeat for both.
-    let n = a.input.query_patches.len() / 2;
-    assert_eq!(a.input.query_patches[..n], a.input.query_patches[n..]);
-    let half = a.input.global_patches.len() / 2;
-    assert_ne!(a.input.global_patches[..half], a.input.global_patches[half..]);
+    let n = a.inputs[0].query_patches.len() / 2;
+    assert_eq!(a.inputs[0].query_patches[..n], a.inputs[0].query_patches[n..]);
+    let half = a.inputs[0].global_patches.len() / 2;
+    assert_ne!(a.inputs[0].global_patches[..half], a.inputs[0].global_patches[half..]);
 }
 
 /// Rows `rank * n / ranks ..` of every block of `n` rows of `row` values (a rank's part of a
@@ -132,11 +133,11 @@ fn each_rank_builds_its_part_of_the_batch_a_single_process_builds() {
     let (cpp, q) = (m.patch_len(), c.queries);
     let (n_g, n_l) = (m.patches(m.image_size), m.patches(m.local_size));
     for step in [0, 7, 13] {
-        let all = whole.make(&ds, step).unwrap().input;
+        let all = whole.make(&ds, step).unwrap().inputs.remove(0);
         for ranks in [2, 4] {
             for rank in 0..ranks {
                 let part = BatchMaker { shard: Shard { rank, ranks }, ..maker(&tc) };
-                let got = part.make(&ds, step).unwrap().input;
+                let got = part.make(&ds, step).unwrap().inputs.remove(0);
                 got.validate(&part.shard.local(c)).unwrap();
                 let b = c.batch;
                 assert_eq!(got.global_patches, shard_of(&all.global_patches, b, n_g * cpp, rank, ranks), "step {step}");
@@ -145,6 +146,16 @@ fn each_rank_builds_its_part_of_the_batch_a_single_process_builds() {
                 assert_eq!(got.global_drop, shard_of(&all.global_drop, b, 1, rank, ranks));
                 assert_eq!(got.local_drop, shard_of(&all.local_drop, b, 1, rank, ranks));
             }
+        }
+        // Micro-batches (one process, or each rank) are shards of the global batch too.
+        let micro = BatchMaker { shard: Shard { rank: 1, ranks: 2 }, micro_batches: 2, ..maker(&tc) };
+        let inputs = micro.make(&ds, step).unwrap().inputs;
+        assert_eq!(inputs.len(), 2);
+        for (j, got) in inputs.iter().enumerate() {
+            let b = c.batch;
+            assert_eq!(got.global_patches, shard_of(&all.global_patches, b, n_g * cpp, 2 + j, 4));
+            assert_eq!(got.query_patches, shard_of(&all.query_patches, b, q * cpp, 2 + j, 4));
+            assert_eq!(got.local_drop, shard_of(&all.local_drop, b, 1, 2 + j, 4));
         }
         // The draws are not all equal, so the comparison above can tell shards apart.
         assert!(all.global_drop.contains(&0.0) && all.global_drop.iter().any(|&x| x > 0.0));
@@ -198,8 +209,8 @@ fn bad_images_are_skipped_named_or_stop_a_strict_run() {
     let mut skipped = Vec::new();
     for step in 0..6 {
         let b = m.make(&ds, step).unwrap();
-        b.input.validate(&m.cfg).unwrap();
-        assert!(b.input.global_patches.iter().all(|v| v.is_finite()));
+        b.inputs[0].validate(&m.cfg).unwrap();
+        assert!(b.inputs[0].global_patches.iter().all(|v| v.is_finite()));
         skipped.extend(b.skipped);
     }
     assert!(
@@ -298,6 +309,63 @@ fn a_short_training_runs_under_minimal_limits() {
     let bad = TrainConfig { max_steps: 1, limits: Some("tiny".into()), ..small(&dir.join("bad")) };
     let err = train(bad, None, Verbosity::Quiet, None).err().expect("an unknown --limits is refused").to_string();
     assert!(err.contains("--limits `tiny`"), "{err}");
+}
+
+#[test]
+fn micro_batches_take_the_step_of_the_whole_batch() {
+    // Batch 8 as 4 micro-batches of 2 (gradients and centre updates averaged on the host)
+    // against the whole batch at once: the same state up to summation order, as two MPI
+    // ranks (tests/data_parallel.rs, same tolerance).
+    let dir = temp("micro");
+    let base = TrainConfig { batch: 8, max_steps: 3, eval_every: 0, drop_path: Some(0.1), ..small(&dir) };
+    let whole = TrainConfig { out: Some(dir.join("whole").display().to_string()), ..base.clone() };
+    let split = TrainConfig { out: Some(dir.join("split").display().to_string()), micro_batch: 2, ..base.clone() };
+    let a = train(whole, None, Verbosity::Quiet, None).unwrap();
+    let b = train(split, None, Verbosity::Quiet, None).unwrap();
+    let state = |d: &Path| checkpoint::load_training(&d.join(run::CHECKPOINT)).unwrap().state;
+    let (excess, at) = common::states::worst_excess(&state(&a.run_dir), &state(&b.run_dir));
+    assert!(excess <= 1.0, "micro-batches differ from the whole batch at {at}");
+    assert!((a.final_loss.unwrap() - b.final_loss.unwrap()).abs() < 1e-4);
+    let bad = TrainConfig { micro_batch: 3, ..base };
+    let err = train(bad, None, Verbosity::Quiet, None).err().expect("3 does not divide 8").to_string();
+    assert!(err.contains("--micro-batch 3"), "{err}");
+}
+
+#[test]
+fn a_step_over_the_binding_limit_runs_in_micro_batches() {
+    // Under wgpu's default limits (128 MiB per binding) a 65,536-way head with 10 queries at
+    // batch 32 has 704 logit rows of 256 KiB: 176 MiB in one tensor. The whole-batch step is
+    // refused with the tensor named; `train` splits the batch into micro-batches instead.
+    use adclr_wgpu::gpu::{AdapterChoice, Engine};
+    use adclr_wgpu::model::step::AdclrStep;
+    let dir = temp("over-limit");
+    let tc = TrainConfig {
+        out_dim: 65536,
+        queries: 10,
+        local_crops: 0,
+        depth: 1,
+        head_hidden: 32,
+        head_bottleneck: 16,
+        batch: 32,
+        max_steps: 2,
+        eval_every: 0,
+        limits: Some("minimal".into()),
+        ..small(&dir)
+    };
+    let minimal = AdapterChoice { limits: Some("minimal".into()), ..Default::default() };
+    let e = Engine::open(&minimal).unwrap();
+    let err = AdclrStep::new(&e, &tc.adclr().unwrap(), 0).err().expect("over the binding limit").to_string();
+    assert!(err.contains("logits") && err.contains("134217728"), "{err}");
+    drop(e);
+    let out = train(tc.clone(), None, Verbosity::Quiet, None).unwrap();
+    assert_eq!((out.steps_done, out.interrupted), (2, false));
+    assert!(out.final_loss.is_some_and(f64::is_finite));
+    // The same step in micro-batches of 8 (4 instead of the 2 the limit needs): the same state.
+    let four = TrainConfig { micro_batch: 8, out: Some(dir.join("four").display().to_string()), ..tc };
+    let other = train(four, None, Verbosity::Quiet, None).unwrap();
+    let state = |d: &Path| checkpoint::load_training(&d.join(run::CHECKPOINT)).unwrap().state;
+    let (excess, at) = common::states::worst_excess(&state(&out.run_dir), &state(&other.run_dir));
+    assert!(excess <= 1.0, "2 and 4 micro-batches differ at {at}");
 }
 
 #[test]

@@ -164,6 +164,11 @@ pub struct TrainArgs {
     /// Training images in the bank of those k-NN evaluations, evenly spaced (0: all).
     #[arg(long)]
     pub eval_bank: Option<usize>,
+    /// Images per micro-batch: the batch runs in micro-batches one after the other, gradients
+    /// averaged (same step, less memory; 0: the whole batch, or what the device's binding limit
+    /// needs).
+    #[arg(long)]
+    pub micro_batch: Option<usize>,
     /// Data threads (0: one per core).
     #[arg(long)]
     pub workers: Option<usize>,

@@ -170,22 +170,13 @@ impl AdclrStep {
         self.update(e)
     }
 
-    /// The first part of `run`: writes the views and every schedule of this step (the
-    /// update's too), submits forward and backward. The gradients are then in `Flat::Grads`,
-    /// where data parallelism combines them before `update`.
+    /// The first part of `run`: writes this step's schedules (the update's too) and starts
+    /// the step's counters, then `accumulate_forward_backward` on `input`. The gradients are
+    /// then in `Flat::Grads`, where micro-batches and data parallelism combine them before
+    /// `update`.
     pub fn forward_backward(&mut self, e: &Engine, input: &StepInput, hyper: &StepHyper) -> Result<()> {
-        input.validate(&self.cfg).map_err(|m| shape_error("adclr_step", m))?;
         let ctx = &e.ctx;
-        let g = &self.student_global;
-        g.patch_rows.write_f32(ctx, &input.global_patches)?;
-        if self.cfg.queries > 0 {
-            g.query_rows.write_f32(ctx, &input.query_patches)?;
-        }
-        g.drop.write_f32(ctx, &input.global_drop)?;
-        if let Some(lg) = &self.student_local {
-            lg.patch_rows.write_f32(ctx, &input.local_patches)?;
-            lg.drop.write_f32(ctx, &input.local_drop)?;
-        }
+        input.validate(&self.cfg).map_err(|m| shape_error("adclr_step", m))?;
         let tau_t = hyper.teacher_temp as f32;
         self.global_loss.set_teacher_temperature(e, tau_t)?;
         if let Some(ql) = &self.query_loss {
@@ -210,17 +201,51 @@ impl AdclrStep {
         for (d, n, code) in &self.checks {
             Health::set_step(e, d, *n, *code, self.step + 1)?;
         }
+        self.last_host_time = Default::default();
+        self.micro_forward_backward(e, input)
+    }
+
+    /// Forward and backward of one (micro-)batch under the schedules already written: writes
+    /// its views, zeroes the gradients, submits both phases. A step of several micro-batches
+    /// calls it once per micro-batch after `forward_backward` (the caller keeps the sum of
+    /// their gradients).
+    pub fn micro_forward_backward(&mut self, e: &Engine, input: &StepInput) -> Result<()> {
+        input.validate(&self.cfg).map_err(|m| shape_error("adclr_step", m))?;
+        let ctx = &e.ctx;
+        let g = &self.student_global;
+        g.patch_rows.write_f32(ctx, &input.global_patches)?;
+        if self.cfg.queries > 0 {
+            g.query_rows.write_f32(ctx, &input.query_patches)?;
+        }
+        g.drop.write_f32(ctx, &input.global_drop)?;
+        if let Some(lg) = &self.student_local {
+            lg.patch_rows.write_f32(ctx, &input.local_patches)?;
+            lg.drop.write_f32(ctx, &input.local_drop)?;
+        }
         let losses = std::iter::once(&self.global_loss).chain(self.query_loss.iter());
         let forward: Vec<&Dispatch> = self.forward.iter().chain(losses.flat_map(|l| l.forward.iter())).collect();
         let t1 = submit(e, &forward);
         let t2 = submit(e, &self.zero_grads.iter().chain(self.backward.iter()).collect::<Vec<_>>());
-        self.last_host_time = (t1.0 + t2.0, t1.1 + t2.1);
+        self.add_host_time(t1);
+        self.add_host_time(t2);
         Ok(())
     }
 
-    /// The second part of `run`: clipping, AdamW, the health checks, the EMA teacher and the
-    /// centres, from the gradients in `Flat::Grads`.
+    fn add_host_time(&mut self, (encode, submit): (std::time::Duration, std::time::Duration)) {
+        self.last_host_time = (self.last_host_time.0 + encode, self.last_host_time.1 + submit);
+    }
+
+    /// The second part of `run`: `update_parameters`, then the centres from this batch's
+    /// teacher outputs.
     pub fn update(&mut self, e: &Engine) -> Result<()> {
+        self.update_parameters(e)?;
+        self.update_centres(e);
+        Ok(())
+    }
+
+    /// Clipping, AdamW, the health checks and the EMA teacher from the gradients in
+    /// `Flat::Grads`; the step is then taken.
+    pub fn update_parameters(&mut self, e: &Engine) -> Result<()> {
         let mut update: Vec<&Dispatch> = Vec::with_capacity(64);
         for o in &self.optimizers {
             update.extend(&o.dispatches[..2]);
@@ -230,11 +255,17 @@ impl AdclrStep {
             update.push(&o.dispatches[2]);
         }
         update.extend(self.ema.iter().map(|(d, _)| d));
-        update.extend(&self.centres);
         let t = submit(e, &update);
-        self.last_host_time = (self.last_host_time.0 + t.0, self.last_host_time.1 + t.1);
+        self.add_host_time(t);
         self.step += 1;
         Ok(())
+    }
+
+    /// The centres' update from the teacher outputs of the last forward: `m c + (1 - m)` their
+    /// batch mean (skipped once the health flag is set).
+    pub fn update_centres(&mut self, e: &Engine) {
+        let t = submit(e, &self.centres.iter().collect::<Vec<_>>());
+        self.add_host_time(t);
     }
 
     /// Every dispatch of a step in submission order (for per-kernel profiling).

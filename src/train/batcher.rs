@@ -28,6 +28,9 @@ pub struct BatchMaker {
     pub steps_per_epoch: usize,
     /// Which part of every global batch this process builds.
     pub shard: Shard,
+    /// Into how many micro-batches (run one after the other, gradients averaged) the shard is
+    /// cut: 1 unless the step's tensors do not fit the device at the whole shard.
+    pub micro_batches: usize,
 }
 
 /// Rank `rank` of `ranks` takes images `rank * B / ranks ..` of each global batch of B.
@@ -45,6 +48,11 @@ impl Shard {
         AdclrConfig { batch: global.batch / self.ranks.max(1), ..global.clone() }
     }
 
+    /// Micro-batch `j` of `k` of this shard: itself a shard of the global batch.
+    pub fn micro(&self, j: usize, k: usize) -> Self {
+        Self { rank: self.rank * k + j, ranks: self.ranks * k }
+    }
+
     /// Global batch positions this rank takes.
     fn images(&self, batch: usize) -> std::ops::Range<usize> {
         let per = batch / self.ranks.max(1);
@@ -58,10 +66,10 @@ fn shard_scales(all: &[f32], batch: usize, images: &std::ops::Range<usize>) -> V
     all.chunks(batch).flat_map(|row| row[images.clone()].iter().copied()).collect()
 }
 
-/// One step's input and the images that could not be read for it.
+/// One step's input (one per micro-batch) and the images that could not be read for it.
 pub struct Batch {
     pub step: usize,
-    pub input: StepInput,
+    pub inputs: Vec<StepInput>,
     pub skipped: Vec<String>,
 }
 
@@ -85,13 +93,29 @@ impl BatchMaker {
         patchify(&normalize_chw(img, &self.norm), 3, side, self.cfg.model.patch_size)
     }
 
-    /// This shard's input of `step`. Unreadable images are skipped (the next image in the
-    /// epoch's order takes their place), or fail the step under `strict`.
+    /// This shard's inputs of `step`, one per micro-batch. Unreadable images are skipped (the
+    /// next image in the epoch's order takes their place), or fail the step under `strict`.
     pub fn make(&self, ds: &Dataset, step: usize) -> Result<Batch, String> {
+        let k = self.micro_batches.max(1);
+        let (images, skipped) = self.read_images(ds, step, self.shard.images(self.cfg.batch).end)?;
+        let (global_drop, local_drop) = self.drop_scales(step);
+        let inputs =
+            (0..k).map(|j| self.input(&images, step, self.shard.micro(j, k), (&global_drop, &local_drop))).collect();
+        Ok(Batch { step, inputs, skipped })
+    }
+
+    /// The input of `shard` (of the global batch) at `step`, from the step's images in batch
+    /// order and the global batch's drop-path scales.
+    fn input(
+        &self,
+        images: &[RgbImage],
+        step: usize,
+        shard: Shard,
+        (global_drop, local_drop): (&[f32], &[f32]),
+    ) -> StepInput {
         let (c, m, t) = (&self.cfg, &self.cfg.model, &self.train);
         let b = c.batch;
-        let mine = self.shard.images(b);
-        let (images, skipped) = self.read_images(ds, step, mine.end)?;
+        let mine = shard.images(b);
         let (s, sl, p) = (m.image_size as u32, m.local_size as u32, m.patch_size as u32);
         let global = [
             ViewAug { size: s, scale: (t.global_scale_min, 1.0), flip: true, blur_p: 1.0, solarize_p: 0.0 },
@@ -119,15 +143,13 @@ impl BatchMaker {
             }
         }
         let query_once: Vec<f32> = queries.concat();
-        let (global_drop, local_drop) = self.drop_scales(step);
-        let input = StepInput {
+        StepInput {
             global_patches: gviews.concat(),
             query_patches: [query_once.clone(), query_once].concat(),
             local_patches: lviews.concat(),
-            global_drop: shard_scales(&global_drop, b, &mine),
-            local_drop: shard_scales(&local_drop, b, &mine),
-        };
-        Ok(Batch { step, input, skipped })
+            global_drop: shard_scales(global_drop, b, &mine),
+            local_drop: shard_scales(local_drop, b, &mine),
+        }
     }
 
     /// The first `count` readable images of `step`'s global batch in the epoch's order, and

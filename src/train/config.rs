@@ -67,6 +67,10 @@ pub struct TrainConfig {
     pub eval_every: usize,
     /// Training images in the bank of those evaluations (evenly spaced over the split; 0 = all).
     pub eval_bank: usize,
+    /// Images per micro-batch: each process's batch runs in micro-batches of this many images
+    /// one after the other, gradients averaged (the same step, less memory). 0: the whole
+    /// batch, or as many micro-batches as the device's binding limit needs.
+    pub micro_batch: usize,
     /// Decoding/augmentation threads (0: one per core, at least 1).
     pub workers: usize,
     /// Stop at the first unreadable image instead of skipping it.
@@ -121,6 +125,7 @@ impl Default for TrainConfig {
             log_every: 5,
             eval_every: 0,
             eval_bank: 10_000,
+            micro_batch: 0,
             workers: 0,
             strict: false,
         }

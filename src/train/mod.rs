@@ -5,6 +5,7 @@ pub mod batcher;
 pub mod config;
 pub mod data_parallel;
 pub mod lock;
+pub mod micro_batch;
 pub mod monitor;
 pub mod resume;
 pub mod run;

@@ -4,6 +4,7 @@
 use super::batcher::{BatchMaker, Prefetcher, Shard};
 use super::config::TrainConfig;
 use super::data_parallel::{average_centres, mean_report, share_settings, share_state, GradientExchange};
+use super::micro_batch::{build_step, MicroBatches};
 use super::monitor::{with_floor, KnnMonitor};
 use super::resume::{truncate_metrics, ResumeFrom};
 use super::run_dir::{open_run_dir, resumed_state, settings_and_dir, MetricsLog};
@@ -269,6 +270,8 @@ struct LoopContext<'a> {
     monitor: Option<&'a (KnnMonitor, KnnResult)>,
     /// The global batch.
     batch: usize,
+    /// Micro-batches per step on each rank.
+    micro_batches: usize,
 }
 
 /// What the loop leaves for the outcome.
@@ -280,33 +283,48 @@ struct LoopEnd {
     exchange: Duration,
 }
 
-/// One optimisation step on every rank: forward and backward on this rank's shard, the
-/// gradients averaged over the ranks, the update, the centres averaged. Returns the time of
-/// the gradient exchange.
+/// One optimisation step on every rank: forward and backward on this rank's shard (in
+/// micro-batches when `inputs` holds several), the gradients averaged over the ranks, the
+/// update, the centres averaged. Returns the time of the gradient exchange, and the loss
+/// terms when micro-batches averaged them.
 fn train_step(
     ctx: &LoopContext,
     step: &mut AdclrStep,
-    gradients: &mut GradientExchange,
-    input: &crate::spec::batch::StepInput,
+    (gradients, micro): (&mut GradientExchange, &mut Option<MicroBatches>),
+    inputs: &[crate::spec::batch::StepInput],
     h: &StepHyper,
-) -> Result<Duration> {
+) -> Result<(Duration, Option<StepReport>)> {
     let coll = ctx.saver.coll;
-    step.forward_backward(ctx.e, input, h)?;
+    let report = match (micro, inputs) {
+        (_, [one]) => {
+            step.forward_backward(ctx.e, one, h)?;
+            None
+        }
+        (Some(m), several) => Some(m.forward_backward(ctx.e, step, several, h)?),
+        (None, _) => return Err(Error::Data("a step of several micro-batches without their sums".into())),
+    };
     let exchange = gradients.average(ctx.e, step, coll)?;
-    step.update(ctx.e)?;
+    match report {
+        None => step.update(ctx.e)?,
+        Some(_) => step.update_parameters(ctx.e)?,
+    }
     average_centres(ctx.e, step, coll)?;
-    Ok(exchange)
+    Ok((exchange, report))
 }
 
 /// The metrics line of a logging step (every rank takes part in the loss average; rank 0 writes).
 fn log_step(
     ctx: &LoopContext,
     step: &mut AdclrStep,
-    (s, h): (usize, &StepHyper),
+    (s, h, report): (usize, &StepHyper, Option<StepReport>),
     t: &Throughput,
     metrics: &mut Option<MetricsLog>,
 ) -> Result<f64> {
-    let r = mean_report(ctx.saver.coll, step.report(ctx.e)?)?;
+    let report = match report {
+        Some(r) => r,
+        None => step.report(ctx.e)?,
+    };
+    let r = mean_report(ctx.saver.coll, report)?;
     ctx.saver.healthy(step)?;
     let epoch = s / ctx.plan.steps_per_epoch;
     if let Some(m) = metrics {
@@ -336,6 +354,7 @@ fn run_steps(
     let (mut done_here, mut exchange) = (0usize, Duration::ZERO);
     let coll = ctx.saver.coll;
     let mut gradients = GradientExchange::new(ctx.e, step, coll);
+    let mut micro = (ctx.micro_batches > 1).then(|| MicroBatches::new(ctx.e, step));
     while let Some(batch) = pre.next_batch() {
         let batch = batch.map_err(Error::Data)?;
         if coll.is_root() {
@@ -344,7 +363,8 @@ fn run_steps(
         skipped += batch.skipped.len();
         let s = batch.step;
         let h = hyper(ctx.tc, ctx.plan, s);
-        exchange += train_step(ctx, step, &mut gradients, &batch.input, &h)?;
+        let (spent, report) = train_step(ctx, step, (&mut gradients, &mut micro), &batch.inputs, &h)?;
+        exchange += spent;
         done_here += 1;
         let last = s + 1 == ctx.plan.total_steps;
         if (s + 1) % ctx.tc.log_every == 0 || last {
@@ -355,7 +375,7 @@ fn run_steps(
                 skipped_images: skipped,
                 exchange_share: exchange.as_secs_f64() / elapsed,
             };
-            last_loss = Some(log_step(ctx, step, (s, &h), &t, metrics)?);
+            last_loss = Some(log_step(ctx, step, (s, &h, report), &t, metrics)?);
         }
         if ctx.tc.eval_every > 0 && ((s + 1) % ctx.tc.eval_every == 0 || last) {
             ctx.saver.healthy(step)?;
@@ -445,7 +465,7 @@ pub fn train_ranks(
         false => None,
     };
     let e = open_engine(&tc, coll, launch)?;
-    let mut step = AdclrStep::new(&e, &cfg, tc.seed)?;
+    let (mut step, micro_batches) = build_step(&e, &cfg, tc.seed, tc.micro_batch)?;
     let norm = normalization_for(&tc.data);
     if let Some(r) = resume {
         let state = match root {
@@ -464,6 +484,13 @@ pub fn train_ranks(
             1 => String::new(),
             n => format!(" x {n} ranks ({} images each per step)", cfg.batch),
         };
+        if micro_batches > 1 {
+            eprintln!(
+                "micro-batches: {micro_batches} of {} images per step{} (gradients averaged: the same step in less memory)",
+                cfg.batch / micro_batches,
+                if tc.micro_batch == 0 { ", for the device's binding limit" } else { "" }
+            );
+        }
         eprintln!(
             "adclr-wgpu: {} images from {}, {} on {}{ranks}",
             ds.len(),
@@ -484,6 +511,7 @@ pub fn train_ranks(
         norm: norm.clone(),
         steps_per_epoch: plan.steps_per_epoch,
         shard,
+        micro_batches,
     };
     let mut pre = Prefetcher::start(maker, Arc::new(ds), first, plan.total_steps, workers);
     let bar = progress_bar(verbosity, plan.total_steps, first);
@@ -509,6 +537,7 @@ pub fn train_ranks(
         bar: &bar,
         monitor: monitor.as_ref(),
         batch: global.batch,
+        micro_batches,
     };
     let end = run_steps(&ctx, &mut step, &mut pre, &mut metrics, stop_after)?;
     saver.healthy(&mut step)?;

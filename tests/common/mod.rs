@@ -2,6 +2,8 @@
 //! |gpu - cpu| <= atol + rtol |cpu| checker.
 #![allow(dead_code)]
 
+pub mod states;
+
 use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor};
 use std::sync::OnceLock;
 
