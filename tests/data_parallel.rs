@@ -211,3 +211,29 @@ fn killing_one_rank_ends_the_others_within_seconds() {
     // What was on disk stays a whole, loadable state.
     let _ = state(&run_dir);
 }
+
+#[test]
+fn a_non_finite_step_stops_every_rank_naming_the_rank_and_keeps_the_last_finite_state() {
+    // The largest learning rate accepted: a later forward pass overflows. The health check is
+    // combined over the ranks, so every rank stops at the same step, names itself and ends
+    // (no rank is left waiting); rank 0 wrote the state before that step.
+    let dir = temp("nonfinite");
+    let run_dir = dir.join("run");
+    let lr = adclr_wgpu::train::config::MAX_LR.to_string();
+    let mut args: Vec<&str> = MODEL.to_vec();
+    let at = args.iter().position(|&a| a == "--lr").unwrap();
+    args[at + 1] = &lr;
+    args.extend_from_slice(&["--batch", "8", "--max-steps", "8", "--checkpoint-every", "0"]);
+    args.extend_from_slice(&["--out", run_dir.to_str().unwrap()]);
+    let t = Instant::now();
+    let out = command(2, &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(120));
+    for rank in ["rank 0 of 2", "rank 1 of 2"] {
+        assert!(stderr.contains(rank), "{stderr}");
+    }
+    assert!(stderr.contains("NaN or infinite") && stderr.contains("holds the last healthy state"), "{stderr}");
+    let kept = state(&run_dir);
+    assert!(kept.student.values().flatten().all(|v| v.is_finite()));
+}

@@ -11,20 +11,25 @@ const SMOKE_STEPS: usize = 500;
 /// What the learning run costs where it was measured (README, "Learning").
 const LEARNING_RUN_TIME: &str = "about 65 min on 2 AVX-512 CPU cores with lavapipe, a few minutes on a GPU";
 
-pub fn run(args: TrainArgs) -> Result<()> {
-    if args.resume.is_some() {
-        let mut plain = args.clone();
-        plain.resume = None;
-        plain.force = false;
-        plain.stop_after = None;
-        let given = plain.resolve().map_err(Error::Data)?;
-        if args.config.is_some() || given != crate::train::config::TrainConfig::default() {
-            return Err(Error::Data(
-                "--resume continues with the run's own config.toml: give no other settings".into(),
-            ));
-        }
+/// The settings of a new run from the flags; with `--resume`, none may be given (the run's
+/// own config.toml holds them).
+fn settings(args: &TrainArgs) -> Result<crate::train::config::TrainConfig> {
+    if args.resume.is_none() {
+        return args.resolve().map_err(Error::Data);
     }
-    let tc = if args.resume.is_some() { Default::default() } else { args.resolve().map_err(Error::Data)? };
+    let mut plain = args.clone();
+    plain.resume = None;
+    plain.force = false;
+    plain.stop_after = None;
+    let given = plain.resolve().map_err(Error::Data)?;
+    if args.config.is_some() || given != crate::train::config::TrainConfig::default() {
+        return Err(Error::Data("--resume continues with the run's own config.toml: give no other settings".into()));
+    }
+    Ok(Default::default())
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let tc = settings(&args)?;
     crate::train::run::stop_on_signals();
     // One process, or one of `mpirun -np N`'s ranks (a build with `--features mpi`).
     let launch = Launch::current();
@@ -32,6 +37,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let resume = args.resume.as_deref().map(|dir| crate::train::resume::ResumeFrom { dir, force: args.force });
     let out = match train_ranks(tc, resume, Verbosity::Progress, args.stop_after, coll.as_ref(), &launch) {
         Ok(out) => out,
+        // A NaN is found by every rank at the same step (the health check is combined) and
+        // no rank waits: each ends normally, after rank 0 wrote the state before that step.
+        Err(e @ Error::NonFinite { .. }) if coll.ranks() > 1 => {
+            return Err(Error::Data(format!("rank {} of {}: {e}", coll.rank(), coll.ranks())));
+        }
         // The other ranks wait in their next exchange: end them all, naming the rank.
         Err(e) if coll.ranks() > 1 => {
             eprintln!("error on rank {} of {}: {e}\nstopping every rank", coll.rank(), coll.ranks());

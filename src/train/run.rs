@@ -116,18 +116,32 @@ impl Saver<'_> {
     /// to disk when it is finite, and the error says which file holds the last healthy state.
     fn healthy(&self, step: &mut AdclrStep) -> Result<()> {
         let local = step.check_health(self.e);
-        if self.coll.ranks() > 1 {
-            // Every rank stops at a failure of any: the first failing rank is named.
-            let failed_at = match &local {
-                Err(Error::NonFinite { step, .. }) => *step,
-                _ => 0,
-            };
-            let all = self.coll.gather_u64(failed_at)?;
-            if let (Ok(()), Some(rank)) = (&local, all.iter().position(|&s| s > 0)) {
-                let term = format!("a loss term or gradient on rank {rank}");
-                return Err(Error::NonFinite { step: all[rank], term, kept: self.on_disk() });
-            }
+        if self.coll.ranks() == 1 {
+            return self.after_check(step, local);
         }
+        // Every rank stops at a failure of any: the first failing rank is named.
+        let failed_at = match &local {
+            Err(Error::NonFinite { step, .. }) => *step,
+            _ => 0,
+        };
+        let all = self.coll.gather_u64(failed_at)?;
+        let result = match (&local, all.iter().position(|&s| s > 0)) {
+            (Ok(()), Some(rank)) => {
+                let term = format!("a loss term or gradient on rank {rank}");
+                Err(Error::NonFinite { step: all[rank], term, kept: self.on_disk() })
+            }
+            _ => self.after_check(step, local),
+        };
+        // Rank 0 has now written the state before the failure; only then may a rank end
+        // (mpirun ends the whole job when one rank exits with an error).
+        if all.iter().any(|&s| s > 0) {
+            self.coll.any(false)?;
+        }
+        result
+    }
+
+    /// After a failed check: the state before the failing step, written (rank 0) when finite.
+    fn after_check(&self, step: &mut AdclrStep, local: Result<()>) -> Result<()> {
         match local {
             Err(Error::NonFinite { step: failed, term, .. }) => {
                 step.rewind_before(failed);
@@ -438,6 +452,84 @@ fn configs(tc: &TrainConfig, coll: &dyn Collective) -> Result<(AdclrConfig, Shar
     Ok((global, shard, local))
 }
 
+/// Every rank takes the state of the run directory's checkpoint, which rank 0 reads (and
+/// whose later metrics lines it drops).
+fn resume_from(
+    e: &Engine,
+    step: &mut AdclrStep,
+    coll: &dyn Collective,
+    (run_dir, r): (&Path, ResumeFrom),
+    (global, tc): (&AdclrConfig, &TrainConfig),
+) -> Result<()> {
+    let state = match coll.is_root() {
+        true => Some(resumed_state(&run_dir.join(CHECKPOINT), global, tc, r)?),
+        false => None,
+    };
+    share_state(e, step, coll, state)?;
+    if coll.is_root() {
+        truncate_metrics(&run_dir.join(METRICS), step.step)?;
+    }
+    Ok(())
+}
+
+/// What the run is about to do: data, model, device, ranks, micro-batches, memory, kernels,
+/// schedule adjustments.
+fn announce(
+    tc: &TrainConfig,
+    coll: &dyn Collective,
+    e: &Engine,
+    step: &AdclrStep,
+    plan: &Plan,
+    ds: &Dataset,
+    micro_batches: usize,
+) {
+    let per_rank = step.cfg.batch * micro_batches;
+    let ranks = match coll.ranks() {
+        1 => String::new(),
+        n => format!(" x {n} ranks ({per_rank} images each per step)"),
+    };
+    eprintln!(
+        "adclr-wgpu: {} images from {}, {} on {}{ranks}",
+        ds.len(),
+        ds.origin,
+        step.cfg.model.preset,
+        e.ctx.describe()
+    );
+    if micro_batches > 1 {
+        let why = if tc.micro_batch == 0 { ", for the device's binding limit" } else { "" };
+        eprintln!(
+            "micro-batches: {micro_batches} of {} images per step{why} (gradients averaged: the same step in less memory)",
+            step.cfg.batch
+        );
+    }
+    eprintln!("memory plan: {}\nmatmul kernels: {}", step.plan.summary(), e.matmul_summary());
+    plan.adjustments(tc).iter().for_each(|note| eprintln!("schedule: {note}"));
+}
+
+/// The training split, with at least one global batch of images.
+fn open_dataset(tc: &TrainConfig, batch: usize) -> Result<Dataset> {
+    let ds = Dataset::open(&tc.data, Split::Train).map_err(Error::Data)?;
+    if ds.len() < batch {
+        let (origin, n) = (&ds.origin, ds.len());
+        return Err(Error::Data(format!("{origin}: {n} images, but --batch {batch} needs at least that many")));
+    }
+    Ok(ds)
+}
+
+fn outcome(step: &AdclrStep, plan: &Plan, end: &LoopEnd, pre: &Prefetcher, run_dir: PathBuf) -> TrainOutcome {
+    let elapsed = end.started.elapsed().as_secs_f64().max(1e-9);
+    TrainOutcome {
+        steps_done: step.step as usize,
+        total_steps: plan.total_steps,
+        final_loss: end.last_loss,
+        interrupted: end.interrupted,
+        skipped_images: end.skipped,
+        data_wait_share: pre.waited.as_secs_f64() / elapsed,
+        exchange_share: end.exchange.as_secs_f64() / elapsed,
+        run_dir,
+    }
+}
+
 /// `train` as one of `coll.ranks()` data-parallel ranks (`mpirun -np N adclr-wgpu train`):
 /// every rank builds the same model from the same seed and trains on its shard of every
 /// global batch; rank 0 alone reads and writes the run directory and evaluates.
@@ -454,11 +546,7 @@ pub fn train_ranks(
     let settled = if root { Some(settings_and_dir(tc, resume)?) } else { None };
     let (tc, run_dir) = share_settings(coll, settled)?;
     let (global, shard, cfg) = configs(&tc, coll)?;
-    let ds = Dataset::open(&tc.data, Split::Train).map_err(Error::Data)?;
-    if ds.len() < global.batch {
-        let (origin, n, b) = (&ds.origin, ds.len(), global.batch);
-        return Err(Error::Data(format!("{origin}: {n} images, but --batch {b} needs at least that many")));
-    }
+    let ds = open_dataset(&tc, global.batch)?;
     // Before anything in the directory is read or written: a second training of it stops here.
     let _lock = match root {
         true => Some(open_run_dir(&run_dir, resume.is_none().then_some(&tc), verbosity)?),
@@ -468,38 +556,12 @@ pub fn train_ranks(
     let (mut step, micro_batches) = build_step(&e, &cfg, tc.seed, tc.micro_batch)?;
     let norm = normalization_for(&tc.data);
     if let Some(r) = resume {
-        let state = match root {
-            true => Some(resumed_state(&run_dir.join(CHECKPOINT), &global, &tc, r)?),
-            false => None,
-        };
-        share_state(&e, &mut step, coll, state)?;
-        if root {
-            truncate_metrics(&run_dir.join(METRICS), step.step)?;
-        }
+        resume_from(&e, &mut step, coll, (&run_dir, r), (&global, &tc))?;
     }
     let plan = Plan::new(&tc, ds.len());
     let first = step.step as usize;
     if verbosity == Verbosity::Progress {
-        let ranks = match coll.ranks() {
-            1 => String::new(),
-            n => format!(" x {n} ranks ({} images each per step)", cfg.batch),
-        };
-        if micro_batches > 1 {
-            eprintln!(
-                "micro-batches: {micro_batches} of {} images per step{} (gradients averaged: the same step in less memory)",
-                cfg.batch / micro_batches,
-                if tc.micro_batch == 0 { ", for the device's binding limit" } else { "" }
-            );
-        }
-        eprintln!(
-            "adclr-wgpu: {} images from {}, {} on {}{ranks}",
-            ds.len(),
-            ds.origin,
-            cfg.model.preset,
-            e.ctx.describe()
-        );
-        eprintln!("memory plan: {}\nmatmul kernels: {}", step.plan.summary(), e.matmul_summary());
-        plan.adjustments(&tc).iter().for_each(|note| eprintln!("schedule: {note}"));
+        announce(&tc, coll, &e, &step, &plan, &ds, micro_batches);
     }
     let workers = match tc.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -546,17 +608,7 @@ pub fn train_ranks(
     if root {
         write_loss_png(&run_dir)?;
     }
-    let elapsed = end.started.elapsed().as_secs_f64().max(1e-9);
-    Ok(TrainOutcome {
-        steps_done: step.step as usize,
-        total_steps: plan.total_steps,
-        final_loss: end.last_loss,
-        interrupted: end.interrupted,
-        skipped_images: end.skipped,
-        data_wait_share: pre.waited.as_secs_f64() / elapsed,
-        exchange_share: end.exchange.as_secs_f64() / elapsed,
-        run_dir,
-    })
+    Ok(outcome(&step, &plan, &end, &pre, run_dir))
 }
 
 /// Draws loss.png from metrics.jsonl: the loss terms, and k-NN with its floor when measured.
