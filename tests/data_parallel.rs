@@ -13,44 +13,17 @@ use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_adclr-wgpu");
 
-/// A tiny custom model with everything that couples images or ranks switched on: local crops,
-/// queries, drop-path, centres; global batch 8, warm-up over, k-NN off.
-const MODEL: [&str; 34] = [
-    "--image-size",
-    "16",
-    "--patch-size",
-    "4",
-    "--dim",
-    "32",
-    "--depth",
-    "2",
-    "--heads",
-    "2",
-    "--head-hidden",
-    "64",
-    "--head-bottleneck",
-    "16",
-    "--out-dim",
-    "64",
-    "--queries",
-    "2",
-    "--local-crops",
-    "2",
-    "--local-size",
-    "8",
-    "--drop-path",
-    "0.1",
-    "--lr",
-    "0.05",
-    "--warmup-epochs",
-    "0",
-    "--log-every",
-    "1",
-    "--eval-every",
-    "0",
-    "--workers",
-    "1",
+/// The small custom model with everything that couples images or ranks switched on: local
+/// crops, queries, drop-path, centres; warm-up over, k-NN off.
+#[rustfmt::skip]
+const MORE: [&str; 16] = [
+    "--queries", "2", "--local-crops", "2", "--drop-path", "0.1", "--lr", "0.05",
+    "--warmup-epochs", "0", "--log-every", "1", "--eval-every", "0", "--workers", "1",
 ];
+
+fn model() -> Vec<&'static str> {
+    [&common::SMALL_MODEL_FLAGS[..], &MORE[..]].concat()
+}
 
 fn temp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("adclr-dp-{name}-{}", std::process::id()));
@@ -81,7 +54,7 @@ fn run(ranks: usize, args: &[&str]) -> Output {
 }
 
 fn train(ranks: usize, out: &Path, extra: &[&str]) -> Output {
-    let mut args: Vec<&str> = MODEL.to_vec();
+    let mut args: Vec<&str> = model();
     args.extend_from_slice(extra);
     let out = out.to_str().unwrap();
     args.extend_from_slice(&["--out", out]);
@@ -153,7 +126,7 @@ fn rank_pid(run_dir: &Path, rank: usize) -> Option<u32> {
 
 /// Starts a long 2-rank run; returns it once its first step is logged, with rank 1's pid.
 fn start_long_run(run_dir: &Path) -> (std::process::Child, u32) {
-    let mut args: Vec<&str> = MODEL.to_vec();
+    let mut args: Vec<&str> = model();
     args.extend_from_slice(&["--batch", "8", "--max-steps", "100000", "--out", run_dir.to_str().unwrap()]);
     let child = command(2, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let t = Instant::now();
@@ -220,7 +193,7 @@ fn a_non_finite_step_stops_every_rank_naming_the_rank_and_keeps_the_last_finite_
     let dir = temp("nonfinite");
     let run_dir = dir.join("run");
     let lr = adclr_wgpu::train::config::MAX_LR.to_string();
-    let mut args: Vec<&str> = MODEL.to_vec();
+    let mut args: Vec<&str> = model();
     let at = args.iter().position(|&a| a == "--lr").unwrap();
     args[at + 1] = &lr;
     args.extend_from_slice(&["--batch", "8", "--max-steps", "8", "--checkpoint-every", "0"]);

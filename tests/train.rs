@@ -405,37 +405,9 @@ fn ctrl_c_and_sigterm_write_a_checkpoint_and_stop() {
     for signal in ["-INT", "-TERM"] {
         let run_dir = dir.join(signal);
         let exe = env!("CARGO_BIN_EXE_adclr-wgpu");
-        let args = [
-            "train",
-            "--image-size",
-            "16",
-            "--patch-size",
-            "4",
-            "--dim",
-            "32",
-            "--depth",
-            "2",
-            "--heads",
-            "2",
-            "--head-hidden",
-            "64",
-            "--head-bottleneck",
-            "32",
-            "--out-dim",
-            "64",
-            "--local-size",
-            "8",
-            "--queries",
-            "2",
-            "--batch",
-            "2",
-            "--max-steps",
-            "400",
-            "--log-every",
-            "1",
-            "--checkpoint-every",
-            "1000",
-        ];
+        let more =
+            ["--queries", "2", "--batch", "2", "--max-steps", "400", "--log-every", "1", "--checkpoint-every", "1000"];
+        let args = [&["train"][..], &common::SMALL_MODEL_FLAGS[..], &more[..]].concat();
         let child = std::process::Command::new(exe)
             .args(args)
             .arg("--out")

@@ -4,6 +4,14 @@
 
 pub mod states;
 
+/// `train` flags of the small custom model the end-to-end tests run (16 px, patch 4, D 32,
+/// depth 2, K 64, local crops of 8 px): fast enough for lavapipe.
+#[rustfmt::skip]
+pub const SMALL_MODEL_FLAGS: [&str; 18] = [
+    "--image-size", "16", "--patch-size", "4", "--dim", "32", "--depth", "2", "--heads", "2",
+    "--head-hidden", "64", "--head-bottleneck", "16", "--out-dim", "64", "--local-size", "8",
+];
+
 use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor};
 use std::sync::OnceLock;
 
