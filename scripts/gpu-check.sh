@@ -6,19 +6,22 @@
 #          step, checkpoints, features, eval, train), all at once, on this adapter
 #   speed  scripts/gpu-measure.sh: tune, kernels up to 4096^3, steps of tiny b256, vit-s16 b64 and
 #          vit-b16 b64 (Q 10) with planned and allocated memory, vit-s16 with the 64x64 kernel
-#   minimal (only when SECTIONS names it) the tests again under --limits minimal (issue 15), the
-#          limits info reports then, vit-s16 steps at batch 8 and 64 under those limits
+#   minimal the tests again under --limits minimal (issue 15), the limits info reports then,
+#          vit-s16 steps at batch 8 and 64 under those limits
 #   split  (only when SECTIONS names it) vit-s16 b64 trained under --limits minimal (micro-batches
 #          for the binding limit) and with the adapter's limits, 5 steps each
 #   learn  (only when SECTIONS names it) ADCLR (lambda 0.5) and DINO (lambda 0) side by side on the full Fashion-MNIST for
 #          LEARN_S seconds of training (steps sized from a short measured run), teacher k-NN on
 #          the 10,000 test images with the 60,000 training images as the bank, and the
 #          random-init floor of the same backbone (seeds 0 and 1)
-#   recipe the laptop recipe (assets/laptop-fashion-mnist.toml, 2,500 steps) for lambda 0.5
+#   recipe (only when SECTIONS names it; needs Fashion-MNIST staged, see gpu-stage.sh's
+#          STAGE_DATA) the laptop recipe (assets/laptop-fashion-mnist.toml, 2,500 steps) for lambda 0.5
 #          (ADCLR) and 0 (DINO) x seeds 0 and 1, all four at once, k-NN of the teacher every 500
 #          steps (60,000-image bank, 10,000 queries) with the floor of each run's own init
-# Here:   bash scripts/gpu-stage.sh                     (builds and fills .gpu/)
-# There:  bash scripts/gpu-check.sh                     (carry .gpu; about 6 minutes)
+# Default sections: info tests minimal speed (about 90 s on an H200).
+# Here:   STAGE_DATA=0 bash scripts/gpu-stage.sh        (builds and fills .gpu/; with the data
+#         for learn/recipe, leave the test binaries out to stay under the 64 MiB carry limit)
+# There:  bash scripts/gpu-check.sh                     (carry .gpu)
 # Try on lavapipe first:  SMALL=1 bash scripts/gpu-check.sh   (short settings, same code paths)
 # RECIPE_SEEDS, RECIPE_STEPS and RECIPE_S (seconds of training before Ctrl-C) size the recipe section.
 # SECTIONS="tests learn" runs a subset (for a rerun); LEARN_S sets the training seconds,
@@ -31,7 +34,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT/logs"
 small=${SMALL:-0}
-sections=${SECTIONS:-info tests recipe speed}
+sections=${SECTIONS:-info tests minimal speed}
 log="$OUT/gpu-check.jsonl"
 emit() { echo "$1" | tee -a "$log"; }
 now() { date +%s.%N; }
