@@ -1,5 +1,5 @@
 //! How this process was started: alone, or as one of several ranks by `mpirun` (Open MPI,
-//! MPICH) or `srun`, read from the variables those launchers set; and the collective that
+//! MPICH), read from the variables those launchers set; and the collective that
 //! goes with it. A binary built without the `mpi` feature refuses to be one of several ranks
 //! (each would train alone and write the same run directory).
 
@@ -17,11 +17,12 @@ pub struct Launch {
     pub launcher: &'static str,
 }
 
-/// (launcher, size, rank, local rank) variables, in the order they are tried.
-const LAUNCHERS: [(&str, &str, &str, &str); 3] = [
+/// (launcher, size, rank, local rank) variables, in the order they are tried. Only what an MPI
+/// launcher sets for its processes: Slurm's SLURM_NTASKS is also set for a lone command in a
+/// batch script, so it would turn one process into a refused "rank".
+const LAUNCHERS: [(&str, &str, &str, &str); 2] = [
     ("Open MPI's mpirun", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"),
     ("MPICH's mpiexec", "PMI_SIZE", "PMI_RANK", "MPI_LOCALRANKID"),
-    ("Slurm's srun", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID"),
 ];
 
 impl Launch {
@@ -92,6 +93,8 @@ mod tests {
         let mpich = [("PMI_SIZE", "2"), ("PMI_RANK", "1")];
         let l = Launch::from_env(env(&mpich)).unwrap();
         assert_eq!((l.rank, l.ranks, l.local_rank, l.launcher), (1, 2, 1, "MPICH's mpiexec"));
+        // A batch script's environment alone is not a launch.
+        assert_eq!(Launch::from_env(env(&[("SLURM_NTASKS", "4"), ("SLURM_PROCID", "0")])), None);
     }
 
     #[test]
