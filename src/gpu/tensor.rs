@@ -170,24 +170,7 @@ impl GpuTensor {
         if size > staging.buffer.size() {
             return Err(Error::Gpu(format!("tensor `{}` ({size} bytes) exceeds its staging buffer", self.name)));
         }
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&self.buffer, self.offset, &staging.buffer, 0, size);
-        ctx.queue.submit([encoder.finish()]);
-        let slice = staging.buffer.slice(..size);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        ctx.wait()?;
-        rx.recv()
-            .map_err(|e| Error::Gpu(format!("readback callback lost: {e}")))?
-            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
-        {
-            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?;
-            bytemuck::cast_slice_mut::<f32, u8>(out).copy_from_slice(&view[..]);
-        }
-        staging.buffer.unmap();
-        Ok(())
+        copy_through(ctx, (&self.buffer, self.offset), &staging.buffer, bytemuck::cast_slice_mut::<f32, u8>(out))
     }
 
     pub fn read_u32(&self, ctx: &GpuContext) -> Result<Vec<u32>> {
@@ -236,20 +219,37 @@ pub fn read_bytes(ctx: &GpuContext, buffer: &wgpu::Buffer, offset: u64, size: u6
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
+    let mut data = vec![0u8; size as usize];
+    copy_through(ctx, (buffer, offset), &staging, &mut data)?;
+    Ok(data)
+}
+
+/// Copies `out.len()` bytes at `offset` of `source` into `out` through `staging` (MAP_READ,
+/// at least that large): a copy on the GPU, a map, one copy on the host (waits for all
+/// submitted work).
+fn copy_through(
+    ctx: &GpuContext,
+    (source, offset): (&wgpu::Buffer, u64),
+    staging: &wgpu::Buffer,
+    out: &mut [u8],
+) -> Result<()> {
+    let size = out.len() as u64;
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+    encoder.copy_buffer_to_buffer(source, offset, staging, 0, size);
     ctx.queue.submit([encoder.finish()]);
+    let slice = staging.slice(..size);
     let (tx, rx) = std::sync::mpsc::channel();
-    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+    slice.map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
     ctx.wait()?;
     rx.recv()
         .map_err(|e| Error::Gpu(format!("readback callback lost: {e}")))?
         .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
-    let view = staging.slice(..).get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?;
-    let data = view.to_vec();
-    drop(view);
+    {
+        let view = slice.get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?;
+        out.copy_from_slice(&view[..]);
+    }
     staging.unmap();
-    Ok(data)
+    Ok(())
 }
