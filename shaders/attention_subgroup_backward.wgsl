@@ -12,10 +12,31 @@
 @group(0) @binding(3) var<storage, read> lse: array<f32>;              // [batch, heads, tokens]
 @group(0) @binding(4) var<storage, read> dout: array<vec4<f32>>;       // [batch, tokens, heads, head_dim]
 @group(0) @binding(5) var<storage, read_write> dqkv: array<vec4<f32>>; // [batch, tokens, 3, heads, head_dim]
+@group(0) @binding(6) var qkv_tex: texture_2d<f32>;                    // qkv, out and dout again,
+@group(0) @binding(7) var out_tex: texture_2d<f32>;                    // as vec4 texels
+@group(0) @binding(8) var dout_tex: texture_2d<f32>;
+
+// #import operand_texture
+
+fn qkv_at(i: u32) -> vec4<f32> {
+    return textureLoad(qkv_tex, texel(i), 0);
+}
 
 // #import attention_subgroup
 
-// This lane's share of the row at vec4 offset `base` of `src` (out or dout).
+// The key/value kernel reads its shares from the storage buffers: measured faster there than
+// through the textures (which help the query kernel). This lane's share of the row at vec4
+// offset `base` of qkv; of out (src 0) or dout (src 1).
+fn load_share_buffer(base: u32, lane: u32) -> array<vec4<f32>, SLOTS> {
+    var r: array<vec4<f32>, SLOTS>;
+    let hd4 = p.head_dim / 4u;
+    for (var t = 0u; t < SLOTS; t++) {
+        let c = t * LANES + lane;
+        if (c < hd4) { r[t] = qkv[base + c]; }
+    }
+    return r;
+}
+
 fn load_share_of(src: u32, base: u32, lane: u32) -> array<vec4<f32>, SLOTS> {
     var r: array<vec4<f32>, SLOTS>;
     let hd4 = p.head_dim / 4u;
@@ -46,9 +67,9 @@ fn attention_backward_query_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(nu
     var di = 0.0;
     for (var c = 0u; c < ROW4; c++) {
         if (c < hd4) {
-            q[c] = qkv[qo + c];
-            dout_i[c] = dout[oo + c];
-            di += dot(dout_i[c], out[oo + c]);
+            q[c] = qkv_at(qo + c);
+            dout_i[c] = textureLoad(dout_tex, texel(oo + c), 0);
+            di += dot(dout_i[c], textureLoad(out_tex, texel(oo + c), 0));
         }
         dq[c] = vec4<f32>(0.0);
     }
@@ -96,7 +117,7 @@ fn attention_backward_key_value_sg(@builtin(workgroup_id) wg: vec3<u32>, @builti
         dv[c] = vec4<f32>(0.0);
     }
     for (var i = 0u; i < p.tokens; i++) {
-        let q_share = load_share(qkv_offset(b, i, 0u, h) / 4u, lane);
+        let q_share = load_share_buffer(qkv_offset(b, i, 0u, h) / 4u, lane);
         let oo = ((b * p.tokens + i) * p.heads + h) * hd4;
         let o_share = load_share_of(0u, oo, lane);
         let do_share = load_share_of(1u, oo, lane);

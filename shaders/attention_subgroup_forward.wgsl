@@ -8,6 +8,13 @@
 @group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;       // [batch, tokens, 3, heads, head_dim]
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>; // [batch, tokens, heads, head_dim]
 @group(0) @binding(3) var<storage, read_write> lse: array<f32>;       // [batch, heads, tokens]
+@group(0) @binding(4) var qkv_tex: texture_2d<f32>;                   // qkv again, as vec4 texels
+
+// #import operand_texture
+
+fn qkv_at(i: u32) -> vec4<f32> {
+    return textureLoad(qkv_tex, texel(i), 0);
+}
 
 // #import attention_subgroup
 
@@ -25,7 +32,7 @@ fn attention_forward_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
     var acc: array<vec4<f32>, ROW4>;
     let qo = qkv_offset(b, i, 0u, h) / 4u;
     for (var c = 0u; c < ROW4; c++) {
-        if (c < hd4) { q[c] = qkv[qo + c] * p.scale; }
+        if (c < hd4) { q[c] = qkv_at(qo + c) * p.scale; }
         acc[c] = vec4<f32>(0.0);
     }
     // Rows all among CLS + patches see only CLS + patches.

@@ -2,7 +2,9 @@
 // == 0). The eight lanes of a subgroup own eight rows of one (image, head); a row every lane
 // needs (a key, a value, a query) is loaded once, each lane reading the vec4 chunks
 // lane, lane + 8, lane + 16, lane + 24 of it (its "share"), and read back whole through
-// subgroupShuffle. Loops run to fixed trip counts so chunk indices are constants.
+// subgroupShuffle. Loops run to fixed trip counts so chunk indices are constants. Rows are
+// read from textures holding qkv (and out, dout: lib/operand_texture.wgsl), `qkv_at(i)` being
+// vec4 number i of qkv; each kernel file binds them.
 
 const LANES: u32 = 8u;
 const SLOTS: u32 = 4u;                    // chunks per lane: 8 lanes x 4 x vec4 = MAX_HEAD_DIM
@@ -16,13 +18,13 @@ fn row_group(wg: vec3<u32>, nwg: vec3<u32>, sid: u32) -> vec2<u32> {
     return vec2<u32>(g / per_bh, (g % per_bh) * LANES);
 }
 
-// This lane's share of the head row starting at vec4 offset `base` of `src`.
+// This lane's share of the head row starting at vec4 offset `base` of qkv.
 fn load_share(base: u32, lane: u32) -> array<vec4<f32>, SLOTS> {
     var r: array<vec4<f32>, SLOTS>;
     let hd4 = p.head_dim / 4u;
     for (var t = 0u; t < SLOTS; t++) {
         let c = t * LANES + lane;
-        if (c < hd4) { r[t] = qkv[base + c]; }
+        if (c < hd4) { r[t] = qkv_at(base + c); }
     }
     return r;
 }

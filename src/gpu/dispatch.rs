@@ -2,9 +2,10 @@
 //! recorded into any number of command encoders without allocating.
 
 use super::context::GpuContext;
-use super::kernels::{Kernel, Kernels};
+use super::kernels::{Access, Kernel, Kernels};
 use super::params::ShaderParams;
 use super::tensor::GpuTensor;
+use super::texture::TextureCopy;
 use crate::error::{Error, Result};
 use wgpu::util::DeviceExt;
 
@@ -16,6 +17,8 @@ pub struct Dispatch {
     bind_group: wgpu::BindGroup,
     params: wgpu::Buffer,
     pub workgroups: [u32; 3],
+    /// Tensors bound as textures, copied in before the dispatch runs.
+    copies: Vec<TextureCopy>,
 }
 
 /// Threads per workgroup of the 1-D and per-row kernels.
@@ -49,7 +52,8 @@ fn check_params<P: ShaderParams>(kernel: &str, file: &str) -> Result<()> {
 }
 
 impl Dispatch {
-    /// Builds the bind group for `tensors` (bindings 1..) and a parameter block.
+    /// Builds the bind group for `tensors` (bindings 1..) and a parameter block; a tensor at
+    /// a texture binding is bound through its slot's texture (`texture::OperandTextures`).
     /// Fails with an error naming the tensor when one exceeds the device's binding limit.
     pub fn new<P: ShaderParams>(
         ctx: &GpuContext,
@@ -69,7 +73,8 @@ impl Dispatch {
             )));
         }
         let limit = ctx.limits.max_storage_buffer_binding_size;
-        for t in tensors.iter().filter(|t| !t.placeholder) {
+        let buffers = tensors.iter().zip(k.bindings).filter(|(_, a)| **a != Access::Texture);
+        for (t, _) in buffers.filter(|(t, _)| !t.placeholder) {
             if t.bytes() > limit {
                 return Err(Error::BindingTooLarge { name: t.name.clone(), bytes: t.bytes(), limit });
             }
@@ -84,9 +89,20 @@ impl Dispatch {
             contents: bytemuck::bytes_of(params),
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         });
+        let mut views = Vec::new();
+        let mut copies = Vec::new();
+        for (i, t) in tensors.iter().enumerate().filter(|(i, _)| k.bindings[*i] == Access::Texture) {
+            let (view, copy) = kernels.textures.bind(ctx, views.len(), t)?;
+            views.push((i, view));
+            copies.extend(copy);
+        }
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() }];
         for (i, t) in tensors.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: t.binding() });
+            let resource = match views.iter().find(|(j, _)| *j == i) {
+                Some((_, view)) => wgpu::BindingResource::TextureView(view),
+                None => t.binding(),
+            };
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource });
         }
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel),
@@ -96,7 +112,7 @@ impl Dispatch {
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("binding the buffers of `{kernel}` failed: {err}")));
         }
-        Ok(Self { kernel: k.name, file: k.file, pipeline: k.pipeline.clone(), bind_group, params, workgroups })
+        Ok(Self { kernel: k.name, file: k.file, pipeline: k.pipeline.clone(), bind_group, params, workgroups, copies })
     }
 
     /// Rewrites the parameter block (e.g. a scheduled learning rate); takes effect at the
@@ -107,6 +123,23 @@ impl Dispatch {
         Ok(())
     }
 
+    /// Records the copies of the tensors this dispatch reads as textures (outside any pass,
+    /// right before the pass that runs it).
+    pub fn record_copies(&self, encoder: &mut wgpu::CommandEncoder) {
+        if self.workgroups.contains(&0) {
+            return;
+        }
+        for copy in &self.copies {
+            copy.record(encoder);
+        }
+    }
+
+    /// Whether `record_copies` records anything.
+    pub fn has_copies(&self) -> bool {
+        !self.copies.is_empty() && !self.workgroups.contains(&0)
+    }
+
+    /// Records the dispatch into a pass (its copies must have been recorded before the pass).
     pub fn record_into(&self, pass: &mut wgpu::ComputePass<'_>) {
         if self.workgroups.contains(&0) {
             return;
@@ -117,11 +150,20 @@ impl Dispatch {
     }
 }
 
-/// Records `dispatches` in order into one compute pass of `encoder` (wgpu orders them).
+/// Records `dispatches` in order into `encoder` (wgpu orders them): compute passes, a new one
+/// after the texture copies of each dispatch that has them.
 pub fn record(encoder: &mut wgpu::CommandEncoder, dispatches: &[&Dispatch]) {
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-    for d in dispatches {
-        d.record_into(&mut pass);
+    let mut start = 0;
+    while start < dispatches.len() {
+        dispatches[start].record_copies(encoder);
+        let end =
+            dispatches[start + 1..].iter().position(|d| d.has_copies()).map_or(dispatches.len(), |i| start + 1 + i);
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        for d in &dispatches[start..end] {
+            d.record_into(&mut pass);
+        }
+        drop(pass);
+        start = end;
     }
 }
 

@@ -1,10 +1,12 @@
 //! Every compute pipeline, created once at start-up from the WGSL files in `shaders/`.
 //!
 //! Binding convention for every kernel: `@binding(0)` is a uniform block of 4-byte
-//! parameters, `@binding(1..)` are storage buffers whose access modes are listed here.
+//! parameters, `@binding(1..)` are storage buffers whose access modes are listed here, or
+//! textures a bound tensor is copied into (`Access::Texture`, see `texture`).
 
 use super::context::GpuContext;
 use super::tensor::GpuTensor;
+use super::texture::OperandTextures;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 
@@ -13,9 +15,11 @@ use std::collections::HashMap;
 pub enum Access {
     Read,
     ReadWrite,
+    /// A `texture_2d<f32>` (rgba32float) holding a copy of the bound tensor.
+    Texture,
 }
 
-use Access::{Read as R, ReadWrite as W};
+use Access::{Read as R, ReadWrite as W, Texture as T};
 
 /// One WGSL file: its name, source and the entry points it exports with their bindings.
 pub struct ShaderFile {
@@ -51,8 +55,8 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     shader!("matmul_large", ["matmul_large"], [R, R, R, W, W]),
     // a, b (vec4), bias, c, a (vec4), aux
     shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R, W]),
-    // as matmul_vec4; needs 8-lane subgroups
-    shader!("matmul_subgroup", ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"], [R, R, R, W, R, W], true),
+    // as matmul_vec4, then a and b again as textures; needs 8-lane subgroups
+    shader!("matmul_subgroup", ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"], [R, R, R, W, R, W, T, T], true),
     // src, dst
     shader!("reduce", ["column_sum", "column_sum_chunks"], [R, W]),
     // x, y, out
@@ -98,12 +102,13 @@ pub const SHADER_FILES: &[ShaderFile] = &[
         [R, R, R, R, W],
         true
     ),
-    // as attention_forward / attention_backward; need 8-lane subgroups
-    shader!("attention_subgroup_forward", ["attention_forward_sg"], [R, W, W], true),
+    // as attention_forward / attention_backward, then qkv (forward), qkv, out and dout
+    // (backward) again as textures; need 8-lane subgroups
+    shader!("attention_subgroup_forward", ["attention_forward_sg"], [R, W, W, T], true),
     shader!(
         "attention_subgroup_backward",
         ["attention_backward_query_sg", "attention_backward_key_value_sg"],
-        [R, R, R, R, W],
+        [R, R, R, R, W, T, T, T],
         true
     ),
     // x, y, norm
@@ -153,13 +158,19 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("attention_blocks", include_str!("../../shaders/lib/attention_blocks.wgsl")),
     ("attention_tiles", include_str!("../../shaders/lib/attention_tiles.wgsl")),
     ("attention_quads", include_str!("../../shaders/lib/attention_quads.wgsl")),
+    ("operand_texture", include_str!("../../shaders/lib/operand_texture.wgsl")),
 ];
 
 impl ShaderFile {
     /// Kernels a device may lack (subgroups, more than 8 storage buffers): compiled where
     /// possible, with fallbacks in their launchers.
     pub fn optional(&self) -> bool {
-        self.subgroups || self.bindings.len() > 8
+        self.subgroups || self.storage_buffers() > 8
+    }
+
+    /// Bindings that are storage buffers (the device limits how many a kernel may use).
+    pub fn storage_buffers(&self) -> usize {
+        self.bindings.iter().filter(|a| **a != Access::Texture).count()
     }
 
     /// The WGSL with every `// #import NAME` line replaced by that library snippet (snippets
@@ -212,6 +223,8 @@ pub struct Kernels {
     pub dummy: GpuTensor,
     /// The same for ignored read-write bindings (a buffer may not be bound both ways).
     pub dummy_rw: GpuTensor,
+    /// Where tensors bound to `Access::Texture` bindings are copied.
+    pub textures: OperandTextures,
 }
 
 fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
@@ -226,14 +239,22 @@ fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
         count: None,
     }];
     for (i, access) in bindings.iter().enumerate() {
-        entries.push(wgpu::BindGroupLayoutEntry {
-            binding: i as u32 + 1,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
+        let ty = match access {
+            Access::Texture => wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension: wgpu::TextureViewDimension::D2,
+                multisampled: false,
+            },
+            _ => wgpu::BindingType::Buffer {
                 ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
                 has_dynamic_offset: false,
                 min_binding_size: None,
             },
+        };
+        entries.push(wgpu::BindGroupLayoutEntry {
+            binding: i as u32 + 1,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
             count: None,
         });
     }
@@ -246,7 +267,7 @@ impl Kernels {
     pub fn with_constants(ctx: &GpuContext, overrides: &[(&str, &str, f64)]) -> Result<Self> {
         let mut by_name = HashMap::new();
         let max_buffers = ctx.limits.max_storage_buffers_per_shader_stage as usize;
-        let usable = |f: &&ShaderFile| (ctx.subgroups || !f.subgroups) && f.bindings.len() <= max_buffers;
+        let usable = |f: &&ShaderFile| (ctx.subgroups || !f.subgroups) && f.storage_buffers() <= max_buffers;
         // Files every device must compile, in one error scope: a failure there is fatal.
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         for file in SHADER_FILES.iter().filter(usable).filter(|f| !f.optional()) {
@@ -267,7 +288,7 @@ impl Kernels {
         }
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
         let dummy_rw = GpuTensor::zeros(ctx, "unused read-write binding", &[1])?;
-        Ok(Self { by_name, dummy, dummy_rw })
+        Ok(Self { by_name, dummy, dummy_rw, textures: OperandTextures::new(ctx) })
     }
 
     fn compile(

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod policy;
 pub mod profiler;
 pub mod tensor;
+pub mod texture;
 pub mod tune;
 
 pub use alloc::Alloc;

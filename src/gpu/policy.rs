@@ -21,9 +21,10 @@ pub enum KernelPolicy {
     Large,
     /// Register blocks with vec4 loads and no workgroup memory (CPU drivers: lavapipe).
     Blocked,
-    /// As Blocked, with the eight lanes of a subgroup sharing their loads of A (CPU drivers
-    /// whose subgroups are exactly 8 lanes: lavapipe on 256-bit SIMD). Falls back to the
-    /// Blocked kernels for layouts it does not cover.
+    /// As Blocked, with the eight lanes of a subgroup sharing their loads of A and both
+    /// operands read from textures (CPU drivers whose subgroups are exactly 8 lanes: lavapipe
+    /// on 256-bit SIMD). Falls back to the Blocked kernels for layouts it does not cover and
+    /// operands no texture holds.
     Subgroup,
 }
 

@@ -33,7 +33,8 @@ impl Profiler {
         Some(Self { query_set, resolve, capacity: max_dispatches })
     }
 
-    /// Runs `dispatches` once, each in its own timed pass, and returns (kernel, GPU ns) pairs.
+    /// Runs `dispatches` once, each in its own timed pass, and returns (kernel, GPU ns) pairs
+    /// (a dispatch's texture copies run before its pass, outside its time).
     pub fn time(&self, ctx: &GpuContext, dispatches: &[&Dispatch]) -> Result<Vec<(&'static str, f64)>> {
         if dispatches.len() as u32 > self.capacity {
             return Err(Error::Gpu(format!(
@@ -45,6 +46,7 @@ impl Profiler {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         for (i, d) in dispatches.iter().enumerate() {
             let i = i as u32;
+            d.record_copies(&mut encoder);
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(d.kernel),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites {

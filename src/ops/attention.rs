@@ -6,14 +6,16 @@
 //!   `ADCLR_ATTENTION` is not `tiled`. The fastest on the H100.
 //! - tiled (`attention_*_tiled`): shared-memory tiles of 64 rows, an invocation per row,
 //!   head_dim 64 only; the Tiled and Large policies otherwise.
-//! - subgroup (`attention_*_sg`): eight rows per 8-lane subgroup, head_dim % 4 == 0; the
-//!   Subgroup policy (lavapipe).
+//! - subgroup (`attention_*_sg`): eight rows per 8-lane subgroup, head_dim % 4 == 0, qkv (and
+//!   out and dout for the query gradient) read as textures (`gpu::texture`); the Subgroup
+//!   policy (lavapipe) where the tensors fit a texture.
 //! - per row (`attention_forward`, `attention_backward_*`): an invocation per row, any
 //!   head_dim up to 128; everything else (the fallback on every device).
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
 use crate::gpu::params::shader_params;
+use crate::gpu::texture;
 use crate::gpu::KernelPolicy;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 pub use crate::reference::attention::{AttentionShape, QueryAttends};
@@ -45,6 +47,7 @@ pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
     ("attention_tiled_forward", "ROWS", BLOCK_ROWS as u32),
     ("attention_quad_forward", "ROWS", BLOCK_ROWS as u32),
     ("attention_subgroup_forward", "LANES", SUBGROUP_ROWS as u32),
+    ("attention_subgroup_forward", "TEXTURE_WIDTH", texture::TEXTURE_WIDTH),
 ];
 
 fn params(s: &AttentionShape) -> AttentionParams {
@@ -82,7 +85,7 @@ const SUBGROUP_ROWS: usize = 8;
 /// Large policy, the GPU default, head_dim 64, subgroups of 4 lanes or more; not with
 /// `ADCLR_ATTENTION=tiled`), shared-memory tiles of 64 rows with one invocation per row (GPU
 /// policies otherwise, head_dim 64), eight rows per subgroup (the Subgroup policy, head_dim %
-/// 4 == 0), or one invocation per row.
+/// 4 == 0, `textures`: the tensors it reads as textures fit), or one invocation per row.
 enum Variant {
     Quad([u32; 3]),
     Tiled([u32; 3]),
@@ -90,7 +93,7 @@ enum Variant {
     PerRow([u32; 3]),
 }
 
-fn variant(e: &Engine, s: &AttentionShape) -> Variant {
+fn variant(e: &Engine, s: &AttentionShape, textures: bool) -> Variant {
     let rows = |per: usize| s.batch * s.heads * s.tokens.div_ceil(per) * per;
     let quads = e.kernels.has("attention_forward_quad")
         && e.ctx.info.subgroup_min_size >= 4
@@ -100,7 +103,7 @@ fn variant(e: &Engine, s: &AttentionShape) -> Variant {
         KernelPolicy::Tiled | KernelPolicy::Large if s.head_dim == TILED_HEAD_DIM => {
             Variant::Tiled(grid_1d(rows(BLOCK_ROWS), 64))
         }
-        KernelPolicy::Subgroup if s.head_dim.is_multiple_of(4) && e.kernels.has("attention_forward_sg") => {
+        KernelPolicy::Subgroup if s.head_dim.is_multiple_of(4) && textures && e.kernels.has("attention_forward_sg") => {
             Variant::Subgroup(grid_1d(rows(SUBGROUP_ROWS), 64))
         }
         _ => Variant::PerRow(grid_1d(s.lse_len(), 64)),
@@ -114,10 +117,11 @@ pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor,
     expect_len("attention_forward", qkv, s.qkv_len())?;
     expect_len("attention_forward", out, s.out_len())?;
     expect_len("attention_forward", lse, s.lse_len())?;
-    let (entry, grid) = match variant(e, s) {
+    let (entry, grid) = match variant(e, s, texture::fits(&e.ctx, qkv)) {
         Variant::Quad(g) => ("attention_forward_quad", g),
         Variant::Tiled(g) => ("attention_forward_tiled", g),
-        Variant::Subgroup(g) => ("attention_forward_sg", g),
+        // qkv again, read as a texture.
+        Variant::Subgroup(g) => return e.dispatch("attention_forward_sg", &params(s), &[qkv, out, lse, qkv], g),
         Variant::PerRow(g) => ("attention_forward", g),
     };
     e.dispatch(entry, &params(s), &[qkv, out, lse], grid)
@@ -141,10 +145,16 @@ pub fn backward(
     expect_len("attention_backward", lse, s.lse_len())?;
     let p = params(s);
     let bufs = [qkv, out, lse, dout, dqkv];
-    let (query, key_value, grid) = match variant(e, s) {
+    let textures = [qkv, out, dout].iter().all(|t| texture::fits(&e.ctx, t));
+    let (query, key_value, grid) = match variant(e, s, textures) {
         Variant::Quad(g) => ("attention_backward_query_quad", "attention_backward_key_value_quad", g),
         Variant::Tiled(g) => ("attention_backward_query_tiled", "attention_backward_key_value_tiled", g),
-        Variant::Subgroup(g) => ("attention_backward_query_sg", "attention_backward_key_value_sg", g),
+        Variant::Subgroup(g) => {
+            // qkv, out and dout again, read as textures.
+            let bufs = [qkv, out, lse, dout, dqkv, qkv, out, dout];
+            let (query, key_value) = ("attention_backward_query_sg", "attention_backward_key_value_sg");
+            return Ok([e.dispatch(query, &p, &bufs, g)?, e.dispatch(key_value, &p, &bufs, g)?]);
+        }
         Variant::PerRow(g) => ("attention_backward_query", "attention_backward_key_value", g),
     };
     Ok([e.dispatch(query, &p, &bufs, grid)?, e.dispatch(key_value, &p, &bufs, grid)?])

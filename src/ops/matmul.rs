@@ -8,9 +8,10 @@
 //!   of 8 x 4 with vec4 loads, no workgroup memory; the Blocked policy (CPU drivers), by layout:
 //!   both operands contiguous along K (nt), B along N with A along K (nn_k4), along M (tn) or
 //!   strided (nn).
-//! - `matmul_sg_nt`, `matmul_sg_nn`, `matmul_sg_tn` (matmul_subgroup.wgsl): the same layouts
-//!   with the eight lanes of a subgroup sharing loads of A; the Subgroup policy (lavapipe),
-//!   falling back to the Blocked kernels for other layouts.
+//! - `matmul_sg_nt`, `matmul_sg_nn`, `matmul_sg_tn` (matmul_subgroup.wgsl): the same layouts,
+//!   32 x 8 per invocation, A and B read from textures (`gpu::texture`) and A's values shared
+//!   by the eight lanes of a subgroup; the Subgroup policy (lavapipe), falling back to the
+//!   Blocked kernels for other layouts and for operands no texture can hold.
 //!
 //! Weight gradients over many rows are split along K on GPUs (`split_k`), the chunks summed by
 //! `reduce::column_sum_once`; the GELU epilogues fuse an activation or its gradient into the store.
@@ -18,6 +19,7 @@
 use super::expect_len;
 use crate::error::Result;
 use crate::gpu::params::shader_params;
+use crate::gpu::texture;
 use crate::gpu::KernelPolicy;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 pub use crate::reference::matmul::MatmulShape;
@@ -41,12 +43,12 @@ pub const FLAG_GELU: u32 = 8;
 pub const FLAG_GELU_GRAD: u32 = 16;
 
 /// Outputs per workgroup the grids below assume: 64 x 64 (matmul.wgsl), 128 x 128
-/// (matmul_large.wgsl), 128 x 32 (matmul_subgroup.wgsl: 8 subgroups of 16 rows x 32 columns),
+/// (matmul_large.wgsl), 256 x 64 (matmul_subgroup.wgsl: 8 subgroups of 32 rows x 64 columns),
 /// 64 x 32 (matmul_vec4.wgsl).
 const TILE: u32 = 64;
 const LARGE_TILE: u32 = 128;
-const SUBGROUP_ROWS: u32 = 128;
-const SUBGROUP_COLS: u32 = 32;
+const SUBGROUP_ROWS: u32 = 256;
+const SUBGROUP_COLS: u32 = 64;
 /// The register-blocked kernels (matmul_vec4.wgsl): 8 x 4 per invocation, 8 x 8 invocations.
 const BLOCKED_ROWS: u32 = 64;
 const BLOCKED_COLS: u32 = 32;
@@ -63,6 +65,7 @@ pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
     ("matmul_large", "TILE", LARGE_TILE),
     ("matmul_subgroup", "WG_ROWS", SUBGROUP_ROWS),
     ("matmul_subgroup", "WG_COLS", SUBGROUP_COLS),
+    ("matmul_subgroup", "TEXTURE_WIDTH", crate::gpu::texture::TEXTURE_WIDTH),
 ];
 
 /// An elementwise step fused into the matmul's store (lib/matmul_epilogue.wgsl).
@@ -158,22 +161,28 @@ fn strided(
     };
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
-    let (entry, [gx, gy]) = kernel_for(e.policy(), xs, ys, (m, n, k));
+    let textures = texture::fits(&e.ctx, x) && texture::fits(&e.ctx, y);
+    let (entry, [gx, gy]) = kernel_for(e.policy(), xs, ys, (m, n, k), textures);
     let grid = [(n as u32).div_ceil(gx), (m as u32).div_ceil(gy), z];
     if entry == "matmul" || entry == "matmul_large" {
         return e.dispatch(entry, &params, &[x, y, bias, c, aux], grid);
+    }
+    if entry.starts_with("matmul_sg_") {
+        // A as vec4 again, then A and B as textures.
+        return e.dispatch(entry, &params, &[x, y, bias, c, x, aux, x, y], grid);
     }
     // The vec4 kernels bind A a second time as vec4.
     e.dispatch(entry, &params, &[x, y, bias, c, x, aux], grid)
 }
 
-/// The kernel for a product under `policy` and the operands' layout, with the columns and
-/// rows of C each workgroup computes.
+/// The kernel for a product under `policy` and the operands' layout (`textures`: both operand
+/// tensors fit operand textures), with the columns and rows of C each workgroup computes.
 fn kernel_for(
     policy: KernelPolicy,
     xs: Strides,
     ys: Strides,
     (m, n, k): (usize, usize, usize),
+    textures: bool,
 ) -> (&'static str, [u32; 2]) {
     match policy {
         KernelPolicy::Tiled => return ("matmul", [TILE, TILE]),
@@ -192,8 +201,8 @@ fn kernel_for(
     let b_rows = n.is_multiple_of(4) && ys.cs == 1 && ys.rs == n && ys.bs.is_multiple_of(4);
     let a_rows = xs.cs == 1 && k.is_multiple_of(4) && xs.rs.is_multiple_of(4) && xs.bs.is_multiple_of(4);
     let a_cols = xs.rs == 1 && m.is_multiple_of(4) && xs.cs.is_multiple_of(4) && xs.bs.is_multiple_of(4);
-    if policy == KernelPolicy::Subgroup {
-        // A subgroup computes 16 x 32, a workgroup 128 x 32.
+    if policy == KernelPolicy::Subgroup && textures {
+        // A subgroup computes 32 x 64, a workgroup 256 x 64.
         let sg = [SUBGROUP_COLS, SUBGROUP_ROWS];
         match () {
             _ if dense_k => return ("matmul_sg_nt", sg),

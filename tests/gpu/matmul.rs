@@ -195,3 +195,37 @@ fn gelu_epilogue_refuses_accumulation_and_transposed_a() {
     s.trans_a = true;
     assert!(matmul::backward_input_gelu(e, &s, &b, &c, &a, &a, 1.0).is_err());
 }
+
+/// The subgroup kernels read A and B from textures of 4096 texels per row: operands spanning
+/// several rows (the last one partial), batches and broadcast weights, every layout they take
+/// (checked to be taken), forward and both gradients.
+#[test]
+fn subgroup_kernels_read_operands_spanning_several_texture_rows() {
+    let Some(e) = engines().into_iter().find(|e| e.policy() == KernelPolicy::Subgroup) else {
+        eprintln!("note: no 8-lane subgroups on this adapter; the texture-reading kernels are not tested");
+        return;
+    };
+    let mut rng = Rng::new(7);
+    // A of (1, 300, 68, 132) is 9.7 texture rows; B of (2, 132, 260, 68) 8.6 unbroadcast.
+    for s in variants(&[(1, 300, 68, 132), (2, 132, 260, 68)], false) {
+        let a = f32_exact(&rng.vec(s.a_len(), 1.0));
+        let b = f32_exact(&rng.vec(s.b_len(), 1.0));
+        let dc = f32_exact(&rng.vec(s.c_len(), 1.0));
+        let (ga, gb, gdc) = (upload_on(e, "a", &a), upload_on(e, "b", &b), upload_on(e, "dc", &dc));
+        let gc = zeros_on(e, "c", s.c_len());
+        let (gda, gdb) = (zeros_on(e, "da", s.a_len()), zeros_on(e, "db", s.b_len()));
+        let forward = matmul::forward(e, &s, &ga, &gb, None, &gc, 0.5, false).unwrap();
+        let backward = matmul::backward(e, &s, &ga, &gb, &gdc, Some(&gda), Some(&gdb), None, 0.5, false).unwrap();
+        if !(s.trans_a && s.trans_b) {
+            assert!(forward.kernel.starts_with("matmul_sg_"), "{s:?} ran {}", forward.kernel);
+        }
+        let mut all = vec![&forward];
+        all.extend(backward.iter());
+        e.run(&all).unwrap();
+        let want = reference::matmul::forward(&s, &a, &b, None, 0.5);
+        assert_close(&format!("texture matmul {s:?}"), &download_on(e, &gc), &want, 1e-5, 1e-4);
+        let (da, db, _) = reference::matmul::backward(&s, &a, &b, &dc, 0.5);
+        assert_close(&format!("texture dA {s:?}"), &download_on(e, &gda), &da, 1e-5, 1e-4);
+        assert_close(&format!("texture dB {s:?}"), &download_on(e, &gdb), &db, 1e-5, 1e-4);
+    }
+}
