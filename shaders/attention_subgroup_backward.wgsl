@@ -3,7 +3,9 @@
 //   attention_backward_query_sg: eight query rows per subgroup share each key and value row;
 //   attention_backward_key_value_sg: eight key rows per subgroup share each query's q, dO and
 //   O rows; D_i = dO_i . O_i is summed from the lanes' shares with subgroupAdd.
-// Masked pairs contribute zero (branch-free). Each lane owns its outputs.
+// Masked pairs contribute zero (branch-free). Each lane owns its outputs. The query kernel reads
+// qkv, out and dout from textures (lib/operand_texture.wgsl); the key/value kernel, bound to
+// the same textures, reads the storage buffers, which measured faster for it.
 
 // #import attention_common
 
