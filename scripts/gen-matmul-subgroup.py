@@ -160,6 +160,15 @@ def nt():
     return out + store_all()
 
 
+def quad_update(v, q, bs):
+    """Rows 4q .. 4q + 3 (components of v, one k of a quad of A's rows) times each half's B."""
+    out = f"            {{ let v = {v};"
+    for c, comp in enumerate("xyzw"):
+        for h, b in enumerate(bs):
+            out += f" {acc(4 * q + c, h)} += v.{comp} * {b};"
+    return out + " }\n"
+
+
 def tn():
     quads = ROWS // 4
     assert quads == 8, "matmul_sg_tn gives each of the 8 lanes one quad of rows"
@@ -181,23 +190,15 @@ def tn():
         for h in range(HALVES):
             out += f"            let b{dk}_{h} = b_at(b_base + (k0 + {dk}u) * n4 + col4_{h});\n"
         for q in range(quads):
-            out += f"            {{ let v = subgroupShuffle(a{dk}, {q}u);"
-            for c, comp in enumerate("xyzw"):
-                for h in range(HALVES):
-                    r = 4 * q + c
-                    out += f" {acc(r, h)} += v.{comp} * b{dk}_{h};"
-            out += " }\n"
+            out += quad_update(f"subgroupShuffle(a{dk}, {q}u)", q, [f"b{dk}_{h}" for h in range(HALVES)])
     out += "        }\n"
     out += "        // K % 4 tail: every lane reads the eight quads itself.\n"
     out += "        for (var k = k4 * 4u; k < select(k4 * 4u, p.k, live); k++) {\n"
     for h in range(HALVES):
         out += f"            let bt{h} = b_at(b_base + k * n4 + col4_{h});\n"
     for q in range(quads):
-        out += f"            {{ let v = a_at(a_base + min(row0 + {4 * q}u, p.m - 4u) / 4u + k * a_c4);"
-        for c, comp in enumerate("xyzw"):
-            for h in range(HALVES):
-                out += f" {acc(4 * q + c, h)} += v.{comp} * bt{h};"
-        out += " }\n"
+        v = f"a_at(a_base + min(row0 + {4 * q}u, p.m - 4u) / 4u + k * a_c4)"
+        out += quad_update(v, q, [f"bt{h}" for h in range(HALVES)])
     out += "        }\n    }\n"
     return out + store_all()
 
