@@ -123,7 +123,7 @@ section_minimal() {
     local preset=vit-s16 batches="8 64"
     [ "$small" = 1 ] && preset=tiny batches=4
     for b in $batches; do
-        r=$(timeout -k 5 120 bash /tmp/adclr-bin/run.sh "$bin" bench --preset "$preset" --batch "$b" --queries 10 --steps 3 --limits minimal 2>"$OUT/logs/minimal-bench-$b.stderr")
+        r=$(timeout -k 5 120 bash /tmp/adclr-bin/run.sh "$bin" bench --preset "$preset" --batch "$b" --queries 10 --local-crops 0 --steps 3 --limits minimal 2>"$OUT/logs/minimal-bench-$b.stderr")
         emit "{\"section\":\"minimal\",\"batch\":$b,\"rc\":$?,\"result\":${r:-null},\"stderr_tail\":\"$(json_str "$(tail -c 600 "$OUT/logs/minimal-bench-$b.stderr")")\"}"
     done
 }

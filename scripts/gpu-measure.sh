@@ -24,15 +24,15 @@ fi
 step() { echo "== $*" >&2; }
 step info;   run "$bin" info | tr -d '\n' | tr -s ' '; echo
 step tune;   run "$bin" tune --rows "$tune_rows" --repeats 3
-step kernels; run "$bin" bench --kernels --max-matmul "$max_mm" --repeats 5 --steps 1 --batch 2
+step kernels; run "$bin" bench --kernels --max-matmul "$max_mm" --repeats 5 --steps 1 --batch 2 --local-crops 0
 for c in "${configs[@]}"; do
     set -- $c
     step "step $1 batch $2"
-    run "$bin" bench --preset "$1" --batch "$2" --queries 10 --steps "$steps"
+    run "$bin" bench --preset "$1" --batch "$2" --queries 10 --local-crops 0 --steps "$steps"
 done
 # The same vit-s16 step with the one-invocation-per-row shared-memory attention instead of
 # the quad kernels, for comparison.
 if [ "${SMALL:-0}" != 1 ] && [ "${COMPARE:-1}" = 1 ]; then
     step "vit-s16 b64 with ADCLR_ATTENTION=tiled"
-    ADCLR_ATTENTION=tiled run "$bin" bench --preset vit-s16 --batch 64 --queries 10 --steps 3
+    ADCLR_ATTENTION=tiled run "$bin" bench --preset vit-s16 --batch 64 --queries 10 --local-crops 0 --steps 3
 fi

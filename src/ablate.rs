@@ -152,7 +152,7 @@ fn run_cell(
             return Ok((v, true));
         }
     }
-    progress(&format!("{label}: training"));
+    progress(&format!("{label}: {}", if random { "evaluating the random initialisation" } else { "training" }));
     config.out = Some(dir.display().to_string());
     let started = std::time::Instant::now();
     let outcome = (|| -> Result<serde_json::Value> {

@@ -220,6 +220,6 @@ fn shipped_grids_and_recipes_are_valid() {
     let m = c.adclr().unwrap();
     assert_eq!(
         (m.model.dim, m.model.depth, m.queries, c.max_steps, c.data.as_str()),
-        (96, 3, 10, 2500, "fashion-mnist")
+        (96, 3, 10, Some(2500), "fashion-mnist")
     );
 }

@@ -37,7 +37,7 @@ fn small(out: &Path) -> TrainConfig {
         local_crops: 1,
         queries: 3,
         batch: 4,
-        max_steps: 4,
+        max_steps: Some(4),
         log_every: 1,
         checkpoint_every: 2,
         warmup_epochs: 0.0,
@@ -302,11 +302,11 @@ fn short_run_then_interrupted_and_resumed_run_end_equal() {
 #[test]
 fn a_short_training_runs_under_minimal_limits() {
     let dir = temp("minimal");
-    let tc = TrainConfig { max_steps: 2, limits: Some("minimal".into()), ..small(&dir) };
+    let tc = TrainConfig { max_steps: Some(2), limits: Some("minimal".into()), ..small(&dir) };
     let out = train(tc, None, Verbosity::Quiet, None).unwrap();
     assert_eq!((out.steps_done, out.interrupted), (2, false));
     assert!(out.final_loss.is_some_and(f64::is_finite));
-    let bad = TrainConfig { max_steps: 1, limits: Some("tiny".into()), ..small(&dir.join("bad")) };
+    let bad = TrainConfig { max_steps: Some(1), limits: Some("tiny".into()), ..small(&dir.join("bad")) };
     let err = train(bad, None, Verbosity::Quiet, None).err().expect("an unknown --limits is refused").to_string();
     assert!(err.contains("--limits `tiny`"), "{err}");
 }
@@ -317,7 +317,7 @@ fn micro_batches_take_the_step_of_the_whole_batch() {
     // against the whole batch at once: the same state up to summation order, as two MPI
     // ranks (tests/data_parallel.rs, same tolerance).
     let dir = temp("micro");
-    let base = TrainConfig { batch: 8, max_steps: 3, eval_every: 0, drop_path: Some(0.1), ..small(&dir) };
+    let base = TrainConfig { batch: 8, max_steps: Some(3), eval_every: 0, drop_path: Some(0.1), ..small(&dir) };
     let whole = TrainConfig { out: Some(dir.join("whole").display().to_string()), ..base.clone() };
     let split = TrainConfig { out: Some(dir.join("split").display().to_string()), micro_batch: 2, ..base.clone() };
     let a = train(whole, None, Verbosity::Quiet, None).unwrap();
@@ -347,7 +347,7 @@ fn a_step_over_the_binding_limit_runs_in_micro_batches() {
         head_hidden: 32,
         head_bottleneck: 16,
         batch: 32,
-        max_steps: 2,
+        max_steps: Some(2),
         eval_every: 0,
         limits: Some("minimal".into()),
         ..small(&dir)
@@ -441,7 +441,7 @@ fn a_run_directory_in_use_is_refused_and_a_stale_lock_is_taken_over() {
     std::fs::create_dir_all(&out).unwrap();
     // A live owner (this test holds the OS lock): a fresh run is refused, nothing written.
     let held = adclr_wgpu::train::lock::RunLock::acquire(&out).unwrap();
-    let cfg = TrainConfig { max_steps: 2, ..small(&out) };
+    let cfg = TrainConfig { max_steps: Some(2), ..small(&out) };
     let err = train(cfg.clone(), None, Verbosity::Quiet, None).err().unwrap().to_string();
     assert!(err.contains("being trained by process") && err.contains(&std::process::id().to_string()), "{err}");
     assert!(!out.join(run::CONFIG).exists());
@@ -469,7 +469,8 @@ fn a_failing_step_leaves_the_last_finite_state_on_disk_and_says_where() {
     // checkpoint came before). An update that overflows itself is caught by the check of the
     // parameters after it: tests/model_step.rs.
     let out = dir.join("run");
-    let cfg = TrainConfig { lr: adclr_wgpu::train::config::MAX_LR, max_steps: 6, checkpoint_every: 0, ..small(&out) };
+    let cfg =
+        TrainConfig { lr: adclr_wgpu::train::config::MAX_LR, max_steps: Some(6), checkpoint_every: 0, ..small(&out) };
     let err = train(cfg, None, Verbosity::Quiet, None).err().unwrap();
     let (failed, msg) = match &err {
         adclr_wgpu::Error::NonFinite { step, .. } => (*step, err.to_string()),
@@ -481,4 +482,59 @@ fn a_failing_step_leaves_the_last_finite_state_on_disk_and_says_where() {
     let said = format!("{} holds the last healthy state (step {})", ckpt.display(), kept.state.step);
     assert!(msg.contains("state before that step is saved") && msg.contains(&said) && msg.contains("--force"), "{msg}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A run whose stderr is no terminal (nohup, a batch job): the run-length rule and a plain line
+/// per metrics step on stderr; `--stop-after` says so; the resumed call says where it starts;
+/// the final k-NN lands in metrics.jsonl; config.toml holds the resolved settings; no
+/// train.lock is left.
+#[test]
+fn a_run_without_a_terminal_logs_plain_lines_and_records_what_it_ran() {
+    let run_dir = temp("plain-log").join("run");
+    let exe = env!("CARGO_BIN_EXE_adclr-wgpu");
+    let more = ["--queries", "2", "--batch", "4", "--max-steps", "3", "--log-every", "1", "--local-crops", "1"];
+    let call = |extra: &[&str]| {
+        let out = std::process::Command::new(exe).args(extra).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        (stdout.to_string(), stderr.to_string())
+    };
+    let dir = run_dir.to_str().unwrap();
+    let first = [
+        &["train"][..],
+        &common::SMALL_MODEL_FLAGS[..],
+        &more[..],
+        &["--stop-after", "2", "--final-knn", "50", "--out", dir],
+    ]
+    .concat();
+    let (stdout, stderr) = call(&first);
+    assert!(stderr.contains("run length: 3 steps: --max-steps 3 (0.01 epochs of 500 steps)"), "{stderr}");
+    for step in ["step 1/3 loss ", "step 2/3 loss "] {
+        let line =
+            stderr.lines().find(|l| l.starts_with(step)).unwrap_or_else(|| panic!("no `{step}` line in {stderr}"));
+        assert!(line.contains("(global ") && line.contains(" img/s ETA 0:"), "{line}");
+    }
+    assert!(stdout.contains("stopped after 2 steps of this call (--stop-after) at step 2/3"), "{stdout}");
+    assert!(!run_dir.join(adclr_wgpu::train::lock::LOCK).exists(), "a finished call leaves no train.lock");
+    let config = std::fs::read_to_string(run_dir.join(run::CONFIG)).unwrap();
+    assert!(config.starts_with("# The settings of this run") && config.contains("# run length: 3 steps"), "{config}");
+    let tc = TrainConfig::from_toml(&config, "config.toml").unwrap();
+    assert_eq!((tc.dim, tc.out_dim, tc.local_size, tc.max_steps, tc.drop_path), (32, 64, 8, Some(3), Some(0.0)));
+    assert_eq!(tc.final_knn, "50");
+
+    let (stdout, stderr) = call(&["train", "--resume", dir]);
+    assert!(stderr.contains("resuming at step 2 of 3") && stderr.contains("step 3/3 loss "), "{stderr}");
+    assert!(
+        stderr.contains("final k-NN (k 20) of the teacher and of its random initialisation: a bank of 50 images"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("k-NN (k 20) of the teacher: top-1 ") && stdout.contains("bank 50)"), "{stdout}");
+    let metrics = std::fs::read_to_string(run_dir.join(run::METRICS)).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["step"].as_u64(), last["final_knn"].as_bool(), last["knn_bank"].as_u64()),
+        (Some(3), Some(true), Some(50))
+    );
+    assert!(last["knn_teacher_top1"].as_f64().is_some() && last["knn_floor_top1"].as_f64().is_some());
+    assert!(!run_dir.join(adclr_wgpu::train::lock::LOCK).exists());
 }

@@ -13,6 +13,7 @@ pub struct Cli {
 /// Which GPU to use; `WGPU_BACKEND` is honoured when --backend is absent. (Serialized for
 /// `train`, whose flags are laid over its TOML file.)
 #[derive(Args, Debug, Clone, Default, serde::Serialize)]
+#[command(next_help_heading = "Device")]
 pub struct DeviceArgs {
     /// Backend: vulkan, metal, dx12 or gl.
     #[arg(long)]
@@ -53,13 +54,16 @@ pub enum Command {
         /// A training checkpoint or an exported backbone.
         #[arg(long)]
         checkpoint: std::path::PathBuf,
+        /// The image to look at (any format the data folders accept).
         #[arg(long)]
         image: std::path::PathBuf,
+        /// The PNG written.
         #[arg(long, default_value = "attention.png")]
         out: std::path::PathBuf,
         /// Query crops to show.
         #[arg(long, default_value_t = 3)]
         queries: usize,
+        /// Seed of the query crops drawn.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Side of each tile in pixels.
@@ -83,8 +87,10 @@ pub enum Command {
     },
     /// Write the teacher backbone of a training checkpoint alone (timm names), for PyTorch.
     Export {
+        /// The training checkpoint (a run directory's checkpoint.safetensors).
         #[arg(long)]
         checkpoint: std::path::PathBuf,
+        /// The safetensors file written (timm's vit names: load_state_dict(strict=True)).
         #[arg(long)]
         out: std::path::PathBuf,
     },
@@ -98,6 +104,8 @@ pub enum Command {
         /// Folder of images (searched recursively).
         #[arg(long)]
         images: std::path::PathBuf,
+        /// The safetensors file written (`features` [n, D]; the image names, one per line, in
+        /// OUT.names.txt beside it).
         #[arg(long)]
         out: std::path::PathBuf,
         /// Images per GPU forward.
@@ -137,11 +145,13 @@ pub enum EvalCommand {
 pub struct LinearArgs {
     #[command(flatten)]
     pub source: EvalSource,
+    /// Passes of SGD over the training features.
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
     /// Base learning rate at batch 256.
     #[arg(long, default_value_t = 0.001)]
     pub lr: f64,
+    /// Features per SGD step of the probe.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
     /// Augmented views of each training image (random resized crop and flip, as DINO's probe
@@ -162,9 +172,11 @@ pub struct EvalSource {
     /// sizes when a checkpoint is given, else of --preset.
     #[arg(long)]
     pub random_init: bool,
+    /// Model sizes of a --random-init floor without --checkpoint.
     #[arg(long, default_value = "tiny")]
     pub preset: String,
-    /// `embedded`, `fashion-mnist`, or a folder with train/ and val/ (or test/) class folders.
+    /// `embedded`, `fashion-mnist`, `cifar10:DIR`, `cifar100:DIR`, `stl10:DIR`, or a folder with
+    /// train/ and val/ (or test/) class folders.
     #[arg(long, default_value = "embedded")]
     pub data: String,
     /// Seed of a random initialisation.
@@ -176,8 +188,10 @@ pub struct EvalSource {
 pub struct KnnArgs {
     #[command(flatten)]
     pub source: EvalSource,
+    /// Neighbours that vote (DINO: 20).
     #[arg(long, default_value_t = 20)]
     pub k: usize,
+    /// Temperature of the votes' weights exp(similarity / T) (DINO: 0.07).
     #[arg(long, default_value_t = 0.07)]
     pub temperature: f32,
     /// Images per GPU forward.
@@ -193,10 +207,15 @@ pub struct BenchArgs {
     /// Time whole training steps of this preset (synthetic data).
     #[arg(long, default_value = "tiny")]
     pub preset: String,
+    /// Images per step (train's default).
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// Query tokens per image (train's default).
     #[arg(long, default_value_t = 10)]
     pub queries: usize,
+    /// Local crops per image (train's default).
+    #[arg(long, default_value_t = 2)]
+    pub local_crops: usize,
     /// Timed steps after one warm-up step.
     #[arg(long, default_value_t = 3)]
     pub steps: usize,
@@ -217,12 +236,16 @@ pub struct BenchArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// Model preset.
     #[arg(long, default_value = "tiny")]
     pub preset: String,
-    #[arg(long, default_value_t = 64)]
+    /// Images per step (train's default, so that plain `plan` describes plain `train`).
+    #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// Query tokens per image (0: plain DINO).
     #[arg(long, default_value_t = 10)]
     pub queries: usize,
-    #[arg(long, default_value_t = 0)]
+    /// Local crops per image (train's default).
+    #[arg(long, default_value_t = 2)]
     pub local_crops: usize,
 }

@@ -5,10 +5,11 @@ use super::choice;
 use crate::error::{Error, Result};
 
 pub fn run(b: BenchArgs) -> Result<()> {
-    let BenchArgs { device, preset, batch, queries, steps, kernels, repeats, max_matmul } = b;
+    let BenchArgs { device, preset, batch, queries, local_crops, steps, kernels, repeats, max_matmul } = b;
     let model = crate::model::ModelConfig::preset(&preset).map_err(Error::Data)?;
     let mut cfg = crate::model::AdclrConfig::new(model, batch);
     cfg.queries = queries;
+    cfg.local_crops = local_crops;
     if queries == 0 {
         cfg.lambda = 0.0;
     }

@@ -43,6 +43,14 @@ pub fn knn(a: KnnArgs) -> Result<()> {
     };
     let bank = crate::eval::features::dataset_features(&e, &backbone, &train_ds, a.batch, &progress)?;
     let queries = crate::eval::features::dataset_features(&e, &backbone, &test_ds, a.batch, &progress)?;
+    if a.k > bank.labels.len() {
+        eprintln!(
+            "warning: --k {} is more than the bank's {} images ({}): every bank image votes",
+            a.k,
+            bank.labels.len(),
+            train_ds.origin
+        );
+    }
     let r = crate::eval::knn::evaluate(
         &e,
         bank.features,

@@ -60,9 +60,16 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
     )
 }
 
-/// `adclr-wgpu info`: the report as pretty JSON.
+/// `adclr-wgpu info`: the report and the model presets' sizes, as one JSON object on one line
+/// (the convention of every command that reports: info, bench, tune, eval; `jq .` shows it
+/// indented).
 pub fn run(device: super::args::DeviceArgs) -> Result<()> {
-    let report = adapter_report(&super::choice(&device))?;
-    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    let mut report = adapter_report(&super::choice(&device))?;
+    let presets: serde_json::Map<String, serde_json::Value> = crate::spec::config::PRESETS
+        .iter()
+        .filter_map(|&p| crate::model::ModelConfig::preset(p).ok().map(|m| (p.to_string(), json!(m.summary()))))
+        .collect();
+    report["presets"] = serde_json::Value::Object(presets);
+    println!("{report}");
     Ok(())
 }

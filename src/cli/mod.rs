@@ -7,6 +7,7 @@ pub mod bench;
 pub mod eval;
 pub mod export;
 pub mod features;
+pub mod help;
 pub mod info;
 pub mod plan;
 pub mod plot;

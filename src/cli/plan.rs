@@ -19,7 +19,8 @@ pub fn run(p: PlanArgs) -> Result<()> {
     e.dry_run = true;
     let step = crate::model::step::AdclrStep::new(&e, &cfg, 0)?;
     println!(
-        "{preset}, batch {batch}, Q {queries}, {local_crops} local crops on {}: {}",
+        "{preset} ({}), batch {batch}, Q {queries}, {local_crops} local crops on {}: {}",
+        cfg.model.summary(),
         e.ctx.describe(),
         step.plan.summary()
     );

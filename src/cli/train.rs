@@ -3,8 +3,16 @@
 use super::train_args::TrainArgs;
 use crate::dist::launch::{open_collective, Launch};
 use crate::error::{Error, Result};
+use crate::eval::features::Backbone;
 use crate::gpu::AdapterChoice;
-use crate::train::run::{train_ranks, Verbosity};
+use crate::gpu::Engine;
+use crate::train::config::TrainConfig;
+use crate::train::monitor::{with_floor, KnnMonitor};
+use crate::train::run::{train_ranks, write_loss_png, TrainOutcome, Verbosity, CHECKPOINT, CONFIG, INTERRUPTED};
+use crate::train::run_dir::MetricsLog;
+use crate::train::schedule::plural;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::atomic::Ordering;
 
 /// Runs shorter than this end with a note that they are smoke runs and which run learns.
 const SMOKE_STEPS: usize = 500;
@@ -13,7 +21,7 @@ const LEARNING_RUN_TIME: &str = "about 65 min on 2 AVX-512 CPU cores with lavapi
 
 /// The settings of a new run from the flags; with `--resume`, none may be given (the run's
 /// own config.toml holds them).
-fn settings(args: &TrainArgs) -> Result<crate::train::config::TrainConfig> {
+fn settings(args: &TrainArgs) -> Result<TrainConfig> {
     if args.resume.is_none() {
         return args.resolve().map_err(Error::Data);
     }
@@ -22,7 +30,7 @@ fn settings(args: &TrainArgs) -> Result<crate::train::config::TrainConfig> {
     plain.force = false;
     plain.stop_after = None;
     let given = plain.resolve().map_err(Error::Data)?;
-    if args.config.is_some() || given != crate::train::config::TrainConfig::default() {
+    if args.config.is_some() || given != TrainConfig::default() {
         return Err(Error::Data("--resume continues with the run's own config.toml: give no other settings".into()));
     }
     Ok(Default::default())
@@ -52,9 +60,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !coll.is_root() {
         return Ok(());
     }
+    let steps = |n: usize| plural(n, "step");
     if out.interrupted {
+        let by = match args.stop_after {
+            Some(n) if !INTERRUPTED.load(Ordering::SeqCst) => {
+                format!("stopped after {} of this call (--stop-after)", steps(n))
+            }
+            _ => "interrupted".to_string(),
+        };
         println!(
-            "interrupted at step {}/{}; checkpoint written. Continue with: adclr-wgpu train --resume {}",
+            "{by} at step {}/{}; checkpoint written. Continue with: adclr-wgpu train --resume {}",
             out.steps_done,
             out.total_steps,
             out.run_dir.display()
@@ -62,7 +77,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         println!("run directory: {}", out.run_dir.display());
         match out.final_loss {
-            Some(l) => println!("final loss: {l:.4} after {} steps", out.steps_done),
+            Some(l) => println!("final loss: {l:.4} after {}", steps(out.steps_done)),
             None => println!("no steps run"),
         }
     }
@@ -73,35 +88,65 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if coll.ranks() > 1 {
         println!("{} ranks; gradient exchange: {:.0}% of the time", coll.ranks(), 100.0 * out.exchange_share);
     }
-    if !out.interrupted {
-        let tc = std::fs::read_to_string(out.run_dir.join(crate::train::run::CONFIG))
-            .ok()
-            .and_then(|t| crate::train::config::TrainConfig::from_toml(&t, "config").ok())
-            .unwrap_or_default();
-        let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() };
-        if out.total_steps < SMOKE_STEPS {
-            println!(
-                "this was a smoke run ({} steps): it shows that everything works, not that pre-training helps. \
-                 The run that learns: adclr-wgpu train --config assets/laptop-fashion-mnist.toml \
-                 (2,500 steps; {LEARNING_RUN_TIME})",
-                out.total_steps
-            );
-        }
-        match crate::eval::checkpoint_knn::knn_and_floor_of_checkpoint(
-            &out.run_dir.join(crate::train::run::CHECKPOINT),
-            &tc.data,
-            tc.seed,
-            &choice,
-        ) {
-            Ok((r, floor)) => println!(
-                "k-NN (k 20) of the teacher on the test split: {}, top-5 {:.1}% ({} queries, bank {})",
-                crate::train::monitor::with_floor(&r, &floor),
-                r.top5,
-                r.queries,
-                r.bank
-            ),
-            Err(e) => println!("k-NN skipped: {e}"),
-        }
+    if out.interrupted {
+        return Ok(());
     }
+    let tc = std::fs::read_to_string(out.run_dir.join(CONFIG))
+        .ok()
+        .and_then(|t| TrainConfig::from_toml(&t, "config").ok())
+        .unwrap_or_default();
+    if out.total_steps < SMOKE_STEPS {
+        println!(
+            "this was a smoke run ({}): it shows that everything works, not that pre-training helps. \
+             The run that learns: adclr-wgpu train --config assets/laptop-fashion-mnist.toml \
+             (2,500 steps; {LEARNING_RUN_TIME})",
+            steps(out.total_steps)
+        );
+    }
+    if let Err(e) = final_knn(&out, &tc) {
+        println!("k-NN skipped: {e}");
+    }
+    Ok(())
+}
+
+/// The k-NN of the trained teacher and of its random initialisation (`--final-knn`), with
+/// progress, printed, written to metrics.jsonl and drawn in loss.png.
+fn final_knn(out: &TrainOutcome, tc: &TrainConfig) -> Result<()> {
+    let Some(bank) = tc.final_knn_bank().map_err(Error::Data)? else { return Ok(()) };
+    let trained = Backbone::load(&out.run_dir.join(CHECKPOINT))?;
+    let m = KnnMonitor::open(&tc.data, bank, &trained.model, &trained.norm, "--final-knn none")?;
+    let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() };
+    let e = Engine::open(&choice)?;
+    if m.bank_size() < 20 {
+        eprintln!("warning: a bank of {} images is fewer than k = 20: every bank image votes", m.bank_size());
+    }
+    eprintln!(
+        "final k-NN (k 20) of the teacher and of its random initialisation: {} (--final-knn none skips it)",
+        m.describe()
+    );
+    let bar = ProgressBar::new(2 * m.images() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} images encoded, {msg} [{elapsed_precise} < {eta_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("trained teacher");
+    let r = m.evaluate_with(&e, trained.weights, &|done, _| bar.set_position(done as u64))?;
+    bar.set_message("random-init floor");
+    let half = m.images() as u64;
+    let floor = m.floor_with(&e, tc.seed, &|done, _| bar.set_position(half + done as u64))?;
+    bar.finish_and_clear();
+    let line = serde_json::json!({
+        "step": out.steps_done, "final_knn": true, "knn_teacher_top1": r.top1, "knn_floor_top1": floor.top1,
+        "knn_teacher_top5": r.top5, "knn_bank": r.bank, "knn_queries": r.queries,
+    });
+    MetricsLog::open(&out.run_dir)?.write(&line)?;
+    write_loss_png(&out.run_dir)?;
+    println!(
+        "k-NN (k 20) of the teacher: {}, top-5 {:.1}% ({} queries, bank {})",
+        with_floor(&r, &floor),
+        r.top5,
+        r.queries,
+        r.bank
+    );
     Ok(())
 }

@@ -1,8 +1,11 @@
-//! Datasets: image folders (labels from first-level sub-folders), IDX files, and the
-//! embedded Fashion-MNIST subset. Images are decoded on demand to RGB8.
+//! Datasets: image folders (labels from first-level sub-folders), IDX files, the CIFAR-10,
+//! CIFAR-100 and STL-10 binaries, and the embedded Fashion-MNIST subset. Images are decoded
+//! on demand to RGB8.
 
+use super::cifar::{self, Cifar, CifarImages};
 use super::idx::{self, IdxImages};
 use super::image_io::{is_image_path, load_rgb};
+use super::stl10::{self, Stl10Images};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 
@@ -14,12 +17,18 @@ static EMBEDDED_TRAIN_LABELS: &[u8] = include_bytes!("../../assets/fashion-mnist
 static EMBEDDED_TEST_IMAGES: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/t10k-images-idx3-ubyte.gz");
 static EMBEDDED_TEST_LABELS: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
 
+/// What `--data` accepts, for messages.
+pub const DATA_FORMATS: &str = "`embedded`, `fashion-mnist`, an IDX image file, an image folder, \
+`cifar10:DIR`, `cifar100:DIR`, `stl10:DIR`, `stl10-unlabeled:DIR`";
+
 pub const FASHION_CLASSES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
 enum Source {
     Files(Vec<PathBuf>),
     Idx(IdxImages),
+    Cifar(CifarImages),
+    Stl10(Stl10Images),
 }
 
 pub struct Dataset {
@@ -42,6 +51,8 @@ impl Dataset {
         match &self.source {
             Source::Files(f) => f.len(),
             Source::Idx(d) => d.len(),
+            Source::Cifar(d) => d.len(),
+            Source::Stl10(d) => d.len(),
         }
     }
 
@@ -60,14 +71,18 @@ impl Dataset {
                     image::Rgb([v, v, v])
                 }))
             }
+            Source::Cifar(d) => d.image(i),
+            Source::Stl10(d) => d.image(i),
         }
     }
 
-    /// A name for image `i` (path or index).
+    /// A name for image `i` (path, `{file}#{record}` or index).
     pub fn name(&self, i: usize) -> String {
         match &self.source {
             Source::Files(f) => f[i].display().to_string(),
             Source::Idx(_) => format!("{}#{i}", self.origin),
+            Source::Cifar(d) => d.name(i),
+            Source::Stl10(d) => d.name(i),
         }
     }
 
@@ -92,9 +107,43 @@ impl Dataset {
         Ok(Self::from_idx(name, idx::parse(i.to_vec(), Some(l.to_vec()))?))
     }
 
-    /// `spec` is `embedded`, `fashion-mnist` (Debian's package), an IDX image file, or a
-    /// folder of images (class sub-folders give labels).
+    fn from_cifar(kind: Cifar, dir: &Path, split: Split) -> Result<Self, String> {
+        let d = cifar::open(kind, dir, split)?;
+        let origin = format!("{}:{} ({})", kind.spec(), d.dir.display(), split_name(split));
+        let labels = Some(d.labels.iter().map(|&l| l as usize).collect());
+        Ok(Self { origin, labels, classes: d.classes.clone(), source: Source::Cifar(d) })
+    }
+
+    /// STL-10; with `unlabeled` the train split is `unlabeled_X.bin` (no labels).
+    fn from_stl10(dir: &Path, split: Split, unlabeled: bool) -> Result<Self, String> {
+        let d = stl10::open(dir, split, unlabeled)?;
+        let spec = if unlabeled { "stl10-unlabeled" } else { "stl10" };
+        let origin = format!("{spec}:{} ({})", d.dir.display(), split_name(split));
+        let labels = d.labels.as_ref().map(|l| l.iter().map(|&x| x as usize).collect());
+        Ok(Self { origin, labels, classes: d.classes.clone(), source: Source::Stl10(d) })
+    }
+
+    /// `spec` is `embedded`, `fashion-mnist` (Debian's package), an IDX image file, a
+    /// folder of images (class sub-folders give labels), `cifar10:DIR`, `cifar100:DIR`,
+    /// `stl10:DIR` or `stl10-unlabeled:DIR`. A folder holding CIFAR or STL-10 binaries is
+    /// recognised by its file names.
     pub fn open(spec: &str, split: Split) -> Result<Self, String> {
+        if let Some((kind, dir)) = spec.split_once(':') {
+            let binary = |f: fn(&Path, Split) -> Result<Self, String>| {
+                if dir.is_empty() {
+                    Err(format!("--data {spec}: give the folder after the colon, as in {kind}:DIR"))
+                } else {
+                    f(Path::new(dir), split)
+                }
+            };
+            match kind {
+                "cifar10" => return binary(|d, s| Self::from_cifar(Cifar::Ten, d, s)),
+                "cifar100" => return binary(|d, s| Self::from_cifar(Cifar::Hundred, d, s)),
+                "stl10" => return binary(|d, s| Self::from_stl10(d, s, false)),
+                "stl10-unlabeled" => return binary(|d, s| Self::from_stl10(d, s, true)),
+                _ => {}
+            }
+        }
         match spec {
             "embedded" | "" => Self::embedded(split),
             "fashion-mnist" => {
@@ -112,10 +161,24 @@ impl Dataset {
             path => {
                 let p = Path::new(path);
                 if !p.exists() {
-                    return Err(format!("--data {path}: no such file or folder"));
+                    if ["cifar10", "cifar100", "stl10", "stl10-unlabeled"].contains(&path) {
+                        return Err(format!(
+                            "--data {path}: no such file or folder; {path} needs its folder, as in {path}:DIR (accepted: {DATA_FORMATS})"
+                        ));
+                    }
+                    return Err(format!("--data {path}: no such file or folder (accepted: {DATA_FORMATS})"));
                 }
                 if p.is_file() {
                     return Ok(Self::from_idx(path.to_string(), idx::load(p)?));
+                }
+                if p.join("data_batch_1.bin").is_file() {
+                    return Self::from_cifar(Cifar::Ten, p, split);
+                }
+                if p.join("train.bin").is_file() && p.join("test.bin").is_file() {
+                    return Self::from_cifar(Cifar::Hundred, p, split);
+                }
+                if p.join("train_X.bin").is_file() {
+                    return Self::from_stl10(p, split, false);
                 }
                 Self::folder(p, split)
             }
@@ -148,5 +211,110 @@ impl Dataset {
         };
         let files: Vec<PathBuf> = files.into_iter().filter(|f| is_image_path(f)).collect();
         Ok(Self { origin: root.display().to_string(), source: Source::Files(files), labels, classes })
+    }
+}
+
+fn split_name(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Test => "test",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::cifar::fixture as cifar_px;
+    use crate::data::records::TempDir;
+    use crate::data::stl10::fixture as stl_px;
+
+    #[test]
+    fn dataset_is_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Dataset>();
+    }
+
+    #[test]
+    fn binary_specs_open_cifar_and_stl10() {
+        let t = TempDir::new("dataset-specs");
+        let c10 = t.0.join("c10");
+        std::fs::create_dir(&c10).unwrap();
+        t.write("c10/data_batch_1.bin", &[cifar_px::record(&[2], 0), cifar_px::record(&[5], 1)].concat());
+        t.write("c10/test_batch.bin", &cifar_px::record(&[8], 2));
+        let spec = format!("cifar10:{}", c10.display());
+        let train = Dataset::open(&spec, Split::Train).unwrap();
+        assert_eq!((train.len(), train.labels.clone()), (2, Some(vec![2, 5])));
+        assert_eq!(train.classes[5], "dog");
+        assert_eq!(train.origin, format!("cifar10:{} (train)", c10.display()));
+        assert_eq!(train.name(1), format!("{}#1", c10.join("data_batch_1.bin").display()));
+        let px = train.image(1).unwrap();
+        assert_eq!(
+            px.get_pixel(9, 4).0,
+            [cifar_px::pixel(1, 0, 9, 4), cifar_px::pixel(1, 1, 9, 4), cifar_px::pixel(1, 2, 9, 4)]
+        );
+        let test = Dataset::open(&spec, Split::Test).unwrap();
+        assert_eq!((test.len(), test.labels.clone()), (1, Some(vec![8])));
+        assert_ne!(train.origin, test.origin);
+
+        let stl = t.0.join("stl");
+        std::fs::create_dir(&stl).unwrap();
+        t.write("stl/train_X.bin", &stl_px::record(0));
+        t.write("stl/train_y.bin", &[3]);
+        t.write("stl/test_X.bin", &[stl_px::record(1), stl_px::record(2)].concat());
+        t.write("stl/test_y.bin", &[10, 1]);
+        t.write("stl/unlabeled_X.bin", &[stl_px::record(3), stl_px::record(4)].concat());
+        let s = Dataset::open(&format!("stl10:{}", stl.display()), Split::Train).unwrap();
+        assert_eq!((s.len(), s.labels.clone(), s.classes[2].as_str()), (1, Some(vec![2]), "car"));
+        assert_eq!(s.image(0).unwrap().get_pixel(40, 2).0[1], stl_px::pixel(0, 1, 40, 2));
+        let u = format!("stl10-unlabeled:{}", stl.display());
+        let un = Dataset::open(&u, Split::Train).unwrap();
+        assert_eq!((un.len(), un.labels.clone()), (2, None));
+        assert_eq!(un.name(1), format!("{}#1", stl.join("unlabeled_X.bin").display()));
+        let ut = Dataset::open(&u, Split::Test).unwrap();
+        assert_eq!((ut.len(), ut.labels.clone()), (2, Some(vec![9, 0])));
+
+        let c100 = t.0.join("c100");
+        std::fs::create_dir(&c100).unwrap();
+        t.write("c100/train.bin", &cifar_px::record(&[1, 64], 0));
+        t.write("c100/test.bin", &cifar_px::record(&[1, 65], 1));
+        let d = Dataset::open(&format!("cifar100:{}", c100.display()), Split::Test).unwrap();
+        assert_eq!((d.labels.clone(), d.classes.len()), (Some(vec![65]), 100));
+
+        // A plain folder is recognised by its file names.
+        let by_name = |p: &Path, split| Dataset::open(&p.display().to_string(), split).unwrap();
+        let d = by_name(&c10, Split::Train);
+        assert_eq!((d.len(), d.labels.clone(), d.origin.starts_with("cifar10:")), (2, Some(vec![2, 5]), true));
+        let d = by_name(&c100, Split::Train);
+        assert_eq!((d.labels.clone(), d.origin.starts_with("cifar100:")), (Some(vec![64]), true));
+        let d = by_name(&stl, Split::Test);
+        assert_eq!((d.len(), d.labels.clone(), d.origin.starts_with("stl10:")), (2, Some(vec![9, 0]), true));
+    }
+
+    #[test]
+    fn unknown_specs_list_the_accepted_formats() {
+        let formats = [
+            "`embedded`",
+            "`fashion-mnist`",
+            "IDX",
+            "image folder",
+            "`cifar10:DIR`",
+            "`cifar100:DIR`",
+            "`stl10:DIR`",
+            "`stl10-unlabeled:DIR`",
+        ];
+        let missing = std::env::temp_dir().join(format!("adclr-no-such-data-{}", std::process::id()));
+        for spec in [missing.display().to_string(), "cifar10".into(), "mnist:whatever".into()] {
+            let e = Dataset::open(&spec, Split::Train).err().unwrap();
+            assert!(e.starts_with(&format!("--data {spec}: no such file or folder")), "{e}");
+            for f in formats {
+                assert!(e.contains(f), "{spec}: {e} lacks {f}");
+            }
+        }
+        let e = Dataset::open("cifar10", Split::Train).err().unwrap();
+        assert!(e.contains("cifar10 needs its folder, as in cifar10:DIR"), "{e}");
+        let e = Dataset::open("stl10-unlabeled:", Split::Train).err().unwrap();
+        assert_eq!(e, "--data stl10-unlabeled:: give the folder after the colon, as in stl10-unlabeled:DIR");
+        let e = Dataset::open(&format!("cifar100:{}", missing.display()), Split::Train).err().unwrap();
+        assert!(e.starts_with(&format!("{}: no such folder; a CIFAR-100 binary folder", missing.display())), "{e}");
     }
 }

@@ -66,6 +66,14 @@ impl ModelConfig {
         }
     }
 
+    /// The sizes in a line: "32 px, patch 4, D 192, depth 6, 3 heads, K 4096, local 16 px".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} px, patch {}, D {}, depth {}, {} heads, K {}, local {} px",
+            self.image_size, self.patch_size, self.dim, self.depth, self.heads, self.out_dim, self.local_size
+        )
+    }
+
     pub fn grid(&self, side: usize) -> usize {
         side / self.patch_size
     }
@@ -131,6 +139,9 @@ impl ModelConfig {
         Ok(())
     }
 }
+
+/// The presets `ModelConfig::preset` knows.
+pub const PRESETS: [&str; 3] = ["tiny", "vit-s16", "vit-b16"];
 
 /// Largest image side, token width and depth a model may have (far beyond any ViT).
 pub const MAX_SIDE: usize = 8192;

@@ -118,10 +118,28 @@ impl BatchMaker {
         let mine = shard.images(b);
         let (s, sl, p) = (m.image_size as u32, m.local_size as u32, m.patch_size as u32);
         let global = [
-            ViewAug { size: s, scale: (t.global_scale_min, 1.0), flip: true, blur_p: 1.0, solarize_p: 0.0 },
-            ViewAug { size: s, scale: (t.global_scale_min, 1.0), flip: true, blur_p: 0.1, solarize_p: 0.2 },
+            ViewAug {
+                size: s,
+                scale: (t.global_scale_min, t.global_scale_max),
+                flip: true,
+                blur_p: 1.0,
+                solarize_p: 0.0,
+            },
+            ViewAug {
+                size: s,
+                scale: (t.global_scale_min, t.global_scale_max),
+                flip: true,
+                blur_p: 0.1,
+                solarize_p: 0.2,
+            },
         ];
-        let local = ViewAug { size: sl, scale: (0.05, t.local_scale_max), flip: true, blur_p: 0.5, solarize_p: 0.0 };
+        let local = ViewAug {
+            size: sl,
+            scale: (t.local_scale_min, t.local_scale_max),
+            flip: true,
+            blur_p: 0.5,
+            solarize_p: 0.0,
+        };
         let n = mine.len();
         let mut gviews = vec![Vec::new(); 2 * n];
         let mut lviews = vec![Vec::new(); c.local_crops * n];

@@ -12,9 +12,11 @@ pub struct TrainConfig {
     /// `embedded`, `fashion-mnist`, an IDX file or an image folder.
     pub data: String,
     pub preset: String,
-    pub epochs: usize,
-    /// Stop after this many steps (0 = no cap): the budget of a quick run.
-    pub max_steps: usize,
+    /// Passes over the data. The run length: with neither `epochs` nor `max_steps`, a smoke
+    /// run of `SMOKE_RUN_STEPS`; with one, that one; with both, the shorter (`Plan::new`).
+    pub epochs: Option<usize>,
+    /// Steps of the run (0: no cap, the epochs decide).
+    pub max_steps: Option<usize>,
     pub batch: usize,
     /// Base learning rate at batch 256 (scaled by batch / 256).
     pub lr: f64,
@@ -37,7 +39,11 @@ pub struct TrainConfig {
     pub local_crops: usize,
     /// 0: the preset's.
     pub local_size: usize,
+    /// Area range of the global crops (DINO's global_crops_scale).
     pub global_scale_min: f64,
+    pub global_scale_max: f64,
+    /// Area range of the local crops (DINO's local_crops_scale).
+    pub local_scale_min: f64,
     pub local_scale_max: f64,
     /// 0: the preset's.
     pub out_dim: usize,
@@ -75,6 +81,8 @@ pub struct TrainConfig {
     pub workers: usize,
     /// Stop at the first unreadable image instead of skipping it.
     pub strict: bool,
+    /// The k-NN after the run: `none`, `all` or a bank size.
+    pub final_knn: String,
 }
 
 impl Default for TrainConfig {
@@ -82,8 +90,8 @@ impl Default for TrainConfig {
         Self {
             data: "embedded".into(),
             preset: "tiny".into(),
-            epochs: 1,
-            max_steps: 24,
+            epochs: None,
+            max_steps: None,
             batch: 8,
             lr: 5e-4,
             min_lr: 1e-6,
@@ -104,6 +112,8 @@ impl Default for TrainConfig {
             local_crops: 2,
             local_size: 0,
             global_scale_min: 0.4,
+            global_scale_max: 1.0,
+            local_scale_min: 0.05,
             local_scale_max: 0.4,
             out_dim: 0,
             image_size: 0,
@@ -128,6 +138,7 @@ impl Default for TrainConfig {
             micro_batch: 0,
             workers: 0,
             strict: false,
+            final_knn: "all".into(),
         }
     }
 }
@@ -153,7 +164,8 @@ impl TrainConfig {
 
     /// The model and step settings, or an error naming the bad flag.
     pub fn adclr(&self) -> Result<AdclrConfig, String> {
-        let mut m = ModelConfig::preset(&self.preset).map_err(|e| format!("--preset: {e}"))?;
+        let preset = ModelConfig::preset(&self.preset).map_err(|e| format!("--preset: {e}"))?;
+        let mut m = preset.clone();
         if self.local_size > 0 {
             m.local_size = self.local_size;
         }
@@ -171,7 +183,10 @@ impl TrainConfig {
                 *field = v;
             }
         }
-        if self.image_size + self.patch_size + self.dim + self.depth + self.heads > 0 {
+        // A backbone size that differs from the preset's makes it a custom model (the name
+        // timm export and checkpoints record); the preset's own sizes written out do not.
+        let backbone = |c: &ModelConfig| (c.image_size, c.patch_size, c.dim, c.depth, c.heads);
+        if backbone(&m) != backbone(&preset) {
             m.preset = format!("{}-custom", m.preset);
         }
         let mut c = AdclrConfig::new(m, self.batch);
@@ -186,6 +201,35 @@ impl TrainConfig {
         self.validate()?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// The bank of the k-NN after the run: None for `none`, Some(0) for `all`, else its size.
+    pub fn final_knn_bank(&self) -> Result<Option<usize>, String> {
+        match self.final_knn.as_str() {
+            "none" => Ok(None),
+            "all" => Ok(Some(0)),
+            n => match n.parse::<usize>() {
+                Ok(size) if size > 0 => Ok(Some(size)),
+                _ => Err(format!("--final-knn `{n}`: use none, all or a bank size (a number of training images > 0)")),
+            },
+        }
+    }
+
+    /// These settings with every value the run resolves written out: the model sizes instead
+    /// of 0 (the preset's), the drop-path rate, and the smoke run's length when no length was
+    /// set. Its `adclr()` is the same model and step, so config.toml alone reproduces the run.
+    pub fn effective(&self) -> Result<Self, String> {
+        let c = self.adclr()?;
+        let m = &c.model;
+        let mut e = self.clone();
+        (e.image_size, e.patch_size, e.dim, e.depth, e.heads) = (m.image_size, m.patch_size, m.dim, m.depth, m.heads);
+        (e.out_dim, e.head_hidden, e.head_bottleneck, e.local_size) =
+            (m.out_dim, m.head_hidden, m.head_bottleneck, m.local_size);
+        e.drop_path = Some(c.drop_path);
+        if e.epochs.is_none() && e.max_steps.is_none() {
+            e.max_steps = Some(SMOKE_RUN_STEPS);
+        }
+        Ok(e)
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -207,8 +251,13 @@ impl TrainConfig {
         if self.lr > MAX_LR {
             return Err(format!("--lr {} must be at most {MAX_LR} (DINO uses 0.0005 x batch / 256)", self.lr));
         }
-        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
-            return Err(format!("--epochs {} must be in 1..={MAX_EPOCHS}", self.epochs));
+        if let Some(epochs) = self.epochs {
+            if !(1..=MAX_EPOCHS).contains(&epochs) {
+                return Err(format!("--epochs {epochs} must be in 1..={MAX_EPOCHS}"));
+            }
+        }
+        if self.max_steps == Some(0) && self.epochs.is_none() {
+            return Err("--max-steps 0 means no cap: give --epochs too, or a number of steps".into());
         }
         pos(self.lr, "--lr")?;
         non_negative(self.min_lr, "--min-lr")?;
@@ -230,12 +279,15 @@ impl TrainConfig {
                 self.query_scale_min, self.query_scale_max
             ));
         }
-        if !(0.0 < self.global_scale_min && self.global_scale_min <= 1.0) {
-            return Err(format!("--global-scale-min {} must be in (0, 1]", self.global_scale_min));
+        for (flag, min, max) in [
+            ("--global-crops-scale", self.global_scale_min, self.global_scale_max),
+            ("--local-crops-scale", self.local_scale_min, self.local_scale_max),
+        ] {
+            if !(0.0 < min && min <= max && max <= 1.0) {
+                return Err(format!("{flag} {min} {max} must satisfy 0 < MIN <= MAX <= 1"));
+            }
         }
-        if !(0.0 < self.local_scale_max && self.local_scale_max <= 1.0) {
-            return Err(format!("--local-scale-max {} must be in (0, 1]", self.local_scale_max));
-        }
+        self.final_knn_bank()?;
         if self.log_every == 0 {
             return Err("--log-every must be at least 1".into());
         }
@@ -245,6 +297,10 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+/// The length of a run that sets neither `epochs` nor `max_steps`: a smoke run that shows
+/// everything works in a few minutes without a GPU.
+pub const SMOKE_RUN_STEPS: usize = 24;
 
 /// Most data threads a run may start (each is an OS thread with its own buffers).
 pub const MAX_WORKERS: usize = 1024;
@@ -268,6 +324,29 @@ mod tests {
     }
 
     #[test]
+    fn the_effective_settings_are_the_same_run_with_every_size_written_out() {
+        for base in [
+            TrainConfig::default(),
+            TrainConfig { preset: "vit-s16".into(), dim: 192, heads: 3, epochs: Some(2), ..TrainConfig::default() },
+            TrainConfig { out_dim: 256, local_size: 8, max_steps: Some(7), ..TrainConfig::default() },
+        ] {
+            let e = base.effective().unwrap();
+            assert!([e.image_size, e.patch_size, e.dim, e.depth, e.heads, e.out_dim].iter().all(|&v| v > 0));
+            assert!(e.drop_path.is_some() && (e.epochs.is_some() || e.max_steps.is_some()));
+            // The same model and step, read back from its TOML, and the same run length.
+            let back = TrainConfig::from_toml(&e.to_toml(), "config.toml").unwrap();
+            assert_eq!(back.adclr().unwrap(), base.adclr().unwrap());
+            let (a, b) =
+                (crate::train::schedule::Plan::new(&base, 2000), crate::train::schedule::Plan::new(&back, 2000));
+            assert_eq!(a, b);
+            assert_eq!(back.effective().unwrap(), e, "resolving twice changes nothing");
+        }
+        let tiny = TrainConfig::default().effective().unwrap();
+        assert_eq!((tiny.dim, tiny.depth, tiny.out_dim, tiny.max_steps), (192, 6, 4096, Some(SMOKE_RUN_STEPS)));
+        assert_eq!(tiny.adclr().unwrap().model.preset, "tiny", "the preset's own sizes are not a custom model");
+    }
+
+    #[test]
     fn bad_values_name_their_flag() {
         let bad = |f: fn(&mut TrainConfig)| {
             let mut c = TrainConfig::default();
@@ -280,8 +359,13 @@ mod tests {
         assert!(bad(|c| c.preset = "huge".into()).contains("--preset"));
         assert!(bad(|c| c.query_attends = "some".into()).contains("--query-attends"));
         assert!(bad(|c| c.local_size = 10).contains("--local-size"));
-        assert!(bad(|c| c.epochs = 0).contains("--epochs"));
+        assert!(bad(|c| c.epochs = Some(0)).contains("--epochs"));
+        assert!(bad(|c| c.max_steps = Some(0)).contains("--max-steps 0"));
         assert!(bad(|c| c.query_scale_max = 2.0).contains("--query-scale"));
+        assert!(bad(|c| c.global_scale_max = 0.3).contains("--global-crops-scale 0.4 0.3 must satisfy"));
+        assert!(bad(|c| c.local_scale_min = 0.0).contains("--local-crops-scale"));
+        assert!(bad(|c| c.final_knn = "some".into()).contains("--final-knn `some`"));
+        assert!(bad(|c| c.final_knn = "0".into()).contains("--final-knn"));
         // Non-finite and negative values of every float setting.
         assert!(bad(|c| c.weight_decay = f64::NAN).contains("--weight-decay"));
         assert!(bad(|c| c.weight_decay_end = -0.1).contains("--weight-decay-end"));
@@ -296,7 +380,7 @@ mod tests {
         assert!(bad(|c| c.student_temp = f64::INFINITY).contains("--student-temp"));
         assert!(bad(|c| c.momentum_teacher = f64::NAN).contains("--momentum-teacher"));
         assert!(bad(|c| c.drop_path = Some(f64::NAN)).contains("--drop-path"));
-        assert!(bad(|c| c.epochs = usize::MAX).contains("--epochs"));
+        assert!(bad(|c| c.epochs = Some(usize::MAX)).contains("--epochs"));
         assert!(TrainConfig::from_toml("batchsize = 3", "f.toml").unwrap_err().contains("batchsize"));
     }
 }

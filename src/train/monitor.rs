@@ -11,6 +11,7 @@ use crate::eval::knn::{self, KnnResult};
 use crate::gpu::Engine;
 use crate::model::state::Named;
 use crate::model::ModelConfig;
+use crate::train::schedule::plural;
 
 /// Images per encoder forward.
 const BATCH: usize = 64;
@@ -24,33 +25,67 @@ pub struct KnnMonitor {
 }
 
 impl KnnMonitor {
-    /// The splits of `data`, or an error saying why k-NN cannot run on them.
-    pub fn open(data: &str, bank: usize, model: &ModelConfig, norm: &Normalization) -> Result<Self> {
+    /// The splits of `data`, or an error saying why k-NN cannot run on them and which setting
+    /// (`off`, e.g. "--eval-every 0") turns it off.
+    pub fn open(data: &str, bank: usize, model: &ModelConfig, norm: &Normalization, off: &str) -> Result<Self> {
         let train = Dataset::open(data, Split::Train).map_err(Error::Data)?;
         let test = Dataset::open(data, Split::Test).map_err(Error::Data)?;
         if train.labels.is_none() || test.labels.is_none() || train.origin == test.origin {
             return Err(Error::Data(format!(
-                "--eval-every needs labelled train and test splits; --data {data} has none (use --eval-every 0)"
+                "k-NN needs labelled train and test splits; --data {data} has none (use {off})"
             )));
         }
         let bank = evenly_spaced(train.len(), bank);
         Ok(Self { train, test, bank, model: model.clone(), norm: norm.clone() })
     }
 
+    /// "a bank of 2,000 images of X, 500 queries of Y": the images an evaluation encodes.
+    pub fn describe(&self) -> String {
+        format!(
+            "a bank of {} from {}, {} from {}",
+            plural(self.bank.len(), "image"),
+            self.train.origin,
+            plural(self.test.len(), "query"),
+            self.test.origin
+        )
+    }
+
+    /// Training images in the bank.
+    pub fn bank_size(&self) -> usize {
+        self.bank.len()
+    }
+
+    /// Images one evaluation encodes (bank and queries), the total of its progress.
+    pub fn images(&self) -> usize {
+        self.bank.len() + self.test.len()
+    }
+
     /// k-NN of backbone weights (student or teacher, by timm name).
     pub fn evaluate(&self, e: &Engine, weights: Named) -> Result<KnnResult> {
+        self.evaluate_with(e, weights, &|_, _| {})
+    }
+
+    /// As `evaluate`, calling `progress(images encoded, images())` along the way.
+    pub fn evaluate_with(&self, e: &Engine, weights: Named, progress: &dyn Fn(usize, usize)) -> Result<KnnResult> {
         let b = Backbone { model: self.model.clone(), norm: self.norm.clone(), weights };
-        let quiet = |_: usize, _: usize| {};
-        let bank: DatasetFeatures = features_of(e, &b, &self.train, &self.bank, BATCH, &quiet)?;
+        let total = self.images();
+        let in_bank = |done: usize, _: usize| progress(done, total);
+        let bank: DatasetFeatures = features_of(e, &b, &self.train, &self.bank, BATCH, &in_bank)?;
         let all: Vec<usize> = (0..self.test.len()).collect();
-        let queries = features_of(e, &b, &self.test, &all, BATCH, &quiet)?;
+        let in_queries = |done: usize, _: usize| progress(self.bank.len() + done, total);
+        let queries = features_of(e, &b, &self.test, &all, BATCH, &in_queries)?;
         knn::evaluate(e, bank.features, &bank.labels, queries.features, &queries.labels, bank.dim, 20, 0.07)
     }
 
     /// The floor: the random initialisation of `seed`, the weights the run started from.
     pub fn floor(&self, e: &Engine, seed: u64) -> Result<KnnResult> {
+        self.floor_with(e, seed, &|_, _| {})
+    }
+
+    /// As `floor`, with progress as `evaluate_with`.
+    pub fn floor_with(&self, e: &Engine, seed: u64, progress: &dyn Fn(usize, usize)) -> Result<KnnResult> {
         let b = Backbone::random(self.model.clone(), self.norm.clone(), seed)?;
-        self.evaluate(e, b.weights)
+        self.evaluate_with(e, b.weights, progress)
     }
 }
 

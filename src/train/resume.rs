@@ -15,13 +15,23 @@ pub struct ResumeFrom<'a> {
 }
 
 /// Settings that may differ between a checkpoint and the directory's config.toml: where
-/// the run lives (a moved directory is the same run).
-const MAY_DIFFER: [&str; 1] = ["out"];
+/// the run lives (a moved directory is the same run) and the evaluation after it.
+const MAY_DIFFER: [&str; 2] = ["out", "final_knn"];
 
 /// The settings whose values differ between `saved` (the TOML stored in the checkpoint) and
 /// `now` (config.toml), as "lr: 0.1 in config.toml, 0.002 in the checkpoint".
 pub fn setting_changes(saved: &str, now: &str) -> Result<Vec<String>, String> {
-    let parse = |t: &str, what: &str| t.parse::<toml::Table>().map_err(|e| format!("{what} is not TOML: {e}"));
+    // Each side with the defaults of the settings it does not name (a checkpoint written before
+    // a setting existed holds its default), or as written when it is not a whole configuration.
+    let parse = |t: &str, what: &str| {
+        let table = t.parse::<toml::Table>().map_err(|e| format!("{what} is not TOML: {e}"))?;
+        Ok::<_, String>(
+            crate::train::config::TrainConfig::from_toml(t, what)
+                .ok()
+                .and_then(|c| toml::Table::try_from(c).ok())
+                .unwrap_or(table),
+        )
+    };
     let (saved, now) = (parse(saved, "the checkpoint's configuration")?, parse(now, "config.toml")?);
     let mut keys: Vec<&String> = saved.keys().chain(now.keys()).collect();
     keys.sort();
@@ -74,11 +84,13 @@ mod tests {
     fn edited_settings_are_listed_and_the_directory_may_move() {
         let saved = "lr = 0.002\nseed = 0\nout = \"runs/a\"\n";
         assert!(setting_changes(saved, "lr = 0.002\nseed = 0\nout = \"elsewhere\"\n").unwrap().is_empty());
-        let changes = setting_changes(saved, "lr = 0.1\nseed = 0\nbatch = 8\n").unwrap();
+        let changes = setting_changes(saved, "lr = 0.1\nseed = 0\nbatch = 16\n").unwrap();
         assert_eq!(
             changes,
-            ["batch: 8 in config.toml, (not set) in the checkpoint", "lr: 0.1 in config.toml, 0.002 in the checkpoint"]
+            ["batch: 16 in config.toml, 8 in the checkpoint", "lr: 0.1 in config.toml, 0.002 in the checkpoint"]
         );
+        // A setting the checkpoint predates, at its default, is no edit.
+        assert!(setting_changes(saved, "lr = 0.002\nseed = 0\nglobal_scale_max = 1.0\n").unwrap().is_empty());
         assert!(setting_changes(saved, "lr = = 1").is_err());
     }
 

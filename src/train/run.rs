@@ -8,7 +8,7 @@ use super::micro_batch::{build_step, MicroBatches};
 use super::monitor::{with_floor, KnnMonitor};
 use super::resume::{truncate_metrics, ResumeFrom};
 use super::run_dir::{open_run_dir, resumed_state, settings_and_dir, MetricsLog};
-use super::schedule::{hyper, Plan};
+use super::schedule::{hyper, run_length, Plan};
 use crate::checkpoint;
 use crate::data::dataset::{Dataset, Split};
 use crate::data::normalization::{normalization_for, Normalization};
@@ -185,6 +185,8 @@ struct Throughput {
     data_wait_share: f64,
     skipped_images: usize,
     exchange_share: f64,
+    /// Seconds to the end of the run at this call's pace.
+    eta_s: f64,
 }
 
 /// The metrics line of step `s` (0-based) just run: loss terms, schedules, teacher entropy,
@@ -251,7 +253,7 @@ fn start_monitor(
     bar: &ProgressBar,
     first: usize,
 ) -> Result<(KnnMonitor, KnnResult)> {
-    let m = KnnMonitor::open(&tc.data, tc.eval_bank, &cfg.model, norm)?;
+    let m = KnnMonitor::open(&tc.data, tc.eval_bank, &cfg.model, norm, "--eval-every 0")?;
     bar.set_message("k-NN of the initial teacher (the random-init floor)");
     let f = m.floor(e, tc.seed)?;
     if first == 0 {
@@ -286,6 +288,8 @@ struct LoopContext<'a> {
     batch: usize,
     /// Micro-batches per step on each rank.
     micro_batches: usize,
+    /// A plain line per metrics step on stderr, where the progress bar is not drawn.
+    plain_log: bool,
 }
 
 /// What the loop leaves for the outcome.
@@ -350,7 +354,27 @@ fn log_step(
         m.write(&line)?;
     }
     ctx.bar.set_message(format!("epoch {epoch} loss {:.4} lr {:.2e} {:.1} img/s", r.loss, h.lr, t.images_per_s));
+    if ctx.plain_log {
+        eprintln!("{}", plain_line(s + 1, ctx.plan.total_steps, &r, h.lr, t));
+    }
     Ok(r.loss)
+}
+
+/// The log line of a step where no progress bar is drawn (stderr not a terminal: nohup, a
+/// batch job, a pipe): "step 10/24 loss 9.1234 (global 8.9000, query 0.6468) lr 1.95e-06
+/// 12.3 img/s ETA 0:01:23".
+fn plain_line(step: usize, total: usize, r: &StepReport, lr: f64, t: &Throughput) -> String {
+    let eta = t.eta_s.max(0.0).round() as u64;
+    format!(
+        "step {step}/{total} loss {:.4} (global {:.4}, query {:.4}) lr {lr:.2e} {:.1} img/s ETA {}:{:02}:{:02}",
+        r.loss,
+        r.global_loss,
+        r.query_loss,
+        t.images_per_s,
+        eta / 3600,
+        eta / 60 % 60,
+        eta % 60
+    )
 }
 
 /// The loop proper: a step per batch; metrics, k-NN and checkpoints when due; stops at the
@@ -388,6 +412,7 @@ fn run_steps(
                 data_wait_share: pre.waited.as_secs_f64() / elapsed,
                 skipped_images: skipped,
                 exchange_share: exchange.as_secs_f64() / elapsed,
+                eta_s: elapsed / done_here as f64 * (ctx.plan.total_steps - s - 1) as f64,
             };
             last_loss = Some(log_step(ctx, step, (s, &h, report), &t, metrics)?);
         }
@@ -503,6 +528,10 @@ fn announce(
         );
     }
     eprintln!("memory plan: {}\nmatmul kernels: {}", step.plan.summary(), e.matmul_summary());
+    eprintln!("run length: {}", run_length(tc, plan.steps_per_epoch).why);
+    if step.step > 0 {
+        eprintln!("resuming at step {} of {}", step.step, plan.total_steps);
+    }
     plan.adjustments(tc).iter().for_each(|note| eprintln!("schedule: {note}"));
 }
 
@@ -530,6 +559,20 @@ fn outcome(step: &AdclrStep, plan: &Plan, end: &LoopEnd, pre: &Prefetcher, run_d
     }
 }
 
+/// A fresh run's config.toml: its settings with every resolved value, under comments that say
+/// how long the run is and what its length changed in the schedules (`Plan`, which derives
+/// both from these settings again).
+fn config_file(tc: &TrainConfig, plan: &Plan) -> String {
+    let mut head = format!(
+        "# The settings of this run as it ran (adclr-wgpu train --config this-file reproduces it).\n# run length: {}\n",
+        run_length(tc, plan.steps_per_epoch).why
+    );
+    for note in plan.adjustments(tc) {
+        head.push_str(&format!("# schedule: {note}\n"));
+    }
+    head + &tc.to_toml()
+}
+
 /// `train` as one of `coll.ranks()` data-parallel ranks (`mpirun -np N adclr-wgpu train`):
 /// every rank builds the same model from the same seed and trains on its shard of every
 /// global batch; rank 0 alone reads and writes the run directory and evaluates.
@@ -547,9 +590,16 @@ pub fn train_ranks(
     let (tc, run_dir) = share_settings(coll, settled)?;
     let (global, shard, cfg) = configs(&tc, coll)?;
     let ds = open_dataset(&tc, global.batch)?;
+    // A fresh run records the values it resolves (sizes, drop-path, the run length), so that
+    // its config.toml alone reproduces it; a resumed run keeps its directory's as written.
+    let tc = match resume {
+        None => tc.effective().map_err(Error::Data)?,
+        Some(_) => tc,
+    };
+    let plan = Plan::new(&tc, ds.len());
     // Before anything in the directory is read or written: a second training of it stops here.
     let _lock = match root {
-        true => Some(open_run_dir(&run_dir, resume.is_none().then_some(&tc), verbosity)?),
+        true => Some(open_run_dir(&run_dir, resume.is_none().then(|| config_file(&tc, &plan)).as_deref(), verbosity)?),
         false => None,
     };
     let e = open_engine(&tc, coll, launch)?;
@@ -558,7 +608,6 @@ pub fn train_ranks(
     if let Some(r) = resume {
         resume_from(&e, &mut step, coll, (&run_dir, r), (&global, &tc))?;
     }
-    let plan = Plan::new(&tc, ds.len());
     let first = step.step as usize;
     if verbosity == Verbosity::Progress {
         announce(&tc, coll, &e, &step, &plan, &ds, micro_batches);
@@ -600,6 +649,7 @@ pub fn train_ranks(
         monitor: monitor.as_ref(),
         batch: global.batch,
         micro_batches,
+        plain_log: verbosity == Verbosity::Progress && !std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let end = run_steps(&ctx, &mut step, &mut pre, &mut metrics, stop_after)?;
     saver.healthy(&mut step)?;

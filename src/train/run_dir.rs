@@ -40,23 +40,23 @@ pub fn settings_and_dir(tc: TrainConfig, resume: Option<ResumeFrom>) -> Result<(
 }
 
 /// Creates and locks the directory, removes temporaries a killed process left, and for a
-/// fresh run (`fresh` holds its settings) refuses a directory that holds a run and writes
+/// fresh run (`fresh` holds its config.toml) refuses a directory that holds a run and writes
 /// config.toml. The lock is held until the returned value is dropped.
-pub fn open_run_dir(run_dir: &Path, fresh: Option<&TrainConfig>, verbosity: Verbosity) -> Result<RunLock> {
+pub fn open_run_dir(run_dir: &Path, fresh: Option<&str>, verbosity: Verbosity) -> Result<RunLock> {
     std::fs::create_dir_all(run_dir).map_err(|e| io_err(run_dir, e))?;
     let lock = RunLock::acquire(run_dir)?;
     let stale = remove_stale_temporaries(run_dir);
     if stale > 0 && verbosity == Verbosity::Progress {
         eprintln!("removed {stale} temporary file(s) a killed process left in {}", run_dir.display());
     }
-    if let Some(tc) = fresh {
+    if let Some(config) = fresh {
         if run_dir.join(CHECKPOINT).exists() {
             return Err(Error::Data(format!(
                 "{} already holds a run: continue it with --resume {0} or choose another --out",
                 run_dir.display()
             )));
         }
-        write_atomic(&run_dir.join(CONFIG), tc.to_toml().as_bytes())?;
+        write_atomic(&run_dir.join(CONFIG), config.as_bytes())?;
     }
     Ok(lock)
 }

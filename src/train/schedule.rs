@@ -1,7 +1,7 @@
 //! DINO's schedules, per iteration: linear warm-up then cosine (lr), cosine (weight decay,
 //! teacher momentum), linear warm-up of the teacher temperature; lengths follow the run (`Plan`).
 
-use super::config::TrainConfig;
+use super::config::{TrainConfig, SMOKE_RUN_STEPS};
 use crate::spec::batch::StepHyper;
 pub use crate::spec::schedule::cosine;
 
@@ -30,10 +30,7 @@ pub struct Plan {
 impl Plan {
     pub fn new(c: &TrainConfig, images: usize) -> Self {
         let steps_per_epoch = (images / c.batch).max(1);
-        let mut total = steps_per_epoch.saturating_mul(c.epochs);
-        if c.max_steps > 0 {
-            total = total.min(c.max_steps);
-        }
+        let total = run_length(c, steps_per_epoch).steps;
         let in_steps = |epochs: f64| (epochs * steps_per_epoch as f64).min(usize::MAX as f64 / 2.0) as usize;
         // Cosine from m to 1 over T steps moves the EMA by (1 - m) T / 2 in all.
         let short_run_momentum = 1.0 - 2.0 * MIN_TEACHER_TRAVEL / total.max(1) as f64;
@@ -54,7 +51,9 @@ impl Plan {
         let mut shortened = |what: &str, epochs: f64, steps: usize| {
             if (epochs * spe) as usize > steps {
                 notes.push(format!(
-                    "{what} of {epochs} epochs shortened to {steps} steps of this {}-step run",
+                    "{what} of {epochs} epoch{} shortened to {} of this {}-step run",
+                    if epochs == 1.0 { "" } else { "s" },
+                    plural(steps, "step"),
                     self.total_steps
                 ));
             }
@@ -64,11 +63,69 @@ impl Plan {
         shortened("last-layer freeze", c.freeze_last_layer as f64, self.freeze_last_layer_steps);
         if self.momentum_base < c.momentum_teacher {
             notes.push(format!(
-                "teacher momentum starts at {:.4} instead of {} so that the teacher leaves its initialisation in {} steps",
-                self.momentum_base, c.momentum_teacher, self.total_steps
+                "teacher momentum starts at {:.4} instead of {} so that the teacher leaves its initialisation in {}",
+                self.momentum_base,
+                c.momentum_teacher,
+                plural(self.total_steps, "step")
             ));
         }
         notes
+    }
+}
+
+/// How long a run is and which setting decided it: one rule. With neither `epochs` nor
+/// `max_steps` set, the smoke run's `SMOKE_RUN_STEPS`; with one of them, that one; with both,
+/// the shorter (`max_steps` 0: no cap).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunLength {
+    pub steps: usize,
+    /// The sentence printed at the start of the run.
+    pub why: String,
+}
+
+pub fn run_length(c: &TrainConfig, steps_per_epoch: usize) -> RunLength {
+    let of_epochs = |e: usize| steps_per_epoch.saturating_mul(e);
+    let steps_word = |n: usize| plural(n, "step");
+    let cap = c.max_steps.filter(|&m| m > 0);
+    let (steps, why) = match (c.epochs, cap) {
+        (None, None) => (
+            SMOKE_RUN_STEPS,
+            format!(
+                "the default smoke-run length (set --max-steps or --epochs for more); --epochs 1 would be {}",
+                steps_word(of_epochs(1))
+            ),
+        ),
+        (Some(e), None) => (of_epochs(e), format!("--epochs {e} of {} each", steps_word(steps_per_epoch))),
+        (None, Some(m)) => (
+            m,
+            format!(
+                "--max-steps {m} ({:.2} epochs of {})",
+                m as f64 / steps_per_epoch as f64,
+                steps_word(steps_per_epoch)
+            ),
+        ),
+        (Some(e), Some(m)) if m < of_epochs(e) => {
+            (m, format!("--max-steps {m}, shorter than --epochs {e} ({})", steps_word(of_epochs(e))))
+        }
+        (Some(e), Some(m)) => (of_epochs(e), format!("--epochs {e}, shorter than --max-steps {m}")),
+    };
+    RunLength { steps, why: format!("{}: {why}", steps_word(steps)) }
+}
+
+/// "1 step", "2,500 steps", "500 queries".
+pub fn plural(n: usize, word: &str) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    match (n, word.strip_suffix('y')) {
+        (1, _) => format!("{grouped} {word}"),
+        (_, Some(stem)) => format!("{grouped} {stem}ies"),
+        _ => format!("{grouped} {word}s"),
     }
 }
 
@@ -96,6 +153,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_rule_decides_the_run_length_and_says_which() {
+        let len = |epochs, max_steps| run_length(&TrainConfig { epochs, max_steps, ..TrainConfig::default() }, 250);
+        // Neither: the smoke run, and what an epoch would be.
+        let smoke = len(None, None);
+        assert_eq!(smoke.steps, SMOKE_RUN_STEPS);
+        assert!(smoke.why.starts_with("24 steps: the default smoke-run length") && smoke.why.contains("250 steps"));
+        // One of them: that one, also beyond one epoch.
+        assert_eq!(len(Some(3), None), RunLength { steps: 750, why: "750 steps: --epochs 3 of 250 steps each".into() });
+        assert_eq!(len(None, Some(2)).steps, 2);
+        assert_eq!(len(None, Some(600)).why, "600 steps: --max-steps 600 (2.40 epochs of 250 steps)");
+        // Both: the shorter, naming the other; 0 is no cap.
+        assert_eq!(len(Some(3), Some(100)).why, "100 steps: --max-steps 100, shorter than --epochs 3 (750 steps)");
+        assert_eq!(len(Some(3), Some(10_000)).why, "750 steps: --epochs 3, shorter than --max-steps 10000");
+        assert_eq!(len(Some(3), Some(0)).steps, 750);
+        // One step of a tiny folder: max-steps alone is not capped by an epoch.
+        assert_eq!(run_length(&TrainConfig { max_steps: Some(2), ..TrainConfig::default() }, 1).steps, 2);
+        assert_eq!(
+            (plural(1, "step"), plural(2_500, "step"), plural(1_234_567, "epoch")),
+            ("1 step".to_string(), "2,500 steps".to_string(), "1,234,567 epochs".to_string())
+        );
+        assert_eq!((plural(500, "query"), plural(1, "query")), ("500 queries".to_string(), "1 query".to_string()));
+    }
+
+    #[test]
     fn warmup_then_cosine() {
         assert_eq!(cosine(1.0, 0.0, 0, 100, 10, 0.0), 0.0);
         assert!((cosine(1.0, 0.0, 5, 100, 10, 0.0) - 0.5).abs() < 1e-12);
@@ -106,7 +187,13 @@ mod tests {
 
     #[test]
     fn hyper_follows_the_config() {
-        let c = TrainConfig { epochs: 4, max_steps: 0, batch: 256, warmup_epochs: 1.0, ..TrainConfig::default() };
+        let c = TrainConfig {
+            epochs: Some(4),
+            max_steps: Some(0),
+            batch: 256,
+            warmup_epochs: 1.0,
+            ..TrainConfig::default()
+        };
         let plan = Plan::new(&c, 256 * 10);
         assert_eq!(plan.total_steps, 40);
         let h0 = hyper(&c, &plan, 0);
@@ -120,7 +207,7 @@ mod tests {
     /// A long run keeps DINO's schedules exactly (ViT presets on ImageNet-sized data).
     #[test]
     fn long_runs_keep_dino_schedules() {
-        let c = TrainConfig { epochs: 100, max_steps: 0, batch: 256, ..TrainConfig::default() };
+        let c = TrainConfig { epochs: Some(100), max_steps: None, batch: 256, ..TrainConfig::default() };
         let plan = Plan::new(&c, 1_281_167);
         let spe = 1_281_167 / 256;
         assert_eq!(plan.lr_warmup_steps, 10 * spe);
@@ -137,7 +224,7 @@ mod tests {
     /// the teacher moves at least MIN_TEACHER_TRAVEL in all, where 0.996 would move it 0.4.
     #[test]
     fn short_runs_get_schedules_that_fit() {
-        let c = TrainConfig { epochs: 100, max_steps: 200, batch: 32, ..TrainConfig::default() };
+        let c = TrainConfig { epochs: Some(100), max_steps: Some(200), batch: 32, ..TrainConfig::default() };
         let plan = Plan::new(&c, 2_000);
         assert_eq!(plan.total_steps, 200);
         assert_eq!(plan.lr_warmup_steps, 100);
@@ -155,8 +242,8 @@ mod tests {
         // The laptop recipe (0.1 epoch = 187.5 steps of warm-up, momentum 0.99 over 2,500 steps)
         // fits as given: nothing to announce.
         let laptop = TrainConfig {
-            max_steps: 2_500,
-            epochs: 2,
+            max_steps: Some(2_500),
+            epochs: Some(2),
             warmup_epochs: 0.1,
             warmup_teacher_temp_epochs: 0.0,
             freeze_last_layer: 0,
