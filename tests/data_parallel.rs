@@ -16,9 +16,10 @@ const EXE: &str = env!("CARGO_BIN_EXE_adclr-wgpu");
 /// The small custom model with everything that couples images or ranks switched on: local
 /// crops, queries, drop-path, centres; warm-up over, k-NN off.
 #[rustfmt::skip]
-const MORE: [&str; 16] = [
+const MORE: [&str; 18] = [
     "--queries", "2", "--local-crops", "2", "--drop-path", "0.1", "--lr", "0.05",
     "--warmup-epochs", "0", "--log-every", "1", "--eval-every", "0", "--workers", "1",
+    "--final-knn", "none",
 ];
 
 fn model() -> Vec<&'static str> {
@@ -97,11 +98,11 @@ fn a_two_rank_run_resumes_in_one_rank_and_back_to_the_same_end() {
     train(1, &dir.join("straight"), &steps);
     let cut = dir.join("cut");
     let out = train(2, &cut, &[&steps[..], &["--stop-after", "2"]].concat());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("interrupted at step 2/4"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(--stop-after) at step 2/4"));
     assert_eq!(state(&cut).step, 2);
     let cut_s = cut.to_str().unwrap();
     let out = run(1, &["--resume", cut_s, "--stop-after", "1"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("interrupted at step 3/4"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(--stop-after) at step 3/4"));
     run(2, &["--resume", cut_s]);
     let (excess, at) = worst_excess(&state(&dir.join("straight")), &state(&cut));
     eprintln!("2, 1, 2 ranks vs one straight run: {excess:.3} of the tolerance at {at}");
