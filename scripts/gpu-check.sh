@@ -18,6 +18,12 @@
 #          STAGE_DATA) the laptop recipe (assets/laptop-fashion-mnist.toml, 2,500 steps) for lambda 0.5
 #          (ADCLR) and 0 (DINO) x seeds 0 and 1, all four at once, k-NN of the teacher every 500
 #          steps (60,000-image bank, 10,000 queries) with the floor of each run's own init
+#   grid   (only when SECTIONS names it; needs Fashion-MNIST staged) the ablation grids GRIDS
+#          (default assets/ablation-laptop.toml) through `ablate`: one process per grid and seed,
+#          all at once, each cell trained, then evaluated by k-NN, linear probe and eval dense;
+#          then each whole grid once more, which skips the cells done, adds the random-init floors
+#          and writes results.md. GRID_S limits each process's seconds. Back come every cell's
+#          result.json (JSON lines), results.md/png and the cells' exported teacher backbones.
 # Default sections: info tests minimal speed (about 90 s on an H200).
 # Here:   STAGE_DATA=0 bash scripts/gpu-stage.sh        (builds and fills .gpu/; with the data
 #         for learn/recipe, leave the test binaries out to stay under the 64 MiB carry limit)
@@ -256,6 +262,56 @@ section_recipe() {
         done
     done
     wait "${pids[@]}"
+}
+
+# The ablation grids, cells in parallel (one ablate per grid and seed), then gathered.
+section_grid() {
+    local limit=${GRID_S:-540} root=/tmp/adclr-grid pids=()
+    rm -rf "$root" && mkdir -p "$root"
+    # A copy of grid $1 for seeds $2 (random-init floor $3): out under $root, the recipe by its
+    # full path; with SMALL=1 a 2-step run of a small model on the embedded subset.
+    copy() {
+        local name=$(basename "$1" .toml)
+        sed -e "s|^out = .*|out = \"$root/$name\"|" -e "s|^recipe = \"|recipe = \"$PWD/assets/|" \
+            -e "s|^seeds = .*|seeds = [$2]|" -e "s|^random_init = .*|random_init = $3|" "$1"
+        if [ "$small" = 1 ]; then
+            printf '[base]\ndata = "embedded"\nmax_steps = 2\ndim = 48\nheads = 2\ndepth = 2\nout_dim = 256\nhead_hidden = 128\nhead_bottleneck = 64\nbatch = 8\n'
+        fi
+    }
+    small_eval=()
+    [ "$small" = 1 ] && small_eval=(-e 's|^evaluate = .*|&\nlinear_epochs = 2\nlinear_views = 0|')
+    for g in ${GRIDS:-assets/ablation-laptop.toml}; do
+        local name=$(basename "$g" .toml)
+        for seed in ${GRID_SEEDS:-0 1}; do
+            copy "$g" "$seed" false | sed "${small_eval[@]:-}" >"$root/$name-seed-$seed.toml"
+            (
+                start=$(now)
+                timeout -s INT -k 30 "$limit" bash /tmp/adclr-bin/run.sh "$bin" ablate --grid "$root/$name-seed-$seed.toml" \
+                    >"$OUT/logs/grid-$name-$seed.log" 2>&1
+                emit "{\"section\":\"grid\",\"grid\":\"$name\",\"seed\":$seed,\"rc\":$?,\"seconds\":$(since "$start"),\"tail\":\"$(json_str "$(tail -c 600 "$OUT/logs/grid-$name-$seed.log")")\"}"
+            ) &
+            pids+=($!)
+        done
+    done
+    wait "${pids[@]}"
+    for g in ${GRIDS:-assets/ablation-laptop.toml}; do
+        local name=$(basename "$g" .toml) seeds
+        seeds=$(echo ${GRID_SEEDS:-0 1} | tr ' ' ',')
+        copy "$g" "$seeds" true | sed "${small_eval[@]:-}" >"$root/$name.toml"
+        timeout -s INT -k 30 "$limit" bash /tmp/adclr-bin/run.sh "$bin" ablate --grid "$root/$name.toml" >"$OUT/logs/grid-$name.log" 2>&1
+        local rc=$?
+        for r in $(find "$root/$name" -name result.json | sort); do
+            local cell=${r#"$root/$name/"}
+            emit "{\"section\":\"grid\",\"grid\":\"$name\",\"cell\":\"$(json_str "${cell%/result.json}")\",\"result\":$(cat "$r")}"
+            [ -f "${r%result.json}checkpoint.safetensors" ] &&
+                mkdir -p "$OUT/logs/grid-backbones/$name/${cell%/result.json}" &&
+                bash /tmp/adclr-bin/run.sh "$bin" export --checkpoint "${r%result.json}checkpoint.safetensors" \
+                    --out "$OUT/logs/grid-backbones/$name/${cell%/result.json}/backbone.safetensors" >/dev/null 2>&1
+        done
+        cp "$root/$name/results.md" "$OUT/logs/grid-$name-results.md" 2>/dev/null
+        cp "$root/$name/results.png" "$OUT/logs/grid-$name-results.png" 2>/dev/null
+        emit "{\"section\":\"grid\",\"grid\":\"$name\",\"gathered\":true,\"rc\":$rc,\"results_md\":\"$(json_str "$(tr '\n' '~' <"$root/$name/results.md" 2>/dev/null)")\"}"
+    done
 }
 
 for s in $sections; do

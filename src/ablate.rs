@@ -6,7 +6,10 @@
 //! The grid file: `out = "DIR"`, an optional `random_init = true` (adds the random-init
 //! floor), optional `seeds = [0, 1, 2]` (every cell trained once per seed, reported as mean +-
 //! standard deviation; default: the base seed once), `[base]` with any `train` settings, and
-//! `[axes]` with a list of values per setting; the cells are every combination of the axes.
+//! `[axes]` with a list of values per setting; the cells are every combination of the axes;
+//! optional `evaluate = ["knn", "linear", "dense"]` (default k-NN alone): the evaluations of
+//! every cell. Each cell keeps its checkpoint, so an evaluation added to the list later runs on
+//! the cells already trained without training them again.
 
 use crate::data::normalization::normalization_for;
 use crate::error::{Error, Result};
@@ -27,10 +30,73 @@ pub struct Grid {
     pub random_init: bool,
     #[serde(default)]
     pub seeds: Vec<u64>,
+    /// A `train --config` file (relative to the grid file) whose settings `[base]` starts from.
+    #[serde(default)]
+    pub recipe: Option<String>,
     #[serde(default)]
     pub base: toml::Table,
     #[serde(default)]
     pub axes: toml::Table,
+    /// Evaluations of every cell besides k-NN: `linear` (DINO's probe, 4 augmented views) and
+    /// `dense` (`eval dense` with its defaults).
+    #[serde(default)]
+    pub evaluate: Vec<String>,
+    /// The linear probe's epochs and augmented views per training image (`eval linear`'s
+    /// defaults: 100 and 4).
+    #[serde(default = "default_linear_epochs")]
+    pub linear_epochs: usize,
+    #[serde(default = "default_linear_views")]
+    pub linear_views: usize,
+}
+
+fn default_linear_epochs() -> usize {
+    crate::eval::linear::ProbeConfig::default().epochs
+}
+
+fn default_linear_views() -> usize {
+    4
+}
+
+/// How a grid evaluates its cells besides k-NN.
+struct Evaluations {
+    extra: Vec<String>,
+    linear_epochs: usize,
+    linear_views: usize,
+}
+
+/// The evaluations a grid asks for, besides k-NN (always run).
+const EXTRA_EVALUATIONS: [&str; 2] = ["linear", "dense"];
+
+/// Keys each evaluation writes into a cell's result.json (the first: whether it ran).
+fn evaluation_key(what: &str) -> &'static str {
+    match what {
+        "linear" => "linear_top1",
+        _ => "dense_miou",
+    }
+}
+
+/// The extra evaluations of `grid`, checked.
+fn extra_evaluations(grid: &Grid, origin: &str) -> std::result::Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for e in &grid.evaluate {
+        match e.as_str() {
+            "knn" => {}
+            e if EXTRA_EVALUATIONS.contains(&e) => out.push(e.to_string()),
+            other => return Err(format!("{origin}: evaluate `{other}`: use knn, linear or dense")),
+        }
+    }
+    Ok(out)
+}
+
+/// The grid with its `recipe`'s settings under `[base]` (base values win).
+pub fn with_recipe(mut grid: Grid, grid_path: &Path) -> std::result::Result<Grid, String> {
+    let Some(recipe) = &grid.recipe else { return Ok(grid) };
+    let path = grid_path.parent().unwrap_or(Path::new(".")).join(recipe);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("recipe {}: {e}", path.display()))?;
+    let mut table = text.parse::<toml::Table>().map_err(|e| format!("recipe {}: {e}", path.display()))?;
+    table.extend(std::mem::take(&mut grid.base));
+    grid.base = table;
+    Ok(grid)
 }
 
 /// One cell: a name from its axis values and the full configuration.
@@ -100,8 +166,14 @@ pub struct AblationReport {
 pub fn ablate(grid_path: &Path, progress: &dyn Fn(&str)) -> Result<AblationReport> {
     let origin = grid_path.display().to_string();
     let text = std::fs::read_to_string(grid_path).map_err(|e| Error::Data(format!("--grid {origin}: {e}")))?;
-    let grid: Grid = toml::from_str(&text).map_err(|e| Error::Data(format!("{origin}: {e}")))?;
+    let grid = with_recipe(toml::from_str(&text).map_err(|e| Error::Data(format!("{origin}: {e}")))?, grid_path)
+        .map_err(Error::Data)?;
     let cells = cells(&grid, &origin).map_err(Error::Data)?;
+    let extra = Evaluations {
+        extra: extra_evaluations(&grid, &origin).map_err(Error::Data)?,
+        linear_epochs: grid.linear_epochs,
+        linear_views: grid.linear_views,
+    };
     let out = PathBuf::from(&grid.out);
     std::fs::create_dir_all(&out).map_err(|e| Error::Data(format!("{}: {e}", out.display())))?;
     let (mut runs, mut skipped, mut failed) = (0, 0, 0);
@@ -125,7 +197,7 @@ pub fn ablate(grid_path: &Path, progress: &dyn Fn(&str)) -> Result<AblationRepor
             };
             let config = TrainConfig { seed, ..config.clone() };
             runs += 1;
-            let (v, was_done) = run_cell(&dir, &label, config, random, progress)?;
+            let (v, was_done) = run_cell(&dir, &label, (config, random), &extra, progress)?;
             skipped += was_done as usize;
             failed += v.get("error").is_some() as usize;
             results.push((seed, v));
@@ -141,15 +213,27 @@ pub fn ablate(grid_path: &Path, progress: &dyn Fn(&str)) -> Result<AblationRepor
 fn run_cell(
     dir: &Path,
     label: &str,
-    mut config: TrainConfig,
-    random: bool,
+    (mut config, random): (TrainConfig, bool),
+    evals: &Evaluations,
     progress: &dyn Fn(&str),
 ) -> Result<(serde_json::Value, bool)> {
+    let extra = &evals.extra;
     let result_path = dir.join("result.json");
     if let Ok(done) = std::fs::read_to_string(&result_path) {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&done) {
-            progress(&format!("{label}: done before, skipped"));
-            return Ok((v, true));
+        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&done) {
+            let missing: Vec<&String> = extra.iter().filter(|e| v.get(evaluation_key(e)).is_none()).collect();
+            if missing.is_empty() {
+                progress(&format!("{label}: done before, skipped"));
+                return Ok((v, true));
+            }
+            config.out = Some(dir.display().to_string());
+            for what in missing {
+                progress(&format!("{label}: trained before; {what} evaluation"));
+                add_evaluation(dir, (&config, random), (what, evals), &mut v)?;
+            }
+            crate::fs::write_atomic(&result_path, v.to_string().as_bytes())?;
+            progress(&format!("{label}: {v}"));
+            return Ok((v, false));
         }
     }
     progress(&format!("{label}: {}", if random { "evaluating the random initialisation" } else { "training" }));
@@ -178,6 +262,12 @@ fn run_cell(
         Ok(v) => v,
         Err(e) => json!({ "error": e.to_string(), "seed": config.seed }),
     };
+    if v.get("error").is_none() {
+        for what in extra {
+            progress(&format!("{label}: {what} evaluation"));
+            add_evaluation(dir, (&config, random), (what, evals), &mut v)?;
+        }
+    }
     // Ctrl-C or SIGTERM: the training wrote its checkpoint; nothing is recorded for the cell,
     // and the grid stops (the same command continues it).
     if run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
@@ -193,6 +283,64 @@ fn run_cell(
     crate::fs::write_atomic(&target, v.to_string().as_bytes())?;
     progress(&format!("{label}: {v}"));
     Ok((v, false))
+}
+
+/// Runs one extra evaluation of a cell (its checkpoint, or for the floor its random
+/// initialisation) and adds its figures to the cell's result; a failure is recorded under
+/// `<what>_error` and retried on the next run of the grid.
+fn add_evaluation(
+    dir: &Path,
+    (config, random): (&TrainConfig, bool),
+    (what, evals): (&str, &Evaluations),
+    v: &mut serde_json::Value,
+) -> Result<()> {
+    use crate::data::dataset::{Dataset, Split};
+    let figures = (|| -> Result<serde_json::Value> {
+        let choice =
+            AdapterChoice { backend: config.backend.clone(), adapter: config.adapter, limits: config.limits.clone() };
+        let e = Engine::open(&choice)?;
+        let b = match random {
+            true => {
+                let cfg = config.adclr().map_err(Error::Data)?;
+                Backbone::random(cfg.model, normalization_for(&config.data), config.seed)?
+            }
+            false => Backbone::load(&dir.join(run::CHECKPOINT))?,
+        };
+        let open = |split| Dataset::open(&config.data, split).map_err(Error::Data);
+        let (train_ds, test_ds) = (open(Split::Train)?, open(Split::Test)?);
+        let quiet = |_: &str| {};
+        Ok(match what {
+            "linear" => {
+                let probe = crate::eval::linear::ProbeConfig {
+                    seed: config.seed,
+                    epochs: evals.linear_epochs,
+                    ..Default::default()
+                };
+                let r = crate::eval::linear::probe(&e, &b, (&train_ds, &test_ds), &probe, evals.linear_views, &quiet)?;
+                json!({ "linear_top1": r.top1 })
+            }
+            _ => {
+                let s = crate::eval::dense::DenseSettings::default();
+                let r = crate::eval::dense::evaluate(&e, &b, (&train_ds, &test_ds), &s, &quiet)?;
+                json!({
+                    "dense_miou": r.miou.value, "dense_miou_interval": [r.miou.low, r.miou.high],
+                    "dense_patch_knn": r.patch_knn.value, "dense_patch_knn_interval": [r.patch_knn.low, r.patch_knn.high],
+                    "dense_cls_broadcast_miou": r.cls_broadcast_miou.value,
+                })
+            }
+        })
+    })();
+    match figures {
+        Ok(serde_json::Value::Object(f)) => {
+            f.into_iter().for_each(|(k, x)| v[k] = x);
+            if let Some(o) = v.as_object_mut() {
+                o.remove(&format!("{what}_error"));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => v[format!("{what}_error")] = json!(e.to_string()),
+    }
+    Ok(())
 }
 
 /// Mean and sample standard deviation (n - 1; 0 for one value) of the values.
@@ -229,10 +377,24 @@ fn write_results(out: &Path, rows: &[Row]) -> Result<()> {
         }
     }
     let floor = rows.iter().find(|(name, _, _)| name == "random-init").map(|(_, _, r)| over_seeds(r, "top1"));
+    // Columns of the extra evaluations some cell has: mean +- std over seeds (gain over the floor).
+    let extra: Vec<(&str, &str)> = [
+        ("linear_top1", "linear top-1"),
+        ("dense_miou", "dense probe mIoU"),
+        ("dense_patch_knn", "patch k-NN top-1"),
+        ("dense_cls_broadcast_miou", "CLS-broadcast mIoU"),
+    ]
+    .into_iter()
+    .filter(|(key, _)| rows.iter().any(|(_, _, r)| r.iter().any(|(_, v)| v[*key].is_number())))
+    .collect();
     let mut md = String::from("| cell | ");
     md += &keys.join(" | ");
-    md += " | k-NN top-1 (mean +- std) | gain over floor | seeds | top-1 per seed | top-5 | final loss | steps | minutes |\n|---|";
-    md += &"---|".repeat(keys.len() + 8);
+    md += " | k-NN top-1 (mean +- std) | gain over floor | seeds | top-1 per seed | top-5 | final loss | steps | minutes |";
+    for (_, title) in &extra {
+        md += &format!(" {title} (gain) |");
+    }
+    md += "\n|---|";
+    md += &"---|".repeat(keys.len() + 8 + extra.len());
     md.push('\n');
     for (name, values, results) in rows {
         let cell = |k: &str| values.iter().find(|(kk, _)| kk == k).map_or("-".to_string(), |(_, v)| v.clone());
@@ -254,6 +416,20 @@ fn write_results(out: &Path, rows: &[Row]) -> Result<()> {
             _ => "-".into(),
         };
         let mut line = format!("| {name} | ");
+        let extra_cells: Vec<String> = extra
+            .iter()
+            .map(|(key, _)| {
+                let (m, s, n) = over_seeds(results, key);
+                let f = rows.iter().find(|(r, _, _)| r == "random-init").map(|(_, _, r)| over_seeds(r, key));
+                match (n, f) {
+                    (0, _) => "-".to_string(),
+                    (_, Some((fm, _, fnum))) if fnum > 0 && name != "random-init" => {
+                        format!("{m:.1} +- {s:.1} ({:+.1})", m - fm)
+                    }
+                    _ => format!("{m:.1} +- {s:.1}"),
+                }
+            })
+            .collect();
         line += &keys.iter().map(|k| cell(k)).collect::<Vec<_>>().join(" | ");
         line += &format!(
             " | {} | {gain} | {ok}/{} | {} | {} | {} | {steps} | {minutes:.1} |",
@@ -263,6 +439,9 @@ fn write_results(out: &Path, rows: &[Row]) -> Result<()> {
             num(top5, std5),
             if with_loss > 0 { format!("{loss:.3}") } else { "-".into() },
         );
+        for c in &extra_cells {
+            line += &format!(" {c} |");
+        }
         md += &line;
         md.push('\n');
     }

@@ -130,6 +130,27 @@ lambda = [0.0, 0.5]
     assert_eq!((png.width(), png.height()), (800, 480));
     let again = ablate::ablate(&grid, &|_| {}).unwrap();
     assert_eq!((again.runs, again.skipped), (6, 6));
+    // An evaluation added to the grid later runs on the kept checkpoints (and the floor's
+    // initialisations), training nothing again: the steps and k-NN figures stay.
+    let text = std::fs::read_to_string(&grid)
+        .unwrap()
+        .replace("[base]", "evaluate = [\"knn\", \"linear\"]\nlinear_epochs = 2\nlinear_views = 0\n[base]");
+    std::fs::write(&grid, text).unwrap();
+    let trained =
+        std::fs::metadata(dir.join("out/lambda=0.5/seed-0/checkpoint.safetensors")).unwrap().modified().unwrap();
+    let probed = ablate::ablate(&grid, &|_| {}).unwrap();
+    assert_eq!((probed.runs, probed.skipped, probed.failed), (6, 0, 0));
+    let after =
+        std::fs::metadata(dir.join("out/lambda=0.5/seed-0/checkpoint.safetensors")).unwrap().modified().unwrap();
+    assert_eq!(trained, after, "no training ran again");
+    assert_eq!(read("out/lambda=0.5/seed-0/result.json"), a);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/random-init/seed-1/result.json")).unwrap())
+            .unwrap();
+    assert!(v["linear_top1"].as_f64().is_some_and(|t| (0.0..=100.0).contains(&t)), "{v}");
+    let md = std::fs::read_to_string(dir.join("out/results.md")).unwrap();
+    let row = md.lines().find(|l| l.starts_with("| lambda=0.5 ")).unwrap();
+    assert!(md.contains("linear top-1 (gain)") && row.matches(" +- ").count() == 3, "{md}");
     // A grid with an impossible cell is refused before any training, naming it.
     std::fs::write(&grid, "out = \"x\"\n[axes]\nqueries = [0]\n").unwrap();
     let err = ablate::ablate(&grid, &|_| {}).err().unwrap().to_string();
@@ -210,10 +231,24 @@ fn probe_features_are_normed_block_outputs() {
 #[test]
 fn shipped_grids_and_recipes_are_valid() {
     let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
-    for (name, runs) in [("ablation-fashion-mnist.toml", 4), ("ablation-laptop.toml", 4)] {
-        let origin = assets.join(name).display().to_string();
+    for (name, runs) in [
+        ("ablation-fashion-mnist.toml", 4),
+        ("ablation-laptop.toml", 4),
+        ("ablation-laptop-queries.toml", 4),
+        ("ablation-laptop-lambda.toml", 2),
+        ("ablation-laptop-local-crops.toml", 4),
+        ("ablation-laptop-query-views.toml", 4),
+    ] {
+        let path = assets.join(name);
+        let origin = path.display().to_string();
         let grid: ablate::Grid = toml::from_str(&std::fs::read_to_string(&origin).unwrap()).unwrap();
-        assert_eq!(ablate::cells(&grid, &origin).unwrap().len(), runs, "{name}");
+        let grid = ablate::with_recipe(grid, &path).unwrap();
+        let cells = ablate::cells(&grid, &origin).unwrap();
+        assert_eq!(cells.len(), runs, "{name}");
+        if name.starts_with("ablation-laptop") {
+            // The laptop recipe's model under every cell.
+            assert!(cells.iter().all(|c| c.config.dim == 96 && c.config.max_steps == Some(2500)), "{name}");
+        }
     }
     let laptop = std::fs::read_to_string(assets.join("laptop-fashion-mnist.toml")).unwrap();
     let c = adclr_wgpu::train::config::TrainConfig::from_toml(&laptop, "laptop").unwrap();
@@ -222,4 +257,40 @@ fn shipped_grids_and_recipes_are_valid() {
         (m.model.dim, m.model.depth, m.queries, c.max_steps, c.data.as_str()),
         (96, 3, 10, Some(2500), "fashion-mnist")
     );
+}
+
+/// `eval dense` on the embedded subset: a backbone built to be local (every attention output
+/// projection zeroed, so each token sees only itself and CLS is the same for every scene)
+/// labels patches far better than its CLS given to every patch; the random initialisation
+/// (the floor) gets figures inside their bootstrap intervals.
+#[test]
+fn dense_probe_of_a_local_model_beats_the_cls_broadcast() {
+    use adclr_wgpu::data::dataset::{Dataset, Split};
+    use adclr_wgpu::eval::dense::{evaluate, DenseSettings};
+    let e = engine();
+    let model = ModelConfig { patch_size: 8, depth: 1, ..common::tiny_model() };
+    let norm = adclr_wgpu::data::normalization::normalization_for("embedded");
+    let floor = Backbone::random(model.clone(), norm.clone(), 3).unwrap();
+    let mut local = Backbone::random(model, norm, 3).unwrap();
+    for (name, w) in local.weights.iter_mut() {
+        if name.contains("attn.proj") {
+            w.iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+    let (train, test) = (Dataset::embedded(Split::Train).unwrap(), Dataset::embedded(Split::Test).unwrap());
+    let mut s =
+        DenseSettings { train_scenes: 80, test_scenes: 30, bootstrap: 50, knn_bank: 2_000, ..DenseSettings::default() };
+    (s.probe.epochs, s.probe.batch) = (10, 256);
+    let quiet = |_: &str| {};
+    let r = evaluate(e, &local, (&train, &test), &s, &quiet).unwrap();
+    eprintln!("local model: {r:?}");
+    assert_eq!((r.grid, r.train_scenes, r.test_scenes), (8, 80, 30));
+    // Apart beyond their 95% intervals, and by a factor of two.
+    assert!(r.miou.low > r.cls_broadcast_miou.high && r.miou.value > 2.0 * r.cls_broadcast_miou.value, "{r:?}");
+    assert!(r.patch_knn.low > 10.0, "foreground patch k-NN above the 10% of chance: {r:?}");
+    let f = evaluate(e, &floor, (&train, &test), &s, &quiet).unwrap();
+    eprintln!("random init: {f:?}");
+    for est in [f.miou, f.patch_knn, f.cls_broadcast_miou] {
+        assert!(est.low <= est.value && est.value <= est.high && (0.0..=100.0).contains(&est.value), "{f:?}");
+    }
 }

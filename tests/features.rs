@@ -6,11 +6,18 @@ mod common;
 use adclr_wgpu::checkpoint::{self, Normalization};
 use adclr_wgpu::data::image_io::{load_rgb, resize_center_crop};
 use adclr_wgpu::data::patches::{normalize_chw, patchify};
+use adclr_wgpu::eval::folder_features::What;
 use adclr_wgpu::model::config::AdclrConfig;
+use adclr_wgpu::model::pos_embed::resize_matrix;
 use adclr_wgpu::model::step::AdclrStep;
 use adclr_wgpu::reference::vit::{backbone_forward, GroupSpec, Named};
 use common::{check_close, engine};
 use safetensors::SafeTensors;
+
+/// CLS features only, two images per forward, at the model's side.
+fn cls_only() -> What {
+    What { batch: 2, patches: false, side: None }
+}
 
 fn tiny() -> AdclrConfig {
     let model = common::tiny_model();
@@ -42,7 +49,7 @@ fn features_of_a_folder_match_the_reference_backbone() {
     let ck = dir.join("ck.safetensors");
     checkpoint::save_training(&ck, &c.model, &Normalization::IMAGENET, &[], &st).unwrap();
     let out = dir.join("features.safetensors");
-    let report = adclr_wgpu::eval::folder_features::extract(e, &ck, &images, &out, 2, |_, _| {}).unwrap();
+    let report = adclr_wgpu::eval::folder_features::extract(e, &ck, &images, &out, &cls_only(), |_, _| {}).unwrap();
     assert_eq!(report.written, 3);
     assert_eq!(report.skipped.len(), 1);
     assert!(report.skipped[0].contains("broken.png"), "{:?}", report.skipped);
@@ -75,6 +82,46 @@ fn features_of_a_folder_match_the_reference_backbone() {
         want.extend_from_slice(&backbone_forward(&c, &teacher, &g).normed[..32]);
     }
     check_close("features", &got, &want, 1e-5, 1e-4).unwrap();
+
+    // --patches at 24 px (a 6x6 grid, positional embeddings interpolated from 4x4): CLS and the
+    // 36 patch tokens of each image, equal to the reference at that side.
+    let what = What { batch: 2, patches: true, side: Some(24) };
+    let with_patches = dir.join("patches.safetensors");
+    let report = adclr_wgpu::eval::folder_features::extract(e, &ck, &images, &with_patches, &what, |_, _| {}).unwrap();
+    assert_eq!((report.written, report.grid), (3, Some(6)));
+    let bytes = std::fs::read(&with_patches).unwrap();
+    let st_out = SafeTensors::deserialize(&bytes).unwrap();
+    let read = |name: &str, shape: &[usize]| -> Vec<f64> {
+        let t = st_out.tensor(name).unwrap();
+        assert_eq!(t.shape(), shape, "{name}");
+        t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect()
+    };
+    let (got_cls, got_patches) = (read("features", &[3, 32]), read("patches", &[3, 36, 32]));
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = meta.metadata().clone().unwrap_or_default();
+    assert_eq!((meta.get("grid").map(String::as_str), meta.get("side").map(String::as_str)), (Some("6"), Some("24")));
+    let resize = resize_matrix(4, 6);
+    let (mut want_cls, mut want_patches) = (Vec::new(), Vec::new());
+    for name in ["a.png", "b.png", "sub/c.png"] {
+        let img = resize_center_crop(&load_rgb(&images.join(name)).unwrap(), 24);
+        let rows: Vec<f64> =
+            patchify(&normalize_chw(&img, &Normalization::IMAGENET), 3, 24, 4).iter().map(|&x| x as f64).collect();
+        let drop = vec![1.0; c.model.depth * 2];
+        let g = GroupSpec {
+            images: 1,
+            patches: 36,
+            queries: 0,
+            patch_rows: &rows,
+            query_rows: &[],
+            pos_resize: Some(&resize),
+            drop: &drop,
+        };
+        let normed = backbone_forward(&c, &teacher, &g).normed;
+        want_cls.extend_from_slice(&normed[..32]);
+        want_patches.extend_from_slice(&normed[32..37 * 32]);
+    }
+    check_close("features at 24 px", &got_cls, &want_cls, 1e-5, 1e-4).unwrap();
+    check_close("patch tokens at 24 px", &got_patches, &want_patches, 1e-5, 1e-4).unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -89,17 +136,19 @@ fn features_of_an_empty_folder_is_a_clear_error() {
     checkpoint::save_training(&ck, &c.model, &Normalization::IMAGENET, &[], &step.state(e, 0).unwrap()).unwrap();
     let empty = dir.join("none");
     std::fs::create_dir_all(&empty).unwrap();
-    let msg = adclr_wgpu::eval::folder_features::extract(e, &ck, &empty, &dir.join("f.safetensors"), 2, |_, _| {})
-        .err()
-        .unwrap()
-        .to_string();
+    let msg =
+        adclr_wgpu::eval::folder_features::extract(e, &ck, &empty, &dir.join("f.safetensors"), &cls_only(), |_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
     assert!(msg.contains("no image files"), "{msg}");
     // Only unreadable images: the reason of the first is given.
     std::fs::write(empty.join("broken.png"), b"not a png").unwrap();
-    let msg = adclr_wgpu::eval::folder_features::extract(e, &ck, &empty, &dir.join("f.safetensors"), 2, |_, _| {})
-        .err()
-        .unwrap()
-        .to_string();
+    let msg =
+        adclr_wgpu::eval::folder_features::extract(e, &ck, &empty, &dir.join("f.safetensors"), &cls_only(), |_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
     assert!(
         msg.contains("none of the 1 image files could be read (the first: ") && msg.contains("broken.png"),
         "{msg}"
@@ -109,7 +158,10 @@ fn features_of_an_empty_folder_is_a_clear_error() {
     image::RgbImage::from_pixel(20, 20, image::Rgb([9, 99, 199])).save(empty.join("good.png")).unwrap();
     let out = dir.join("a-folder");
     std::fs::create_dir_all(out.join("inside")).unwrap();
-    let msg = adclr_wgpu::eval::folder_features::extract(e, &ck, &empty, &out, 2, |_, _| {}).err().unwrap().to_string();
+    let msg = adclr_wgpu::eval::folder_features::extract(e, &ck, &empty, &out, &cls_only(), |_, _| {})
+        .err()
+        .unwrap()
+        .to_string();
     assert!(msg.starts_with(&out.display().to_string()) && msg.contains("cannot"), "{msg}");
     assert!(!adclr_wgpu::eval::folder_features::names_path(&out).exists());
     std::fs::remove_dir_all(&dir).ok();

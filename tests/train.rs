@@ -112,6 +112,14 @@ fn batches_have_the_right_shapes_ranges_and_are_deterministic() {
     assert_eq!(a.inputs[0].query_patches[..n], a.inputs[0].query_patches[n..]);
     let half = a.inputs[0].global_patches.len() / 2;
     assert_ne!(a.inputs[0].global_patches[..half], a.inputs[0].global_patches[half..]);
+    // --query-views separate: each view's copy of a crop is augmented on its own, so the halves
+    // differ; the first crop of the first view is drawn as in the shared mode.
+    let sep = maker(&TrainConfig { query_views: "separate".into(), ..tc.clone() }).make(&ds, 3).unwrap();
+    let q = &sep.inputs[0].query_patches;
+    assert_eq!(q.len(), 2 * n);
+    assert_ne!(q[..n], q[n..]);
+    let one_crop = tc.adclr().unwrap().model.patch_len();
+    assert_eq!(q[..one_crop], a.inputs[0].query_patches[..one_crop]);
 }
 
 /// Rows `rank * n / ranks ..` of every block of `n` rows of `row` values (a rank's part of a

@@ -71,11 +71,12 @@ pub enum Command {
         cell: u32,
     },
     /// Run a grid of trainings (lambda, Q, query-attends, bidirectional, query scale, local
-    /// crops...) with the same budget, over one or several seeds, each evaluated by k-NN;
-    /// resumable.
+    /// crops...) with the same budget, over one or several seeds, each evaluated by k-NN (and
+    /// the linear probe and `eval dense` when asked); resumable, checkpoints kept.
     Ablate {
-        /// TOML: out = "DIR", random_init = true|false, seeds = [..], [base] train settings,
-        /// [axes] lists.
+        /// TOML: out = "DIR", random_init = true|false, seeds = [..], recipe = "F.toml" (a train
+        /// config under [base]), evaluate = ["knn", "linear", "dense"], linear_epochs,
+        /// linear_views, [base] train settings, [axes] lists.
         #[arg(long)]
         grid: std::path::PathBuf,
     },
@@ -111,6 +112,14 @@ pub enum Command {
         /// Images per GPU forward.
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// Also write the final-norm patch tokens, `patches` [n, N, D] (N = G x G patches of the
+        /// grid in the metadata, row-major), beside `features`.
+        #[arg(long)]
+        patches: bool,
+        /// Side the images are resized and centre-cropped to (a multiple of the patch size;
+        /// positional embeddings interpolated as for local crops) [default: the model's]
+        #[arg(long)]
+        side: Option<usize>,
     },
     /// Time every matmul configuration this adapter can run, keep the fastest for it (used by
     /// every later command on this adapter) and print the timings as JSON.
@@ -139,6 +148,43 @@ pub enum EvalCommand {
     /// Linear probe on frozen features (DINO's choice per model size), trained on the GPU
     /// with SGD; top-1 on the test split.
     Linear(LinearArgs),
+    /// Patch (dense) features: scenes of four Fashion-MNIST items in 2x2 cells (64 px, each
+    /// item used once, train scenes from the train split), a per-patch linear probe (mIoU over
+    /// 10 classes and background) and foreground-patch k-NN, beside the control of the scene's
+    /// CLS given to every patch and, for a checkpoint, its random-init floor; 95% bootstrap
+    /// intervals over test scenes. One JSON object.
+    Dense(DenseArgs),
+}
+
+/// `eval dense`: the scenes, the probe and the k-NN bank.
+#[derive(Args, Debug, Clone)]
+pub struct DenseArgs {
+    #[command(flatten)]
+    pub source: EvalSource,
+    /// Scenes built from the train split (the probe's training rows, the k-NN bank).
+    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().train_scenes)]
+    pub train_scenes: usize,
+    /// Scenes built from the test split.
+    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().test_scenes)]
+    pub test_scenes: usize,
+    /// Seed of the scene layouts (items, classes, offsets).
+    #[arg(long, default_value_t = 0)]
+    pub scene_seed: u64,
+    /// Passes of the per-patch probe over the training patches.
+    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().probe.epochs)]
+    pub epochs: usize,
+    /// Base learning rate of the probe at batch 256.
+    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().probe.lr)]
+    pub lr: f64,
+    /// Patches per probe step.
+    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().probe.batch)]
+    pub batch: usize,
+    /// Foreground training patches in the k-NN bank, evenly spaced (0: all).
+    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().knn_bank)]
+    pub knn_bank: usize,
+    /// Bootstrap resamples of the test scenes.
+    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().bootstrap)]
+    pub bootstrap: usize,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,7 +1,7 @@
 //! `adclr-wgpu eval knn` and `eval linear`: a checkpoint's (or a random init's) backbone on a
 //! labelled source's train and test splits.
 
-use super::args::{EvalSource, KnnArgs, LinearArgs};
+use super::args::{DenseArgs, EvalSource, KnnArgs, LinearArgs};
 use super::choice;
 use crate::data::dataset::{Dataset, Split};
 use crate::error::{Error, Result};
@@ -73,26 +73,44 @@ pub fn linear(a: LinearArgs) -> Result<()> {
     let cfg = linear::ProbeConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, momentum: 0.9, seed: a.source.seed };
     cfg.check()?;
     let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
-    let kind = linear::ProbeFeatures::for_model(backbone.model.dim, backbone.model.depth);
-    let mut views = Vec::new();
-    let mut ty = Vec::new();
-    for v in 0..a.augment_views {
-        eprintln!("probe features: augmented view {}/{} of the training split", v + 1, a.augment_views);
-        let (x, y) = linear::probe_features_augmented(&e, &backbone, &train_ds, 64, kind, v as u64, a.source.seed)?;
-        views.push(x);
-        ty = y;
-    }
-    if views.is_empty() {
-        let (x, y) = linear::probe_features(&e, &backbone, &train_ds, 64, kind)?;
-        views.push(x);
-        ty = y;
-    }
-    let (vx, vy) = linear::probe_features(&e, &backbone, &test_ds, 64, kind)?;
-    let view_refs: Vec<&[f32]> = views.iter().map(|v| v.as_slice()).collect();
-    let top1 = linear::train_and_test_views(&e, kind.width(backbone.model.dim), &view_refs, &ty, &vx, &vy, &cfg)?;
+    let say = |m: &str| eprintln!("{m}");
+    let r = linear::probe(&e, &backbone, (&train_ds, &test_ds), &cfg, a.augment_views, &say)?;
     println!(
         "{}",
-        serde_json::json!({"top1": top1, "features": format!("{kind:?}"), "train": ty.len(), "test": vy.len(), "epochs": a.epochs, "augment_views": a.augment_views, "adapter": e.ctx.info.name})
+        serde_json::json!({"top1": r.top1, "features": format!("{:?}", r.features), "train": r.train, "test": r.test, "epochs": a.epochs, "augment_views": a.augment_views, "adapter": e.ctx.info.name})
     );
+    Ok(())
+}
+
+/// `eval dense`: the backbone's dense figures, and for a checkpoint its random-init floor's.
+pub fn dense(a: DenseArgs) -> Result<()> {
+    use crate::eval::dense::{evaluate, DenseSettings};
+    use crate::eval::features::Backbone;
+    let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
+    let mut s = DenseSettings {
+        train_scenes: a.train_scenes,
+        test_scenes: a.test_scenes,
+        scene_seed: a.scene_seed,
+        knn_bank: a.knn_bank,
+        bootstrap: a.bootstrap,
+        ..DenseSettings::default()
+    };
+    (s.probe.epochs, s.probe.lr, s.probe.batch, s.probe.seed) = (a.epochs, a.lr, a.batch, a.source.seed);
+    let say = |m: &str| eprintln!("dense: {m}");
+    let trained = a.source.checkpoint.is_some() && !a.source.random_init;
+    say(if trained { "the checkpoint's teacher" } else { "the random initialisation" });
+    let mut report = serde_json::json!({ "backbone": evaluate(&e, &backbone, (&train_ds, &test_ds), &s, &say)? });
+    if trained {
+        say("its random-init floor");
+        let floor = Backbone::random(backbone.model.clone(), backbone.norm.clone(), a.source.seed)?;
+        report["random_init_floor"] = serde_json::json!(evaluate(&e, &floor, (&train_ds, &test_ds), &s, &say)?);
+    }
+    report["settings"] = serde_json::json!({
+        "train_scenes": s.train_scenes, "test_scenes": s.test_scenes, "scene_seed": s.scene_seed,
+        "probe_epochs": s.probe.epochs, "probe_lr": s.probe.lr, "probe_batch": s.probe.batch,
+        "knn_bank": s.knn_bank, "bootstrap": s.bootstrap, "data": a.source.data,
+    });
+    report["adapter"] = serde_json::json!(e.ctx.info.name);
+    println!("{report}");
     Ok(())
 }

@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval { what: EvalCommand::Knn(a) } => eval::knn(a),
         Command::Eval { what: EvalCommand::Linear(a) } => eval::linear(a),
+        Command::Eval { what: EvalCommand::Dense(a) } => eval::dense(a),
         Command::Attention { device, checkpoint, image, out, queries, seed, cell } => {
             attention::run(device, checkpoint, image, out, queries, seed, cell)
         }
@@ -48,8 +49,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(b) => bench::run(b),
         Command::Plan(p) => plan::run(p),
         Command::Export { checkpoint, out } => export::run(checkpoint, out),
-        Command::Features { device, checkpoint, images, out, batch } => {
-            features::run(device, checkpoint, images, out, batch)
+        Command::Features { device, checkpoint, images, out, batch, patches, side } => {
+            features::run(device, checkpoint, images, out, (batch, patches, side))
         }
     }
 }

@@ -80,6 +80,10 @@ pub struct TrainArgs {
     /// Keys a query token attends to: cls+patches+self, cls+patches, patches or all.
     #[arg(help_heading = "ADCLR and DINO", long)]
     pub query_attends: Option<String>,
+    /// `shared`: both global views carry the same augmented query crops (the paper's reading);
+    /// `separate`: the same crop boxes, each view's copy photometrically augmented on its own.
+    #[arg(help_heading = "ADCLR and DINO", long)]
+    pub query_views: Option<String>,
     /// Every token attends to every token (ablation).
     #[arg(help_heading = "ADCLR and DINO", long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]

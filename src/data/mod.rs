@@ -8,4 +8,5 @@ pub mod image_io;
 pub mod normalization;
 pub mod patches;
 pub mod records;
+pub mod scenes;
 pub mod stl10;

@@ -13,8 +13,18 @@ use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// What `extract` writes: images per forward, whether the patch tokens too, the input side
+/// (None: the model's).
+pub struct What {
+    pub batch: usize,
+    pub patches: bool,
+    pub side: Option<usize>,
+}
+
 pub struct FeatureReport {
     pub written: usize,
+    /// The patch grid side of the `patches` tensor, when written.
+    pub grid: Option<usize>,
     /// Files that could not be decoded, with the reason.
     pub skipped: Vec<String>,
     pub names_file: PathBuf,
@@ -31,14 +41,17 @@ pub fn extract(
     checkpoint_path: &Path,
     images: &Path,
     out: &Path,
-    batch: usize,
+    what: &What,
     progress: impl Fn(usize, usize),
 ) -> Result<FeatureReport> {
     let (model, norm, weights) = checkpoint::load_backbone(checkpoint_path)?;
     let files = list_images(images).map_err(Error::Data)?;
-    let encoder = Encoder::new(e, &model, batch.max(1), &weights)?;
-    let (s, p) = (model.image_size, model.patch_size);
+    let s = what.side.unwrap_or(model.image_size);
+    let encoder = Encoder::at_side(e, &model, what.batch.max(1), s, &weights)?;
+    let p = model.patch_size;
     let mut features = Vec::with_capacity(files.len() * model.dim);
+    // [n, N, D], with --patches
+    let mut patch_tokens = Vec::new();
     let mut names = Vec::with_capacity(files.len());
     let mut skipped = Vec::new();
     let mut pending: Vec<f32> = Vec::new();
@@ -54,7 +67,13 @@ pub fn extract(
             Err(msg) => skipped.push(msg),
         }
         if in_batch == encoder.batch || (i + 1 == files.len() && in_batch > 0) {
-            features.extend(encoder.encode(e, &pending)?);
+            if what.patches {
+                let (cls, tokens) = encoder.encode_with_patches(e, &pending)?;
+                features.extend(cls);
+                patch_tokens.extend(tokens);
+            } else {
+                features.extend(encoder.encode(e, &pending)?);
+            }
             pending.clear();
             in_batch = 0;
         }
@@ -68,18 +87,27 @@ pub fn extract(
             files.len()
         )));
     }
+    let out_err = |e: safetensors::SafeTensorError| Error::Output(format!("{}: {e}", out.display()));
     let bytes: Vec<u8> = features.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let view = TensorView::new(Dtype::F32, vec![names.len(), model.dim], &bytes)
-        .map_err(|e| Error::Output(format!("{}: {e}", out.display())))?;
+    let mut tensors =
+        vec![("features", TensorView::new(Dtype::F32, vec![names.len(), model.dim], &bytes).map_err(out_err)?)];
+    let grid = what.patches.then(|| model.grid(s));
+    let patch_bytes: Vec<u8> = patch_tokens.iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut meta = HashMap::new();
     meta.insert("checkpoint".to_string(), checkpoint_path.display().to_string());
     meta.insert("images".to_string(), names.len().to_string());
+    meta.insert("side".to_string(), s.to_string());
     meta.insert("feature".to_string(), "teacher CLS after the final norm".to_string());
-    let data = safetensors::serialize([("features", view)], Some(meta))
-        .map_err(|e| Error::Output(format!("{}: {e}", out.display())))?;
+    if let Some(g) = grid {
+        let shape = vec![names.len(), g * g, model.dim];
+        tensors.push(("patches", TensorView::new(Dtype::F32, shape, &patch_bytes).map_err(out_err)?));
+        meta.insert("grid".to_string(), g.to_string());
+        meta.insert("patches".to_string(), "teacher patch tokens after the final norm, row-major over the grid".into());
+    }
+    let data = safetensors::serialize(tensors, Some(meta)).map_err(out_err)?;
     // The features first: when they cannot be written, no names file is left behind.
     write_atomic(out, &data)?;
     let names_file = names_path(out);
     write_atomic(&names_file, (names.join("\n") + "\n").as_bytes())?;
-    Ok(FeatureReport { written: names.len(), skipped, names_file })
+    Ok(FeatureReport { written: names.len(), grid, skipped, names_file })
 }

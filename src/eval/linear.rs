@@ -152,6 +152,47 @@ fn probe_features_of(
     Ok((feats, labels))
 }
 
+/// What `probe` measured.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeResult {
+    pub top1: f64,
+    pub features: ProbeFeatures,
+    /// Training and test images.
+    pub train: usize,
+    pub test: usize,
+}
+
+/// DINO's linear probe of a backbone: features of `augment_views` augmented views of every
+/// training image (0: centre crops), the classifier trained on them, top-1 on the test split.
+pub fn probe(
+    e: &Engine,
+    b: &Backbone,
+    (train_ds, test_ds): (&Dataset, &Dataset),
+    cfg: &ProbeConfig,
+    augment_views: usize,
+    progress: &dyn Fn(&str),
+) -> Result<ProbeResult> {
+    cfg.check()?;
+    let kind = ProbeFeatures::for_model(b.model.dim, b.model.depth);
+    let (mut views, mut ty) = (Vec::new(), Vec::new());
+    for v in 0..augment_views {
+        progress(&format!("probe features: augmented view {}/{augment_views} of the training split", v + 1));
+        let (x, y) = probe_features_augmented(e, b, train_ds, 64, kind, v as u64, cfg.seed)?;
+        views.push(x);
+        ty = y;
+    }
+    if views.is_empty() {
+        let (x, y) = probe_features(e, b, train_ds, 64, kind)?;
+        views.push(x);
+        ty = y;
+    }
+    let (vx, vy) = probe_features(e, b, test_ds, 64, kind)?;
+    let view_refs: Vec<&[f32]> = views.iter().map(|v| v.as_slice()).collect();
+    progress("training the probe");
+    let top1 = train_and_test_views(e, kind.width(b.model.dim), &view_refs, &ty, &vx, &vy, cfg)?;
+    Ok(ProbeResult { top1, features: kind, train: ty.len(), test: vy.len() })
+}
+
 /// Training settings of the probe.
 #[derive(Clone, Copy, Debug)]
 pub struct ProbeConfig {
@@ -264,6 +305,22 @@ pub fn train_and_test_views(
     test_y: &[usize],
     cfg: &ProbeConfig,
 ) -> Result<f64> {
+    let predicted = train_and_predict_views(e, width, train_views, train_y, test_x, test_y, cfg)?;
+    let correct = predicted.iter().zip(test_y).filter(|(p, y)| p == y).count();
+    Ok(100.0 * correct as f64 / test_y.len().max(1) as f64)
+}
+
+/// As `train_and_test_views`, returning the probe's class for every test row (classes are
+/// `0..=max label` of either split; `test_y` sizes the test set and sets the class count).
+pub fn train_and_predict_views(
+    e: &Engine,
+    width: usize,
+    train_views: &[&[f32]],
+    train_y: &[usize],
+    test_x: &[f32],
+    test_y: &[usize],
+    cfg: &ProbeConfig,
+) -> Result<Vec<usize>> {
     cfg.check()?;
     let classes = train_y.iter().chain(test_y).max().map_or(1, |m| m + 1);
     let n = train_y.len();
@@ -310,7 +367,7 @@ pub fn train_and_test_views(
         parity = 1 - parity;
     }
     // Evaluate with the latest parameters (buffer `parity`).
-    let mut correct = 0;
+    let mut predicted = Vec::with_capacity(test_y.len());
     for chunk in (0..test_y.len()).step_by(b) {
         let m = b.min(test_y.len() - chunk);
         xb.iter_mut().for_each(|v| *v = 0.0);
@@ -320,9 +377,8 @@ pub fn train_and_test_views(
         let logits = probe.logits.read_f32(&e.ctx)?;
         for r in 0..m {
             let row = &logits[r * classes..(r + 1) * classes];
-            let pred = (0..classes).max_by(|&a, &c| row[a].total_cmp(&row[c])).unwrap_or(0);
-            correct += usize::from(pred == test_y[chunk + r]);
+            predicted.push((0..classes).max_by(|&a, &c| row[a].total_cmp(&row[c])).unwrap_or(0));
         }
     }
-    Ok(100.0 * correct as f64 / test_y.len().max(1) as f64)
+    Ok(predicted)
 }

@@ -15,6 +15,8 @@ pub struct Encoder {
     pub model: ModelConfig,
     /// Images per forward.
     pub batch: usize,
+    /// Side of the input images in pixels (the model's, or `at_side`'s).
+    pub side: usize,
     pub group: Group,
     _params: Vec<GpuTensor>,
     cls: GpuTensor,
@@ -26,9 +28,21 @@ impl Encoder {
         Self::with_queries(e, model, batch, 0, weights)
     }
 
+    /// As `new`, for images of `side` pixels (a multiple of the patch size) instead of the
+    /// model's: the positional embeddings interpolated to its patch grid, as for local crops.
+    pub fn at_side(e: &Engine, model: &ModelConfig, batch: usize, side: usize, weights: &Named) -> Result<Self> {
+        if side == 0 || !side.is_multiple_of(model.patch_size) || side > crate::spec::config::MAX_SIDE {
+            return Err(shape_error(
+                "encoder",
+                format!("a side of {side} px is not a multiple of the patch size {}", model.patch_size),
+            ));
+        }
+        Self::build(e, model, batch, (0, side), false, weights)
+    }
+
     /// As `new`, keeping every block's output (for the linear probe's features).
     pub fn with_block_outputs(e: &Engine, model: &ModelConfig, batch: usize, weights: &Named) -> Result<Self> {
-        Self::build(e, model, batch, 0, true, weights)
+        Self::build(e, model, batch, (0, model.image_size), true, weights)
     }
 
     /// As `new`, with `queries` query tokens per image behind the one-way mask (attention maps).
@@ -39,14 +53,14 @@ impl Encoder {
         queries: usize,
         weights: &Named,
     ) -> Result<Self> {
-        Self::build(e, model, batch, queries, false, weights)
+        Self::build(e, model, batch, (queries, model.image_size), false, weights)
     }
 
     fn build(
         e: &Engine,
         model: &ModelConfig,
         batch: usize,
-        queries: usize,
+        (queries, side): (usize, usize),
         keep_blocks: bool,
         weights: &Named,
     ) -> Result<Self> {
@@ -70,25 +84,35 @@ impl Encoder {
             let (c, off) = store.offset(i);
             views.insert(s.name.clone(), params[c].view(&e.ctx, &s.name, off, &s.shape)?);
         }
-        let spec = GroupSpec {
-            name: "encoder",
-            images: batch,
-            side: model.image_size,
-            queries,
-            training: false,
-            keep_blocks,
-            share: None,
-        };
+        let spec =
+            GroupSpec { name: "encoder", images: batch, side, queries, training: false, keep_blocks, share: None };
         let group = Group::new(&mut al, &cfg, &spec)?;
         group.drop.write_f32(&e.ctx, &vec![1.0; group.drop.len()])?;
         let cls = al.tensor("encoder.cls", &[batch, model.dim])?;
         let t = group.shape.tokens();
         let idx: Vec<u32> = (0..batch).map(|i| (i * t) as u32).collect();
         let index = al.u32s("encoder.cls_index", &idx)?;
-        let mut forward = group.forward(e, &cfg, &BackboneParams::from_views(&views, model.depth)?, None)?;
+        // Another side than the model's: the positional table interpolated to its grid.
+        let pos_resize = match side == model.image_size {
+            true => None,
+            false => {
+                let m: Vec<f32> =
+                    crate::model::pos_embed::resize_matrix(model.grid(model.image_size), model.grid(side))
+                        .iter()
+                        .map(|&x| x as f32)
+                        .collect();
+                let t =
+                    al.tensor("encoder.pos_resize", &[1 + model.patches(side), 1 + model.patches(model.image_size)])?;
+                t.write_f32(&e.ctx, &m)?;
+                Some(t)
+            }
+        };
+        let backbone = BackboneParams::from_views(&views, model.depth)?;
+        let mut forward = group.forward(e, &cfg, &backbone, pos_resize.as_ref())?;
+        params.extend(pos_resize);
         forward.push(rows::gather(e, &group.normed, &index, &cls, model.dim, 0)?);
         params.push(index);
-        Ok(Self { model: model.clone(), batch, group, _params: params, cls, forward })
+        Ok(Self { model: model.clone(), batch, side, group, _params: params, cls, forward })
     }
 
     /// The last block's qkv [T, 3, H, hd] of one image with its query crops (patch rows
@@ -131,7 +155,35 @@ impl Encoder {
     /// CLS features after the final norm, [images, D], for up to `batch` images given as
     /// patch rows [images * N, C*P*P].
     pub fn encode(&self, e: &Engine, patches: &[f32]) -> Result<Vec<f32>> {
-        let per = self.model.patches(self.model.image_size) * self.model.patch_len();
+        let n = self.images_in(patches)?;
+        let rows = &self.group.patch_rows;
+        rows.write_prefix_f32(&e.ctx, patches)?;
+        e.run(&self.forward.iter().collect::<Vec<_>>())?;
+        let mut out = self.cls.read_f32(&e.ctx)?;
+        out.truncate(n * self.model.dim);
+        Ok(out)
+    }
+
+    /// One forward, both outputs after the final norm: CLS [images, D] and the patch tokens
+    /// [images, N, D] (N = the patch grid of `side`, row-major), for up to `batch` images given
+    /// as patch rows [images * N, C*P*P].
+    pub fn encode_with_patches(&self, e: &Engine, patches: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        let n = self.images_in(patches)?;
+        self.run(e, patches)?;
+        let normed = self.final_normed(e)?;
+        let (t, d, np) = (self.tokens(), self.model.dim, self.model.patches(self.side));
+        let (mut cls, mut out) = (Vec::with_capacity(n * d), Vec::with_capacity(n * np * d));
+        for i in 0..n {
+            // Tokens per image: CLS, the N patches, the query tokens.
+            cls.extend_from_slice(&normed[i * t * d..(i * t + 1) * d]);
+            out.extend_from_slice(&normed[(i * t + 1) * d..(i * t + 1 + np) * d]);
+        }
+        Ok((cls, out))
+    }
+
+    /// Images in patch rows [images * N, C*P*P], or an error unless 1..=batch whole images.
+    fn images_in(&self, patches: &[f32]) -> Result<usize> {
+        let per = self.model.patches(self.side) * self.model.patch_len();
         let n = patches.len() / per.max(1);
         if n == 0 || n > self.batch || n * per != patches.len() {
             return Err(shape_error(
@@ -139,11 +191,6 @@ impl Encoder {
                 format!("{} patch values are not 1..={} images of {per}", patches.len(), self.batch),
             ));
         }
-        let rows = &self.group.patch_rows;
-        rows.write_prefix_f32(&e.ctx, patches)?;
-        e.run(&self.forward.iter().collect::<Vec<_>>())?;
-        let mut out = self.cls.read_f32(&e.ctx)?;
-        out.truncate(n * self.model.dim);
-        Ok(out)
+        Ok(n)
     }
 }

@@ -143,7 +143,9 @@ impl BatchMaker {
         let n = mine.len();
         let mut gviews = vec![Vec::new(); 2 * n];
         let mut lviews = vec![Vec::new(); c.local_crops * n];
-        let mut queries = vec![Vec::new(); n];
+        // [view][image]: each global view's query crops of each image.
+        let mut queries = [vec![Vec::new(); n], vec![Vec::new(); n]];
+        let separate = t.separate_query_views().unwrap_or(false);
         for (j, i) in mine.clone().enumerate() {
             let img = &images[i];
             // Seeded by the image's position in the global batch: any shard draws the same.
@@ -155,15 +157,25 @@ impl BatchMaker {
                 lviews[l * n + j] = self.patches(&view(img, &local, &mut rng), m.local_size);
             }
             for _ in 0..c.queries {
-                let mut q = random_resized_crop(img, p, (t.query_scale_min, t.query_scale_max), RATIO, &mut rng);
+                let crop = random_resized_crop(img, p, (t.query_scale_min, t.query_scale_max), RATIO, &mut rng);
+                let mut q = crop.clone();
                 photometric(&mut q, 0.5, 0.0, &mut rng);
-                queries[j].extend(self.patches(&q, m.patch_size));
+                let first = self.patches(&q, m.patch_size);
+                let second = match separate {
+                    true => {
+                        let mut q = crop;
+                        photometric(&mut q, 0.5, 0.0, &mut rng);
+                        self.patches(&q, m.patch_size)
+                    }
+                    false => first.clone(),
+                };
+                queries[0][j].extend(first);
+                queries[1][j].extend(second);
             }
         }
-        let query_once: Vec<f32> = queries.concat();
         StepInput {
             global_patches: gviews.concat(),
-            query_patches: [query_once.clone(), query_once].concat(),
+            query_patches: [queries[0].concat(), queries[1].concat()].concat(),
             local_patches: lviews.concat(),
             global_drop: shard_scales(global_drop, b, &mine),
             local_drop: shard_scales(local_drop, b, &mine),

@@ -35,6 +35,9 @@ pub struct TrainConfig {
     pub query_scale_max: f64,
     /// cls+patches+self, cls+patches, patches or all.
     pub query_attends: String,
+    /// `shared`: the same augmented query crops in both global views (ADCLR.md); `separate`:
+    /// the same crop boxes, each view's copy with its own photometric augmentation.
+    pub query_views: String,
     pub bidirectional: bool,
     pub local_crops: usize,
     /// 0: the preset's.
@@ -108,6 +111,7 @@ impl Default for TrainConfig {
             query_scale_min: 0.05,
             query_scale_max: 0.15,
             query_attends: "cls+patches+self".into(),
+            query_views: "shared".into(),
             bidirectional: false,
             local_crops: 2,
             local_size: 0,
@@ -203,6 +207,15 @@ impl TrainConfig {
         Ok(c)
     }
 
+    /// Whether each global view's query crops get their own photometric augmentation.
+    pub fn separate_query_views(&self) -> Result<bool, String> {
+        match self.query_views.as_str() {
+            "shared" => Ok(false),
+            "separate" => Ok(true),
+            other => Err(format!("--query-views `{other}`: use shared or separate")),
+        }
+    }
+
     /// The bank of the k-NN after the run: None for `none`, Some(0) for `all`, else its size.
     pub fn final_knn_bank(&self) -> Result<Option<usize>, String> {
         match self.final_knn.as_str() {
@@ -288,6 +301,7 @@ impl TrainConfig {
             }
         }
         self.final_knn_bank()?;
+        self.separate_query_views()?;
         if self.log_every == 0 {
             return Err("--log-every must be at least 1".into());
         }
@@ -366,6 +380,7 @@ mod tests {
         assert!(bad(|c| c.local_scale_min = 0.0).contains("--local-crops-scale"));
         assert!(bad(|c| c.final_knn = "some".into()).contains("--final-knn `some`"));
         assert!(bad(|c| c.final_knn = "0".into()).contains("--final-knn"));
+        assert!(bad(|c| c.query_views = "both".into()).contains("--query-views `both`"));
         // Non-finite and negative values of every float setting.
         assert!(bad(|c| c.weight_decay = f64::NAN).contains("--weight-decay"));
         assert!(bad(|c| c.weight_decay_end = -0.1).contains("--weight-decay-end"));
