@@ -4,6 +4,7 @@ subgroups (lavapipe). Generated because their speed needs every accumulator in i
 and every loop over rows unrolled: Mesa's NIR does not unroll loops this large, and a local
 array indexed in a loop becomes memory traffic (measured: 4x slower). Edit this script, not the
 WGSL, then run it from the repository root: python3 scripts/gen-matmul-subgroup.py
+(`--check` compares instead of writing: the test that nothing drifts from this script).
 """
 
 ROWS = 32      # rows of C per subgroup (4 groups of 8 lanes' rows)
@@ -204,5 +205,15 @@ def tn():
 
 
 if __name__ == "__main__":
-    with open("shaders/matmul_subgroup.wgsl", "w") as f:
-        f.write(HEADER + nn() + nt() + tn())
+    import sys
+
+    text = HEADER + nn() + nt() + tn()
+    path = "shaders/matmul_subgroup.wgsl"
+    if "--check" in sys.argv[1:]:
+        # tests/shaders_validate.rs: the committed shader is what this script writes.
+        with open(path) as f:
+            if f.read() != text:
+                sys.exit(f"{path} differs from what scripts/gen-matmul-subgroup.py writes: run it")
+    else:
+        with open(path, "w") as f:
+            f.write(text)

@@ -109,3 +109,31 @@ fn launcher_constants_match_the_wgsl() {
         assert_eq!(wgsl, value, "{file}.wgsl: {name}");
     }
 }
+
+/// Generated shaders are what their generator writes: `matmul_subgroup.wgsl` from
+/// scripts/gen-matmul-subgroup.py (a change to either without the other fails here).
+#[test]
+fn generated_shaders_match_their_generator() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new("python3")
+        .args(["scripts/gen-matmul-subgroup.py", "--check"])
+        .current_dir(root)
+        .output()
+        .expect("python3 runs the shader generators (apt-get install python3-minimal)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The check can fail: a changed copy of the shader is told apart.
+    let dir = std::env::temp_dir().join(format!("adclr-gen-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("shaders")).unwrap();
+    std::fs::create_dir_all(dir.join("scripts")).unwrap();
+    std::fs::copy(format!("{root}/scripts/gen-matmul-subgroup.py"), dir.join("scripts/gen-matmul-subgroup.py"))
+        .unwrap();
+    let text = std::fs::read_to_string(format!("{root}/shaders/matmul_subgroup.wgsl")).unwrap();
+    std::fs::write(dir.join("shaders/matmul_subgroup.wgsl"), text.replacen("acc", "acx", 1)).unwrap();
+    let drifted = std::process::Command::new("python3")
+        .args(["scripts/gen-matmul-subgroup.py", "--check"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!drifted.status.success() && String::from_utf8_lossy(&drifted.stderr).contains("differs"));
+    std::fs::remove_dir_all(&dir).ok();
+}
