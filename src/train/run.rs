@@ -199,10 +199,19 @@ fn step_metrics(
     (s, epoch): (usize, usize),
     t: &Throughput,
 ) -> Result<serde_json::Value> {
+    let k = step.cfg.model.out_dim;
     let probs = step.global_loss.teacher_probs.read_f32(&e.ctx)?;
-    let rows = probs.len() / step.cfg.model.out_dim;
-    let entropy = probs.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum::<f64>() / rows as f64;
+    let entropy = mean_entropy(&probs, k);
     let norm_of = |v: Vec<f32>| v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+    // The query term's teacher: how sharp, and over how many prototypes its rows' modes spread
+    // (1: every query token of the batch on one prototype, a collapse the loss alone hides).
+    let (query_entropy, query_modes) = match &step.query_loss {
+        Some(q) => {
+            let p = q.teacher_probs.read_f32(&e.ctx)?;
+            (json!(mean_entropy(&p, k)), json!(distinct_modes(&p, k)))
+        }
+        None => (serde_json::Value::Null, serde_json::Value::Null),
+    };
     Ok(json!({
         "step": s + 1,
         "epoch": epoch,
@@ -214,6 +223,8 @@ fn step_metrics(
         "teacher_momentum": h.teacher_momentum,
         "teacher_temp": h.teacher_temp,
         "teacher_entropy": entropy,
+        "teacher_entropy_query": query_entropy,
+        "teacher_modes_query": query_modes,
         "kl_teacher_student": r.global_loss - entropy,
         "centre_norm_cls": norm_of(step.centre_cls.read_f32(&e.ctx)?),
         "centre_norm_query": norm_of(step.centre_query.read_f32(&e.ctx)?),
@@ -221,6 +232,23 @@ fn step_metrics(
         "data_wait_share": t.data_wait_share,
         "skipped_images": t.skipped_images,
     }))
+}
+
+/// Mean entropy (nats) of the probability rows [rows, k].
+fn mean_entropy(probs: &[f32], k: usize) -> f64 {
+    let rows = (probs.len() / k.max(1)).max(1);
+    probs.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum::<f64>() / rows as f64
+}
+
+/// How many different prototypes are the most probable one of some row [rows, k].
+fn distinct_modes(probs: &[f32], k: usize) -> usize {
+    let mut modes: Vec<usize> = probs
+        .chunks(k.max(1))
+        .map(|row| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0))
+        .collect();
+    modes.sort_unstable();
+    modes.dedup();
+    modes.len()
 }
 
 /// k-NN of teacher and student after `steps` steps, with the floor: its metrics line, and
@@ -671,4 +699,19 @@ pub fn write_loss_png(run_dir: &Path) -> Result<()> {
         .collect();
     let png = training_curves(&points).map_err(|e| Error::Data(format!("loss.png: {e}")))?;
     write_atomic(&run_dir.join(LOSS_PNG), &png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{distinct_modes, mean_entropy};
+
+    #[test]
+    fn query_teacher_monitors_tell_a_collapse_from_spread_sharp_rows() {
+        // Three rows over 4 prototypes: two one-hot on prototype 2, one uniform.
+        let probs = [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.25, 0.25, 0.25, 0.25];
+        assert!((mean_entropy(&probs, 4) - 4f64.ln() / 3.0).abs() < 1e-6);
+        // The uniform row's mode is another prototype (ties go to the last): two modes in all.
+        assert_eq!(distinct_modes(&probs, 4), 2);
+        assert_eq!(distinct_modes(&probs[..8], 4), 1, "both sharp rows on one prototype: collapsed");
+    }
 }
