@@ -201,7 +201,14 @@ mod samples {
     fn render_samples() {
         let dir = &std::env::temp_dir().join("figs");
         std::fs::create_dir_all(dir).unwrap();
-        let save = |name: &str, png: Vec<u8>| std::fs::write(dir.join(name), png).unwrap();
+        // Each picture decodes, is at least the 800-px chart and is not one colour.
+        let save = |name: &str, png: Vec<u8>| {
+            let img = image::load_from_memory(&png).unwrap().to_rgb8();
+            assert!(img.width() >= 800, "{name}: {} px wide", img.width());
+            let first = *img.get_pixel(0, 0);
+            assert!(img.pixels().any(|p| *p != first), "{name} is blank");
+            std::fs::write(dir.join(name), png).unwrap();
+        };
         save("loss-3.png", training_curves(&run(3, None)).unwrap());
         save("loss-8.png", training_curves(&run(8, Some(4))).unwrap());
         save("loss-24.png", training_curves(&run(24, Some(6))).unwrap());
