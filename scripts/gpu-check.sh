@@ -5,7 +5,8 @@
 #   tests  every test binary that opens a device (kernels against the CPU reference, the whole
 #          step, checkpoints, features, eval, train), all at once, on this adapter
 #   speed  scripts/gpu-measure.sh: tune, kernels up to 4096^3, steps of tiny b256, vit-s16 b64 and
-#          vit-b16 b64 (Q 10) with planned and allocated memory, vit-s16 with the 64x64 kernel
+#          vit-b16 b64 (Q 10) with planned and allocated memory; kernels and vit-s16 with each GPU
+#          matmul (128x128 tiles, register blocks) and with the shared-memory attention
 #   minimal the tests again under --limits minimal (issue 15), the limits info reports then,
 #          vit-s16 steps at batch 8 and 64 under those limits
 #   split  (only when SECTIONS names it) vit-s16 b64 trained under --limits minimal (micro-batches
@@ -78,7 +79,7 @@ if [ -n "$exe_path" ] && [ ! -e "$exe_path" ]; then
     mkdir -p "$(dirname "$exe_path")" && ln -s /tmp/adclr-bin/adclr-wgpu "$exe_path"
 fi
 # Tests must not see a tuning cache; the tune section writes one that speed and learn then use.
-export ADCLR_TUNING_FILE=$OUT/logs/matmul-tuning.json
+export ADCLR_TUNING_FILE=$OUT/logs/kernel-tuning.json
 rm -f "$ADCLR_TUNING_FILE"
 
 section_info() {
@@ -175,8 +176,8 @@ section_learn() {
     local runs=/tmp/adclr-runs
     rm -rf "$runs"
     mkdir -p "$runs"
-    # The matmul kernels this adapter runs fastest (the speed section measures them; alone,
-    # learn measures them here: untuned GPUs run the slower 128x128 tiles).
+    # The kernels this adapter runs fastest (the speed section measures them; alone, learn
+    # measures them here: untuned GPUs run the built-in rule).
     local tune_rows=12544
     [ "$small" = 1 ] && tune_rows=64
     [ -f "$ADCLR_TUNING_FILE" ] ||

@@ -13,7 +13,7 @@ run() {
     if [ -f "$here/run.sh" ]; then set -- bash "$here/run.sh" "$@"; fi
     timeout -k 5 "${CMD_S:-300}" "$@" || echo "{\"failed\":\"$*\",\"rc\":$?}"
 }
-export ADCLR_TUNING_FILE="${ADCLR_TUNING_FILE:-$here/matmul-tuning.json}"
+export ADCLR_TUNING_FILE="${ADCLR_TUNING_FILE:-$here/kernel-tuning.json}"
 if [ "${SMALL:-0}" = 1 ]; then
     tune_rows=64; max_mm=1024; steps=1
     configs=("tiny 4" "tiny 8")
@@ -30,9 +30,22 @@ for c in "${configs[@]}"; do
     step "step $1 batch $2"
     run "$bin" bench --preset "$1" --batch "$2" --queries 10 --local-crops 0 --steps "$steps"
 done
-# The same vit-s16 step with the one-invocation-per-row shared-memory attention instead of
-# the quad kernels, for comparison.
-if [ "${SMALL:-0}" != 1 ] && [ "${COMPARE:-1}" = 1 ]; then
-    step "vit-s16 b64 with ADCLR_ATTENTION=tiled"
-    ADCLR_ATTENTION=tiled run "$bin" bench --preset vit-s16 --batch 64 --queries 10 --local-crops 0 --steps 3
+# Whatever tune chose, each GPU matmul alone (the 128x128 tiles and the register blocks) on
+# the kernels and the vit-s16 step, and the step with the one-invocation-per-row
+# shared-memory attention instead of the quad kernels, for comparison.
+if [ "${COMPARE:-1}" = 1 ]; then
+    compare_cfg=(--preset vit-s16 --batch 64); [ "${SMALL:-0}" = 1 ] && compare_cfg=(--preset tiny --batch 4)
+    for mm in tiles blocked; do
+        step "kernels with ADCLR_MATMUL=$mm"
+        ADCLR_MATMUL=$mm run "$bin" bench --kernels --max-matmul "$max_mm" --repeats 5 --steps 1 --batch 2 --local-crops 0
+        step "${compare_cfg[*]} with ADCLR_MATMUL=$mm"
+        ADCLR_MATMUL=$mm run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
+    done
+    # The f16 SIMT tiles (operands rounded to f16, f32 accumulation; no loss scaling yet).
+    step "kernels with ADCLR_PRECISION=f16-mixed"
+    ADCLR_PRECISION=f16-mixed run "$bin" bench --kernels --max-matmul "$max_mm" --repeats 5 --steps 1 --batch 2 --local-crops 0
+    step "${compare_cfg[*]} with ADCLR_PRECISION=f16-mixed"
+    ADCLR_PRECISION=f16-mixed run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
+    step "${compare_cfg[*]} with ADCLR_ATTENTION=tiled"
+    ADCLR_ATTENTION=tiled run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
 fi

@@ -2,14 +2,14 @@
 // op(A)[b] is M x K with element (m, k) at a[b * a_bs + m * a_rs + k * a_cs]; a transpose is
 // just swapped strides, a broadcast operand has batch stride 0. C is dense [batch, M, N].
 // Register tiling: a 16x16 workgroup computes a 64x64 tile of C, each thread a 4x4 block,
-// over K in steps of TILE_K (an override constant, a multiple of 4) staged in workgroup memory. With flag 4 the batch is part of the
+// over K in steps of TILE_K (16) staged in workgroup memory. With flag 4 the batch is part of the
 // reduction (the gradient of a weight broadcast over the batch): C = sum_b op(A)[b] op(B)[b].
 
 // #import matmul_strided
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 64u;
-override TILE_K: u32 = 16u;
+const TILE_K: u32 = 16u;
 const THREAD_M: u32 = 4u; // rows per thread, strided by 16
 const THREAD_N: u32 = 4u; // columns per thread, strided by 16
 

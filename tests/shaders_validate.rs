@@ -9,9 +9,10 @@ fn every_shader_parses_and_validates() {
         let source = file.expanded().expect("imports resolve");
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}.wgsl does not parse:\n{}", file.name, e.emit_to_string(&source)));
-        // Only files marked as using subgroups may use them.
-        let caps =
-            if file.subgroups { naga::valid::Capabilities::SUBGROUP } else { naga::valid::Capabilities::empty() };
+        // Only files marked as using subgroups or f16 may use them.
+        let mut caps = naga::valid::Capabilities::empty();
+        caps.set(naga::valid::Capabilities::SUBGROUP, file.subgroups);
+        caps.set(naga::valid::Capabilities::SHADER_FLOAT16, file.f16);
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         validator
             .validate(&module)

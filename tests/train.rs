@@ -192,6 +192,48 @@ fn a_binary_without_mpi_refuses_to_be_one_of_several_ranks() {
     assert!(String::from_utf8_lossy(&other.stderr).contains("only `train` runs on several ranks"));
 }
 
+/// `ADCLR_MATMUL`, `ADCLR_ROWS` and `ADCLR_ATTENTION` are read once, when an engine opens:
+/// `info` reports the choice and where each family's came from, and a name that is no kernel
+/// is an error listing the names there are.
+#[test]
+fn kernel_variables_choose_each_family_and_bad_names_are_refused() {
+    let info = |vars: &[(&str, &str)]| -> serde_json::Value {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_adclr-wgpu"));
+        cmd.arg("info").env_remove("ADCLR_MATMUL").env_remove("ADCLR_ROWS").env_remove("ADCLR_ATTENTION");
+        let out = cmd.envs(vars.iter().copied()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let forced = info(&[("ADCLR_MATMUL", "strided"), ("ADCLR_ATTENTION", "per-row"), ("ADCLR_PRECISION", "f32")]);
+    let kernels = &forced["kernels"];
+    assert_eq!(kernels["choice"]["matmul"], "strided", "{kernels}");
+    assert_eq!(kernels["choice"]["attention"], "per-row", "{kernels}");
+    assert_eq!(kernels["sources"]["matmul"], "environment", "{kernels}");
+    assert_ne!(kernels["sources"]["rows"], "environment", "{kernels}");
+    assert_eq!(kernels["sources"]["precision"], "environment", "{kernels}");
+    let bad = info(&[("ADCLR_ROWS", "sideways")]);
+    let error = bad["kernels"]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("ADCLR_ROWS=sideways") && error.contains("workgroup or invocation"), "{bad}");
+    // An engine refuses to open on it: nothing runs on a kernel nobody chose.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adclr-wgpu"))
+        .args(["bench", "--steps", "1"])
+        .env("ADCLR_MATMUL", "fastest")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("ADCLR_MATMUL=fastest"), "{stderr}");
+    // f16 operands train only once a loss scaler guards them: `train` says so before any step.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adclr-wgpu"))
+        .args(["train", "--max-steps", "1", "--out"])
+        .arg(temp("f16-train").join("run"))
+        .env("ADCLR_PRECISION", "f16-mixed")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let refused = stderr.contains("ADCLR_PRECISION=f16-mixed") || stderr.contains("SHADER_F16");
+    assert!(!out.status.success() && refused, "{stderr}");
+}
+
 #[test]
 fn bad_images_are_skipped_named_or_stop_a_strict_run() {
     let dir = temp("bad-images");

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::context::{choose_adapter, list_adapters, AdapterChoice, DeviceLimits};
+use crate::gpu::KernelChoice;
 use serde_json::json;
 
 /// The limits that matter, as reported.
@@ -55,9 +56,22 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
             "timestamp_query": false,
         }),
     };
-    Ok(
-        json!({ "chosen": chosen, "device_limits": format!("{device_limits:?}").to_lowercase(), "opened_with": opened_with, "adapters": list }),
-    )
+    // The kernel of each family `train` and `bench` would run on the chosen adapter, or why
+    // the environment's choice cannot run there.
+    let ctx = crate::gpu::GpuContext::open(choice)?;
+    let kernels = match KernelChoice::for_adapter(&ctx, crate::gpu::tune::load_default(&ctx)) {
+        Ok((kernels, sources)) => {
+            json!({ "choice": kernels, "sources": sources, "summary": kernels.summary(&sources) })
+        }
+        Err(e) => json!({ "error": e.to_string() }),
+    };
+    Ok(json!({
+        "chosen": chosen,
+        "device_limits": format!("{device_limits:?}").to_lowercase(),
+        "opened_with": opened_with,
+        "kernels": kernels,
+        "adapters": list,
+    }))
 }
 
 /// `adclr-wgpu info`: the report and the model presets' sizes, as one JSON object on one line

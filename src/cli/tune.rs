@@ -1,4 +1,4 @@
-//! `adclr-wgpu tune`: times every matmul configuration and keeps the fastest for the adapter.
+//! `adclr-wgpu tune`: times each kernel family's variants and keeps the fastest for the adapter.
 
 use super::args::DeviceArgs;
 use super::choice;

@@ -158,6 +158,8 @@ pub struct GpuContext {
     pub timestamps: bool,
     /// SUBGROUP was available and enabled (no kernel requires it).
     pub subgroups: bool,
+    /// The device was opened with Features::SHADER_F16 (f16 in shaders).
+    pub shader_f16: bool,
 }
 
 impl GpuContext {
@@ -172,7 +174,8 @@ impl GpuContext {
         let offered = adapter.features();
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
-            | wgpu::Features::SUBGROUP;
+            | wgpu::Features::SUBGROUP
+            | wgpu::Features::SHADER_F16;
         let (limits, features) = match limits_choice {
             DeviceLimits::Adapter => (adapter.limits(), offered & wanted),
             DeviceLimits::Minimal => (wgpu::Limits::default(), wgpu::Features::empty()),
@@ -193,6 +196,7 @@ impl GpuContext {
             limits_choice,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
         })
     }
 

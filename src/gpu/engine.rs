@@ -1,9 +1,8 @@
 //! An open device together with its compiled kernels: what every launcher takes.
 
+use super::choice::{AttentionKernel, ChoiceSource, ChoiceSources, KernelChoice, MatmulKernel, Precision, RowKernels};
 use super::context::{AdapterChoice, GpuContext};
 use super::kernels::Kernels;
-use super::policy::KernelPolicy;
-use super::tune::{self, ConfigSource, MatmulConfig};
 use super::GpuTensor;
 use crate::error::{Error, Result};
 
@@ -14,12 +13,12 @@ pub struct Engine {
     /// memory plan of any model can be printed on any device. Never run dispatches of a dry
     /// engine.
     pub dry_run: bool,
-    /// The matmul kernels in use and where that choice came from.
-    pub matmul: (MatmulConfig, ConfigSource),
-    /// The policy of the row, column-reduction and attention kernels (see `row_policy`).
-    rows: KernelPolicy,
+    /// The kernel of each family in use (`gpu::choice`).
+    pub choice: KernelChoice,
+    /// Where each family's choice came from.
+    pub sources: ChoiceSources,
     /// Two scratch buffers of `SCRATCH_LEN` floats for multi-pass reductions (column sums over
-    /// row chunks, split-K weight gradients); only where `row_policy` is a GPU one. Each op
+    /// row chunks, split-K weight gradients); only with a workgroup per row (GPUs). Each op
     /// that uses them consumes what it wrote before the next dispatch of the step writes them.
     pub scratch: Option<[GpuTensor; 2]>,
 }
@@ -28,86 +27,76 @@ pub struct Engine {
 pub const SCRATCH_LEN: usize = 1 << 22;
 
 impl Engine {
-    /// Opens a device with the matmul configuration of `tune::config_for`: ADCLR_MATMUL,
-    /// else this adapter's measured choice (`adclr-wgpu tune`), else the built-in rule.
+    /// Opens a device with the kernels of `KernelChoice::for_adapter`: per family its
+    /// environment variable, else this adapter's measured choice (`adclr-wgpu tune`), else
+    /// the built-in rule.
     pub fn open(choice: &AdapterChoice) -> Result<Self> {
         let ctx = GpuContext::open(choice)?;
-        let (config, source) = tune::config_for(&ctx);
-        Self::with_config(ctx, config, source)
+        let tuned = super::tune::load_default(&ctx);
+        let (kernels, sources) = KernelChoice::for_adapter(&ctx, tuned)?;
+        Self::with_choice(ctx, kernels, sources)
     }
 
-    /// Opens a device with a given matmul configuration (tests and tuning try each one).
-    pub fn open_with_config(choice: &AdapterChoice, config: MatmulConfig) -> Result<Self> {
-        Self::with_config(GpuContext::open(choice)?, config, ConfigSource::Explicit)
+    /// Opens a device with the given kernels (tests and tuning try each one); an error names
+    /// what the device lacks for them.
+    pub fn open_with_choice(choice: &AdapterChoice, kernels: KernelChoice) -> Result<Self> {
+        Self::with_choice(GpuContext::open(choice)?, kernels, ChoiceSources::all(ChoiceSource::Explicit))
     }
 
-    /// Opens a device with a chosen matmul / row-kernel policy and the default TILE_K.
-    pub fn open_with_policy(choice: &AdapterChoice, policy: KernelPolicy) -> Result<Self> {
-        Self::open_with_config(choice, MatmulConfig { policy, tile_k: tune::DEFAULT_TILE_K })
-    }
-
-    fn with_config(ctx: GpuContext, config: MatmulConfig, source: ConfigSource) -> Result<Self> {
-        if !config.runs_on(&ctx) {
-            return Err(Error::Gpu(format!(
-                "{} cannot run the matmul configuration {config:?} (the subgroup policy needs 8-lane \
-                 subgroups; TILE_K is 8, 16 or 32 for `tiled`, 8 or 16 for `large`, 16 otherwise)",
-                ctx.describe()
-            )));
-        }
-        let kernels = Kernels::with_constants(&ctx, &config.overrides())?;
-        let mut config = config;
-        if config.policy == KernelPolicy::Subgroup && !kernels.has("matmul_sg_nt") {
-            let message = format!("{}: the subgroup matmul kernels did not compile", ctx.describe());
-            if source == ConfigSource::Explicit {
+    fn with_choice(ctx: GpuContext, choice: KernelChoice, sources: ChoiceSources) -> Result<Self> {
+        choice.check(&ctx).map_err(|e| Error::Gpu(format!("{}: {e}", ctx.describe())))?;
+        let kernels = Kernels::new(&ctx)?;
+        let mut choice = choice;
+        // A driver may reject an optional (subgroup) file: a caller who asked for its kernels
+        // gets an error, anyone else the fallback with a note.
+        let chosen_here = |source| matches!(source, ChoiceSource::Default | ChoiceSource::Tuned);
+        let missing = |name: &str, what: &str, instead: &str, source| -> Result<bool> {
+            if kernels.has(name) {
+                return Ok(false);
+            }
+            let message = format!("{}: the {what} kernels did not compile", ctx.describe());
+            if !chosen_here(source) {
                 return Err(Error::Gpu(message));
             }
-            eprintln!("note: {message}; using the register-blocked kernels");
-            config.policy = KernelPolicy::Blocked;
+            eprintln!("note: {message}; using {instead}");
+            Ok(true)
+        };
+        if choice.matmul == MatmulKernel::Subgroup
+            && missing("matmul_sg_nt", "subgroup matmul", "the register blocks", sources.matmul)?
+        {
+            choice.matmul = MatmulKernel::Blocked;
         }
-        // Row and attention kernels follow the device, not the matmul kernels tuning picked
-        // (a GPU whose fastest matmul is the register-blocked one still wants a workgroup per
-        // row); a caller that names a policy gets that policy's row kernels too, so tests on a
-        // CPU driver run every variant.
-        let rows = if source == ConfigSource::Explicit { config.policy } else { KernelPolicy::rule(&ctx) };
-        let scratch = if rows.rowwise() {
-            None
-        } else {
-            Some([
+        if choice.attention == AttentionKernel::Subgroup
+            && missing("attention_forward_sg", "subgroup attention", "one invocation per row", sources.attention)?
+        {
+            choice.attention = AttentionKernel::PerRow;
+        }
+        if choice.attention == AttentionKernel::Quad
+            && missing("attention_forward_quad", "quad attention", "shared-memory tiles", sources.attention)?
+        {
+            choice.attention = AttentionKernel::Tiled;
+        }
+        if choice.precision == Precision::F16Mixed && !kernels.has("matmul_tiles_f16_nt") {
+            return Err(Error::Gpu(format!("{}: the f16 matmul kernels did not compile", ctx.describe())));
+        }
+        let scratch = match choice.rows {
+            RowKernels::Invocation => None,
+            RowKernels::Workgroup => Some([
                 GpuTensor::zeros(&ctx, "reduction scratch 0", &[SCRATCH_LEN])?,
                 GpuTensor::zeros(&ctx, "reduction scratch 1", &[SCRATCH_LEN])?,
-            ])
+            ]),
         };
-        Ok(Self { ctx, kernels, dry_run: false, matmul: (config, source), rows, scratch })
+        Ok(Self { ctx, kernels, dry_run: false, choice, sources, scratch })
     }
 
-    /// The matmul kernel family in use.
-    pub fn policy(&self) -> KernelPolicy {
-        self.matmul.0.policy
+    /// The row kernels run one invocation per row (no barriers), as CPU drivers prefer.
+    pub fn rows_per_invocation(&self) -> bool {
+        self.choice.rows == RowKernels::Invocation
     }
 
-    /// The policy the row kernels (LayerNorm, residual + LayerNorm, weight norm, gradient block
-    /// sums), column reductions and attention follow: one invocation per row on CPU drivers, a
-    /// workgroup per row, two-pass column sums and shared-memory attention on GPUs.
-    pub fn row_policy(&self) -> KernelPolicy {
-        self.rows
-    }
-
-    /// One line on the matmul kernels in use, e.g. "subgroup (default; `adclr-wgpu tune`
-    /// measures the fastest on this adapter)".
-    pub fn matmul_summary(&self) -> String {
-        let (config, source) = self.matmul;
-        let policy = config.policy.name();
-        let tile = match config.policy {
-            KernelPolicy::Tiled | KernelPolicy::Large => format!(", TILE_K {}", config.tile_k),
-            KernelPolicy::Blocked | KernelPolicy::Subgroup => String::new(),
-        };
-        let why = match source {
-            ConfigSource::Default => "default; `adclr-wgpu tune` measures the fastest on this adapter",
-            ConfigSource::Tuned => "measured by `adclr-wgpu tune`",
-            ConfigSource::Environment => "ADCLR_MATMUL",
-            ConfigSource::Explicit => "chosen by the caller",
-        };
-        format!("{policy}{tile} ({why})")
+    /// One line on the kernels in use and where each choice came from.
+    pub fn kernel_summary(&self) -> String {
+        self.choice.summary(&self.sources)
     }
 
     /// A dispatch of `kernel` over `tensors` (see `Dispatch::new`).

@@ -29,6 +29,14 @@ pub struct ShaderFile {
     pub bindings: &'static [Access],
     /// Uses subgroup operations: compiled only on devices with Features::SUBGROUP.
     pub subgroups: bool,
+    /// Uses f16 (`enable f16;`): compiled only on devices with Features::SHADER_F16.
+    pub f16: bool,
+    /// Built without naga's runtime checks (bounds checks on every index, loop bounding) and
+    /// without zeroing workgroup memory: only for files whose kernels clamp every index
+    /// themselves, write workgroup memory before reading it, and bound every loop by
+    /// parameters; `tests/gpu/matmul.rs` runs them on operands followed by NaN and outputs
+    /// followed by sentinels.
+    pub trusted: bool,
 }
 
 macro_rules! shader {
@@ -42,6 +50,8 @@ macro_rules! shader {
             entries: &[$($entry),*],
             bindings: &[$($acc),*],
             subgroups: $subgroups,
+            f16: false,
+            trusted: false,
         }
     };
 }
@@ -51,8 +61,21 @@ macro_rules! shader {
 pub const SHADER_FILES: &[ShaderFile] = &[
     // a, b, bias, c, aux
     shader!("matmul", ["matmul"], [R, R, R, W, W]),
-    // a, b, bias, c, aux
-    shader!("matmul_large", ["matmul_large"], [R, R, R, W, W]),
+    // a, b (vec4), bias, c, a (vec4), aux; trusted (see its header)
+    ShaderFile {
+        trusted: true,
+        ..shader!("matmul_tiles", ["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"], [R, R, R, W, R, W])
+    },
+    // as matmul_tiles, operands rounded to f16 in workgroup memory; needs SHADER_F16
+    ShaderFile {
+        trusted: true,
+        f16: true,
+        ..shader!(
+            "matmul_tiles_f16",
+            ["matmul_tiles_f16_nt", "matmul_tiles_f16_nn", "matmul_tiles_f16_tn"],
+            [R, R, R, W, R, W]
+        )
+    },
     // a, b (vec4), bias, c, a (vec4), aux
     shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R, W]),
     // as matmul_vec4, then a and b again as textures; needs 8-lane subgroups
@@ -154,6 +177,7 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("matmul_common", include_str!("../../shaders/lib/matmul_common.wgsl")),
     ("matmul_strided", include_str!("../../shaders/lib/matmul_strided.wgsl")),
     ("matmul_epilogue", include_str!("../../shaders/lib/matmul_epilogue.wgsl")),
+    ("matmul_tiles_body", include_str!("../../shaders/lib/matmul_tiles_body.wgsl")),
     ("attention_subgroup", include_str!("../../shaders/lib/attention_subgroup.wgsl")),
     ("attention_blocks", include_str!("../../shaders/lib/attention_blocks.wgsl")),
     ("attention_tiles", include_str!("../../shaders/lib/attention_tiles.wgsl")),
@@ -162,10 +186,10 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
 ];
 
 impl ShaderFile {
-    /// Kernels a device may lack (subgroups, more than 8 storage buffers): compiled where
-    /// possible, with fallbacks in their launchers.
+    /// Kernels a device may lack (subgroups, f16, more than 8 storage buffers): compiled
+    /// where possible, with fallbacks in their launchers.
     pub fn optional(&self) -> bool {
-        self.subgroups || self.storage_buffers() > 8
+        self.subgroups || self.f16 || self.storage_buffers() > 8
     }
 
     /// Bindings that are storage buffers (the device limits how many a kernel may use).
@@ -262,25 +286,26 @@ fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
 }
 
 impl Kernels {
-    /// As `new`, overriding pipeline constants: (entry point, constant name, value), e.g.
-    /// `("matmul", "TILE_K", 32.0)`.
-    pub fn with_constants(ctx: &GpuContext, overrides: &[(&str, &str, f64)]) -> Result<Self> {
+    /// Compiles every shader file the device can run.
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
         let mut by_name = HashMap::new();
         let max_buffers = ctx.limits.max_storage_buffers_per_shader_stage as usize;
-        let usable = |f: &&ShaderFile| (ctx.subgroups || !f.subgroups) && f.storage_buffers() <= max_buffers;
+        let usable = |f: &&ShaderFile| {
+            (ctx.subgroups || !f.subgroups) && (ctx.shader_f16 || !f.f16) && f.storage_buffers() <= max_buffers
+        };
         // Files every device must compile, in one error scope: a failure there is fatal.
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         for file in SHADER_FILES.iter().filter(usable).filter(|f| !f.optional()) {
-            by_name.extend(Self::compile(ctx, file, overrides)?);
+            by_name.extend(Self::compile(ctx, file)?);
         }
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("creating the compute pipelines failed: {err}")));
         }
-        // Optional files (subgroups, more storage buffers) each in their own scope: a driver
+        // Optional files (subgroups, f16, more storage buffers) each in their own scope: a driver
         // that rejects one loses that kernel and its launcher falls back.
         for file in SHADER_FILES.iter().filter(usable).filter(|f| f.optional()) {
             let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let kernels = Self::compile(ctx, file, overrides)?;
+            let kernels = Self::compile(ctx, file)?;
             match pollster::block_on(scope.pop()) {
                 None => by_name.extend(kernels),
                 Some(err) => eprintln!("note: {} is not used on {}: {err}", file.name, ctx.describe()),
@@ -291,15 +316,19 @@ impl Kernels {
         Ok(Self { by_name, dummy, dummy_rw, textures: OperandTextures::new(ctx) })
     }
 
-    fn compile(
-        ctx: &GpuContext,
-        file: &ShaderFile,
-        overrides: &[(&str, &str, f64)],
-    ) -> Result<Vec<(&'static str, Kernel)>> {
-        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+    fn compile(ctx: &GpuContext, file: &ShaderFile) -> Result<Vec<(&'static str, Kernel)>> {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(file.name),
             source: wgpu::ShaderSource::Wgsl(file.expanded()?.into()),
-        });
+        };
+        let module = match file.trusted {
+            // SAFETY: a trusted file's kernels clamp every storage index into the extent of
+            // the operand the launcher checked against its binding, index workgroup arrays with
+            // indices below their sizes, and run loops bounded by their parameters (the
+            // file's header says how); the platform's own robustness, where it has one, stays.
+            true => unsafe { ctx.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) },
+            false => ctx.device.create_shader_module(desc),
+        };
         let bindings = file.bindings;
         let mut out = Vec::with_capacity(file.entries.len());
         for entry in file.entries {
@@ -312,14 +341,15 @@ impl Kernels {
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
-            let constants: Vec<(&str, f64)> =
-                overrides.iter().filter(|(e, _, _)| e == entry).map(|&(_, name, v)| (name, v)).collect();
             let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    zero_initialize_workgroup_memory: !file.trusted,
+                    ..Default::default()
+                },
                 cache: None,
             });
             out.push((*entry, Kernel { name: entry, file: file.name, pipeline, layout, bindings }));

@@ -1,24 +1,24 @@
 //! The wgpu runtime: opening a device, tensors, compiled kernels and recorded dispatches.
 
 pub mod alloc;
+pub mod choice;
 pub mod context;
 pub mod dispatch;
 pub mod engine;
 pub mod kernels;
 pub mod params;
 pub mod plan;
-pub mod policy;
 pub mod profiler;
 pub mod tensor;
 pub mod texture;
 pub mod tune;
 
 pub use alloc::Alloc;
+pub use choice::{AttentionKernel, ChoiceSource, KernelChoice, MatmulKernel, Precision, RowKernels};
 pub use context::{AdapterChoice, GpuContext};
 pub use dispatch::{grid_1d, grid_rows, record, Dispatch};
 pub use engine::{bits, Engine};
 pub use kernels::Kernels;
 pub use params::ShaderParams;
 pub use plan::MemoryPlan;
-pub use policy::KernelPolicy;
 pub use tensor::{GpuTensor, Staging};

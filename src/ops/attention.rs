@@ -1,22 +1,23 @@
 //! Fused masked multi-head attention (ADCLR mask as index ranges), forward and backward.
 //!
-//! Kernel variants (`variant` chooses per engine policy and shape; all are tested on lavapipe):
+//! Kernel variants (`variant` chooses from the engine's `AttentionKernel` and the shape; all
+//! are tested on lavapipe):
 //! - quad (`attention_*_quad`, shaders/attention_quad_*.wgsl): four lanes per row, 64 rows per
-//!   workgroup, head_dim 64 only; the Large policy (GPUs) where subgroups have 4+ lanes and
-//!   `ADCLR_ATTENTION` is not `tiled`. The fastest on the H100.
+//!   workgroup, head_dim 64 only; the GPU default where subgroups have 4+ lanes. The fastest
+//!   on the H100.
 //! - tiled (`attention_*_tiled`): shared-memory tiles of 64 rows, an invocation per row,
-//!   head_dim 64 only; the Tiled and Large policies otherwise.
+//!   head_dim 64 only; the GPU default otherwise.
 //! - subgroup (`attention_*_sg`): eight rows per 8-lane subgroup, head_dim % 4 == 0, qkv (and
-//!   out and dout for the query gradient) read as textures (`gpu::texture`); the Subgroup
-//!   policy (lavapipe) where the tensors fit a texture.
+//!   out and dout for the query gradient) read as textures (`gpu::texture`); lavapipe's
+//!   default, where the tensors fit a texture.
 //! - per row (`attention_forward`, `attention_backward_*`): an invocation per row, any
-//!   head_dim up to 128; everything else (the fallback on every device).
+//!   head_dim up to 128; the fallback of the others for shapes they do not take.
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
 use crate::gpu::params::shader_params;
 use crate::gpu::texture;
-use crate::gpu::KernelPolicy;
+use crate::gpu::AttentionKernel;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 pub use crate::reference::attention::{AttentionShape, QueryAttends};
 
@@ -81,11 +82,10 @@ const BLOCK_ROWS: usize = 64;
 /// Rows per subgroup of the subgroup kernels, one per lane (lib/attention_subgroup.wgsl).
 const SUBGROUP_ROWS: usize = 8;
 
-/// Which kernels run a shape, with their grid: four lanes per row, 64 rows per workgroup (the
-/// Large policy, the GPU default, head_dim 64, subgroups of 4 lanes or more; not with
-/// `ADCLR_ATTENTION=tiled`), shared-memory tiles of 64 rows with one invocation per row (GPU
-/// policies otherwise, head_dim 64), eight rows per subgroup (the Subgroup policy, head_dim %
-/// 4 == 0, `textures`: the tensors it reads as textures fit), or one invocation per row.
+/// Which kernels run a shape, with their grid: four lanes per row, 64 rows per workgroup
+/// (Quad, head_dim 64), shared-memory tiles of 64 rows with one invocation per row (Tiled,
+/// head_dim 64), eight rows per subgroup (Subgroup, head_dim % 4 == 0, `textures`: the
+/// tensors it reads as textures fit), else one invocation per row.
 enum Variant {
     Quad([u32; 3]),
     Tiled([u32; 3]),
@@ -95,15 +95,11 @@ enum Variant {
 
 fn variant(e: &Engine, s: &AttentionShape, textures: bool) -> Variant {
     let rows = |per: usize| s.batch * s.heads * s.tokens.div_ceil(per) * per;
-    let quads = e.kernels.has("attention_forward_quad")
-        && e.ctx.info.subgroup_min_size >= 4
-        && std::env::var("ADCLR_ATTENTION").as_deref() != Ok("tiled");
-    match e.row_policy() {
-        KernelPolicy::Large if s.head_dim == TILED_HEAD_DIM && quads => Variant::Quad(grid_1d(rows(BLOCK_ROWS), 64)),
-        KernelPolicy::Tiled | KernelPolicy::Large if s.head_dim == TILED_HEAD_DIM => {
-            Variant::Tiled(grid_1d(rows(BLOCK_ROWS), 64))
-        }
-        KernelPolicy::Subgroup if s.head_dim.is_multiple_of(4) && textures && e.kernels.has("attention_forward_sg") => {
+    let tiled_shape = s.head_dim == TILED_HEAD_DIM;
+    match e.choice.attention {
+        AttentionKernel::Quad if tiled_shape => Variant::Quad(grid_1d(rows(BLOCK_ROWS), 64)),
+        AttentionKernel::Tiled if tiled_shape => Variant::Tiled(grid_1d(rows(BLOCK_ROWS), 64)),
+        AttentionKernel::Subgroup if s.head_dim.is_multiple_of(4) && textures => {
             Variant::Subgroup(grid_1d(rows(SUBGROUP_ROWS), 64))
         }
         _ => Variant::PerRow(grid_1d(s.lse_len(), 64)),

@@ -1,8 +1,8 @@
 //! LayerNorm, forward and backward.
 //!
 //! Kernel variants: a workgroup per row with barrier reductions (`layernorm_forward`,
-//! `layernorm_backward_input`: the Tiled and Large policies, GPUs) or an invocation per row
-//! (`*_rowwise`: Blocked and Subgroup, CPU drivers). The weight and bias gradients are one
+//! `layernorm_backward_input`: `RowKernels::Workgroup`, GPUs) or an invocation per row
+//! (`*_rowwise`: `RowKernels::Invocation`, CPU drivers). The weight and bias gradients are one
 //! pass over the rows (`layernorm_backward_params`) or, on GPUs with many rows, chunk sums
 //! (`layernorm_backward_params_chunks`) added by `reduce::column_sum_once`.
 
@@ -23,7 +23,7 @@ shader_params! {
 /// Row kernels: one invocation per row on CPU drivers (no barriers), a workgroup per row
 /// elsewhere.
 fn rowwise(e: &Engine) -> bool {
-    e.row_policy().rowwise()
+    e.rows_per_invocation()
 }
 
 /// y = LN(x) * w + b over rows of d; saves mean and rstd [rows].

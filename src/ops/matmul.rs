@@ -1,33 +1,40 @@
 //! The batched strided matmul and its backward (input and weight gradients, split-K).
 //!
-//! Kernel variants (`strided` chooses from the engine policy and the operands' layout):
-//! - `matmul` (shaders/matmul.wgsl): 64 x 64 workgroup-memory tiles, any strides; the Tiled
-//!   policy, and the fallback for layouts no vec4 kernel takes.
-//! - `matmul_large`: 128 x 128 tiles, 8 x 8 per invocation; the Large policy (GPUs).
+//! Kernel variants (`strided` chooses from the engine's `MatmulKernel` and the operands' layout):
+//! - `matmul_tiles_nt`, `matmul_tiles_nn`, `matmul_tiles_tn` (matmul_tiles.wgsl): 128 x 128
+//!   workgroup tiles, 8 x 8 per invocation, vec4 loads double-buffered through workgroup
+//!   memory; `Tiles` (GPUs), by layout: A along K with B along K (nt) or N (nn), A along M
+//!   with B along N (tn); any row stride that keeps vec4 loads aligned.
 //! - `matmul_nt`, `matmul_nn`, `matmul_nn_k4`, `matmul_tn` (matmul_vec4.wgsl): register blocks
-//!   of 8 x 4 with vec4 loads, no workgroup memory; the Blocked policy (CPU drivers), by layout:
+//!   of 8 x 4 with vec4 loads, no workgroup memory; `Blocked` (CPU drivers), by layout:
 //!   both operands contiguous along K (nt), B along N with A along K (nn_k4), along M (tn) or
 //!   strided (nn).
 //! - `matmul_sg_nt`, `matmul_sg_nn`, `matmul_sg_tn` (matmul_subgroup.wgsl): the same layouts,
 //!   32 x 8 per invocation, A and B read from textures (`gpu::texture`) and A's values shared
-//!   by the eight lanes of a subgroup; the Subgroup policy (lavapipe), falling back to the
-//!   Blocked kernels for other layouts and for operands no texture can hold.
+//!   by the eight lanes of a subgroup; `Subgroup` (lavapipe), falling back to the Blocked
+//!   kernels for other layouts and for operands no texture can hold.
+//! - `matmul_tiles_f16_*` (matmul_tiles_f16.wgsl): the tiles with operands rounded to f16 in
+//!   workgroup memory and f32 accumulation; `Precision::F16Mixed`, for every layout the tiles
+//!   take whatever the kernel (the others stay f32).
+//! - `matmul` (shaders/matmul.wgsl): 64 x 64 workgroup-memory tiles, any strides; the fallback
+//!   of Tiles and Blocked for layouts no vec4 kernel takes, and `Strided` (tests).
 //!
-//! Weight gradients over many rows are split along K on GPUs (`split_k`), the chunks summed by
-//! `reduce::column_sum_once`; the GELU epilogues fuse an activation or its gradient into the store.
+//! Weight gradients over many rows are split along K with a workgroup per row (`split_k`), the
+//! chunks summed by `reduce::column_sum_once`; the GELU epilogues fuse an activation or its
+//! gradient into the store.
 
 use super::expect_len;
 use crate::error::Result;
 use crate::gpu::params::shader_params;
 use crate::gpu::texture;
-use crate::gpu::KernelPolicy;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
+use crate::gpu::{MatmulKernel, Precision};
 pub use crate::reference::matmul::MatmulShape;
 
 shader_params! {
     /// C[b] = alpha op(A)[b] op(B)[b] (+ bias) (+ C): element (m, k) of op(A)[b] at
     /// b a_bs + m a_rs + k a_cs (op(B) likewise), C dense with batch stride c_bs; `flags` FLAG_*.
-    pub struct MatmulParams for ["matmul", "matmul_large", "matmul_vec4", "matmul_subgroup"] {
+    pub struct MatmulParams for ["matmul", "matmul_tiles", "matmul_tiles_f16", "matmul_vec4", "matmul_subgroup"] {
         m: u32, n: u32, k: u32, batch: u32,
         a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
         b_cs: u32, b_bs: u32, c_bs: u32, flags: u32,
@@ -43,10 +50,10 @@ pub const FLAG_GELU: u32 = 8;
 pub const FLAG_GELU_GRAD: u32 = 16;
 
 /// Outputs per workgroup the grids below assume: 64 x 64 (matmul.wgsl), 128 x 128
-/// (matmul_large.wgsl), 256 x 64 (matmul_subgroup.wgsl: 8 subgroups of 32 rows x 64 columns),
+/// (matmul_tiles.wgsl), 256 x 64 (matmul_subgroup.wgsl: 8 subgroups of 32 rows x 64 columns),
 /// 64 x 32 (matmul_vec4.wgsl).
 const TILE: u32 = 64;
-const LARGE_TILE: u32 = 128;
+const TILES_TILE: u32 = 128;
 const SUBGROUP_ROWS: u32 = 256;
 const SUBGROUP_COLS: u32 = 64;
 /// The register-blocked kernels (matmul_vec4.wgsl): 8 x 4 per invocation, 8 x 8 invocations.
@@ -62,7 +69,8 @@ pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
     ("matmul", "FLAG_GELU_GRAD", FLAG_GELU_GRAD),
     ("matmul", "TILE_M", TILE),
     ("matmul", "TILE_N", TILE),
-    ("matmul_large", "TILE", LARGE_TILE),
+    ("matmul_tiles", "TILE", TILES_TILE),
+    ("matmul_tiles_f16", "TILE", TILES_TILE),
     ("matmul_subgroup", "WG_ROWS", SUBGROUP_ROWS),
     ("matmul_subgroup", "WG_COLS", SUBGROUP_COLS),
     ("matmul_subgroup", "TEXTURE_WIDTH", crate::gpu::texture::TEXTURE_WIDTH),
@@ -162,9 +170,9 @@ fn strided(
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
     let textures = texture::fits(&e.ctx, x) && texture::fits(&e.ctx, y);
-    let (entry, [gx, gy]) = kernel_for(e.policy(), xs, ys, (m, n, k), textures);
+    let (entry, [gx, gy]) = kernel_for((e.choice.matmul, e.choice.precision), xs, ys, (m, n, k), textures);
     let grid = [(n as u32).div_ceil(gx), (m as u32).div_ceil(gy), z];
-    if entry == "matmul" || entry == "matmul_large" {
+    if entry == "matmul" {
         return e.dispatch(entry, &params, &[x, y, bias, c, aux], grid);
     }
     if entry.starts_with("matmul_sg_") {
@@ -175,33 +183,51 @@ fn strided(
     e.dispatch(entry, &params, &[x, y, bias, c, x, aux], grid)
 }
 
-/// The kernel for a product under `policy` and the operands' layout (`textures`: both operand
-/// tensors fit operand textures), with the columns and rows of C each workgroup computes.
+/// The kernel for a product with `kernel` at `precision` and the operands' layout
+/// (`textures`: both operand tensors fit operand textures), with the columns and rows of C
+/// each workgroup computes. f16-mixed runs the f16 tiles for every layout they take, whatever
+/// the kernel, and f32 for the rest.
 fn kernel_for(
-    policy: KernelPolicy,
+    (kernel, precision): (MatmulKernel, Precision),
     xs: Strides,
     ys: Strides,
     (m, n, k): (usize, usize, usize),
     textures: bool,
 ) -> (&'static str, [u32; 2]) {
-    match policy {
-        KernelPolicy::Tiled => return ("matmul", [TILE, TILE]),
-        KernelPolicy::Large => return ("matmul_large", [LARGE_TILE, LARGE_TILE]),
-        KernelPolicy::Blocked | KernelPolicy::Subgroup => {}
+    let strided = ("matmul", [TILE, TILE]);
+    // vec4 loads need 16-byte aligned rows and batches along the operand's contiguous dimension.
+    let aligned = |len: usize, other: usize, batch: usize| {
+        len > 0 && len.is_multiple_of(4) && other.is_multiple_of(4) && batch.is_multiple_of(4)
+    };
+    let a_along_k = xs.cs == 1 && aligned(k, xs.rs, xs.bs);
+    let a_along_m = xs.rs == 1 && aligned(m, xs.cs, xs.bs);
+    let b_along_n = ys.cs == 1 && aligned(n, ys.rs, ys.bs);
+    let b_along_k = ys.rs == 1 && aligned(k, ys.cs, ys.bs);
+    let tiles = [TILES_TILE, TILES_TILE];
+    let layout = match () {
+        _ if a_along_k && b_along_k => Some(0),
+        _ if a_along_k && b_along_n => Some(1),
+        _ if a_along_m && b_along_n => Some(2),
+        _ => None,
+    };
+    if precision == Precision::F16Mixed {
+        if let Some(i) = layout {
+            return (["matmul_tiles_f16_nt", "matmul_tiles_f16_nn", "matmul_tiles_f16_tn"][i], tiles);
+        }
     }
-    // Layouts the vec4 kernels read (vec4 loads need 16-byte aligned rows and batches):
-    // both operands contiguous along K; B contiguous along N; A contiguous along K or M.
-    let dense_k = k.is_multiple_of(4)
-        && xs.cs == 1
-        && xs.rs == k
-        && ys.rs == 1
-        && ys.cs == k
-        && xs.bs.is_multiple_of(4)
-        && ys.bs.is_multiple_of(4);
-    let b_rows = n.is_multiple_of(4) && ys.cs == 1 && ys.rs == n && ys.bs.is_multiple_of(4);
-    let a_rows = xs.cs == 1 && k.is_multiple_of(4) && xs.rs.is_multiple_of(4) && xs.bs.is_multiple_of(4);
-    let a_cols = xs.rs == 1 && m.is_multiple_of(4) && xs.cs.is_multiple_of(4) && xs.bs.is_multiple_of(4);
-    if policy == KernelPolicy::Subgroup && textures {
+    match kernel {
+        MatmulKernel::Strided => return strided,
+        MatmulKernel::Tiles => {
+            return layout.map_or(strided, |i| (["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"][i], tiles));
+        }
+        MatmulKernel::Blocked | MatmulKernel::Subgroup => {}
+    }
+    // The register blocks also need tight rows where both run along K (nt) or B along N.
+    let dense_k = a_along_k && b_along_k && xs.rs == k && ys.cs == k;
+    let b_rows = b_along_n && ys.rs == n;
+    let a_rows = a_along_k;
+    let a_cols = a_along_m;
+    if kernel == MatmulKernel::Subgroup && textures {
         // A subgroup computes 32 x 64, a workgroup 256 x 64.
         let sg = [SUBGROUP_COLS, SUBGROUP_ROWS];
         match () {
@@ -218,7 +244,7 @@ fn kernel_for(
         _ if b_rows && a_rows => ("matmul_nn_k4", blocked),
         _ if b_rows && a_cols => ("matmul_tn", blocked),
         _ if b_rows => ("matmul_nn", blocked),
-        _ => ("matmul", [TILE, TILE]),
+        _ => strided,
     }
 }
 

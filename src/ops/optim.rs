@@ -1,7 +1,7 @@
 //! Per-tensor clipping, AdamW and the EMA teacher over flat parameter buffers.
 //!
 //! Kernel variants: the per-block sums of squares run a workgroup per block
-//! (`grad_block_sumsq`, GPU policies) or an invocation per block (`grad_block_sumsq_rowwise`,
+//! (`grad_block_sumsq`, a workgroup per row) or an invocation per block (`grad_block_sumsq_rowwise`,
 //! CPU drivers); the clip scales, AdamW and the EMA have one variant each.
 
 use super::expect_len;
@@ -90,7 +90,7 @@ impl Optimizer {
         let cparams = GradClipParams { n_blocks: n_blocks as u32, n_segments: n_seg as u32, max_norm, _pad: 0 };
         let cbufs = [&segments_table, &blocks_table, grads, &block_sumsq, &clip];
         // A workgroup per block on GPUs, an invocation per block on CPU drivers.
-        let sumsq = if e.row_policy().rowwise() {
+        let sumsq = if e.rows_per_invocation() {
             e.dispatch("grad_block_sumsq_rowwise", &cparams, &cbufs, grid_1d(n_blocks, 64))?
         } else {
             e.dispatch("grad_block_sumsq", &cparams, &cbufs, grid_rows(n_blocks))?

@@ -2,7 +2,7 @@
 //! LayerNorm that follows.
 //!
 //! Kernel variants: `residual_add` / `residual_branch_grad` (elementwise); the fused
-//! `residual_layernorm` (a workgroup per row, rows up to 1024 wide: GPU policies) or
+//! `residual_layernorm` (a workgroup per row, rows up to 1024 wide: a workgroup per row) or
 //! `residual_layernorm_rowwise` (an invocation per row: CPU drivers); where the fused kernel is
 //! missing (devices with fewer than 9 storage buffers) or the row is too wide, the add and a
 //! separate LayerNorm.
@@ -106,7 +106,7 @@ const FUSED_MAX_DIM: usize = 1024;
 pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[("residual_layernorm", "MAX_D", FUSED_MAX_DIM as u32)];
 
 /// out = x + scale[sample] * branch, then `norm` of out: one fused dispatch where the device
-/// has the kernel (and the row fits a workgroup's registers or the policy is one invocation
+/// has the kernel (and the row fits a workgroup's registers or the row kernels are one invocation
 /// per row), else `add` and `layernorm::forward`.
 #[allow(clippy::too_many_arguments)]
 pub fn add_then_layernorm(
@@ -119,7 +119,7 @@ pub fn add_then_layernorm(
     rows_per_sample: usize,
     norm: NextNorm,
 ) -> Result<Vec<Dispatch>> {
-    let rowwise = e.row_policy().rowwise();
+    let rowwise = e.rows_per_invocation();
     if !e.kernels.has("residual_layernorm") || (!rowwise && dim > FUSED_MAX_DIM) {
         return Ok(vec![
             add(e, x, branch, scale, out, dim, rows_per_sample)?,

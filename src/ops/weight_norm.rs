@@ -18,7 +18,7 @@ pub fn forward(e: &Engine, g: &GpuTensor, v: &GpuTensor, w: &GpuTensor, vnorm: &
     expect_len("weight_norm_forward", w, rows * d)?;
     expect_len("weight_norm_forward", vnorm, rows)?;
     let p = WeightNormParams { rows: rows as u32, d: d as u32, ..Default::default() };
-    if e.row_policy().rowwise() {
+    if e.rows_per_invocation() {
         return e.dispatch("weight_norm_forward_rowwise", &p, &[g, v, w, vnorm], grid_1d(rows, 64));
     }
     e.dispatch("weight_norm_forward", &p, &[g, v, w, vnorm], grid_rows(rows))
@@ -45,7 +45,7 @@ pub fn backward(
     }
     let p = WeightNormParams { rows: rows as u32, d: d as u32, ..Default::default() };
     let bufs = [g, v, vnorm, dw, dg, dv];
-    if e.row_policy().rowwise() {
+    if e.rows_per_invocation() {
         return e.dispatch("weight_norm_backward_rowwise", &p, &bufs, grid_1d(rows, 64));
     }
     e.dispatch("weight_norm_backward", &p, &bufs, grid_rows(rows))

@@ -1,7 +1,8 @@
 //! Kernel benchmarks shared by `adclr-wgpu bench` and benches/ (criterion).
 
 use crate::error::Result;
-use crate::gpu::tune::{self, MatmulConfig};
+use crate::gpu::choice::{Family, KernelChoice};
+use crate::gpu::tune;
 use crate::gpu::{AdapterChoice, Dispatch, Engine, GpuTensor};
 use crate::ops::attention::{self, AttentionShape, QueryAttends};
 use crate::ops::matmul::{self, MatmulShape};
@@ -62,32 +63,109 @@ pub fn linear_layer_case(e: &Engine, rows: usize, d_in: usize, d_out: usize) -> 
 /// The ViT-S qkv projection at batch 2: 2 x 197 tokens, 384 -> 1152 (what `tune` times).
 pub const VIT_S_QKV_LAYER: (usize, usize, usize) = (394, 384, 1152);
 
-/// Times every matmul candidate of the device (`tune::candidates`) on the (rows, d_in, d_out)
-/// linear layer: each one's median milliseconds and the fastest. A candidate that fails on
-/// this device (a pipeline it cannot create, a device error) is reported on stderr and left out.
-pub fn measure_matmul_candidates(
-    choice: &AdapterChoice,
-    (rows, d_in, d_out): (usize, usize, usize),
+/// What `tune` times each family on: the three matmuls of a linear layer (rows, d_in, d_out),
+/// LayerNorm forward and backward over its input, the fused attention of `attention`.
+#[derive(Clone, Copy, Debug)]
+pub struct TuneCases {
+    pub linear: (usize, usize, usize),
+    pub attention: AttentionShape,
+}
+
+impl TuneCases {
+    /// ViT-S at `rows` token rows (394: batch 2).
+    pub fn vit_s(rows: usize) -> Self {
+        let (_, d_in, d_out) = VIT_S_QKV_LAYER;
+        Self { linear: (rows, d_in, d_out), attention: vit_s_attention(rows.div_ceil(197)) }
+    }
+}
+
+/// LayerNorm forward and backward over `rows` rows of `d`.
+pub fn layernorm_case(e: &Engine, rows: usize, d: usize) -> Result<Case> {
+    let x = filled(e, "bench.x", &[rows * d])?;
+    let dy = filled(e, "bench.dy", &[rows * d])?;
+    let (w, b) = (filled(e, "bench.w", &[d])?, filled(e, "bench.b", &[d])?);
+    let y = GpuTensor::zeros(&e.ctx, "bench.y", &[rows * d])?;
+    let dx = GpuTensor::zeros(&e.ctx, "bench.dx", &[rows * d])?;
+    let (dw, db) = (GpuTensor::zeros(&e.ctx, "bench.dw", &[d])?, GpuTensor::zeros(&e.ctx, "bench.db", &[d])?);
+    let (mean, rstd) =
+        (GpuTensor::zeros(&e.ctx, "bench.mean", &[rows])?, GpuTensor::zeros(&e.ctx, "bench.rstd", &[rows])?);
+    let mut dispatches = vec![crate::ops::layernorm::forward(e, &x, &w, &b, &y, &mean, &rstd, 1e-6)?];
+    dispatches.extend(crate::ops::layernorm::backward(e, &x, &w, &mean, &rstd, &dy, &dx, &dw, &db, false)?);
+    Ok(Case {
+        name: format!("layernorm {rows}x{d} fwd+bwd"),
+        flops: 16.0 * (rows * d) as f64,
+        dispatches,
+        _tensors: vec![x, dy, w, b, y, dx, dw, db, mean, rstd],
+    })
+}
+
+/// Median milliseconds of each of a family's candidates on this device, the others held at
+/// `base`, timed on `case`; and the fastest. A candidate that fails here (a pipeline the
+/// driver rejects, a device error) is reported on stderr and left out.
+fn measure_family<F: Family>(
+    adapter: &AdapterChoice,
+    base: KernelChoice,
+    with: impl Fn(KernelChoice, F) -> KernelChoice,
+    case: impl Fn(&Engine) -> Result<Case>,
     repeats: usize,
-) -> Result<(Vec<(MatmulConfig, f64)>, MatmulConfig)> {
-    let ctx = crate::gpu::GpuContext::open(choice)?;
-    let time = |config| -> Result<f64> {
-        let e = Engine::open_with_config(choice, config)?;
-        Ok(time_case(&e, &linear_layer_case(&e, rows, d_in, d_out)?, repeats)? * 1e3)
-    };
+) -> Result<(Vec<(F, f64)>, F)> {
+    let ctx = crate::gpu::GpuContext::open(adapter)?;
     let mut measured = Vec::new();
-    for config in tune::candidates(&ctx) {
-        match time(config) {
-            Ok(ms) => measured.push((config, ms)),
-            Err(e) => eprintln!("warning: matmul candidate {config:?} failed on {}: {e}", ctx.describe()),
+    for variant in F::candidates(&ctx) {
+        let time = || -> Result<f64> {
+            let e = Engine::open_with_choice(adapter, with(base, variant))?;
+            Ok(time_case(&e, &case(&e)?, repeats)? * 1e3)
+        };
+        match time() {
+            Ok(ms) => measured.push((variant, ms)),
+            Err(e) => eprintln!("warning: {} {} failed on {}: {e}", F::VARIABLE, variant.name(), ctx.describe()),
         }
     }
-    let best = measured
-        .iter()
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|m| m.0)
-        .ok_or_else(|| crate::Error::Gpu(format!("every matmul configuration failed on {}", ctx.describe())))?;
+    let best =
+        measured.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map(|m| m.0).ok_or_else(|| {
+            crate::Error::Gpu(format!("every {} candidate failed on {}", F::VARIABLE, ctx.describe()))
+        })?;
     Ok((measured, best))
+}
+
+fn named<F: Family>(measured: &[(F, f64)]) -> Vec<(String, f64)> {
+    measured.iter().map(|&(v, ms)| (v.name().to_string(), ms)).collect()
+}
+
+/// Times every family's candidates (`Family::candidates`) on `cases`, each family with the
+/// others at the built-in rule: the measurements by name and the fastest of each family.
+pub fn measure_candidates(
+    adapter: &AdapterChoice,
+    cases: TuneCases,
+    repeats: usize,
+) -> Result<(tune::Measured, KernelChoice)> {
+    let ctx = crate::gpu::GpuContext::open(adapter)?;
+    let rule = KernelChoice::rule(&ctx);
+    drop(ctx);
+    let (rows, d_in, d_out) = cases.linear;
+    let (matmul, best_matmul) = measure_family(
+        adapter,
+        rule,
+        |c, matmul| KernelChoice { matmul, ..c },
+        |e| linear_layer_case(e, rows, d_in, d_out),
+        repeats,
+    )?;
+    let (row_kernels, best_rows) = measure_family(
+        adapter,
+        rule,
+        |c, rows| KernelChoice { rows, ..c },
+        |e| layernorm_case(e, rows, d_in),
+        repeats,
+    )?;
+    let (attention, best_attention) = measure_family(
+        adapter,
+        rule,
+        |c, attention| KernelChoice { attention, ..c },
+        |e| attention_case(e, cases.attention),
+        repeats,
+    )?;
+    let measured = tune::Measured { matmul: named(&matmul), rows: named(&row_kernels), attention: named(&attention) };
+    Ok((measured, KernelChoice { matmul: best_matmul, rows: best_rows, attention: best_attention, ..rule }))
 }
 
 /// Forward + backward of the fused ADCLR attention.
@@ -99,14 +177,17 @@ pub fn attention_case(e: &Engine, s: AttentionShape) -> Result<Case> {
     let dqkv = GpuTensor::zeros(&e.ctx, "bench.dqkv", &[s.qkv_len()])?;
     let mut dispatches = vec![attention::forward(e, &s, &qkv, &out, &lse)?];
     dispatches.extend(attention::backward(e, &s, &qkv, &out, &lse, &dout, &dqkv)?);
-    // Unmasked count: forward 2 matmuls, backward 5 (recompute, dP, dQ, dK, dV).
-    let per_head = (s.tokens * s.tokens * s.head_dim) as f64 * 2.0;
     Ok(Case {
         name: format!("attention fwd+bwd b{} t{} h{} d{}", s.batch, s.tokens, s.heads, s.head_dim),
-        flops: 7.0 * per_head * (s.batch * s.heads) as f64,
+        flops: attention_case_flops(&s),
         dispatches,
         _tensors: vec![qkv, out, lse, dout, dqkv],
     })
+}
+
+/// FLOPs of `attention_case`, unmasked: forward 2 matmuls, backward 5 (recompute, dP, dQ, dK, dV).
+fn attention_case_flops(s: &AttentionShape) -> f64 {
+    7.0 * 2.0 * (s.tokens * s.tokens * s.head_dim) as f64 * (s.batch * s.heads) as f64
 }
 
 /// Wall-clock seconds of one run of `case` (median of `repeats`, after a warm-up), each run
@@ -172,32 +253,46 @@ pub fn kernel_bench(choice: &AdapterChoice, repeats: usize, max_matmul: usize) -
         "adapter": e.ctx.info.name,
         "backend": format!("{:?}", e.ctx.info.backend),
         "device_type": format!("{:?}", e.ctx.info.device_type),
-        "matmul": matmul_json(&e),
+        "kernels": kernels_json(&e),
         "repeats": repeats,
         "results": results,
     }))
 }
 
-/// The engine's matmul configuration and where it came from, as JSON.
-pub fn matmul_json(e: &Engine) -> serde_json::Value {
-    let (config, source) = e.matmul;
-    json!({ "policy": config.policy, "tile_k": config.tile_k, "source": format!("{source:?}").to_lowercase() })
+/// The engine's kernel of each family and where each came from, as JSON.
+pub fn kernels_json(e: &Engine) -> serde_json::Value {
+    json!({
+        "matmul": e.choice.matmul.name(),
+        "precision": e.choice.precision.name(),
+        "rows": e.choice.rows.name(),
+        "attention": e.choice.attention.name(),
+        "sources": e.sources,
+    })
 }
 
-/// `adclr-wgpu tune`: times every matmul candidate on a ViT-S qkv layer of `rows` rows and,
-/// with `save`, stores the fastest for this adapter.
+/// `adclr-wgpu tune`: times each family's candidates on ViT-S shapes of `rows` token rows and,
+/// with `save`, stores the fastest of each for this adapter.
 pub fn tune_report(choice: &AdapterChoice, repeats: usize, rows: usize, save: bool) -> Result<serde_json::Value> {
     if rows == 0 {
         return Err(crate::Error::Data("--rows must be at least 1".into()));
     }
-    let (_, d_in, d_out) = VIT_S_QKV_LAYER;
-    let (measured, best) = measure_matmul_candidates(choice, (rows, d_in, d_out), repeats)?;
+    let cases = TuneCases::vit_s(rows);
+    let (measured, best) = measure_candidates(choice, cases, repeats)?;
     let ctx = crate::gpu::GpuContext::open(choice)?;
-    let flops = 3.0 * 2.0 * (rows * d_in * d_out) as f64;
-    let rows_json: Vec<serde_json::Value> = measured
-        .iter()
-        .map(|(c, ms)| json!({ "policy": c.policy, "tile_k": c.tile_k, "ms": ms, "gflops": flops / ms / 1e6 }))
-        .collect();
+    let (_, d_in, d_out) = cases.linear;
+    let matmul_flops = 3.0 * 2.0 * (rows * d_in * d_out) as f64;
+    let timed = |v: &[(String, f64)], flops: Option<f64>| -> Vec<serde_json::Value> {
+        v.iter().map(|(name, ms)| json!({ "kernel": name, "ms": ms, "gflops": flops.map(|f| f / ms / 1e6) })).collect()
+    };
+    let attention_flops = attention_case_flops(&cases.attention);
+    let report = json!({
+        "matmul": { "case": format!("linear layer {rows}x{d_in}->{d_out}: forward, input gradient, weight gradient"),
+                    "candidates": timed(&measured.matmul, Some(matmul_flops)) },
+        "rows": { "case": format!("layernorm {rows}x{d_in} forward and backward"), "candidates": timed(&measured.rows, None) },
+        "attention": { "case": format!("attention fwd+bwd b{} t{} h{} d{}", cases.attention.batch, cases.attention.tokens,
+                        cases.attention.heads, cases.attention.head_dim),
+                       "candidates": timed(&measured.attention, Some(attention_flops)) },
+    });
     let mut saved_to = None;
     if save {
         let path = tune::cache_file().ok_or_else(|| {
@@ -210,9 +305,8 @@ pub fn tune_report(choice: &AdapterChoice, repeats: usize, rows: usize, save: bo
     Ok(json!({
         "adapter": ctx.info.name,
         "backend": format!("{:?}", ctx.info.backend),
-        "layer": { "rows": rows, "d_in": d_in, "d_out": d_out, "matmuls": "forward, input gradient, weight gradient" },
-        "candidates": rows_json,
-        "chosen": { "policy": best.policy, "tile_k": best.tile_k },
+        "measured": report,
+        "chosen": best,
         "saved_to": saved_to,
     }))
 }
@@ -327,7 +421,7 @@ pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps
     Ok(json!({
         "adapter": e.ctx.info.name,
         "backend": format!("{:?}", e.ctx.info.backend),
-        "matmul": matmul_json(&e),
+        "kernels": kernels_json(&e),
         "preset": cfg.model.preset,
         "batch": cfg.batch,
         "queries": cfg.queries,

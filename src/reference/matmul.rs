@@ -79,3 +79,10 @@ pub fn backward(s: &MatmulShape, a: &[f64], b: &[f64], dc: &[f64], alpha: f64) -
     }
     (da, db, dbias)
 }
+
+/// Values as the f16-mixed kernels see their operands: rounded to the nearest f16 (ties to
+/// even; beyond f16's range, infinite). Their reference is `forward` / `backward` on rounded
+/// operands, accumulated exactly: the kernels accumulate in f32.
+pub fn round_to_f16(x: &[f64]) -> Vec<f64> {
+    x.iter().map(|&v| half::f16::from_f64(v).to_f64()).collect()
+}

@@ -24,29 +24,34 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// Engines with each kernel policy: workgroup-tiled 64 x 64 and 128 x 128 (GPUs),
-/// register-blocked (CPU drivers) and subgroup-shared blocks (CPU drivers with 8-lane subgroups, where the adapter has
-/// them: lavapipe does). Kernels with several variants are tested on each.
+/// Engines with each kernel variant: (64 x 64 strided matmul, a workgroup per row,
+/// shared-memory attention), (128 x 128 tiles, a workgroup per row, quad attention where subgroups
+/// allow: the GPU rule), (register blocks, an invocation per row, per-row attention) and, where the adapter
+/// has 8-lane subgroups (lavapipe does), (subgroup matmul, an invocation per row, subgroup
+/// attention). Kernels with several variants are tested on each.
 pub fn engines() -> Vec<&'static Engine> {
-    use adclr_wgpu::gpu::KernelPolicy;
-    static TILED: OnceLock<Engine> = OnceLock::new();
-    static LARGE: OnceLock<Engine> = OnceLock::new();
+    use adclr_wgpu::gpu::{AttentionKernel as A, KernelChoice, MatmulKernel as M, RowKernels as R};
+    static STRIDED: OnceLock<Engine> = OnceLock::new();
+    static TILES: OnceLock<Engine> = OnceLock::new();
     static BLOCKED: OnceLock<Engine> = OnceLock::new();
     static SUBGROUP: OnceLock<Option<Engine>> = OnceLock::new();
-    let open = |p| {
-        Engine::open_with_policy(&AdapterChoice::default(), p)
-            .unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
+    let open = |matmul, rows, attention| {
+        Engine::open_with_choice(&AdapterChoice::default(), KernelChoice::f32(matmul, rows, attention))
+    };
+    let must = |matmul, rows, attention| {
+        open(matmul, rows, attention).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
     };
     let mut out = vec![
-        TILED.get_or_init(|| open(KernelPolicy::Tiled)),
-        LARGE.get_or_init(|| open(KernelPolicy::Large)),
-        BLOCKED.get_or_init(|| open(KernelPolicy::Blocked)),
+        STRIDED.get_or_init(|| must(M::Strided, R::Workgroup, A::Tiled)),
+        // Quad attention needs subgroups, which `ADCLR_LIMITS=minimal` turns off.
+        TILES.get_or_init(|| {
+            open(M::Tiles, R::Workgroup, A::Quad).unwrap_or_else(|_| must(M::Tiles, R::Workgroup, A::Tiled))
+        }),
+        BLOCKED.get_or_init(|| must(M::Blocked, R::Invocation, A::PerRow)),
     ];
-    let subgroup =
-        SUBGROUP.get_or_init(|| Engine::open_with_policy(&AdapterChoice::default(), KernelPolicy::Subgroup).ok());
-    match subgroup {
+    match SUBGROUP.get_or_init(|| open(M::Subgroup, R::Invocation, A::Subgroup).ok()) {
         Some(e) => out.push(e),
-        None => eprintln!("note: this adapter has no 8-lane subgroups; the subgroup matmul is not tested"),
+        None => eprintln!("note: this adapter has no 8-lane subgroups; the subgroup kernels are not tested"),
     }
     out
 }

@@ -29,7 +29,7 @@ fn linear_forward_and_backward_match_reference() {
             let mut ds = vec![linear::forward(e, &gx, &l, &gy, rows).unwrap()];
             ds.extend(linear::backward(e, &gx, &l, &gdy, Some(&gdx), &grad, rows).unwrap());
             e.run(&ds.iter().collect::<Vec<_>>()).unwrap();
-            let what = format!("{rows}x{inp}->{out} on {:?}", e.policy());
+            let what = format!("{rows}x{inp}->{out} on {:?}", e.choice);
             let y = reference::linear::forward(&x, &w, Some(&b), rows, inp, out);
             let (dx, dw, db) = reference::linear::backward(&x, &w, &dy, rows, inp, out);
             assert_close(&format!("y {what}"), &download_on(e, &gy), &y, 1e-5, 1e-5);
@@ -63,7 +63,7 @@ fn linear_gelu_variants_match_reference() {
             ds.push(linear::forward(e, &gh, &fc2, &gy, rows).unwrap());
             ds.extend(linear::backward_through_gelu(e, (&gh, &gpre), &fc2, &gdy, &gdpre, &grad2, rows).unwrap());
             e.run(&ds.iter().collect::<Vec<_>>()).unwrap();
-            let what = format!("rows {rows} d {d} hidden {hidden} on {:?}", e.policy());
+            let what = format!("rows {rows} d {d} hidden {hidden} on {:?}", e.choice);
             let pre = reference::linear::forward(&x, &w1, Some(&b1), rows, d, hidden);
             let h = gelu::forward(&pre);
             let y = reference::linear::forward(&h, &w2, Some(&b2), rows, hidden, d);

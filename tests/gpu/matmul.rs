@@ -1,7 +1,5 @@
 use crate::common::*;
-use adclr_wgpu::gpu::tune::MatmulConfig;
-use adclr_wgpu::gpu::KernelPolicy;
-use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor};
+use adclr_wgpu::gpu::{GpuTensor, MatmulKernel};
 use adclr_wgpu::ops::matmul::{self, MatmulShape};
 use adclr_wgpu::reference;
 
@@ -108,7 +106,7 @@ fn weight_gradients_over_many_rows_match_reference() {
             s.trans_b = trans_b;
             let (rows, cols) = if trans_b { (n, k) } else { (k, n) };
             if e.scratch.is_some() {
-                assert!(matmul::split_k(e, rows, cols, m) > 1, "{s:?} should be split on {:?}", e.policy());
+                assert!(matmul::split_k(e, rows, cols, m) > 1, "{s:?} should be split on {:?}", e.choice);
                 assert!(adclr_wgpu::ops::reduce::row_chunks(e, m, n).0 > 1, "{s:?} bias in one pass");
             }
             let a = f32_exact(&rng.vec(s.a_len(), 1.0));
@@ -129,26 +127,44 @@ fn weight_gradients_over_many_rows_match_reference() {
     }
 }
 
+/// The 128 x 128 tiles (matmul_tiles.wgsl) on shapes that cross tile edges in M and N, end
+/// K in a partial step of 8 and run several steps, over batches and broadcast weights, in
+/// each layout they take (checked to be taken): forward with bias and accumulation, both
+/// gradients (the weight gradient of a broadcast B summed over the batch in the kernel).
 #[test]
-fn matmul_with_other_tile_k_override() {
-    for (policy, tile_k) in [(KernelPolicy::Tiled, 8), (KernelPolicy::Tiled, 32), (KernelPolicy::Large, 8)] {
-        let config = MatmulConfig { policy, tile_k };
-        let e = Engine::open_with_config(&AdapterChoice::default(), config).unwrap();
-        let mut rng = Rng::new(3);
-        let mut s = MatmulShape::new(2, 130, 129, 37);
-        s.trans_b = true;
+fn tiles_kernels_match_reference_across_tile_edges() {
+    let e = engines().into_iter().find(|e| e.choice.matmul == MatmulKernel::Tiles).expect("a tiles engine");
+    let mut rng = Rng::new(11);
+    let mut ran = std::collections::BTreeSet::new();
+    for s in variants(&[(1, 260, 132, 36), (2, 129, 260, 20), (3, 8, 4, 4), (1, 4, 136, 1028)], false) {
         let a = f32_exact(&rng.vec(s.a_len(), 1.0));
         let b = f32_exact(&rng.vec(s.b_len(), 1.0));
-        let ga =
-            GpuTensor::from_f32(&e.ctx, "a", &[a.len()], &a.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
-        let gb =
-            GpuTensor::from_f32(&e.ctx, "b", &[b.len()], &b.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
-        let gc = GpuTensor::zeros(&e.ctx, "c", &[s.c_len()]).unwrap();
-        e.run(&[&matmul::forward(&e, &s, &ga, &gb, None, &gc, 1.0, false).unwrap()]).unwrap();
-        let got: Vec<f64> = gc.read_f32(&e.ctx).unwrap().iter().map(|&x| x as f64).collect();
-        let want = reference::matmul::forward(&s, &a, &b, None, 1.0);
-        assert_close(&format!("matmul {policy:?} TILE_K {tile_k}"), &got, &want, 1e-5, 1e-4);
+        let bias = f32_exact(&rng.vec(s.n, 1.0));
+        let c0 = f32_exact(&rng.vec(s.c_len(), 1.0));
+        let dc = f32_exact(&rng.vec(s.c_len(), 1.0));
+        let (ga, gb, gbias, gdc) =
+            (upload_on(e, "a", &a), upload_on(e, "b", &b), upload_on(e, "bias", &bias), upload_on(e, "dc", &dc));
+        let gc = upload_on(e, "c", &c0);
+        let (gda, gdb) = (zeros_on(e, "da", s.a_len()), zeros_on(e, "db", s.b_len()));
+        let forward = matmul::forward(e, &s, &ga, &gb, Some(&gbias), &gc, 0.5, true).unwrap();
+        let backward = matmul::backward(e, &s, &ga, &gb, &gdc, Some(&gda), Some(&gdb), None, 0.5, false).unwrap();
+        // A transposed runs along M (M % 4 == 0 here or not), and no kernel takes both transposed.
+        let taken = !s.trans_a || (!s.trans_b && s.m.is_multiple_of(4));
+        if taken {
+            assert!(forward.kernel.starts_with("matmul_tiles_"), "{s:?} ran {}", forward.kernel);
+        }
+        let mut all = vec![&forward];
+        all.extend(backward.iter());
+        ran.extend(all.iter().map(|d| d.kernel).filter(|k| k.starts_with("matmul_tiles_")));
+        e.run(&all).unwrap();
+        let product = reference::matmul::forward(&s, &a, &b, Some(&bias), 0.5);
+        let want: Vec<f64> = product.iter().zip(&c0).map(|(x, y)| x + y).collect();
+        assert_close(&format!("tiles C {s:?}"), &download_on(e, &gc), &want, 1e-5, 1e-4);
+        let (da, db, _) = reference::matmul::backward(&s, &a, &b, &dc, 0.5);
+        assert_close(&format!("tiles dA {s:?}"), &download_on(e, &gda), &da, 1e-4, 1e-4);
+        assert_close(&format!("tiles dB {s:?}"), &download_on(e, &gdb), &db, 1e-4, 1e-4);
     }
+    assert_eq!(ran.into_iter().collect::<Vec<_>>(), ["matmul_tiles_nn", "matmul_tiles_nt", "matmul_tiles_tn"]);
 }
 
 #[test]
@@ -201,7 +217,7 @@ fn gelu_epilogue_refuses_accumulation_and_transposed_a() {
 /// (checked to be taken), forward and both gradients.
 #[test]
 fn subgroup_kernels_read_operands_spanning_several_texture_rows() {
-    let Some(e) = engines().into_iter().find(|e| e.policy() == KernelPolicy::Subgroup) else {
+    let Some(e) = engines().into_iter().find(|e| e.choice.matmul == MatmulKernel::Subgroup) else {
         eprintln!("note: no 8-lane subgroups on this adapter; the texture-reading kernels are not tested");
         return;
     };
@@ -228,4 +244,154 @@ fn subgroup_kernels_read_operands_spanning_several_texture_rows() {
         assert_close(&format!("texture dA {s:?}"), &download_on(e, &gda), &da, 1e-5, 1e-4);
         assert_close(&format!("texture dB {s:?}"), &download_on(e, &gdb), &db, 1e-5, 1e-4);
     }
+}
+
+/// The tiles kernels (f32 and f16) are built without naga's bounds checks (`ShaderFile::trusted`): each entry
+/// point, run directly on operands followed by NaN in the same binding and a C followed by
+/// sentinels, at shapes whose edges end inside a tile and inside a K step, per batch and
+/// summed over the batch, uses no value read past its operands (C stays finite and right) and
+/// writes nothing past C (the sentinels stay). (A read past an operand whose value is
+/// discarded leaves no trace here; the shader's header argues there is none.)
+#[test]
+fn trusted_tiles_kernels_stay_inside_their_operands() {
+    use adclr_wgpu::gpu::kernels::SHADER_FILES;
+    use matmul::{MatmulParams, FLAG_BIAS, FLAG_SUM_BATCH};
+    for file in ["matmul_tiles", "matmul_tiles_f16"] {
+        assert!(SHADER_FILES.iter().any(|f| f.name == file && f.trusted), "{file} is not trusted");
+    }
+    let e = engines().into_iter().find(|e| e.choice.matmul == MatmulKernel::Tiles).expect("a tiles engine");
+    // The f16 entry points too, where the device compiled them (reference on rounded operands).
+    let mut entries =
+        vec![("matmul_tiles_nt", false, true), ("matmul_tiles_nn", false, false), ("matmul_tiles_tn", true, false)];
+    if e.kernels.has("matmul_tiles_f16_nt") {
+        entries.extend([
+            ("matmul_tiles_f16_nt", false, true),
+            ("matmul_tiles_f16_nn", false, false),
+            ("matmul_tiles_f16_tn", true, false),
+        ]);
+    }
+    const TAIL: usize = 300;
+    const SENTINEL: f64 = 7.25;
+    let with_tail = |x: &[f64], fill: f64| x.iter().copied().chain(std::iter::repeat_n(fill, TAIL)).collect::<Vec<_>>();
+    let mut rng = Rng::new(12);
+    for (entry, trans_a, trans_b) in entries {
+        for (batch, m, n, k) in [(2, 132, 68, 12), (1, 4, 4, 4), (3, 260, 132, 36)] {
+            for sum_batch in [false, true] {
+                let mut s = MatmulShape::new(batch, m, n, k);
+                (s.trans_a, s.trans_b) = (trans_a, trans_b);
+                let a = f32_exact(&rng.vec(s.a_len(), 1.0));
+                let b = f32_exact(&rng.vec(s.b_len(), 1.0));
+                let bias = f32_exact(&rng.vec(n, 1.0));
+                let c_len = if sum_batch { m * n } else { s.c_len() };
+                let ga = upload_on(e, "a", &with_tail(&a, f64::NAN));
+                let gb = upload_on(e, "b", &with_tail(&b, f64::NAN));
+                let gbias = upload_on(e, "bias", &with_tail(&bias, f64::NAN));
+                let gc = upload_on(e, "c", &with_tail(&vec![0.0; c_len], SENTINEL));
+                let (a_rs, a_cs) = if trans_a { (1, m) } else { (k, 1) };
+                let (b_rs, b_cs) = if trans_b { (1, k) } else { (n, 1) };
+                let params = MatmulParams {
+                    m: m as u32,
+                    n: n as u32,
+                    k: k as u32,
+                    batch: batch as u32,
+                    a_rs: a_rs as u32,
+                    a_cs: a_cs as u32,
+                    a_bs: (m * k) as u32,
+                    b_rs: b_rs as u32,
+                    b_cs: b_cs as u32,
+                    b_bs: (k * n) as u32,
+                    c_bs: (m * n) as u32,
+                    flags: FLAG_BIAS | if sum_batch { FLAG_SUM_BATCH } else { 0 },
+                    alpha: 0.5,
+                    ..Default::default()
+                };
+                let z = if sum_batch { 1 } else { batch as u32 };
+                let grid = [(n as u32).div_ceil(128), (m as u32).div_ceil(128), z];
+                let tensors = [&ga, &gb, &gbias, &gc, &ga, &e.kernels.dummy_rw];
+                e.run(&[&e.dispatch(entry, &params, &tensors, grid).unwrap()]).unwrap();
+                let got = download_on(e, &gc);
+                let (a, b) = match entry.contains("f16") {
+                    true => (reference::matmul::round_to_f16(&a), reference::matmul::round_to_f16(&b)),
+                    false => (a, b),
+                };
+                let per_batch = reference::matmul::forward(&s, &a, &b, None, 0.5);
+                let mut want = vec![0.0; c_len];
+                for (i, v) in per_batch.iter().enumerate() {
+                    let at = if sum_batch { i % (m * n) } else { i };
+                    want[at] += v;
+                }
+                // The bias is added once per stored element, after the batch sum.
+                for (i, w) in want.iter_mut().enumerate() {
+                    *w += bias[i % n];
+                }
+                let what = format!("{entry} {batch}x{m}x{n}x{k} sum_batch {sum_batch}");
+                assert_close(&what, &got[..c_len], &want, 1e-4, 1e-4);
+                assert!(got[c_len..].iter().all(|&x| x == SENTINEL), "{what} wrote past C");
+            }
+        }
+    }
+}
+
+/// f16-mixed (matmul_tiles_f16.wgsl): every product the tiles take runs with its operands
+/// rounded to f16 and an f32 accumulation, so it matches the reference on rounded operands at
+/// the f32 tolerance of the other matmul tests, and that tolerance refuses the unrounded
+/// reference (a kernel that kept f32 operands would fail); the layouts the tiles do not take
+/// stay f32. Forward with bias and both gradients (split-K for the larger weight gradient).
+#[test]
+fn f16_mixed_tiles_round_operands_and_accumulate_in_f32() {
+    use adclr_wgpu::gpu::choice::Family;
+    use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, Precision, RowKernels};
+    if let Some(missing) = Precision::F16Mixed.missing_on(&engine().ctx) {
+        eprintln!("note: f16-mixed needs {missing}; not tested here");
+        return;
+    }
+    let base = KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Tiled);
+    let choice = KernelChoice { precision: Precision::F16Mixed, ..base };
+    let e = Engine::open_with_choice(&AdapterChoice::default(), choice).unwrap();
+    let e = &e;
+    let (atol, rtol) = (1e-5, 1e-4);
+    let round = reference::matmul::round_to_f16;
+    let mut rng = Rng::new(13);
+    let mut ran = std::collections::BTreeSet::new();
+    for s in variants(&[(2, 129, 260, 20), (1, 260, 132, 36)], false) {
+        let a = f32_exact(&rng.vec(s.a_len(), 1.0));
+        let b = f32_exact(&rng.vec(s.b_len(), 1.0));
+        let bias = f32_exact(&rng.vec(s.n, 1.0));
+        let dc = f32_exact(&rng.vec(s.c_len(), 1.0));
+        let (ga, gb, gbias, gdc) =
+            (upload_on(e, "a", &a), upload_on(e, "b", &b), upload_on(e, "bias", &bias), upload_on(e, "dc", &dc));
+        let (gc, gda, gdb) = (zeros_on(e, "c", s.c_len()), zeros_on(e, "da", s.a_len()), zeros_on(e, "db", s.b_len()));
+        let forward = matmul::forward(e, &s, &ga, &gb, Some(&gbias), &gc, 0.5, false).unwrap();
+        let backward = matmul::backward(e, &s, &ga, &gb, &gdc, Some(&gda), Some(&gdb), None, 0.5, false).unwrap();
+        let mut all = vec![&forward];
+        all.extend(backward.iter());
+        e.run(&all).unwrap();
+        let exact_c = reference::matmul::forward(&s, &a, &b, Some(&bias), 0.5);
+        let rounded_c = reference::matmul::forward(&s, &round(&a), &round(&b), Some(&bias), 0.5);
+        let (exact_da, exact_db, _) = reference::matmul::backward(&s, &a, &b, &dc, 0.5);
+        let (rounded_da, rounded_db, _) = reference::matmul::backward(&s, &round(&a), &round(&b), &round(&dc), 0.5);
+        // dA is the first backward dispatch, dB's product (split or not) the second.
+        for (what, kernel, got, rounded, exact) in [
+            ("C", forward.kernel, &gc, rounded_c, exact_c),
+            ("dA", backward[0].kernel, &gda, rounded_da, exact_da),
+            ("dB", backward[1].kernel, &gdb, rounded_db, exact_db),
+        ] {
+            let got = download_on(e, got);
+            let what = format!("f16-mixed {what} {s:?} by {kernel}");
+            if kernel.starts_with("matmul_tiles_f16_") {
+                ran.insert(kernel);
+                assert_close(&what, &got, &rounded, atol, rtol);
+                assert!(
+                    check_close(&what, &exact, &rounded, atol, rtol).is_err(),
+                    "{what}: rounding is invisible here"
+                );
+            } else {
+                assert_close(&what, &got, &exact, atol, rtol);
+            }
+        }
+    }
+    assert_eq!(
+        ran.into_iter().collect::<Vec<_>>(),
+        ["matmul_tiles_f16_nn", "matmul_tiles_f16_nt", "matmul_tiles_f16_tn"]
+    );
 }

@@ -1,29 +1,57 @@
-//! Matmul tuning: candidates per adapter, the per-adapter cache, configurations a device
-//! cannot run.
+//! Kernel choice and tuning: the per-family candidates, the per-adapter cache, the environment
+//! variables and choices a device cannot run.
 
 use crate::common::*;
-use adclr_wgpu::gpu::tune::{self, MatmulConfig, TunedEntry};
-use adclr_wgpu::gpu::KernelPolicy;
-use adclr_wgpu::gpu::{AdapterChoice, Engine};
-use adclr_wgpu::perf::bench::measure_matmul_candidates;
+use adclr_wgpu::gpu::choice::{self, ChoiceSource, Family};
+use adclr_wgpu::gpu::tune::{self, Measured, TunedEntry};
+use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, MatmulKernel, Precision, RowKernels};
+use adclr_wgpu::ops::attention::{AttentionShape, QueryAttends};
+use adclr_wgpu::perf::bench::{measure_candidates, TuneCases};
 
 fn temp_cache(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("adclr-tune-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    dir.join("nested").join("matmul-tuning.json")
+    dir.join("nested").join("kernel-tuning.json")
 }
 
+fn entry(chosen: KernelChoice, version: &str) -> TunedEntry {
+    TunedEntry { chosen, measured: Measured::default(), version: version.into() }
+}
+
+const BLOCKED: KernelChoice = KernelChoice::f32(MatmulKernel::Blocked, RowKernels::Invocation, AttentionKernel::PerRow);
+
 #[test]
-fn measure_times_every_candidate_and_picks_the_fastest() {
+fn measure_times_every_candidate_of_each_family_and_picks_the_fastest() {
     let e = engine();
-    let candidates = tune::candidates(&e.ctx);
-    assert_eq!(candidates.iter().any(|c| c.policy == KernelPolicy::Subgroup), KernelPolicy::subgroup_supported(&e.ctx));
-    assert!(candidates.iter().any(|c| c.policy == KernelPolicy::Tiled && c.tile_k == 32));
-    let (measured, best) = measure_matmul_candidates(&AdapterChoice::default(), (5, 8, 12), 1).unwrap();
-    assert_eq!(measured.iter().map(|m| m.0).collect::<Vec<_>>(), candidates);
-    assert!(measured.iter().all(|m| m.1.is_finite() && m.1 > 0.0), "{measured:?}");
-    let fastest = measured.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
-    assert_eq!(best, fastest);
+    let matmuls = MatmulKernel::candidates(&e.ctx);
+    assert_eq!(matmuls.contains(&MatmulKernel::Subgroup), choice::eight_lane_subgroups(&e.ctx));
+    assert!(matmuls.contains(&MatmulKernel::Tiles) && !matmuls.contains(&MatmulKernel::Strided), "{matmuls:?}");
+    let attention = AttentionShape {
+        batch: 1,
+        tokens: 9,
+        heads: 2,
+        head_dim: 64,
+        n_base: 7,
+        query_attends: QueryAttends::ClsPatchesSelf,
+        bidirectional: false,
+    };
+    let cases = TuneCases { linear: (5, 8, 12), attention };
+    let (measured, best) = measure_candidates(&AdapterChoice::default(), cases, 1).unwrap();
+    let names = |v: &[(String, f64)]| v.iter().map(|m| m.0.clone()).collect::<Vec<_>>();
+    let want = |c: Vec<&'static str>| c.into_iter().map(String::from).collect::<Vec<_>>();
+    assert_eq!(names(&measured.matmul), want(matmuls.iter().map(|v| v.name()).collect()));
+    assert_eq!(names(&measured.rows), want(RowKernels::candidates(&e.ctx).iter().map(|v| v.name()).collect()));
+    assert_eq!(
+        names(&measured.attention),
+        want(AttentionKernel::candidates(&e.ctx).iter().map(|v| v.name()).collect())
+    );
+    for family in [&measured.matmul, &measured.rows, &measured.attention] {
+        assert!(family.iter().all(|m| m.1.is_finite() && m.1 > 0.0), "{measured:?}");
+    }
+    let fastest = |v: &[(String, f64)]| v.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0.clone();
+    assert_eq!(best.matmul.name(), fastest(&measured.matmul));
+    assert_eq!(best.rows.name(), fastest(&measured.rows));
+    assert_eq!(best.attention.name(), fastest(&measured.attention));
 }
 
 #[test]
@@ -31,43 +59,67 @@ fn cache_round_trip_keeps_one_entry_per_adapter() {
     let e = engine();
     let path = temp_cache("round-trip");
     assert_eq!(tune::load(&path, &e.ctx), None, "no file yet");
-    let chosen = MatmulConfig { policy: KernelPolicy::Tiled, tile_k: 32 };
-    let entry = TunedEntry { chosen, measured: vec![(chosen, 1.5)], version: env!("CARGO_PKG_VERSION").into() };
-    tune::store(&path, &e.ctx.info, entry.clone()).unwrap();
+    let chosen = KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Tiled);
+    let mut measured = entry(chosen, env!("CARGO_PKG_VERSION"));
+    measured.measured.matmul = vec![("tiles".into(), 1.5)];
+    tune::store(&path, &e.ctx.info, measured.clone()).unwrap();
     assert_eq!(tune::load(&path, &e.ctx), Some(chosen));
     // Another adapter's entry is kept beside this one.
     let mut other = e.ctx.info.clone();
     other.name = "some other GPU".into();
-    let other_choice = MatmulConfig { policy: KernelPolicy::Blocked, tile_k: 16 };
-    tune::store(&path, &other, TunedEntry { chosen: other_choice, ..entry.clone() }).unwrap();
+    tune::store(&path, &other, TunedEntry { chosen: BLOCKED, ..measured }).unwrap();
     assert_eq!(tune::load(&path, &e.ctx), Some(chosen));
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("some other GPU") && text.contains(&e.ctx.info.name), "{text}");
 }
 
 #[test]
-fn stale_impossible_or_corrupt_cache_entries_are_ignored() {
+fn stale_or_corrupt_cache_entries_are_ignored() {
     let e = engine();
     let path = temp_cache("ignored");
-    let good = MatmulConfig { policy: KernelPolicy::Blocked, tile_k: 16 };
-    let old = TunedEntry { chosen: good, measured: vec![], version: "0.0.0-old".into() };
-    tune::store(&path, &e.ctx.info, old).unwrap();
+    tune::store(&path, &e.ctx.info, entry(BLOCKED, "0.0.0-old")).unwrap();
     assert_eq!(tune::load(&path, &e.ctx), None, "measured by another version");
-    let impossible = MatmulConfig { policy: KernelPolicy::Tiled, tile_k: 12 };
-    let entry = TunedEntry { chosen: impossible, measured: vec![], version: env!("CARGO_PKG_VERSION").into() };
-    tune::store(&path, &e.ctx.info, entry).unwrap();
-    assert_eq!(tune::load(&path, &e.ctx), None, "TILE_K 12 is not a candidate");
     std::fs::write(&path, b"{ not json").unwrap();
     assert_eq!(tune::load(&path, &e.ctx), None, "corrupt file");
     // Tuning again replaces a corrupt file.
-    let entry = TunedEntry { chosen: good, measured: vec![], version: env!("CARGO_PKG_VERSION").into() };
-    tune::store(&path, &e.ctx.info, entry).unwrap();
-    assert_eq!(tune::load(&path, &e.ctx), Some(good));
+    tune::store(&path, &e.ctx.info, entry(BLOCKED, env!("CARGO_PKG_VERSION"))).unwrap();
+    assert_eq!(tune::load(&path, &e.ctx), Some(BLOCKED));
+}
+
+/// Each family comes from its own place: the tuned choice where there is one, the rule
+/// otherwise; a tuned choice this device cannot run is ignored. (The environment variables
+/// are read by the same function; `tests/cli.rs` runs them in a child process.)
+#[test]
+fn for_adapter_takes_each_family_from_the_tuned_choice_or_the_rule() {
+    let e = engine();
+    let (rule, sources) = KernelChoice::for_adapter(&e.ctx, None).unwrap();
+    assert_eq!(rule, KernelChoice::rule(&e.ctx));
+    assert_eq!(sources, choice::ChoiceSources::all(ChoiceSource::Default));
+    // The precision is never taken from tuning: it changes the numbers, not just the speed.
+    let f16 = KernelChoice { precision: Precision::F16Mixed, ..BLOCKED };
+    let (tuned, sources) = KernelChoice::for_adapter(&e.ctx, Some(f16)).unwrap();
+    assert_eq!(tuned, BLOCKED);
+    let tuned_sources =
+        choice::ChoiceSources { precision: ChoiceSource::Default, ..choice::ChoiceSources::all(ChoiceSource::Tuned) };
+    assert_eq!(sources, tuned_sources);
+    if !choice::eight_lane_subgroups(&e.ctx) {
+        let impossible = KernelChoice { matmul: MatmulKernel::Subgroup, ..BLOCKED };
+        assert_eq!(KernelChoice::for_adapter(&e.ctx, Some(impossible)).unwrap().0, rule);
+    }
+    assert!(e.kernel_summary().contains(e.choice.matmul.name()), "{}", e.kernel_summary());
 }
 
 #[test]
-fn opening_an_impossible_configuration_names_it() {
-    let bad = MatmulConfig { policy: KernelPolicy::Tiled, tile_k: 12 };
-    let err = Engine::open_with_config(&AdapterChoice::default(), bad).err().expect("TILE_K 12 is refused");
-    assert!(err.to_string().contains("TILE_K"), "{err}");
+fn opening_a_choice_the_device_cannot_run_names_what_is_missing() {
+    let e = engine();
+    let subgroup_matmul = KernelChoice { matmul: MatmulKernel::Subgroup, ..BLOCKED };
+    match (choice::eight_lane_subgroups(&e.ctx), Engine::open_with_choice(&AdapterChoice::default(), subgroup_matmul)) {
+        (true, opened) => assert!(opened.is_ok()),
+        (false, Err(err)) => assert!(err.to_string().contains("8-lane subgroups"), "{err}"),
+        (false, Ok(_)) => panic!("a subgroup matmul opened without 8-lane subgroups"),
+    }
+    // What a family's messages list.
+    assert_eq!(MatmulKernel::names(), "tiles, blocked, subgroup or strided");
+    assert_eq!(AttentionKernel::parse("per-row"), Some(AttentionKernel::PerRow));
+    assert_eq!(RowKernels::parse("rows"), None);
 }

@@ -1,0 +1,326 @@
+//! Which kernel of each family an engine runs, where several compute the same thing.
+//!
+//! Three families, each chosen on its own: the matmul and its operands' precision (`ops::matmul`), the row kernels
+//! (LayerNorm, residual + LayerNorm, weight norm, gradient block sums, column reductions) and
+//! the fused attention (`ops::attention`). `KernelChoice::for_adapter` takes each family from
+//! its environment variable (`ADCLR_MATMUL`, `ADCLR_PRECISION`, `ADCLR_ROWS`, `ADCLR_ATTENTION`), else from this
+//! adapter's `adclr-wgpu tune` measurements (`gpu::tune`), else from the built-in rule. Tests
+//! open one engine per combination they need (`Engine::open_with_choice`) so every variant is
+//! checked on lavapipe.
+
+use super::context::GpuContext;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The subgroup size `matmul_subgroup.wgsl` and the subgroup attention are written for.
+pub const SUBGROUP_LANES: u32 = 8;
+
+/// The matmul kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatmulKernel {
+    /// 128 x 128 workgroup tiles, 8 x 8 per invocation, vec4 loads, double-buffered workgroup
+    /// memory, one entry point per layout (matmul_tiles.wgsl; GPUs).
+    Tiles,
+    /// Register blocks of 8 x 4 with vec4 loads and no workgroup memory (matmul_vec4.wgsl; CPU
+    /// drivers such as lavapipe).
+    Blocked,
+    /// As Blocked with the eight lanes of a subgroup sharing their loads of A and both
+    /// operands read from textures (matmul_subgroup.wgsl; CPU drivers whose subgroups are
+    /// exactly 8 lanes: lavapipe on 256-bit SIMD).
+    Subgroup,
+    /// 64 x 64 workgroup tiles over any strides (matmul.wgsl): what the others fall back to
+    /// for layouts they do not take; chosen alone only to test it.
+    Strided,
+}
+
+/// How the row kernels and column reductions spread a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowKernels {
+    /// A workgroup per row with barriers, two-pass column sums and split-K weight gradients
+    /// through the engine's scratch buffers (GPUs).
+    Workgroup,
+    /// One invocation per row, no barriers (CPU drivers, where barriers are expensive).
+    Invocation,
+}
+
+/// The fused attention kernels (each falls back to PerRow for shapes it does not take).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttentionKernel {
+    /// Four lanes per row, 64 rows per workgroup, head_dim 64; needs subgroups of 4+ lanes.
+    Quad,
+    /// Shared-memory tiles of 64 rows, one invocation per row, head_dim 64.
+    Tiled,
+    /// Eight rows per subgroup from textures, head_dim % 4 == 0; needs 8-lane subgroups.
+    Subgroup,
+    /// One invocation per row, any shape.
+    PerRow,
+}
+
+/// The precision of the matmul operands (the accumulation is f32 in both).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// f32 operands.
+    #[default]
+    F32,
+    /// Operands rounded to f16 (matmul_tiles_f16.wgsl), products accumulated in f32; the
+    /// layouts it does not take stay f32. Not tuned: it changes the numbers.
+    F16Mixed,
+}
+
+/// A family of kernels: its variants, names and what each needs of the device.
+pub trait Family: Copy + PartialEq + std::fmt::Debug + 'static {
+    /// The environment variable that forces a variant.
+    const VARIABLE: &'static str;
+    /// Every variant.
+    const ALL: &'static [Self];
+    /// The name the environment, the tuning cache and the reports use.
+    fn name(self) -> &'static str;
+    /// What the device lacks for this variant, if anything.
+    fn missing_on(self, ctx: &GpuContext) -> Option<String>;
+    /// The variants worth timing on a device (`tune`): those it runs, less test-only ones.
+    fn candidates(ctx: &GpuContext) -> Vec<Self> {
+        Self::ALL.iter().copied().filter(|v| v.missing_on(ctx).is_none()).collect()
+    }
+    /// The variant called `name`.
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.name() == name)
+    }
+    /// Every name, for messages: "a, b or c".
+    fn names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|v| v.name()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
+    }
+}
+
+/// The device has subgroups of exactly `SUBGROUP_LANES` lanes.
+pub fn eight_lane_subgroups(ctx: &GpuContext) -> bool {
+    ctx.subgroups && ctx.info.subgroup_min_size == SUBGROUP_LANES && ctx.info.subgroup_max_size == SUBGROUP_LANES
+}
+
+fn needs_eight_lanes(ctx: &GpuContext) -> Option<String> {
+    (!eight_lane_subgroups(ctx)).then(|| format!("8-lane subgroups, which {} lacks", ctx.describe()))
+}
+
+impl Family for MatmulKernel {
+    const VARIABLE: &'static str = "ADCLR_MATMUL";
+    const ALL: &'static [Self] = &[Self::Tiles, Self::Blocked, Self::Subgroup, Self::Strided];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Tiles => "tiles",
+            Self::Blocked => "blocked",
+            Self::Subgroup => "subgroup",
+            Self::Strided => "strided",
+        }
+    }
+    fn missing_on(self, ctx: &GpuContext) -> Option<String> {
+        match self {
+            Self::Subgroup => needs_eight_lanes(ctx),
+            Self::Tiles | Self::Blocked | Self::Strided => None,
+        }
+    }
+    fn candidates(ctx: &GpuContext) -> Vec<Self> {
+        // Strided is the fallback of the others, slower than Tiles on every layout both take.
+        Self::ALL.iter().copied().filter(|v| *v != Self::Strided && v.missing_on(ctx).is_none()).collect()
+    }
+}
+
+impl Family for Precision {
+    const VARIABLE: &'static str = "ADCLR_PRECISION";
+    const ALL: &'static [Self] = &[Self::F32, Self::F16Mixed];
+    fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16Mixed => "f16-mixed",
+        }
+    }
+    fn missing_on(self, ctx: &GpuContext) -> Option<String> {
+        match self {
+            Self::F16Mixed if !ctx.shader_f16 => {
+                Some(format!("f16 in shaders (SHADER_F16), which {} lacks", ctx.describe()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Family for RowKernels {
+    const VARIABLE: &'static str = "ADCLR_ROWS";
+    const ALL: &'static [Self] = &[Self::Workgroup, Self::Invocation];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Workgroup => "workgroup",
+            Self::Invocation => "invocation",
+        }
+    }
+    fn missing_on(self, _: &GpuContext) -> Option<String> {
+        None
+    }
+}
+
+impl Family for AttentionKernel {
+    const VARIABLE: &'static str = "ADCLR_ATTENTION";
+    const ALL: &'static [Self] = &[Self::Quad, Self::Tiled, Self::Subgroup, Self::PerRow];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Quad => "quad",
+            Self::Tiled => "tiled",
+            Self::Subgroup => "subgroup",
+            Self::PerRow => "per-row",
+        }
+    }
+    fn missing_on(self, ctx: &GpuContext) -> Option<String> {
+        match self {
+            Self::Quad if !(ctx.subgroups && ctx.info.subgroup_min_size >= 4) => {
+                Some(format!("subgroups of 4 or more lanes, which {} lacks", ctx.describe()))
+            }
+            Self::Subgroup => needs_eight_lanes(ctx),
+            _ => None,
+        }
+    }
+}
+
+/// Where a family's choice came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChoiceSource {
+    /// Its environment variable.
+    Environment,
+    /// The tuning cache (`adclr-wgpu tune`).
+    Tuned,
+    /// The built-in rule.
+    Default,
+    /// Given by the caller (tests, tuning).
+    Explicit,
+}
+
+/// One variant per family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelChoice {
+    pub matmul: MatmulKernel,
+    /// The matmul operands' precision: from `ADCLR_PRECISION` or the caller, never tuned.
+    #[serde(default)]
+    pub precision: Precision,
+    pub rows: RowKernels,
+    pub attention: AttentionKernel,
+}
+
+/// Where each family's choice came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ChoiceSources {
+    pub matmul: ChoiceSource,
+    pub precision: ChoiceSource,
+    pub rows: ChoiceSource,
+    pub attention: ChoiceSource,
+}
+
+impl ChoiceSources {
+    pub fn all(source: ChoiceSource) -> Self {
+        Self { matmul: source, precision: source, rows: source, attention: source }
+    }
+}
+
+impl KernelChoice {
+    /// These kernels with f32 operands.
+    pub const fn f32(matmul: MatmulKernel, rows: RowKernels, attention: AttentionKernel) -> Self {
+        Self { matmul, precision: Precision::F32, rows, attention }
+    }
+
+    /// The built-in rule: on CPU drivers register blocks (subgroup-shared with 8-lane
+    /// subgroups) and an invocation per row; on GPUs 128 x 128 tiles, a workgroup per row
+    /// and quad attention (shared-memory tiles without 4-lane subgroups).
+    pub fn rule(ctx: &GpuContext) -> Self {
+        if ctx.info.device_type == wgpu::DeviceType::Cpu {
+            if eight_lane_subgroups(ctx) {
+                return Self::f32(MatmulKernel::Subgroup, RowKernels::Invocation, AttentionKernel::Subgroup);
+            }
+            return Self::f32(MatmulKernel::Blocked, RowKernels::Invocation, AttentionKernel::PerRow);
+        }
+        let attention = match AttentionKernel::Quad.missing_on(ctx) {
+            None => AttentionKernel::Quad,
+            Some(_) => AttentionKernel::Tiled,
+        };
+        Self::f32(MatmulKernel::Tiles, RowKernels::Workgroup, attention)
+    }
+
+    /// What the device lacks for this choice, naming the family and variant.
+    pub fn check(&self, ctx: &GpuContext) -> Result<()> {
+        let problems: Vec<String> = [
+            self.matmul.missing_on(ctx).map(|m| format!("the {} matmul needs {m}", self.matmul.name())),
+            self.precision.missing_on(ctx).map(|m| format!("{} matmuls need {m}", self.precision.name())),
+            self.rows.missing_on(ctx).map(|m| format!("the {} row kernels need {m}", self.rows.name())),
+            self.attention.missing_on(ctx).map(|m| format!("the {} attention needs {m}", self.attention.name())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(Error::Gpu(problems.join("; "))),
+        }
+    }
+
+    /// The choice `Engine::open` makes: per family its environment variable, else `tuned`
+    /// (this adapter's measured choice, where it still runs here), else the rule. A variable
+    /// naming no variant, or one this device cannot run, is an error that says which.
+    pub fn for_adapter(ctx: &GpuContext, tuned: Option<KernelChoice>) -> Result<(Self, ChoiceSources)> {
+        let rule = Self::rule(ctx);
+        let tuned = tuned.filter(|t| t.check(ctx).is_ok());
+        let (matmul, m) = pick(ctx, tuned.map(|t| t.matmul), rule.matmul)?;
+        let (precision, p) = pick(ctx, None, rule.precision)?;
+        let (rows, r) = pick(ctx, tuned.map(|t| t.rows), rule.rows)?;
+        let (attention, a) = pick(ctx, tuned.map(|t| t.attention), rule.attention)?;
+        let sources = ChoiceSources { matmul: m, precision: p, rows: r, attention: a };
+        Ok((Self { matmul, precision, rows, attention }, sources))
+    }
+
+    /// One line, e.g. "matmul tiles f32 (default), rows workgroup (default), attention quad
+    /// (ADCLR_ATTENTION)".
+    pub fn summary(&self, sources: &ChoiceSources) -> String {
+        let why = |s: ChoiceSource, variable: &str| match s {
+            ChoiceSource::Environment => variable.to_string(),
+            ChoiceSource::Tuned => "measured by `adclr-wgpu tune`".into(),
+            ChoiceSource::Default => "default".into(),
+            ChoiceSource::Explicit => "chosen by the caller".into(),
+        };
+        format!(
+            "matmul {} ({}) {} ({}), rows {} ({}), attention {} ({})",
+            self.matmul.name(),
+            why(sources.matmul, MatmulKernel::VARIABLE),
+            self.precision.name(),
+            why(sources.precision, Precision::VARIABLE),
+            self.rows.name(),
+            why(sources.rows, RowKernels::VARIABLE),
+            self.attention.name(),
+            why(sources.attention, AttentionKernel::VARIABLE),
+        )
+    }
+}
+
+/// A family's variant: its environment variable, else the tuned one, else the rule's.
+fn pick<F: Family>(ctx: &GpuContext, tuned: Option<F>, rule: F) -> Result<(F, ChoiceSource)> {
+    let value = std::env::var(F::VARIABLE).unwrap_or_default();
+    if value.is_empty() {
+        return Ok(match tuned {
+            Some(t) => (t, ChoiceSource::Tuned),
+            None => (rule, ChoiceSource::Default),
+        });
+    }
+    let variant = F::parse(&value).ok_or_else(|| {
+        Error::Gpu(format!("{}={value} names no kernel; use {} (or unset it)", F::VARIABLE, F::names()))
+    })?;
+    if let Some(missing) = variant.missing_on(ctx) {
+        return Err(Error::Gpu(format!(
+            "{}={value} needs {missing}; unset it or choose one of {}",
+            F::VARIABLE,
+            F::candidates(ctx).iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok((variant, ChoiceSource::Environment))
+}
