@@ -19,8 +19,9 @@
 // zeroed), which rests on: every global index is clamped to the operand's last row and column
 // (A's element (M-1, K-1) of the last batch at most, what the launcher's length checks cover);
 // stores and bias reads happen only for m < M and n < N; workgroup indices are below
-// 2 * SLAB by construction (buffer * 256 + k * 32 + column, k < 8, column < 32); buffer 0 is
-// written whole before the first barrier and buffer 1 before any step reads it; the loop runs
+// 4 * SLAB by construction (slab * 256 + k * 32 + column, slab < 4, k < 8, column < 32);
+// buffer 0 of each operand is written whole before the first barrier and buffer 1 before any
+// step reads it; the loop runs
 // `steps` times, a parameter. tests/gpu/matmul.rs runs each entry point on operands followed
 // by NaN and outputs followed by sentinels.
 

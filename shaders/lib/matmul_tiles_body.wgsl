@@ -8,84 +8,55 @@ const TILE_K: u32 = 8u;
 // vec4 per operand per buffer: TILE_K rows of 32 vec4.
 const SLAB: u32 = TILE_K * TILE / 4u;
 
-var<workgroup> a_tile: array<vec4<tile_t>, 2u * SLAB>; // [2][TILE_K][TILE / 4], vec4 along M
-var<workgroup> b_tile: array<vec4<tile_t>, 2u * SLAB>; // [2][TILE_K][TILE / 4], vec4 along N
+// [operand (A, B)][buffer][TILE_K][TILE / 4]: slab `2 operand + buffer`, vec4 along M or N.
+var<workgroup> tiles: array<vec4<tile_t>, 4u * SLAB>;
 
-// The slab element (row of the tile, first k) an invocation loads when its operand runs along
-// K: two vec4 per row of the tile.
-fn along_k(li: u32) -> vec2<u32> {
-    return vec2<u32>(li >> 1u, (li & 1u) << 2u);
+// An operand seen as `rows` x K (A: M x K; B: N x K): element (r, k) at base + r rs + k ks.
+struct Operand { base: u32, rows: u32, rs: u32, ks: u32 }
+
+// The vec4 this invocation loads for the step at k0 of a tile starting at row0: its index in
+// the operand as vec4 (x) and 1 where it lies inside the operand (y). Along K (ks == 1) two
+// vec4 cover a row of the tile; along the rows (rs == 1) 32 vec4 cover a k. Indices past the
+// edges are clamped to the operand's last row and k.
+fn slab_load(along_k: bool, o: Operand, row0: u32, k0: u32, li: u32) -> vec2<u32> {
+    if (along_k) {
+        let r = row0 + (li >> 1u);
+        let k = k0 + ((li & 1u) << 2u);
+        let i = o.base + min(r, o.rows - 1u) * o.rs + min(k, p.k - 4u);
+        return vec2<u32>(i >> 2u, u32(r < o.rows && k < p.k));
+    }
+    let k = k0 + (li >> 5u);
+    let r = row0 + ((li & 31u) << 2u);
+    let i = o.base + min(r, o.rows - 4u) + min(k, p.k - 1u) * o.ks;
+    return vec2<u32>(i >> 2u, u32(r < o.rows && k < p.k));
 }
 
-// The slab element (k, first row of the tile) an invocation loads when its operand runs along
-// the tile's rows (M for A, N for B): 32 vec4 per k.
-fn along_rows(li: u32) -> vec2<u32> {
-    return vec2<u32>(li >> 5u, (li & 31u) << 2u);
-}
-
-// This invocation's vec4 of A for the step at (batch, k0): A (m, k) at a_base + m a_rs + k a_cs.
+// This invocation's vec4 of A, B for the step at (batch, k0), zero outside: A (m, k) at
+// batch a_bs + m a_rs + k a_cs, B (k, n) at batch b_bs + k b_rs + n b_cs.
 fn load_a(a_k: bool, batch: u32, k0: u32, row0: u32, li: u32) -> vec4<f32> {
-    let a_base = batch * p.a_bs;
-    if (a_k) {
-        let at = along_k(li);
-        let gm = row0 + at.x;
-        let gk = k0 + at.y;
-        let v = a4[(a_base + min(gm, p.m - 1u) * p.a_rs + min(gk, p.k - 4u)) >> 2u];
-        return select(vec4<f32>(0.0), v, gm < p.m && gk < p.k);
-    }
-    let at = along_rows(li);
-    let gk = k0 + at.x;
-    let gm = row0 + at.y;
-    let v = a4[(a_base + min(gm, p.m - 4u) + min(gk, p.k - 1u) * p.a_cs) >> 2u];
-    return select(vec4<f32>(0.0), v, gm < p.m && gk < p.k);
+    let at = slab_load(a_k, Operand(batch * p.a_bs, p.m, p.a_rs, p.a_cs), row0, k0, li);
+    return select(vec4<f32>(0.0), a4[at.x], at.y == 1u);
 }
 
-// This invocation's vec4 of B for the step at (batch, k0): B (k, n) at b_base + k b_rs + n b_cs.
 fn load_b(b_k: bool, batch: u32, k0: u32, col0: u32, li: u32) -> vec4<f32> {
-    let b_base = batch * p.b_bs;
-    if (b_k) {
-        let at = along_k(li);
-        let gn = col0 + at.x;
-        let gk = k0 + at.y;
-        let v = b[(b_base + min(gn, p.n - 1u) * p.b_cs + min(gk, p.k - 4u)) >> 2u];
-        return select(vec4<f32>(0.0), v, gn < p.n && gk < p.k);
-    }
-    let at = along_rows(li);
-    let gk = k0 + at.x;
-    let gn = col0 + at.y;
-    let v = b[(b_base + min(gk, p.k - 1u) * p.b_rs + min(gn, p.n - 4u)) >> 2u];
-    return select(vec4<f32>(0.0), v, gn < p.n && gk < p.k);
+    let at = slab_load(b_k, Operand(batch * p.b_bs, p.n, p.b_cs, p.b_rs), col0, k0, li);
+    return select(vec4<f32>(0.0), b[at.x], at.y == 1u);
 }
 
-// Stores an invocation's loaded vec4 into buffer `buf` of a slab, k-major: a vec4 along K is
-// scattered over four k rows, a vec4 along the tile's rows is stored whole.
-fn store_a(a_k: bool, buf: u32, li: u32, v: vec4<f32>) {
-    let base = buf * SLAB;
-    if (a_k) {
-        let at = along_k(li);
-        let col = at.x >> 2u;
-        let lane = at.x & 3u;
-        a_tile[base + at.y * 32u + col][lane] = tile_t(v.x);
-        a_tile[base + (at.y + 1u) * 32u + col][lane] = tile_t(v.y);
-        a_tile[base + (at.y + 2u) * 32u + col][lane] = tile_t(v.z);
-        a_tile[base + (at.y + 3u) * 32u + col][lane] = tile_t(v.w);
+// Stores an invocation's loaded vec4 into `slab`, k-major: a vec4 along K is scattered over
+// four k rows (at row li / 2 of the tile), a vec4 along the tile's rows is stored whole.
+fn store_slab(along_k: bool, slab: u32, li: u32, v: vec4<f32>) {
+    let base = slab * SLAB;
+    if (along_k) {
+        let row = li >> 1u;
+        let at = base + ((li & 1u) << 2u) * 32u + (row >> 2u);
+        let lane = row & 3u;
+        tiles[at][lane] = tile_t(v.x);
+        tiles[at + 32u][lane] = tile_t(v.y);
+        tiles[at + 64u][lane] = tile_t(v.z);
+        tiles[at + 96u][lane] = tile_t(v.w);
     } else {
-        a_tile[base + li] = vec4<tile_t>(v);
-    }
-}
-
-fn store_b(b_k: bool, buf: u32, li: u32, v: vec4<f32>) {
-    let base = buf * SLAB;
-    if (b_k) {
-        let at = along_k(li);
-        let col = at.x >> 2u;
-        let lane = at.x & 3u;
-        b_tile[base + at.y * 32u + col][lane] = tile_t(v.x);
-        b_tile[base + (at.y + 1u) * 32u + col][lane] = tile_t(v.y);
-        b_tile[base + (at.y + 2u) * 32u + col][lane] = tile_t(v.z);
-        b_tile[base + (at.y + 3u) * 32u + col][lane] = tile_t(v.w);
-    } else {
-        b_tile[base + li] = vec4<tile_t>(v);
+        tiles[base + li] = vec4<tile_t>(v);
     }
 }
 
@@ -105,8 +76,8 @@ fn tile_product(a_k: bool, b_k: bool, wg: vec3<u32>, t: vec2<u32>) {
     var acc: array<vec4<f32>, 16>;
     if (steps > 0u) {
         let b0 = select(wg.z, 0u, sum_batch);
-        store_a(a_k, 0u, li, load_a(a_k, b0, 0u, row0, li));
-        store_b(b_k, 0u, li, load_b(b_k, b0, 0u, col0, li));
+        store_slab(a_k, 0u, li, load_a(a_k, b0, 0u, row0, li));
+        store_slab(b_k, 2u, li, load_b(b_k, b0, 0u, col0, li));
     }
     workgroupBarrier();
     var buf = 0u;
@@ -123,10 +94,10 @@ fn tile_product(a_k: bool, b_k: bool, wg: vec3<u32>, t: vec2<u32>) {
         let base = buf * SLAB;
         for (var kk = 0u; kk < TILE_K; kk++) {
             let at = base + kk * 32u;
-            let a_lo = vec4<f32>(a_tile[at + t.y]);
-            let a_hi = vec4<f32>(a_tile[at + 16u + t.y]);
-            let b_lo = vec4<f32>(b_tile[at + t.x]);
-            let b_hi = vec4<f32>(b_tile[at + 16u + t.x]);
+            let a_lo = vec4<f32>(tiles[at + t.y]);
+            let a_hi = vec4<f32>(tiles[at + 16u + t.y]);
+            let b_lo = vec4<f32>(tiles[2u * SLAB + at + t.x]);
+            let b_hi = vec4<f32>(tiles[2u * SLAB + at + 16u + t.x]);
             acc[0] = fma(vec4<f32>(a_lo.x), b_lo, acc[0]);
             acc[1] = fma(vec4<f32>(a_lo.x), b_hi, acc[1]);
             acc[2] = fma(vec4<f32>(a_lo.y), b_lo, acc[2]);
@@ -145,8 +116,8 @@ fn tile_product(a_k: bool, b_k: bool, wg: vec3<u32>, t: vec2<u32>) {
             acc[15] = fma(vec4<f32>(a_hi.w), b_hi, acc[15]);
         }
         if (more) {
-            store_a(a_k, 1u - buf, li, next_a);
-            store_b(b_k, 1u - buf, li, next_b);
+            store_slab(a_k, 1u - buf, li, next_a);
+            store_slab(b_k, 3u - buf, li, next_b);
         }
         workgroupBarrier();
         buf = 1u - buf;
