@@ -1,5 +1,5 @@
 //! Linear layers (`ops::linear`, `reference::linear`): forward, forward with the fused GELU,
-//! backward, and backward through a preceding GELU, on every matmul policy.
+//! backward, and backward through a preceding GELU, on every matmul kernel.
 
 use crate::common::*;
 use adclr_wgpu::gpu::{Engine, GpuTensor};
