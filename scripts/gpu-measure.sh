@@ -41,11 +41,14 @@ if [ "${COMPARE:-1}" = 1 ]; then
         step "${compare_cfg[*]} with ADCLR_MATMUL=$mm"
         ADCLR_MATMUL=$mm run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
     done
-    # The f16 SIMT tiles (operands rounded to f16, f32 accumulation; no loss scaling yet).
-    step "kernels with ADCLR_PRECISION=f16-mixed"
-    ADCLR_PRECISION=f16-mixed run "$bin" bench --kernels --max-matmul "$max_mm" --repeats 5 --steps 1 --batch 2 --local-crops 0
-    step "${compare_cfg[*]} with ADCLR_PRECISION=f16-mixed"
-    ADCLR_PRECISION=f16-mixed run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
+    # f16-mixed (operands rounded to f16, f32 accumulation): on the cooperative matrices where
+    # the adapter lists them (the default there), and on the f16 SIMT tiles.
+    for mm in coop tiles; do
+        step "kernels with ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm"
+        ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm run "$bin" bench --kernels --max-matmul "$max_mm" --repeats 5 --steps 1 --batch 2 --local-crops 0
+        step "${compare_cfg[*]} with ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm"
+        ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
+    done
     step "${compare_cfg[*]} with ADCLR_ATTENTION=tiled"
     ADCLR_ATTENTION=tiled run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
 fi

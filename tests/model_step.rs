@@ -8,6 +8,7 @@ use adclr_wgpu::model::batch::{StepHyper, StepInput};
 use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::pos_embed::resize_matrix;
 use adclr_wgpu::model::step::{AdclrStep, Flat};
+use adclr_wgpu::ops::loss_scale::{LossScaleRule, LossScaler};
 use adclr_wgpu::reference::step::{adclr_step, RefState};
 use common::{check_close, engine, Rng};
 
@@ -262,4 +263,167 @@ fn non_finite_parameters_after_an_update_are_named() {
     s.write_flat(e, Flat::AdamV, &flats).unwrap();
     let msg = s.check_health(e).unwrap_err().to_string();
     assert!(msg.contains("step 1") && msg.contains("second Adam moments of `blocks.1.mlp.fc2.weight`"), "{msg}");
+}
+
+/// The f16-mixed engine on this device: cooperative matrices where it has them (Mesa 26
+/// lavapipe in CI, scripts/mesa26.sh), else the default kernels with f16 operands; None with
+/// a note where it has no f16.
+fn f16_engine() -> Option<Engine> {
+    use adclr_wgpu::gpu::choice::Family;
+    use adclr_wgpu::gpu::{KernelChoice, MatmulKernel, Precision};
+    if let Some(missing) = Precision::F16Mixed.missing_on(&engine().ctx) {
+        eprintln!("note: f16-mixed needs {missing}; not tested here");
+        return None;
+    }
+    let matmul = match MatmulKernel::Coop.missing_on(&engine().ctx) {
+        None => MatmulKernel::Coop,
+        Some(_) => engine().choice.matmul,
+    };
+    eprintln!("f16-mixed engine: the {} matmul", matmul.name());
+    let choice = KernelChoice { precision: Precision::F16Mixed, matmul, ..engine().choice };
+    Some(Engine::open_with_choice(&AdapterChoice::default(), choice).unwrap())
+}
+
+fn set_loss_scaler(e: &Engine, s: &AdclrStep, l: LossScaler) {
+    let words = [l.scale.to_bits(), l.clean, l.skipped, 0];
+    let st = &s.loss_scale.state;
+    e.ctx.queue.write_buffer(&st.buffer, st.offset, bytemuck::cast_slice(&words));
+}
+
+/// ||got - want|| / ||want|| over every chunk.
+fn relative_error(got: &[Vec<f64>], want: &[Vec<f64>]) -> f64 {
+    let (mut diff, mut norm) = (0.0, 0.0);
+    for (g, w) in got.iter().zip(want) {
+        for (a, b) in g.iter().zip(w) {
+            diff += (a - b) * (a - b);
+            norm += b * b;
+        }
+    }
+    (diff / norm).sqrt()
+}
+
+/// Relative error f16 operands allow in a whole step's gradients (measured below 3e-3 on
+/// lavapipe; f32 kernels reach 1e-6): a gradient off by 2% fails it.
+const F16_STEP_GRADIENT_ERROR: f64 = 1e-2;
+
+/// A whole step under f16-mixed (f16 matmul operands, f32 accumulation, the loss scaled by
+/// 2^8: the initial 2^16 overflows the logit gradients of this tiny model, whose first steps
+/// the scaler skips, as PyTorch's) against the f32 CPU reference: the losses to 1e-3, the
+/// gradients (the scale divided out) to F16_STEP_GRADIENT_ERROR, which refuses them scaled by
+/// 1.02; the updated parameters to 5% of lr wherever the gradient is clear of f16 noise (above
+/// 1% of its rms; AdamW's first step moves every parameter by about lr).
+#[test]
+fn one_full_step_under_f16_mixed_matches_the_cpu_reference_at_f16_tolerance() {
+    let Some(e) = f16_engine() else { return };
+    let e = &e;
+    let c = tiny(3, 0.5);
+    let mut gpu = AdclrStep::new(e, &c, 7).unwrap();
+    let mut cpu = ref_state(e, &gpu);
+    let m = &c.model;
+    let resize: Vec<f64> =
+        resize_matrix(m.grid(m.image_size), m.grid(m.local_size)).iter().map(|&x| x as f32 as f64).collect();
+    let inp = input(&c, 11, false);
+    assert_eq!(gpu.loss_scaler(e).unwrap().expect("f16-mixed scales the loss").scale, 65536.0);
+    let scale = 256.0;
+    set_loss_scaler(e, &gpu, LossScaler { scale: scale as f32, clean: 0, skipped: 0 });
+    gpu.run(e, &inp, &hyper()).unwrap();
+    let (want, grads) = adclr_step(&c, &mut cpu, &inp, &hyper(), &resize);
+    let got = gpu.report(e).unwrap();
+    gpu.check_health(e).unwrap();
+    check_close("global loss", &[got.global_loss], &[want.global_loss], 0.0, 1e-3).unwrap();
+    check_close("query loss", &[got.query_loss], &[want.query_loss], 0.0, 1e-3).unwrap();
+    let unscaled: Vec<Vec<f64>> =
+        widen(&gpu.read_flat(e, Flat::Grads).unwrap()).iter().map(|v| v.iter().map(|g| g / scale).collect()).collect();
+    let err = relative_error(&unscaled, &grads);
+    eprintln!("f16-mixed step: gradient relative error {err:.2e}");
+    assert!(err < F16_STEP_GRADIENT_ERROR, "gradients off by {err:.2e}");
+    let wrong: Vec<Vec<f64>> = grads.iter().map(|v| v.iter().map(|g| g * 1.02).collect()).collect();
+    assert!(relative_error(&unscaled, &wrong) > F16_STEP_GRADIENT_ERROR, "the tolerance passes a 2% error");
+    // The first AdamW step moves a parameter by about lr against its gradient's sign.
+    let lr = hyper().lr;
+    let student = gpu.read_flat(e, Flat::Student).unwrap();
+    let rms =
+        (grads.iter().flatten().map(|g| g * g).sum::<f64>() / grads.iter().map(Vec::len).sum::<usize>() as f64).sqrt();
+    let (mut clear, mut total) = (0, 0);
+    for ((s, c), g) in student.iter().zip(&cpu.student).zip(&grads) {
+        for ((&s, &c), &g) in s.iter().zip(c).zip(g) {
+            total += usize::from(g != 0.0);
+            if g.abs() > 0.01 * rms {
+                clear += 1;
+                assert!((s as f64 - c).abs() < 0.05 * lr + 1e-6, "parameter {s} vs reference {c} (gradient {g:e})");
+            }
+        }
+    }
+    eprintln!("f16-mixed step: {clear} of {total} non-zero gradients above 1% of their rms");
+    assert!(clear * 2 > total, "only {clear} of {total} gradients clear of f16 noise: the test data is too flat");
+    assert_eq!(gpu.loss_scaler(e).unwrap().unwrap().skipped, 0);
+}
+
+/// A step whose scaled gradients overflow is skipped: nothing of the student or the Adam
+/// state moves, no tensor counts the step, the scale halves, training goes on; the next
+/// clean step that completes a growth interval doubles the scale and trains.
+#[test]
+fn a_step_forced_to_overflow_is_skipped_and_halves_the_scale_then_clean_steps_grow_it() {
+    let Some(e) = f16_engine() else { return };
+    let e = &e;
+    let c = tiny(3, 0.5);
+    let mut s = AdclrStep::new(e, &c, 3).unwrap();
+    let inp = input(&c, 61, false);
+    let set = |s: &AdclrStep, l: LossScaler| set_loss_scaler(e, s, l);
+    let before = (s.read_flat(e, Flat::Student).unwrap(), s.read_flat(e, Flat::Teacher).unwrap());
+    // 2^120: finite in f32, far past f16 once the loss gradient carries it.
+    set(&s, LossScaler { scale: 2f32.powi(120), clean: 5, skipped: 0 });
+    s.run(e, &inp, &hyper()).unwrap();
+    s.check_health(e).unwrap();
+    assert_eq!(s.loss_scaler(e).unwrap().unwrap(), LossScaler { scale: 2f32.powi(119), clean: 0, skipped: 1 });
+    assert!(s.read_flat(e, Flat::Student).unwrap() == before.0, "the skipped step moved the student");
+    // The EMA still runs (as DINO's), towards the unmoved student: the teacher stays put.
+    let teacher = widen(&s.read_flat(e, Flat::Teacher).unwrap());
+    compare("teacher after a skipped step", &before.1, &teacher, 1e-7, 1e-6).unwrap();
+    assert!(s.read_flat(e, Flat::AdamM).unwrap().iter().flatten().all(|&x| x == 0.0), "Adam moments moved");
+    assert!(s.tensor_steps(e).unwrap().iter().all(|&n| n == 0), "a skipped step counted");
+    // One clean step short of the growth interval: it trains and doubles the scale.
+    let interval = LossScaleRule::DEFAULT.growth_interval;
+    set(&s, LossScaler { scale: 256.0, clean: interval - 1, skipped: 1 });
+    s.run(e, &inp, &hyper()).unwrap();
+    s.check_health(e).unwrap();
+    assert_eq!(s.loss_scaler(e).unwrap().unwrap(), LossScaler { scale: 512.0, clean: 0, skipped: 1 });
+    assert!(s.read_flat(e, Flat::Student).unwrap() != before.0, "the clean step did not train");
+    let steps = s.tensor_steps(e).unwrap();
+    assert!(steps.iter().all(|&n| n <= 1) && steps.contains(&1), "{steps:?}");
+    // Its bias corrections were those of a first step (1 - beta), not of the host's second.
+    for (o, layout) in s.optimizers.iter().zip(&s.store.chunks) {
+        let clip = o.clip.read_f32(&e.ctx).unwrap();
+        for (i, seg) in layout.segments.iter().enumerate().filter(|(_, seg)| seg.lr_scale != 0.0) {
+            assert_eq!(seg.step, 2, "the host counts the skipped step");
+            let (bc1, bc2) = (clip[4 * i + 2] as f64, clip[4 * i + 3] as f64);
+            check_close(
+                "bias corrections after a skip",
+                &[bc1, bc2],
+                &[1.0 - c.adam_beta1, 1.0 - c.adam_beta2],
+                1e-7,
+                1e-4,
+            )
+            .unwrap();
+        }
+    }
+    // The checkpointed state counts steps taken.
+    assert_eq!(s.state(e, 0).unwrap().tensor_steps, steps);
+}
+
+/// A scale that fell below MIN_LOSS_SCALE (gradients non-finite at every scale) stops
+/// training with an error that says so and how many steps were skipped.
+#[test]
+fn a_loss_scale_below_the_floor_stops_training() {
+    use adclr_wgpu::model::step::MIN_LOSS_SCALE;
+    let Some(e) = f16_engine() else { return };
+    let e = &e;
+    let c = tiny(3, 0.5);
+    let mut s = AdclrStep::new(e, &c, 3).unwrap();
+    s.run(e, &input(&c, 62, false), &hyper()).unwrap();
+    s.check_health(e).unwrap();
+    set_loss_scaler(e, &s, LossScaler { scale: MIN_LOSS_SCALE / 2.0, clean: 0, skipped: 27 });
+    s.run(e, &input(&c, 63, false), &hyper()).unwrap();
+    let msg = s.check_health(e).unwrap_err().to_string();
+    assert!(msg.contains("every loss scale") && msg.contains("27 steps skipped"), "{msg}");
 }

@@ -27,11 +27,13 @@ const BACKENDS: [Backend; 4] = [Backend::Vulkan, Backend::Metal, Backend::Dx12, 
 impl Backend {
     /// What the backend offers our kernels: subgroups and f16 on Vulkan 1.1+, Metal 2.1+ (MSL
     /// 2.4 here) and DX12 (subgroups from shader model 6.0, f16 from 6.2, the model used here);
-    /// neither on GL (wgpu's GL backend has no SHADER_F16).
+    /// neither on GL (wgpu's GL backend has no SHADER_F16); cooperative matrices on Vulkan
+    /// (VK_KHR_cooperative_matrix) and Metal (simdgroup matrices), not DX12 or GL.
     fn capabilities(self) -> Capabilities {
         match self {
             Backend::Gl => Capabilities::empty(),
-            _ => Capabilities::SUBGROUP | Capabilities::SHADER_FLOAT16,
+            Backend::Dx12 => Capabilities::SUBGROUP | Capabilities::SHADER_FLOAT16,
+            _ => Capabilities::SUBGROUP | Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX,
         }
     }
 }
@@ -106,8 +108,12 @@ fn every_kernel_variant_translates_for_every_backend_that_may_build_it() {
             if file.subgroups && !backend.capabilities().contains(Capabilities::SUBGROUP) {
                 continue;
             }
-            // Likewise an f16 kernel where the backend has no f16.
+            // Likewise an f16 kernel where the backend has no f16, a cooperative-matrix one
+            // where it has none.
             if file.f16 && !backend.capabilities().contains(Capabilities::SHADER_FLOAT16) {
+                continue;
+            }
+            if file.coop > 0 && !backend.capabilities().contains(Capabilities::COOPERATIVE_MATRIX) {
                 continue;
             }
             let info = match Validator::new(ValidationFlags::all(), backend.capabilities()).validate(&module) {

@@ -9,10 +9,11 @@ fn every_shader_parses_and_validates() {
         let source = file.expanded().expect("imports resolve");
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}.wgsl does not parse:\n{}", file.name, e.emit_to_string(&source)));
-        // Only files marked as using subgroups or f16 may use them.
+        // Only files marked as using subgroups, f16 or cooperative matrices may use them.
         let mut caps = naga::valid::Capabilities::empty();
         caps.set(naga::valid::Capabilities::SUBGROUP, file.subgroups);
         caps.set(naga::valid::Capabilities::SHADER_FLOAT16, file.f16);
+        caps.set(naga::valid::Capabilities::COOPERATIVE_MATRIX, file.coop > 0);
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         validator
             .validate(&module)
@@ -111,8 +112,9 @@ fn launcher_constants_match_the_wgsl() {
     }
 }
 
-/// Generated shaders are what their generator writes: `matmul_subgroup.wgsl` from
-/// scripts/gen-matmul-subgroup.py (a change to either without the other fails here).
+/// Generated shaders are what their generator writes: `matmul_subgroup.wgsl` and
+/// `matmul_subgroup_f16.wgsl` from scripts/gen-matmul-subgroup.py (a change to either without
+/// the other fails here).
 #[test]
 fn generated_shaders_match_their_generator() {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -128,13 +130,20 @@ fn generated_shaders_match_their_generator() {
     std::fs::create_dir_all(dir.join("scripts")).unwrap();
     std::fs::copy(format!("{root}/scripts/gen-matmul-subgroup.py"), dir.join("scripts/gen-matmul-subgroup.py"))
         .unwrap();
-    let text = std::fs::read_to_string(format!("{root}/shaders/matmul_subgroup.wgsl")).unwrap();
-    std::fs::write(dir.join("shaders/matmul_subgroup.wgsl"), text.replacen("acc", "acx", 1)).unwrap();
-    let drifted = std::process::Command::new("python3")
-        .args(["scripts/gen-matmul-subgroup.py", "--check"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(!drifted.status.success() && String::from_utf8_lossy(&drifted.stderr).contains("differs"));
+    let files = ["matmul_subgroup", "matmul_subgroup_f16"];
+    for changed in files {
+        for f in files {
+            let text = std::fs::read_to_string(format!("{root}/shaders/{f}.wgsl")).unwrap();
+            let text = if f == changed { text.replacen("acc", "acx", 1) } else { text };
+            std::fs::write(dir.join(format!("shaders/{f}.wgsl")), text).unwrap();
+        }
+        let drifted = std::process::Command::new("python3")
+            .args(["scripts/gen-matmul-subgroup.py", "--check"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&drifted.stderr);
+        assert!(!drifted.status.success() && stderr.contains(&format!("{changed}.wgsl differs")), "{stderr}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

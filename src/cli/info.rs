@@ -45,6 +45,11 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
                 "subgroup_max_size": info.subgroup_max_size,
                 "timestamp_query": features.contains(wgpu::Features::TIMESTAMP_QUERY),
                 "shader_f16": features.contains(wgpu::Features::SHADER_F16),
+                // Every cooperative-matrix configuration the adapter lists (what
+                // `--precision f16-mixed` may run on its tensor cores: f16 x f16 -> f32).
+                "cooperative_matrices": a.cooperative_matrix_properties().iter().map(|p| {
+                    format!("{}x{}x{} {:?} x {:?} -> {:?}", p.m_size, p.n_size, p.k_size, p.ab_type, p.ab_type, p.cr_type)
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -60,9 +65,12 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
     // the environment's choice cannot run there.
     let ctx = crate::gpu::GpuContext::open(choice)?;
     let kernels = match KernelChoice::for_adapter(&ctx, crate::gpu::tune::load_default(&ctx)) {
-        Ok((kernels, sources)) => {
-            json!({ "choice": kernels, "sources": sources, "summary": kernels.summary(&sources) })
-        }
+        Ok((kernels, sources)) => json!({
+            "choice": kernels,
+            "sources": sources,
+            "summary": kernels.summary(&sources),
+            "cooperative_matrix_sizes": ctx.coop_sizes,
+        }),
         Err(e) => json!({ "error": e.to_string() }),
     };
     Ok(json!({

@@ -136,6 +136,11 @@ pub struct TrainArgs {
     /// needs).
     #[arg(help_heading = "Optimisation", long)]
     pub micro_batch: Option<usize>,
+    /// `f32`, or `f16-mixed`: matmul operands in f16 with f32 accumulation, f32 weights,
+    /// optimizer state, softmax and losses, dynamic loss scaling (needs SHADER_F16)
+    /// [default: ADCLR_PRECISION, else f32]
+    #[arg(help_heading = "Optimisation", long)]
+    pub precision: Option<String>,
     /// Passes over the data. Run length: with neither --epochs nor --max-steps, a 24-step smoke
     /// run; with one of them, that one; with both, the shorter [default: unset]
     #[arg(help_heading = "Schedule", long)]

@@ -32,6 +32,10 @@ pub enum MatmulKernel {
     /// 64 x 64 workgroup tiles over any strides (matmul.wgsl): what the others fall back to
     /// for layouts they do not take; chosen alone only to test it.
     Strided,
+    /// Cooperative matrices (tensor cores): f16 operands staged in workgroup memory, f32
+    /// accumulation, any strides (matmul_coop8.wgsl / matmul_coop16.wgsl, the largest size the
+    /// adapter lists). Only with precision f16-mixed; the GPU default there.
+    Coop,
 }
 
 /// How the row kernels and column reductions spread a row.
@@ -66,8 +70,9 @@ pub enum Precision {
     /// f32 operands.
     #[default]
     F32,
-    /// Operands rounded to f16 (matmul_tiles_f16.wgsl), products accumulated in f32; the
-    /// layouts it does not take stay f32. Not tuned: it changes the numbers.
+    /// Operands rounded to f16, products accumulated in f32: on cooperative matrices
+    /// (`MatmulKernel::Coop`), else the f16 tiles or subgroup kernels (the layouts they do not
+    /// take stay f32). Not tuned: it changes the numbers.
     F16Mixed,
 }
 
@@ -110,24 +115,32 @@ fn needs_eight_lanes(ctx: &GpuContext) -> Option<String> {
 
 impl Family for MatmulKernel {
     const VARIABLE: &'static str = "ADCLR_MATMUL";
-    const ALL: &'static [Self] = &[Self::Tiles, Self::Blocked, Self::Subgroup, Self::Strided];
+    const ALL: &'static [Self] = &[Self::Tiles, Self::Blocked, Self::Subgroup, Self::Strided, Self::Coop];
     fn name(self) -> &'static str {
         match self {
             Self::Tiles => "tiles",
             Self::Blocked => "blocked",
             Self::Subgroup => "subgroup",
             Self::Strided => "strided",
+            Self::Coop => "coop",
         }
     }
     fn missing_on(self, ctx: &GpuContext) -> Option<String> {
         match self {
             Self::Subgroup => needs_eight_lanes(ctx),
-            Self::Tiles | Self::Blocked | Self::Strided => None,
+            Self::Coop if ctx.coop_sizes.is_empty() => Some(format!(
+                "cooperative matrices of 8x8x8 or 16x16x16, f16 x f16 -> f32 (EXPERIMENTAL_COOPERATIVE_MATRIX \
+                 with f16 and subgroups), which {} lacks",
+                ctx.describe()
+            )),
+            Self::Tiles | Self::Blocked | Self::Strided | Self::Coop => None,
         }
     }
     fn candidates(ctx: &GpuContext) -> Vec<Self> {
-        // Strided is the fallback of the others, slower than Tiles on every layout both take.
-        Self::ALL.iter().copied().filter(|v| *v != Self::Strided && v.missing_on(ctx).is_none()).collect()
+        // Strided is the fallback of the others, slower than Tiles on every layout both take;
+        // Coop is f16 and tuning times f32.
+        let timed = |v: &Self| !matches!(v, Self::Strided | Self::Coop);
+        Self::ALL.iter().copied().filter(|v| timed(v) && v.missing_on(ctx).is_none()).collect()
     }
 }
 
@@ -253,6 +266,11 @@ impl KernelChoice {
     pub fn check(&self, ctx: &GpuContext) -> Result<()> {
         let problems: Vec<String> = [
             self.matmul.missing_on(ctx).map(|m| format!("the {} matmul needs {m}", self.matmul.name())),
+            (self.matmul == MatmulKernel::Coop && self.precision != Precision::F16Mixed).then(|| {
+                "the coop matmul computes on f16 operands: it needs precision f16-mixed (ADCLR_PRECISION, \
+                 train --precision)"
+                    .to_string()
+            }),
             self.precision.missing_on(ctx).map(|m| format!("{} matmuls need {m}", self.precision.name())),
             self.rows.missing_on(ctx).map(|m| format!("the {} row kernels need {m}", self.rows.name())),
             self.attention.missing_on(ctx).map(|m| format!("the {} attention needs {m}", self.attention.name())),
@@ -270,10 +288,36 @@ impl KernelChoice {
     /// (this adapter's measured choice, where it still runs here), else the rule. A variable
     /// naming no variant, or one this device cannot run, is an error that says which.
     pub fn for_adapter(ctx: &GpuContext, tuned: Option<KernelChoice>) -> Result<(Self, ChoiceSources)> {
+        Self::for_adapter_at(ctx, tuned, None)
+    }
+
+    /// `for_adapter` with the precision the caller asked for (`train --precision`) over the
+    /// environment's. Under f16-mixed a GPU with cooperative matrices runs them unless the
+    /// matmul was chosen (environment, tuning); an error names what the device lacks.
+    pub fn for_adapter_at(
+        ctx: &GpuContext,
+        tuned: Option<KernelChoice>,
+        precision: Option<Precision>,
+    ) -> Result<(Self, ChoiceSources)> {
         let rule = Self::rule(ctx);
         let tuned = tuned.filter(|t| t.check(ctx).is_ok());
-        let (matmul, m) = pick(ctx, tuned.map(|t| t.matmul), rule.matmul)?;
-        let (precision, p) = pick(ctx, None, rule.precision)?;
+        let (mut matmul, m) = pick(ctx, tuned.map(|t| t.matmul), rule.matmul)?;
+        let (precision, p) = match precision {
+            None => pick(ctx, None, rule.precision)?,
+            Some(asked) => match asked.missing_on(ctx) {
+                Some(missing) => {
+                    return Err(Error::Gpu(format!(
+                        "--precision {} needs {missing}; use --precision f32",
+                        asked.name()
+                    )))
+                }
+                None => (asked, ChoiceSource::Explicit),
+            },
+        };
+        let gpu = ctx.info.device_type != wgpu::DeviceType::Cpu;
+        if precision == Precision::F16Mixed && m == ChoiceSource::Default && gpu && !ctx.coop_sizes.is_empty() {
+            matmul = MatmulKernel::Coop;
+        }
         let (rows, r) = pick(ctx, tuned.map(|t| t.rows), rule.rows)?;
         let (attention, a) = pick(ctx, tuned.map(|t| t.attention), rule.attention)?;
         let sources = ChoiceSources { matmul: m, precision: p, rows: r, attention: a };

@@ -160,6 +160,35 @@ pub struct GpuContext {
     pub subgroups: bool,
     /// The device was opened with Features::SHADER_F16 (f16 in shaders).
     pub shader_f16: bool,
+    /// Cooperative-matrix sizes S our kernels can run here: the adapter lists S x S x S with
+    /// f16 x f16 -> f32, the device was opened with EXPERIMENTAL_COOPERATIVE_MATRIX, f16 and
+    /// subgroups, and its subgroups fit (`kernels::coop_max_subgroups`). Empty elsewhere.
+    pub coop_sizes: Vec<u32>,
+}
+
+/// The sizes of `GpuContext::coop_sizes` from the adapter's list and subgroup sizes.
+fn coop_sizes(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, features: wgpu::Features) -> Vec<u32> {
+    let needed =
+        wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
+    if !features.contains(needed) {
+        return Vec::new();
+    }
+    let f16 = wgpu::CooperativeScalarType::F16;
+    let f32 = wgpu::CooperativeScalarType::F32;
+    let mut sizes: Vec<u32> = adapter
+        .cooperative_matrix_properties()
+        .iter()
+        .filter(|p| p.m_size == p.n_size && p.n_size == p.k_size && p.ab_type == f16 && p.cr_type == f32)
+        .map(|p| p.m_size)
+        .filter(|&s| s == 8 || s == 16)
+        .filter(|&s| {
+            let fewest_lanes = 64 / super::kernels::coop_max_subgroups(s);
+            info.subgroup_min_size >= fewest_lanes && info.subgroup_max_size <= 64
+        })
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
 }
 
 impl GpuContext {
@@ -175,7 +204,8 @@ impl GpuContext {
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
             | wgpu::Features::SUBGROUP
-            | wgpu::Features::SHADER_F16;
+            | wgpu::Features::SHADER_F16
+            | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         let (limits, features) = match limits_choice {
             DeviceLimits::Adapter => (adapter.limits(), offered & wanted),
             DeviceLimits::Minimal => (wgpu::Limits::default(), wgpu::Features::empty()),
@@ -184,9 +214,18 @@ impl GpuContext {
             label: Some("adclr-wgpu"),
             required_features: features,
             required_limits: limits.clone(),
+            // SAFETY: the one experimental feature asked for, cooperative matrices, is used only
+            // by the matmul_coop files, with matrix types the adapter lists (`coop_sizes`),
+            // and tested against the CPU reference where a driver offers it (Mesa 26 lavapipe).
+            experimental_features: if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+                unsafe { wgpu::ExperimentalFeatures::enabled() }
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            },
             ..Default::default()
         }))
         .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        let coop_sizes = coop_sizes(&adapter, &info, features);
         Ok(Self {
             adapter,
             device,
@@ -197,6 +236,7 @@ impl GpuContext {
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            coop_sizes,
         })
     }
 

@@ -1,6 +1,8 @@
 //! An open device together with its compiled kernels: what every launcher takes.
 
-use super::choice::{AttentionKernel, ChoiceSource, ChoiceSources, KernelChoice, MatmulKernel, Precision, RowKernels};
+use super::choice::{
+    AttentionKernel, ChoiceSource, ChoiceSources, Family, KernelChoice, MatmulKernel, Precision, RowKernels,
+};
 use super::context::{AdapterChoice, GpuContext};
 use super::kernels::Kernels;
 use super::GpuTensor;
@@ -31,9 +33,15 @@ impl Engine {
     /// environment variable, else this adapter's measured choice (`adclr-wgpu tune`), else
     /// the built-in rule.
     pub fn open(choice: &AdapterChoice) -> Result<Self> {
+        Self::open_at(choice, None)
+    }
+
+    /// `open` at the precision asked for (`train --precision`; None: the environment's or
+    /// f32); an error names what the device lacks for it.
+    pub fn open_at(choice: &AdapterChoice, precision: Option<Precision>) -> Result<Self> {
         let ctx = GpuContext::open(choice)?;
         let tuned = super::tune::load_default(&ctx);
-        let (kernels, sources) = KernelChoice::for_adapter(&ctx, tuned)?;
+        let (kernels, sources) = KernelChoice::for_adapter_at(&ctx, tuned, precision)?;
         Self::with_choice(ctx, kernels, sources)
     }
 
@@ -76,6 +84,13 @@ impl Engine {
         {
             choice.attention = AttentionKernel::Tiled;
         }
+        let coop_compiled = ctx.coop_sizes.iter().any(|s| kernels.has(&format!("matmul_coop{s}")));
+        if choice.matmul == MatmulKernel::Coop && !coop_compiled {
+            let rule = KernelChoice::rule(&ctx).matmul;
+            if missing("matmul_coop", "cooperative-matrix matmul", rule.name(), sources.matmul)? {
+                choice.matmul = rule;
+            }
+        }
         if choice.precision == Precision::F16Mixed && !kernels.has("matmul_tiles_f16_nt") {
             return Err(Error::Gpu(format!("{}: the f16 matmul kernels did not compile", ctx.describe())));
         }
@@ -87,6 +102,14 @@ impl Engine {
             ]),
         };
         Ok(Self { ctx, kernels, dry_run: false, choice, sources, scratch })
+    }
+
+    /// The cooperative-matrix kernel the Coop matmul runs: the largest matrix size the adapter
+    /// lists whose file compiled, as (size, entry point).
+    pub fn coop_kernel(&self) -> Option<(u32, &'static str)> {
+        [(16, "matmul_coop16"), (8, "matmul_coop8")]
+            .into_iter()
+            .find(|(s, name)| self.ctx.coop_sizes.contains(s) && self.kernels.has(name))
     }
 
     /// The row kernels run one invocation per row (no barriers), as CPU drivers prefer.

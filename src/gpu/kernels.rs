@@ -37,6 +37,20 @@ pub struct ShaderFile {
     /// parameters; `tests/gpu/matmul.rs` runs them on operands followed by NaN and outputs
     /// followed by sentinels.
     pub trusted: bool,
+    /// Uses cooperative matrices of this size (S x S x S, f16 x f16 -> f32; 0: none):
+    /// compiled only where `GpuContext::coop_sizes` lists it.
+    pub coop: u32,
+}
+
+/// The subgroups a 64-invocation cooperative-matrix workgroup may hold at matrix size S (the
+/// MAX_SG of matmul_coop8.wgsl / matmul_coop16.wgsl): a device whose subgroups are smaller
+/// than 64 / MAX_SG lanes does not run that file.
+pub fn coop_max_subgroups(size: u32) -> u32 {
+    if size <= 8 {
+        8
+    } else {
+        4
+    }
 }
 
 macro_rules! shader {
@@ -52,6 +66,7 @@ macro_rules! shader {
             subgroups: $subgroups,
             f16: false,
             trusted: false,
+            coop: 0,
         }
     };
 }
@@ -80,6 +95,17 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R, W]),
     // as matmul_vec4, then a and b again as textures; needs 8-lane subgroups
     shader!("matmul_subgroup", ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"], [R, R, R, W, R, W, T, T], true),
+    // as matmul_subgroup, operands rounded to f16 as loaded (generated with it)
+    shader!(
+        "matmul_subgroup_f16",
+        ["matmul_sg_f16_nt", "matmul_sg_f16_nn", "matmul_sg_f16_tn"],
+        [R, R, R, W, R, W, T, T],
+        true
+    ),
+    // as matmul (strided f32 operands), on cooperative matrices of 8x8x8 or 16x16x16: f16
+    // operands staged in workgroup memory, f32 accumulation
+    ShaderFile { f16: true, coop: 8, ..shader!("matmul_coop8", ["matmul_coop8"], [R, R, R, W, W], true) },
+    ShaderFile { f16: true, coop: 16, ..shader!("matmul_coop16", ["matmul_coop16"], [R, R, R, W, W], true) },
     // src, dst
     shader!("reduce", ["column_sum", "column_sum_chunks"], [R, W]),
     // x, y, out
@@ -150,14 +176,20 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     ),
     // teacher, health, centre
     shader!("dino_center", ["dino_center_update"], [R, R, W]),
-    // segments, blocks, grads, block_sumsq, clip
-    shader!("optim_grad_clip", ["grad_block_sumsq", "grad_block_sumsq_rowwise", "grad_clip_scale"], [R, R, R, W, W]),
+    // segments, blocks, grads, block_sumsq, clip, loss scale state, skipped steps
+    shader!(
+        "optim_grad_clip",
+        ["grad_block_sumsq", "grad_block_sumsq_rowwise", "grad_clip_scale"],
+        [R, R, R, W, W, R, R]
+    ),
     // segments, blocks, clip, grads, health, params, m, v
     shader!("optim_adamw", ["adamw_step"], [R, R, R, R, R, W, W, W]),
     // student, health, teacher
     shader!("optim_ema", ["ema_update"], [R, R, W]),
     // values, health
     shader!("health", ["health_check"], [R, W]),
+    // state, health, values, segments, skipped
+    shader!("loss_scale", ["loss_scale_apply", "loss_scale_count_skips", "loss_scale_update"], [W, W, W, R, W]),
     // a, b, c, d, out0, out1
     shader!("tokens", ["tokens_assemble", "tokens_split_grad", "tokens_position_grad"], [R, R, R, R, W, W]),
     // src, index, dst
@@ -183,13 +215,15 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("attention_tiles", include_str!("../../shaders/lib/attention_tiles.wgsl")),
     ("attention_quads", include_str!("../../shaders/lib/attention_quads.wgsl")),
     ("operand_texture", include_str!("../../shaders/lib/operand_texture.wgsl")),
+    ("f16_round", include_str!("../../shaders/lib/f16_round.wgsl")),
+    ("matmul_coop_body", include_str!("../../shaders/lib/matmul_coop_body.wgsl")),
 ];
 
 impl ShaderFile {
     /// Kernels a device may lack (subgroups, f16, more than 8 storage buffers): compiled
     /// where possible, with fallbacks in their launchers.
     pub fn optional(&self) -> bool {
-        self.subgroups || self.f16 || self.storage_buffers() > 8
+        self.subgroups || self.f16 || self.coop > 0 || self.storage_buffers() > 8
     }
 
     /// Bindings that are storage buffers (the device limits how many a kernel may use).
@@ -291,7 +325,10 @@ impl Kernels {
         let mut by_name = HashMap::new();
         let max_buffers = ctx.limits.max_storage_buffers_per_shader_stage as usize;
         let usable = |f: &&ShaderFile| {
-            (ctx.subgroups || !f.subgroups) && (ctx.shader_f16 || !f.f16) && f.storage_buffers() <= max_buffers
+            (ctx.subgroups || !f.subgroups)
+                && (ctx.shader_f16 || !f.f16)
+                && (f.coop == 0 || ctx.coop_sizes.contains(&f.coop))
+                && f.storage_buffers() <= max_buffers
         };
         // Files every device must compile, in one error scope: a failure there is fatal.
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);

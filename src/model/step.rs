@@ -14,6 +14,7 @@ use crate::gpu::{Dispatch, Engine, GpuTensor, MemoryPlan};
 use crate::ops::dino::DinoLoss;
 use crate::ops::elementwise;
 use crate::ops::health::{Health, HealthState};
+use crate::ops::loss_scale::{LossScale, LossScaler};
 use crate::ops::optim::{ema_params, AdamW, Optimizer};
 use crate::spec::batch::{StepHyper, StepInput, StepReport};
 use crate::spec::config::AdclrConfig;
@@ -46,6 +47,8 @@ pub const CODE_GRADIENTS: u32 = 16;
 /// The state after an update: chunk i's student parameters have code CODE_STATE + 3 i, its
 /// Adam moments CODE_STATE + 3 i + 1 and + 2 (checked when the host reads the flag).
 pub const CODE_STATE: u32 = 1 << 16;
+/// Below this loss scale (2^16 halved 26 times with no clean run between) training stops.
+pub const MIN_LOSS_SCALE: f32 = 1.0 / 1024.0;
 /// The flats a state check covers, in code order.
 const STATE_FLATS: [Flat; 3] = [Flat::Student, Flat::AdamM, Flat::AdamV];
 
@@ -65,6 +68,12 @@ pub struct AdclrStep {
     pub query_loss: Option<DinoLoss>,
     pub optimizers: Vec<Optimizer>,
     pub health: Health,
+    /// The dynamic loss scale (f16-mixed; otherwise 1 and never moved).
+    pub loss_scale: LossScale,
+    /// f16-mixed: the loss gradients times the scale, after the losses' forward.
+    scale_loss: Vec<Dispatch>,
+    /// f16-mixed: the next scale, after the updates and the skip counts.
+    scale_update: Option<Dispatch>,
     /// (check, values length, code) of the loss terms and gradient norms, every step
     checks: Vec<(Dispatch, usize, u32)>,
     /// (check, values length, code) of the parameters and moments, when the flag is read
@@ -149,6 +158,9 @@ impl AdclrStep {
             query_loss,
             optimizers: update.optimizers,
             health: update.health,
+            loss_scale: update.loss_scale,
+            scale_loss: update.scale_loss,
+            scale_update: update.scale_update,
             checks: update.checks,
             state_checks: update.state_checks,
             unchecked: Vec::new(),
@@ -223,7 +235,8 @@ impl AdclrStep {
             lg.drop.write_f32(ctx, &input.local_drop)?;
         }
         let losses = std::iter::once(&self.global_loss).chain(self.query_loss.iter());
-        let forward: Vec<&Dispatch> = self.forward.iter().chain(losses.flat_map(|l| l.forward.iter())).collect();
+        let forward: Vec<&Dispatch> =
+            self.forward.iter().chain(losses.flat_map(|l| l.forward.iter())).chain(&self.scale_loss).collect();
         let t1 = submit(e, &forward);
         let t2 = submit(e, &self.zero_grads.iter().chain(self.backward.iter()).collect::<Vec<_>>());
         self.add_host_time(t1);
@@ -255,6 +268,10 @@ impl AdclrStep {
             update.push(&o.dispatches[2]);
         }
         update.extend(self.ema.iter().map(|(d, _)| d));
+        if let Some(scale) = &self.scale_update {
+            update.extend(self.optimizers.iter().map(|o| &o.count_skips));
+            update.push(scale);
+        }
         let t = submit(e, &update);
         self.add_host_time(t);
         self.step += 1;
@@ -272,11 +289,16 @@ impl AdclrStep {
     pub fn all_dispatches(&self) -> Vec<&Dispatch> {
         let losses = || std::iter::once(&self.global_loss).chain(self.query_loss.iter());
         let mut v: Vec<&Dispatch> = self.forward.iter().chain(losses().flat_map(|l| l.forward.iter())).collect();
+        v.extend(&self.scale_loss);
         v.extend(self.zero_grads.iter().chain(self.backward.iter()));
         for o in &self.optimizers {
             v.extend(&o.dispatches);
         }
         v.extend(self.ema.iter().map(|(d, _)| d));
+        if let Some(scale) = &self.scale_update {
+            v.extend(self.optimizers.iter().map(|o| &o.count_skips));
+            v.push(scale);
+        }
         v.extend(&self.centres);
         v
     }
@@ -289,6 +311,14 @@ impl AdclrStep {
             None => 0.0,
         };
         Ok(StepReport { loss: global_loss + self.cfg.lambda * query_loss, global_loss, query_loss })
+    }
+
+    /// The loss scaler's state under f16-mixed (waits for the last step), None in f32.
+    pub fn loss_scaler(&self, e: &Engine) -> Result<Option<LossScaler>> {
+        match self.scale_update {
+            Some(_) => Ok(Some(self.loss_scale.read(e)?)),
+            None => Ok(None),
+        }
     }
 
     /// Ok, or an error naming the step and the term that went NaN/inf (state left as it
@@ -305,7 +335,7 @@ impl AdclrStep {
         match self.health.read(e)? {
             HealthState::Ok => {
                 self.unchecked.clear();
-                Ok(())
+                self.check_loss_scale(e)
             }
             HealthState::Failed { code, step } => {
                 let term = match code {
@@ -324,6 +354,21 @@ impl AdclrStep {
                 };
                 Err(Error::NonFinite { step: step as u64, term, kept })
             }
+        }
+    }
+
+    /// Ok unless the loss scale fell below `MIN_LOSS_SCALE`: then the gradients are not finite
+    /// at any scale (every step skipped, the state is that of the last good step).
+    fn check_loss_scale(&self, e: &Engine) -> Result<()> {
+        match self.loss_scaler(e)? {
+            Some(s) if s.scale < MIN_LOSS_SCALE => Err(Error::NonFinite {
+                step: self.step,
+                term: format!("a gradient at every loss scale down to {:e} ({} steps skipped)", s.scale, s.skipped),
+                kept: "Skipped steps change nothing, so the state of the last good step is intact in memory. \
+                       Train with --precision f32, or lower the learning rate"
+                    .to_string(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -360,7 +405,7 @@ impl AdclrStep {
     fn non_finite_gradient(&self, e: &Engine, chunk: usize) -> Result<String> {
         let clip = self.optimizers[chunk].clip.read_f32(&e.ctx)?;
         let names = &self.store.chunks[chunk].names;
-        let bad = (0..names.len()).find(|&i| !clip[2 * i + 1].is_finite());
+        let bad = (0..names.len()).find(|&i| !clip[4 * i + 1].is_finite());
         Ok(match bad {
             Some(i) => format!("the gradient of `{}`", names[i]),
             None => "a gradient".to_string(),
@@ -402,6 +447,18 @@ impl AdclrStep {
 }
 
 impl AdclrStep {
+    /// Optimizer steps each tensor took: the host's count less the steps it skipped (loss
+    /// scaling), as a checkpoint stores them.
+    pub fn tensor_steps(&self, e: &Engine) -> Result<Vec<u64>> {
+        let skipped = self.optimizers.iter().map(|o| o.skipped_steps(e)).collect::<Result<Vec<_>>>()?;
+        Ok((0..self.store.specs.len())
+            .map(|i| {
+                let (chunk, seg) = self.store.place[i];
+                self.store.segment(i).step.saturating_sub(skipped[chunk][seg] as u64)
+            })
+            .collect())
+    }
+
     /// The whole training state, read back (waits for submitted work). `rng` is the
     /// trainer's generator state, stored alongside.
     pub fn state(&self, e: &Engine, rng: u64) -> Result<super::state::TrainingState> {
@@ -419,7 +476,7 @@ impl AdclrStep {
             teacher: named(Flat::Teacher)?,
             exp_avg: named(Flat::AdamM)?,
             exp_avg_sq: named(Flat::AdamV)?,
-            tensor_steps: (0..self.store.specs.len()).map(|i| self.store.segment(i).step).collect(),
+            tensor_steps: self.tensor_steps(e)?,
             centre_cls: self.centre_cls.read_f32(&e.ctx)?,
             centre_query: self.centre_query.read_f32(&e.ctx)?,
             step: self.step,
@@ -444,6 +501,10 @@ impl AdclrStep {
         }
         self.centre_cls.write_f32(&e.ctx, &st.centre_cls)?;
         self.centre_query.write_f32(&e.ctx, &st.centre_query)?;
+        for o in &self.optimizers {
+            o.clear_skips(e);
+        }
+        self.loss_scale.reset(e);
         self.step = st.step;
         self.health.reset(e)
     }

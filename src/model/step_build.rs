@@ -9,9 +9,11 @@ use super::params::{BackboneParams, HeadParams};
 use super::pos_embed::resize_matrix;
 use super::step::{ChunkBuffers, CODE_GLOBAL_LOSS, CODE_GRADIENTS, CODE_QUERY_LOSS, CODE_STATE};
 use crate::error::{Error, Result};
+use crate::gpu::Precision;
 use crate::gpu::{Alloc, Dispatch, Engine, GpuTensor};
 use crate::ops::dino::{centre_update, DinoLoss, DinoShape};
-use crate::ops::health::Health;
+use crate::ops::health::{Health, SKIP_ONLY};
+use crate::ops::loss_scale::{LossScale, LossScaleRule};
 use crate::ops::optim::{ema, AdamW, Optimizer};
 use crate::ops::{elementwise, rows};
 use crate::reference::step::{cls_rows, query_rows};
@@ -239,6 +241,12 @@ pub fn record_backward(
 /// and the centre updates, all gated by the health flag.
 pub struct Update {
     pub health: Health,
+    /// The loss scale (1 and never updated unless f16-mixed).
+    pub loss_scale: LossScale,
+    /// f16-mixed: the loss gradients times the scale (after the losses' forward).
+    pub scale_loss: Vec<Dispatch>,
+    /// f16-mixed: the next scale (after the updates and each optimizer's `count_skips`).
+    pub scale_update: Option<Dispatch>,
     pub optimizers: Vec<Optimizer>,
     pub checks: Vec<(Dispatch, usize, u32)>,
     pub state_checks: Vec<(Dispatch, usize, u32)>,
@@ -255,19 +263,24 @@ pub fn record_update(
     centres: &[GpuTensor; 2],
 ) -> Result<Update> {
     let health = Health::new(e)?;
+    let scaling = e.choice.precision == Precision::F16Mixed;
+    let loss_scale = LossScale::new(e, if scaling { LossScaleRule::DEFAULT } else { LossScaleRule::NONE })?;
     let opt = AdamW { lr: 0.0, weight_decay: 0.0, beta1: cfg.adam_beta1, beta2: cfg.adam_beta2, eps: cfg.adam_eps };
     let clip = cfg.clip_grad as f32;
     let optimizers = chunks
         .iter()
         .zip(&store.chunks)
-        .map(|(cb, layout)| Optimizer::new(al, layout, &opt, clip, &cb.grads, &cb.student, &cb.m, &cb.v, &health.flag))
+        .map(|(cb, layout)| {
+            Optimizer::new(al, layout, &opt, clip, &cb.grads, &cb.student, &cb.m, &cb.v, &health.flag, &loss_scale)
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut checks = vec![(health.check(e, &global_loss.loss, CODE_GLOBAL_LOSS)?, 1, CODE_GLOBAL_LOSS)];
     if let Some(ql) = query_loss {
         checks.push((health.check(e, &ql.loss, CODE_QUERY_LOSS)?, 1, CODE_QUERY_LOSS));
     }
     for (i, o) in optimizers.iter().enumerate() {
-        let code = CODE_GRADIENTS + i as u32;
+        // Under loss scaling a non-finite gradient skips the step instead of stopping.
+        let code = (CODE_GRADIENTS + i as u32) | if scaling { SKIP_ONLY } else { 0 };
         checks.push((health.check(e, &o.clip, code)?, o.clip.len(), code));
     }
     let mut state_checks = Vec::new();
@@ -287,5 +300,22 @@ pub fn record_update(
     if let Some(ql) = query_loss {
         centre_updates.push(centre_update(e, &ql.teacher_view(), &centres[1], &health.flag, k, momentum)?);
     }
-    Ok(Update { health, optimizers, checks, state_checks, ema, centres: centre_updates })
+    let (mut scale_loss, mut scale_update) = (Vec::new(), None);
+    if scaling {
+        for l in std::iter::once(global_loss).chain(query_loss) {
+            scale_loss.push(loss_scale.apply(e, &l.grad_student, &health.flag)?);
+        }
+        scale_update = Some(loss_scale.update(e, &health.flag)?);
+    }
+    Ok(Update {
+        health,
+        loss_scale,
+        scale_loss,
+        scale_update,
+        optimizers,
+        checks,
+        state_checks,
+        ema,
+        centres: centre_updates,
+    })
 }

@@ -33,6 +33,8 @@ pub struct DinoLoss {
     /// Teacher probabilities, each student row's loss and gradient, the mean: the gradient
     /// needs nothing from the backward pass, so it is written here.
     pub forward: Vec<Dispatch>,
+    /// [n_student, k] where the gradient goes: weight * dL/ds.
+    pub grad_student: GpuTensor,
     n_pairs: usize,
     weight: f32,
 }
@@ -83,6 +85,7 @@ impl DinoLoss {
             row_loss,
             loss,
             forward,
+            grad_student: grad_student.clone(),
             n_pairs: pairs.len(),
             weight,
         })

@@ -11,6 +11,13 @@ shader_params! {
     pub struct HealthParams for ["health"] { n: u32, code: u32, step: u32, _pad: u32 }
 }
 
+/// A code with this bit set only marks the step skipped (health[3], dynamic loss scaling):
+/// the update is skipped and the scale halved, and training goes on (shaders/health.wgsl).
+pub const SKIP_ONLY: u32 = 1 << 31;
+
+/// The WGSL constant the launcher relies on (ops::shader_constants).
+pub const SKIP_ONLY_SHADER: (&str, &str, u32) = ("health", "SKIP_ONLY", SKIP_ONLY);
+
 /// What the flag says once read back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HealthState {
@@ -22,7 +29,7 @@ pub enum HealthState {
     },
 }
 
-/// The flag buffer [ok, code, step, 0].
+/// The flag buffer [ok, code, step, skip this step].
 pub struct Health {
     pub flag: GpuTensor,
 }
@@ -36,6 +43,11 @@ impl Health {
     pub fn reset(&self, e: &Engine) -> Result<()> {
         e.ctx.queue.write_buffer(&self.flag.buffer, self.flag.offset, bytemuck::cast_slice(&[1u32, 0, 0, 0]));
         Ok(())
+    }
+
+    /// Whether the last step was skipped and not yet cleared by `loss_scale_update`.
+    pub fn skip_pending(&self, e: &Engine) -> Result<bool> {
+        Ok(self.flag.read_u32(&e.ctx)?[3] != 0)
     }
 
     /// A check of `values` (all of them) under `code`; `set_step` before each submit.

@@ -15,7 +15,12 @@
 //!   kernels for other layouts and for operands no texture can hold.
 //! - `matmul_tiles_f16_*` (matmul_tiles_f16.wgsl): the tiles with operands rounded to f16 in
 //!   workgroup memory and f32 accumulation; `Precision::F16Mixed`, for every layout the tiles
-//!   take whatever the kernel (the others stay f32).
+//!   take whatever the kernel, except where `matmul_sg_f16_*` (matmul_subgroup_f16.wgsl, the
+//!   subgroup kernels with operands rounded to f16 as loaded) take it under `Subgroup`.
+//!   Layouts neither takes stay f32.
+//! - `matmul_coop8`, `matmul_coop16` (matmul_coop8.wgsl, matmul_coop16.wgsl): cooperative
+//!   matrices (tensor cores) of the largest size the adapter lists, f16 operands staged in
+//!   workgroup memory, f32 accumulation, any strides: `Coop` (f16-mixed only), every layout.
 //! - `matmul` (shaders/matmul.wgsl): 64 x 64 workgroup-memory tiles, any strides; the fallback
 //!   of Tiles and Blocked for layouts no vec4 kernel takes, and `Strided` (tests).
 //!
@@ -27,14 +32,14 @@ use super::expect_len;
 use crate::error::Result;
 use crate::gpu::params::shader_params;
 use crate::gpu::texture;
-use crate::gpu::{Dispatch, Engine, GpuTensor};
+use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 use crate::gpu::{MatmulKernel, Precision};
 pub use crate::reference::matmul::MatmulShape;
 
 shader_params! {
     /// C[b] = alpha op(A)[b] op(B)[b] (+ bias) (+ C): element (m, k) of op(A)[b] at
     /// b a_bs + m a_rs + k a_cs (op(B) likewise), C dense with batch stride c_bs; `flags` FLAG_*.
-    pub struct MatmulParams for ["matmul", "matmul_tiles", "matmul_tiles_f16", "matmul_vec4", "matmul_subgroup"] {
+    pub struct MatmulParams for ["matmul", "matmul_tiles", "matmul_tiles_f16", "matmul_vec4", "matmul_subgroup", "matmul_subgroup_f16", "matmul_coop8", "matmul_coop16"] {
         m: u32, n: u32, k: u32, batch: u32,
         a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
         b_cs: u32, b_bs: u32, c_bs: u32, flags: u32,
@@ -74,6 +79,9 @@ pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
     ("matmul_subgroup", "WG_ROWS", SUBGROUP_ROWS),
     ("matmul_subgroup", "WG_COLS", SUBGROUP_COLS),
     ("matmul_subgroup", "TEXTURE_WIDTH", crate::gpu::texture::TEXTURE_WIDTH),
+    ("matmul_subgroup_f16", "WG_ROWS", SUBGROUP_ROWS),
+    ("matmul_subgroup_f16", "WG_COLS", SUBGROUP_COLS),
+    ("matmul_subgroup_f16", "TEXTURE_WIDTH", crate::gpu::texture::TEXTURE_WIDTH),
 ];
 
 /// An elementwise step fused into the matmul's store (lib/matmul_epilogue.wgsl).
@@ -169,6 +177,13 @@ fn strided(
     };
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
+    if let (MatmulKernel::Coop, Some((size, entry))) = (e.choice.matmul, e.coop_kernel()) {
+        // A subgroup per 2S x 2S block, at least 64 / (largest subgroup) subgroups per workgroup.
+        let blocks = (n as u32).div_ceil(2 * size) as usize * (m as u32).div_ceil(2 * size) as usize;
+        let per_workgroup = (64 / e.ctx.info.subgroup_max_size.clamp(1, 64)).max(1);
+        let [gx, gy, _] = grid_1d(blocks, per_workgroup);
+        return e.dispatch(entry, &params, &[x, y, bias, c, aux], [gx, gy, z]);
+    }
     let textures = texture::fits(&e.ctx, x) && texture::fits(&e.ctx, y);
     let (entry, [gx, gy]) = kernel_for((e.choice.matmul, e.choice.precision), xs, ys, (m, n, k), textures);
     let grid = [(n as u32).div_ceil(gx), (m as u32).div_ceil(gy), z];
@@ -185,8 +200,8 @@ fn strided(
 
 /// The kernel for a product with `kernel` at `precision` and the operands' layout
 /// (`textures`: both operand tensors fit operand textures), with the columns and rows of C
-/// each workgroup computes. f16-mixed runs the f16 tiles for every layout they take, whatever
-/// the kernel, and f32 for the rest.
+/// each workgroup computes. f16-mixed runs the f16 subgroup kernels where `Subgroup` takes the
+/// layout, else the f16 tiles for every layout they take, and f32 for the rest.
 fn kernel_for(
     (kernel, precision): (MatmulKernel, Precision),
     xs: Strides,
@@ -210,7 +225,8 @@ fn kernel_for(
         _ if a_along_m && b_along_n => Some(2),
         _ => None,
     };
-    if precision == Precision::F16Mixed {
+    let f16 = precision == Precision::F16Mixed;
+    if f16 && kernel != MatmulKernel::Subgroup {
         if let Some(i) = layout {
             return (["matmul_tiles_f16_nt", "matmul_tiles_f16_nn", "matmul_tiles_f16_tn"][i], tiles);
         }
@@ -220,7 +236,8 @@ fn kernel_for(
         MatmulKernel::Tiles => {
             return layout.map_or(strided, |i| (["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"][i], tiles));
         }
-        MatmulKernel::Blocked | MatmulKernel::Subgroup => {}
+        // Coop without its kernel (see `Engine::coop_kernel`) runs the f32 register blocks.
+        MatmulKernel::Blocked | MatmulKernel::Subgroup | MatmulKernel::Coop => {}
     }
     // The register blocks also need tight rows where both run along K (nt) or B along N.
     let dense_k = a_along_k && b_along_k && xs.rs == k && ys.cs == k;
@@ -230,11 +247,20 @@ fn kernel_for(
     if kernel == MatmulKernel::Subgroup && textures {
         // A subgroup computes 32 x 64, a workgroup 256 x 64.
         let sg = [SUBGROUP_COLS, SUBGROUP_ROWS];
+        let names = match f16 {
+            false => ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"],
+            true => ["matmul_sg_f16_nt", "matmul_sg_f16_nn", "matmul_sg_f16_tn"],
+        };
         match () {
-            _ if dense_k => return ("matmul_sg_nt", sg),
-            _ if b_rows && a_rows => return ("matmul_sg_nn", sg),
-            _ if b_rows && a_cols => return ("matmul_sg_tn", sg),
+            _ if dense_k => return (names[0], sg),
+            _ if b_rows && a_rows => return (names[1], sg),
+            _ if b_rows && a_cols => return (names[2], sg),
             _ => {}
+        }
+    }
+    if f16 {
+        if let Some(i) = layout {
+            return (["matmul_tiles_f16_nt", "matmul_tiles_f16_nn", "matmul_tiles_f16_tn"][i], tiles);
         }
     }
     // Every blocked kernel computes 8 x 4 per invocation: 32 columns x 64 rows per workgroup.

@@ -9,6 +9,7 @@ pub mod health;
 pub mod l2norm;
 pub mod layernorm;
 pub mod linear;
+pub mod loss_scale;
 pub mod matmul;
 pub mod optim;
 pub mod reduce;
@@ -33,6 +34,7 @@ pub fn parameter_blocks() -> Vec<ParamsLayout> {
         ParamsLayout::of::<gelu::GeluForwardParams>(),
         ParamsLayout::of::<gelu::GeluBackwardParams>(),
         ParamsLayout::of::<health::HealthParams>(),
+        ParamsLayout::of::<loss_scale::LossScaleParams>(),
         ParamsLayout::of::<l2norm::L2NormForwardParams>(),
         ParamsLayout::of::<l2norm::L2NormBackwardParams>(),
         ParamsLayout::of::<layernorm::LayerNormForwardParams>(),
@@ -54,7 +56,8 @@ pub fn parameter_blocks() -> Vec<ParamsLayout> {
 /// The WGSL constants the launchers rely on (flag bits, modes, rows per workgroup), as
 /// (shader file, constant, value); tests/shaders_validate.rs checks each against the WGSL.
 pub fn shader_constants() -> Vec<(&'static str, &'static str, u32)> {
-    [matmul::SHADER_CONSTANTS, attention::SHADER_CONSTANTS, residual::SHADER_CONSTANTS].concat()
+    [matmul::SHADER_CONSTANTS, attention::SHADER_CONSTANTS, residual::SHADER_CONSTANTS, &[health::SKIP_ONLY_SHADER]]
+        .concat()
 }
 
 /// Fails unless `t` holds exactly `n` elements.

@@ -5,6 +5,7 @@
 //! CPU drivers); the clip scales, AdamW and the EMA have one variant each.
 
 use super::expect_len;
+use super::loss_scale::LossScale;
 use crate::error::{shape_error, Result};
 use crate::gpu::params::shader_params;
 use crate::gpu::{bits, grid_1d, grid_rows, Alloc, Dispatch, Engine, GpuTensor};
@@ -13,7 +14,9 @@ pub use crate::reference::optim::{AdamW, Segment};
 pub use crate::spec::flat::{FlatLayout, ALIGN, BLOCK};
 
 shader_params! {
-    pub struct GradClipParams for ["optim_grad_clip"] { n_blocks: u32, n_segments: u32, max_norm: f32, _pad: u32 }
+    pub struct GradClipParams for ["optim_grad_clip"] {
+        n_blocks: u32, n_segments: u32, max_norm: f32, beta1: f32, beta2: f32, _p0: u32, _p1: u32, _p2: u32,
+    }
 }
 shader_params! {
     pub struct AdamWParams for ["optim_adamw"] {
@@ -54,10 +57,17 @@ pub struct Optimizer {
     pub blocks_table: GpuTensor,
     /// [n_blocks] partial sums of squared gradients.
     pub block_sumsq: GpuTensor,
-    /// [n_segments, 2]: clip scale and gradient norm of each tensor.
+    /// [n_segments, 4] of each tensor: clip scale / loss scale, gradient norm (unscaled),
+    /// the two bias corrections AdamW uses.
     pub clip: GpuTensor,
+    /// [n_segments] u32: steps each tensor skipped (dynamic loss scaling), which its bias
+    /// corrections and its checkpointed step count leave out.
+    pub skipped: GpuTensor,
     pub n_blocks: usize,
+    /// Block sums of squares, clip scales, AdamW.
     pub dispatches: Vec<Dispatch>,
+    /// Counts a skipped step into `skipped` (after the step's updates).
+    pub count_skips: Dispatch,
 }
 
 impl Optimizer {
@@ -72,6 +82,7 @@ impl Optimizer {
         m: &GpuTensor,
         v: &GpuTensor,
         health: &GpuTensor,
+        loss_scale: &LossScale,
     ) -> Result<Self> {
         for t in [grads, params, m, v] {
             expect_len("adamw", t, layout.total)?;
@@ -85,10 +96,18 @@ impl Optimizer {
         let segments_table = al.u32s("optimizer.segments", &segment_table(layout, opt))?;
         let blocks_table = al.u32s("optimizer.blocks", &blocks)?;
         let block_sumsq = al.tensor("optimizer.block_sumsq", &[n_blocks])?;
-        let clip = al.tensor("optimizer.clip", &[n_seg, 2])?;
+        let clip = al.tensor("optimizer.clip", &[n_seg, 4])?;
+        let skipped = al.u32s("optimizer.skipped", &vec![0; n_seg])?;
         let e = al.e;
-        let cparams = GradClipParams { n_blocks: n_blocks as u32, n_segments: n_seg as u32, max_norm, _pad: 0 };
-        let cbufs = [&segments_table, &blocks_table, grads, &block_sumsq, &clip];
+        let cparams = GradClipParams {
+            n_blocks: n_blocks as u32,
+            n_segments: n_seg as u32,
+            max_norm,
+            beta1: opt.beta1 as f32,
+            beta2: opt.beta2 as f32,
+            ..Default::default()
+        };
+        let cbufs = [&segments_table, &blocks_table, grads, &block_sumsq, &clip, &loss_scale.state, &skipped];
         // A workgroup per block on GPUs, an invocation per block on CPU drivers.
         let sumsq = if e.rows_per_invocation() {
             e.dispatch("grad_block_sumsq_rowwise", &cparams, &cbufs, grid_1d(n_blocks, 64))?
@@ -105,10 +124,23 @@ impl Optimizer {
                 grid_rows(n_blocks),
             )?,
         ];
-        Ok(Self { segments_table, blocks_table, block_sumsq, clip, n_blocks, dispatches })
+        let count_skips = loss_scale.count_skips(e, &segments_table, &skipped, health)?;
+        Ok(Self { segments_table, blocks_table, block_sumsq, clip, skipped, n_blocks, dispatches, count_skips })
     }
 
-    /// Writes this step's hyper-parameters and per-tensor steps / lr scales (before submit).
+    /// Steps each tensor skipped (read back).
+    pub fn skipped_steps(&self, e: &Engine) -> Result<Vec<u32>> {
+        self.skipped.read_u32(&e.ctx)
+    }
+
+    /// Forgets the skipped steps (a state loaded whose step counts already leave them out).
+    pub fn clear_skips(&self, e: &Engine) {
+        let zeros = vec![0u32; self.skipped.len()];
+        e.ctx.queue.write_buffer(&self.skipped.buffer, self.skipped.offset, bytemuck::cast_slice(&zeros));
+    }
+
+    /// Writes this step's hyper-parameters and per-tensor steps / lr scales (before submit);
+    /// the betas stay those given to `new`.
     pub fn set_step(&self, e: &Engine, layout: &FlatLayout, opt: &AdamW) -> Result<()> {
         e.ctx.queue.write_buffer(
             &self.segments_table.buffer,

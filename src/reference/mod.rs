@@ -10,6 +10,7 @@ pub mod health;
 pub mod l2norm;
 pub mod layernorm;
 pub mod linear;
+pub mod loss_scale;
 pub mod matmul;
 pub mod optim;
 pub mod reduce;

@@ -2,6 +2,8 @@
 //! before any work starts, with errors that name the flag. Saved as `config.toml` in the run
 //! directory.
 
+use crate::gpu::choice::Family;
+use crate::gpu::Precision;
 use crate::reference::attention::QueryAttends;
 use crate::spec::config::{AdclrConfig, ModelConfig};
 use serde::{Deserialize, Serialize};
@@ -63,6 +65,9 @@ pub struct TrainConfig {
     pub clip_grad: f64,
     pub freeze_last_layer: usize,
     pub seed: u64,
+    /// `f32` or `f16-mixed` (f16 matmul operands, f32 accumulation and state, dynamic loss
+    /// scaling); unset: ADCLR_PRECISION, else f32.
+    pub precision: Option<String>,
     pub backend: Option<String>,
     pub adapter: Option<usize>,
     /// `adapter` or `minimal` device limits (unset: ADCLR_LIMITS, else the adapter's).
@@ -131,6 +136,7 @@ impl Default for TrainConfig {
             clip_grad: 3.0,
             freeze_last_layer: 1,
             seed: 0,
+            precision: None,
             backend: None,
             adapter: None,
             limits: None,
@@ -205,6 +211,16 @@ impl TrainConfig {
         self.validate()?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// The precision asked for (None: the engine's choice, ADCLR_PRECISION or f32).
+    pub fn precision(&self) -> Result<Option<Precision>, String> {
+        match &self.precision {
+            None => Ok(None),
+            Some(name) => Precision::parse(name)
+                .map(Some)
+                .ok_or_else(|| format!("--precision `{name}`: use {}", Precision::names())),
+        }
     }
 
     /// Whether each global view's query crops get their own photometric augmentation.
@@ -302,6 +318,7 @@ impl TrainConfig {
         }
         self.final_knn_bank()?;
         self.separate_query_views()?;
+        self.precision()?;
         if self.log_every == 0 {
             return Err("--log-every must be at least 1".into());
         }
@@ -381,6 +398,7 @@ mod tests {
         assert!(bad(|c| c.final_knn = "some".into()).contains("--final-knn `some`"));
         assert!(bad(|c| c.final_knn = "0".into()).contains("--final-knn"));
         assert!(bad(|c| c.query_views = "both".into()).contains("--query-views `both`"));
+        assert!(bad(|c| c.precision = Some("f16".into())).contains("--precision `f16`: use f32 or f16-mixed"));
         // Non-finite and negative values of every float setting.
         assert!(bad(|c| c.weight_decay = f64::NAN).contains("--weight-decay"));
         assert!(bad(|c| c.weight_decay_end = -0.1).contains("--weight-decay-end"));

@@ -212,6 +212,11 @@ fn step_metrics(
         }
         None => (serde_json::Value::Null, serde_json::Value::Null),
     };
+    // f16-mixed: the dynamic loss scale for the next step and the steps skipped so far.
+    let (loss_scale, skipped_steps) = match step.loss_scaler(e)? {
+        Some(l) => (json!(l.scale), json!(l.skipped)),
+        None => (serde_json::Value::Null, serde_json::Value::Null),
+    };
     Ok(json!({
         "step": s + 1,
         "epoch": epoch,
@@ -231,6 +236,8 @@ fn step_metrics(
         "images_per_s": t.images_per_s,
         "data_wait_share": t.data_wait_share,
         "skipped_images": t.skipped_images,
+        "loss_scale": loss_scale,
+        "skipped_steps": skipped_steps,
     }))
 }
 
@@ -486,16 +493,7 @@ fn open_engine(tc: &TrainConfig, coll: &dyn Collective, launch: &Launch) -> Resu
         1 => choice,
         _ => choice_for_rank(&choice, launch.local_rank)?,
     };
-    let e = Engine::open(&choice)?;
-    // f16 operands without loss scaling lose small gradients: until the scaler exists
-    // (issue 27), the f16 kernels are for `bench` and the tests.
-    if e.choice.precision != crate::gpu::Precision::F32 {
-        return Err(Error::Data(format!(
-            "ADCLR_PRECISION={} has no loss scaling yet and is for `bench` and the tests; unset it to train",
-            crate::gpu::choice::Family::name(e.choice.precision)
-        )));
-    }
-    Ok(e)
+    Engine::open_at(&choice, tc.precision().map_err(Error::Data)?)
 }
 
 /// The global configuration and this rank's share of it: `--batch` is the global batch,

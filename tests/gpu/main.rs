@@ -14,6 +14,7 @@ mod health;
 mod l2norm;
 mod layernorm;
 mod linear;
+mod loss_scale;
 mod matmul;
 mod optim;
 mod reduce;

@@ -332,20 +332,118 @@ fn trusted_tiles_kernels_stay_inside_their_operands() {
     }
 }
 
-/// f16-mixed (matmul_tiles_f16.wgsl): every product the tiles take runs with its operands
-/// rounded to f16 and an f32 accumulation, so it matches the reference on rounded operands at
-/// the f32 tolerance of the other matmul tests, and that tolerance refuses the unrounded
-/// reference (a kernel that kept f32 operands would fail); the layouts the tiles do not take
-/// stay f32. Forward with bias and both gradients (split-K for the larger weight gradient).
+/// f16-mixed (matmul_tiles_f16.wgsl, matmul_subgroup_f16.wgsl): every product the f16
+/// kernels take runs with its operands rounded to f16 and an f32 accumulation, so it matches
+/// the reference on rounded operands at the f32 tolerance of the other matmul tests, and that
+/// tolerance refuses the unrounded reference (a kernel that kept f32 operands would fail); the
+/// layouts they do not take stay f32. Forward with bias and both gradients (split-K for the
+/// larger weight gradient).
 #[test]
 fn f16_mixed_tiles_round_operands_and_accumulate_in_f32() {
+    f16_mixed_on(MatmulKernel::Tiles, &["nn", "nt", "tn"].map(|l| format!("matmul_tiles_f16_{l}")));
+}
+
+/// The same on cooperative matrices (tensor cores; in CI Mesa 26 lavapipe's 8x8x8 through
+/// ../shared/coop/lavapipe26.sh, .ci/run), every layout through the one strided kernel.
+#[test]
+fn f16_mixed_cooperative_matrices_round_operands_and_accumulate_in_f32() {
+    use adclr_wgpu::gpu::choice::Family;
+    if let Some(missing) = MatmulKernel::Coop.missing_on(&engine().ctx) {
+        eprintln!("note: the coop matmul needs {missing}; not tested here");
+        return;
+    }
+    let size = engine().ctx.coop_sizes.iter().max().copied().unwrap_or_default();
+    f16_mixed_on(MatmulKernel::Coop, &[format!("matmul_coop{size}")]);
+}
+
+/// The same through the subgroup kernels (lavapipe's f16-mixed path).
+#[test]
+fn f16_mixed_subgroup_kernels_round_operands_and_accumulate_in_f32() {
+    if !engine().ctx.subgroups {
+        eprintln!("note: no 8-lane subgroups here; the f16 subgroup kernels are not tested");
+        return;
+    }
+    f16_mixed_on(MatmulKernel::Subgroup, &["nn", "nt", "tn"].map(|l| format!("matmul_sg_f16_{l}")));
+}
+
+/// The f16 kernels (tiles, subgroup, cooperative matrices) round each operand to the nearest f16, ties to even, as IEEE's conversion
+/// (the reference: the `half` crate), on the values where roundings differ: ties, the
+/// subnormal range, the largest finite value and beyond it (infinite), signs. A row of A holds
+/// one value and zeros, B is ones, so each output is that value rounded.
+#[test]
+fn f16_kernels_round_operands_to_nearest_even() {
     use adclr_wgpu::gpu::choice::Family;
     use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, Precision, RowKernels};
     if let Some(missing) = Precision::F16Mixed.missing_on(&engine().ctx) {
         eprintln!("note: f16-mixed needs {missing}; not tested here");
         return;
     }
-    let base = KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Tiled);
+    let p = |e: i32| 2f64.powi(e);
+    let values = [
+        1.0 + p(-11),          // a tie: down to even 1
+        1.0 + 3.0 * p(-11),    // a tie: up to even
+        1.0 + p(-11) + p(-20), // above the tie: up
+        -(1.0 + 3.0 * p(-11)),
+        65504.0, // the largest finite f16
+        65519.0, // rounds down to it
+        65520.0, // rounds past it: infinite
+        -70000.0,
+        1e30,
+        1e-5,            // subnormal f16
+        p(-25),          // a subnormal tie: down to 0
+        3.0 * p(-25),    // a subnormal tie: up to 2^-23
+        p(-14) - p(-26), // just below the smallest normal
+        -2.5e-6,
+        1e-9,
+        0.1,
+        1.0 / 3.0,
+        10000.3,
+    ];
+    let values: Vec<f64> = values.iter().map(|&v| v as f32 as f64).collect();
+    let (m, k, n) = (values.len(), 4, 8);
+    let s = MatmulShape { batch: 1, m, n, k, trans_a: false, trans_b: false, broadcast_a: false, broadcast_b: false };
+    let a: Vec<f64> = values.iter().flat_map(|&v| [v, 0.0, 0.0, 0.0]).collect();
+    let b = vec![1.0; k * n];
+    let want = reference::matmul::round_to_f16(&values);
+    let coop = format!("matmul_coop{}", engine().ctx.coop_sizes.iter().max().copied().unwrap_or_default());
+    let kernels = [
+        (MatmulKernel::Tiles, "matmul_tiles_f16_nn"),
+        (MatmulKernel::Subgroup, "matmul_sg_f16_nn"),
+        (MatmulKernel::Coop, coop.as_str()),
+    ];
+    for (kernel, entry) in kernels {
+        if kernel.missing_on(&engine().ctx).is_some() {
+            eprintln!("note: no {kernel:?} matmul here; its rounding is not tested");
+            continue;
+        }
+        let base = KernelChoice::f32(kernel, RowKernels::Workgroup, AttentionKernel::Tiled);
+        let choice = KernelChoice { precision: Precision::F16Mixed, ..base };
+        let e = &Engine::open_with_choice(&AdapterChoice::default(), choice).unwrap();
+        let (ga, gb, gc) = (upload_on(e, "a", &a), upload_on(e, "b", &b), zeros_on(e, "c", m * n));
+        let forward = matmul::forward(e, &s, &ga, &gb, None, &gc, 1.0, false).unwrap();
+        assert_eq!(forward.kernel, entry);
+        e.run(&[&forward]).unwrap();
+        let got = download_on(e, &gc);
+        for (row, (&v, &w)) in values.iter().zip(&want).enumerate() {
+            for col in 0..n {
+                let g = got[row * n + col];
+                assert!(g == w, "{entry}: {v:e} rounds to {w:e}, the kernel gave {g:e} (column {col})");
+            }
+        }
+    }
+    assert!(want[6].is_infinite() && want[5] == 65504.0 && want[10] == 0.0, "the edges are where they should be");
+}
+
+/// Runs the f16-mixed products under `kernel`; `expected` are the f16 entry points it must
+/// have taken.
+fn f16_mixed_on(kernel: MatmulKernel, expected: &[String]) {
+    use adclr_wgpu::gpu::choice::Family;
+    use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, Precision, RowKernels};
+    if let Some(missing) = Precision::F16Mixed.missing_on(&engine().ctx) {
+        eprintln!("note: f16-mixed needs {missing}; not tested here");
+        return;
+    }
+    let base = KernelChoice::f32(kernel, RowKernels::Workgroup, AttentionKernel::Tiled);
     let choice = KernelChoice { precision: Precision::F16Mixed, ..base };
     let e = Engine::open_with_choice(&AdapterChoice::default(), choice).unwrap();
     let e = &e;
@@ -378,7 +476,7 @@ fn f16_mixed_tiles_round_operands_and_accumulate_in_f32() {
         ] {
             let got = download_on(e, got);
             let what = format!("f16-mixed {what} {s:?} by {kernel}");
-            if kernel.starts_with("matmul_tiles_f16_") {
+            if kernel.contains("_f16_") || kernel.starts_with("matmul_coop") {
                 ran.insert(kernel);
                 assert_close(&what, &got, &rounded, atol, rtol);
                 assert!(
@@ -390,8 +488,6 @@ fn f16_mixed_tiles_round_operands_and_accumulate_in_f32() {
             }
         }
     }
-    assert_eq!(
-        ran.into_iter().collect::<Vec<_>>(),
-        ["matmul_tiles_f16_nn", "matmul_tiles_f16_nt", "matmul_tiles_f16_tn"]
-    );
+    let ran: Vec<String> = ran.into_iter().map(String::from).collect();
+    assert!(expected.iter().all(|x| ran.contains(x)), "{kernel:?} ran {ran:?}, not all of {expected:?}");
 }

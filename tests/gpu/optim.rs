@@ -1,6 +1,7 @@
 use crate::common::*;
 use adclr_wgpu::gpu::Alloc;
 use adclr_wgpu::ops::health::{Health, HealthState};
+use adclr_wgpu::ops::loss_scale::{LossScale, LossScaleRule};
 use adclr_wgpu::ops::optim::{ema, AdamW, FlatLayout, Optimizer};
 use adclr_wgpu::reference;
 
@@ -18,11 +19,19 @@ fn layout() -> FlatLayout {
 fn clipping_adamw_and_frozen_tensors_match_reference() {
     // Block sums of squares a workgroup per block (tiled, large) and an invocation per block.
     for e in engines() {
-        clipping_on(e);
+        clipping_on(e, 1.0);
     }
 }
 
-fn clipping_on(e: &adclr_wgpu::gpu::Engine) {
+/// Gradients that carry a loss scale (f16-mixed) give the update of the unscaled ones: the
+/// norms, the clipping and AdamW divide it out; and a tensor that skipped a step takes the
+/// bias corrections of the steps it did take.
+#[test]
+fn scaled_gradients_and_skipped_steps_match_the_unscaled_reference() {
+    clipping_on(engine(), 1024.0);
+}
+
+fn clipping_on(e: &adclr_wgpu::gpu::Engine, loss_scale: f32) {
     let upload = |n: &str, x: &[f64]| upload_on(e, n, x);
     let zeros = |n: &str, len: usize| zeros_on(e, n, len);
     let download = |t: &adclr_wgpu::gpu::GpuTensor| download_on(e, t);
@@ -36,8 +45,10 @@ fn clipping_on(e: &adclr_wgpu::gpu::Engine) {
     let mut opt = AdamW { lr: 1e-2, weight_decay: 0.04, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let max_norm = 3.0;
     let health = Health::new(e).unwrap();
+    let scaler = LossScale::new(e, LossScaleRule { init: loss_scale, ..LossScaleRule::NONE }).unwrap();
     let optimizer =
-        Optimizer::new(&mut Alloc::new(e), &lay, &opt, max_norm as f32, &gg, &gp, &gm, &gv, &health.flag).unwrap();
+        Optimizer::new(&mut Alloc::new(e), &lay, &opt, max_norm as f32, &gg, &gp, &gm, &gv, &health.flag, &scaler)
+            .unwrap();
     for step in 1..=3u64 {
         // Large gradients for some tensors so clipping engages for them only.
         let mut grads = f32_exact(&rng.vec(n, 0.05));
@@ -55,14 +66,29 @@ fn clipping_on(e: &adclr_wgpu::gpu::Engine) {
             }
         }
         opt.lr *= 0.9;
-        gg.write_f32(&e.ctx, &grads.iter().map(|&x| x as f32).collect::<Vec<_>>()).unwrap();
+        // Before the last step every tensor has skipped one (under scaling).
+        let skips = u32::from(step == 3 && loss_scale != 1.0);
+        let skipped = vec![skips; lay.segments.len()];
+        e.ctx.queue.write_buffer(&optimizer.skipped.buffer, optimizer.skipped.offset, bytemuck::cast_slice(&skipped));
+        let scaled: Vec<f32> = grads.iter().map(|&x| x as f32 * loss_scale).collect();
+        gg.write_f32(&e.ctx, &scaled).unwrap();
         optimizer.set_step(e, &lay, &opt).unwrap();
         e.run(&optimizer.dispatches.iter().collect::<Vec<_>>()).unwrap();
         let clip = reference::optim::clip_scales(&grads, &lay.segments, max_norm);
         assert!(clip[3].0 < 1.0 && clip[0].0 == 1.0, "test data must clip one tensor and not another");
-        reference::optim::adamw_step(&opt, &lay.segments, &clip, &grads, &mut params, &mut m, &mut v);
+        // The reference takes the steps taken: the host's count less the skips.
+        let mut taken = lay.segments.clone();
+        for s in taken.iter_mut() {
+            s.step -= skips as u64;
+        }
+        reference::optim::adamw_step(&opt, &taken, &clip, &grads, &mut params, &mut m, &mut v);
         let got_clip = download(&optimizer.clip);
-        let want_clip: Vec<f64> = clip.iter().flat_map(|&(s, n)| [s, n]).collect();
+        let bc = |beta: f64, s: &reference::optim::Segment| 1.0 - beta.powi(s.step.max(1) as i32);
+        let want_clip: Vec<f64> = clip
+            .iter()
+            .zip(&taken)
+            .flat_map(|(&(c, n), s)| [c / loss_scale as f64, n, bc(opt.beta1, s), bc(opt.beta2, s)])
+            .collect();
         assert_close(&format!("clip step {step}"), &got_clip, &want_clip, 1e-6, 1e-5);
         assert_close(&format!("params step {step}"), &download(&gp), &params, 1e-6, 1e-5);
         assert_close(&format!("m step {step}"), &download(&gm), &m, 1e-7, 1e-5);
@@ -102,7 +128,9 @@ fn non_finite_gradient_stops_every_update_and_names_step_and_term() {
     let gg = upload("grads", &grads);
     let health = Health::new(e).unwrap();
     let opt = AdamW { lr: 0.1, weight_decay: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    let optimizer = Optimizer::new(&mut Alloc::new(e), &lay, &opt, 3.0, &gg, &gp, &gm, &gv, &health.flag).unwrap();
+    let scaler = LossScale::new(e, LossScaleRule::NONE).unwrap();
+    let optimizer =
+        Optimizer::new(&mut Alloc::new(e), &lay, &opt, 3.0, &gg, &gp, &gm, &gv, &health.flag, &scaler).unwrap();
     let teacher = upload("teacher", &vec![5.0; n]);
     let finite_loss = upload("loss", &[0.5]);
     let loss_check = health.check(e, &finite_loss, 1).unwrap();

@@ -118,8 +118,17 @@ fn opening_a_choice_the_device_cannot_run_names_what_is_missing() {
         (false, Err(err)) => assert!(err.to_string().contains("8-lane subgroups"), "{err}"),
         (false, Ok(_)) => panic!("a subgroup matmul opened without 8-lane subgroups"),
     }
+    // The cooperative-matrix matmul: only at f16-mixed, only where the adapter lists them.
+    let coop = KernelChoice { matmul: MatmulKernel::Coop, ..BLOCKED };
+    let err = Engine::open_with_choice(&AdapterChoice::default(), coop).err().expect("coop in f32 refused");
+    assert!(err.to_string().contains("needs precision f16-mixed"), "{err}");
+    if e.ctx.coop_sizes.is_empty() {
+        let coop16 = KernelChoice { precision: adclr_wgpu::gpu::Precision::F16Mixed, ..coop };
+        let err = Engine::open_with_choice(&AdapterChoice::default(), coop16).err().expect("no coop here");
+        assert!(err.to_string().contains("cooperative matrices of 8x8x8 or 16x16x16"), "{err}");
+    }
     // What a family's messages list.
-    assert_eq!(MatmulKernel::names(), "tiles, blocked, subgroup or strided");
+    assert_eq!(MatmulKernel::names(), "tiles, blocked, subgroup, strided or coop");
     assert_eq!(AttentionKernel::parse("per-row"), Some(AttentionKernel::PerRow));
     assert_eq!(RowKernels::parse("rows"), None);
 }
