@@ -45,11 +45,6 @@ impl Health {
         Ok(())
     }
 
-    /// Whether the last step was skipped and not yet cleared by `loss_scale_update`.
-    pub fn skip_pending(&self, e: &Engine) -> Result<bool> {
-        Ok(self.flag.read_u32(&e.ctx)?[3] != 0)
-    }
-
     /// A check of `values` (all of them) under `code`; `set_step` before each submit.
     pub fn check(&self, e: &Engine, values: &GpuTensor, code: u32) -> Result<Dispatch> {
         expect_len("health_check", values, values.len())?;
