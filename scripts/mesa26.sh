@@ -31,6 +31,7 @@ lib=x86_64-linux-gnu
 icd="$root/mesa26_icd.json"
 printf '{ "file_format_version": "1.0.1", "ICD": { "library_path": "%s", "api_version": "1.4.0" } }\n' \
     "$root/usr/lib/$lib/libvulkan_lvp.so" >"$icd"
+echo "mesa26.sh: Vulkan from $root/usr/lib/$lib/libvulkan_lvp.so" >&2
 export VK_ICD_FILENAMES="$icd" VK_DRIVER_FILES="$icd"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 runner="$root/lib64/ld-linux-x86-64.so.2 --library-path $root/usr/lib/$lib:$root/lib/$lib"
