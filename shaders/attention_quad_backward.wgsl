@@ -1,10 +1,6 @@
-// attention_backward for GPUs with subgroups, head_dim 64 (lib/attention_quads.wgsl), the
-// formulas of attention_backward.wgsl, four lanes per row holding 16 values each:
-//   attention_backward_query_quad: 64 query rows per workgroup (q, dO and dq in registers);
-//   keys and values staged QTILE at a time;
-//   attention_backward_key_value_quad: 64 key rows per workgroup (k, v, dk, dv in registers);
-//   queries' q and dO rows staged QTILE at a time, with their lse and D = dO . O.
-// Each quad owns its outputs: deterministic, no atomics.
+// attention_backward for GPUs with subgroups, head_dim 64 (lib/attention_quads.wgsl,
+// lib/attention_quad_backward_body.wgsl), in f32: the query gradient, then the key and
+// value gradients. Same outputs as attention_backward.wgsl.
 
 // #import attention_common
 
@@ -14,142 +10,23 @@
 @group(0) @binding(4) var<storage, read> dout: array<vec4<f32>>;        // [batch, tokens, heads, head_dim]
 @group(0) @binding(5) var<storage, read_write> dqkv: array<vec4<f32>>;  // [batch, tokens, 3, heads, head_dim]
 
+// Rows staged in f32, operands as they are.
+alias stage4 = vec4<f32>;
+fn operand4(x: vec4<f32>) -> vec4<f32> { return x; }
+
 // #import attention_quads
-
-var<workgroup> tile_lse: array<f32, QTILE>;
-var<workgroup> tile_d: array<f32, QTILE>;
-
-fn out_offset4(b: u32, t: u32, h: u32) -> u32 {
-    return ((b * p.tokens + t) * p.heads + h) * ROW4;
-}
+// #import attention_quad_backward_body
 
 @compute @workgroup_size(256)
 fn attention_backward_query_quad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                                  @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sid: u32,
-                                 @builtin(subgroup_invocation_id) lane: u32,
-                                 @builtin(subgroup_size) sg_size: u32) {
-    let blk = row_block(wg, nwg);
-    if (blk.x >= p.batch * p.heads) { return; }
-    let r = quad_row(blk, sid, lane, sg_size);
-    let b = r.b;
-    let h = r.h;
-    let row = r.row;
-    let i = r.i;
-    let c0 = r.c0;
-    let qo = qkv_offset(b, i, 0u, h) / 4u + c0;
-    let oo = out_offset4(b, i, h) + c0;
-    let q0 = qkv4[qo];
-    let q1 = qkv4[qo + 1u];
-    let q2 = qkv4[qo + 2u];
-    let q3 = qkv4[qo + 3u];
-    let g0 = dout[oo];
-    let g1 = dout[oo + 1u];
-    let g2 = dout[oo + 2u];
-    let g3 = dout[oo + 3u];
-    let di = quad_sum(dot(g0, out[oo]) + dot(g1, out[oo + 1u]) + dot(g2, out[oo + 2u]) + dot(g3, out[oo + 3u]), lane);
-    var dq0 = vec4<f32>(0.0);
-    var dq1 = vec4<f32>(0.0);
-    var dq2 = vec4<f32>(0.0);
-    var dq3 = vec4<f32>(0.0);
-    let row_lse = lse[(b * p.heads + h) * p.tokens + i];
-    let j_end = key_end(blk.y);
-    for (var j0 = 0u; j0 < j_end; j0 += QTILE) {
-        stage_keys_values4(b, h, j0, li);
-        workgroupBarrier();
-        let n = min(QTILE, j_end - j0);
-        for (var t = 0u; t < n; t++) {
-            let k = t * ROW4 + c0;
-            let s = quad_sum(part_dot_a(q0, q1, q2, q3, k), lane);
-            let dp = quad_sum(part_dot_b(g0, g1, g2, g3, k), lane);
-            let ds = select(0.0, exp(p.scale * s - row_lse) * (dp - di) * p.scale, attends(i, j0 + t));
-            dq0 = fma(vec4<f32>(ds), qtile_a[k], dq0);
-            dq1 = fma(vec4<f32>(ds), qtile_a[k + 1u], dq1);
-            dq2 = fma(vec4<f32>(ds), qtile_a[k + 2u], dq2);
-            dq3 = fma(vec4<f32>(ds), qtile_a[k + 3u], dq3);
-        }
-        workgroupBarrier();
-    }
-    if (row < p.tokens) {
-        dqkv[qo] = dq0;
-        dqkv[qo + 1u] = dq1;
-        dqkv[qo + 2u] = dq2;
-        dqkv[qo + 3u] = dq3;
-    }
+                                 @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg_size: u32) {
+    quad_backward_query(wg, nwg, li, sid, lane, sg_size);
 }
 
 @compute @workgroup_size(256)
 fn attention_backward_key_value_quad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                                      @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sid: u32,
-                                     @builtin(subgroup_invocation_id) lane: u32,
-                                     @builtin(subgroup_size) sg_size: u32) {
-    let blk = row_block(wg, nwg);
-    if (blk.x >= p.batch * p.heads) { return; }
-    let r = quad_row(blk, sid, lane, sg_size);
-    let b = r.b;
-    let h = r.h;
-    let row = r.row;
-    let j = r.i;
-    let c0 = r.c0;
-    let ko = qkv_offset(b, j, 1u, h) / 4u + c0;
-    let vo = ko + p.heads * ROW4;
-    let k0 = qkv4[ko];
-    let k1 = qkv4[ko + 1u];
-    let k2 = qkv4[ko + 2u];
-    let k3 = qkv4[ko + 3u];
-    let v0 = qkv4[vo];
-    let v1 = qkv4[vo + 1u];
-    let v2 = qkv4[vo + 2u];
-    let v3 = qkv4[vo + 3u];
-    var dk0 = vec4<f32>(0.0);
-    var dk1 = vec4<f32>(0.0);
-    var dk2 = vec4<f32>(0.0);
-    var dk3 = vec4<f32>(0.0);
-    var dv0 = vec4<f32>(0.0);
-    var dv1 = vec4<f32>(0.0);
-    var dv2 = vec4<f32>(0.0);
-    var dv3 = vec4<f32>(0.0);
-    for (var i0 = 0u; i0 < p.tokens; i0 += QTILE) {
-        // Queries i0 .. i0 + QTILE: q rows and dO rows, then their lse and D = dO . O.
-        for (var e = li; e < QTILE * ROW4; e += QUAD_THREADS) {
-            let i = min(i0 + e / ROW4, p.tokens - 1u);
-            qtile_a[e] = qkv4[qkv_offset(b, i, 0u, h) / 4u + e % ROW4];
-            qtile_b[e] = dout[out_offset4(b, i, h) + e % ROW4];
-        }
-        if (li < QTILE) {
-            let i = min(i0 + li, p.tokens - 1u);
-            let oo = out_offset4(b, i, h);
-            var di = 0.0;
-            for (var c = 0u; c < ROW4; c++) { di += dot(dout[oo + c], out[oo + c]); }
-            tile_d[li] = di;
-            tile_lse[li] = lse[(b * p.heads + h) * p.tokens + i];
-        }
-        workgroupBarrier();
-        let n = min(QTILE, p.tokens - i0);
-        for (var t = 0u; t < n; t++) {
-            let q = t * ROW4 + c0;
-            let s = quad_sum(part_dot_a(k0, k1, k2, k3, q), lane);
-            let dp = quad_sum(part_dot_b(v0, v1, v2, v3, q), lane);
-            let pij = select(0.0, exp(p.scale * s - tile_lse[t]), attends(i0 + t, j));
-            let ds = pij * (dp - tile_d[t]) * p.scale;
-            dk0 = fma(vec4<f32>(ds), qtile_a[q], dk0);
-            dk1 = fma(vec4<f32>(ds), qtile_a[q + 1u], dk1);
-            dk2 = fma(vec4<f32>(ds), qtile_a[q + 2u], dk2);
-            dk3 = fma(vec4<f32>(ds), qtile_a[q + 3u], dk3);
-            dv0 = fma(vec4<f32>(pij), qtile_b[q], dv0);
-            dv1 = fma(vec4<f32>(pij), qtile_b[q + 1u], dv1);
-            dv2 = fma(vec4<f32>(pij), qtile_b[q + 2u], dv2);
-            dv3 = fma(vec4<f32>(pij), qtile_b[q + 3u], dv3);
-        }
-        workgroupBarrier();
-    }
-    if (row < p.tokens) {
-        dqkv[ko] = dk0;
-        dqkv[ko + 1u] = dk1;
-        dqkv[ko + 2u] = dk2;
-        dqkv[ko + 3u] = dk3;
-        dqkv[vo] = dv0;
-        dqkv[vo + 1u] = dv1;
-        dqkv[vo + 2u] = dv2;
-        dqkv[vo + 3u] = dv3;
-    }
+                                     @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg_size: u32) {
+    quad_backward_key_value(wg, nwg, li, sid, lane, sg_size);
 }

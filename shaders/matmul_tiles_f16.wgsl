@@ -11,21 +11,23 @@ enable f16;
 
 // Workgroup tiles in f16.
 alias tile_t = f16;
+const TILE_M: u32 = 128u;
+const TILE_N: u32 = 128u;
 
 // #import matmul_tiles_body
 
 // The entry points, one per layout: (A along K, B along K), (K, N), (M, N).
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(WG_X, WG_Y, 1)
 fn matmul_tiles_f16_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     tile_product(true, true, wg, lid.xy);
 }
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(WG_X, WG_Y, 1)
 fn matmul_tiles_f16_nn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     tile_product(true, false, wg, lid.xy);
 }
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(WG_X, WG_Y, 1)
 fn matmul_tiles_f16_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     tile_product(false, false, wg, lid.xy);
 }

@@ -19,8 +19,9 @@ pub const SUBGROUP_LANES: u32 = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MatmulKernel {
-    /// 128 x 128 workgroup tiles, 8 x 8 per invocation, vec4 loads, double-buffered workgroup
-    /// memory, one entry point per layout (matmul_tiles.wgsl; GPUs).
+    /// 128 x 128 workgroup tiles (64 x 128 or 128 x 64 for products with few rows or
+    /// columns), 8 x 8 per invocation, vec4 loads, double-buffered workgroup memory, one entry
+    /// point per layout (matmul_tiles.wgsl, matmul_tiles_wide.wgsl, matmul_tiles_tall.wgsl; GPUs).
     Tiles,
     /// Register blocks of 8 x 4 with vec4 loads and no workgroup memory (matmul_vec4.wgsl; CPU
     /// drivers such as lavapipe).
@@ -63,7 +64,7 @@ pub enum AttentionKernel {
     PerRow,
 }
 
-/// The precision of the matmul operands (the accumulation is f32 in both).
+/// The precision of the matmul and quad-attention operands (the accumulation is f32 in both).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
@@ -72,7 +73,8 @@ pub enum Precision {
     F32,
     /// Operands rounded to f16, products accumulated in f32: on cooperative matrices
     /// (`MatmulKernel::Coop`), else the f16 tiles or subgroup kernels (the layouts they do not
-    /// take stay f32). Not tuned: it changes the numbers.
+    /// take stay f32); the quad attention's q, k, v and dO (`ops::attention`). Not tuned: it
+    /// changes the numbers.
     F16Mixed,
 }
 

@@ -94,6 +94,12 @@ impl Engine {
         if choice.precision == Precision::F16Mixed && !kernels.has("matmul_tiles_f16_nt") {
             return Err(Error::Gpu(format!("{}: the f16 matmul kernels did not compile", ctx.describe())));
         }
+        if choice.precision == Precision::F16Mixed
+            && choice.attention == AttentionKernel::Quad
+            && !kernels.has("attention_forward_quad_f16")
+        {
+            return Err(Error::Gpu(format!("{}: the f16 quad attention kernels did not compile", ctx.describe())));
+        }
         let scratch = match choice.rows {
             RowKernels::Invocation => None,
             RowKernels::Workgroup => Some([

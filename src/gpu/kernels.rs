@@ -81,6 +81,23 @@ pub const SHADER_FILES: &[ShaderFile] = &[
         trusted: true,
         ..shader!("matmul_tiles", ["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"], [R, R, R, W, R, W])
     },
+    // as matmul_tiles on 64 x 128 and 128 x 64 tiles; trusted
+    ShaderFile {
+        trusted: true,
+        ..shader!(
+            "matmul_tiles_wide",
+            ["matmul_tiles_wide_nt", "matmul_tiles_wide_nn", "matmul_tiles_wide_tn"],
+            [R, R, R, W, R, W]
+        )
+    },
+    ShaderFile {
+        trusted: true,
+        ..shader!(
+            "matmul_tiles_tall",
+            ["matmul_tiles_tall_nt", "matmul_tiles_tall_nn", "matmul_tiles_tall_tn"],
+            [R, R, R, W, R, W]
+        )
+    },
     // as matmul_tiles, operands rounded to f16 in workgroup memory; needs SHADER_F16
     ShaderFile {
         trusted: true,
@@ -151,6 +168,18 @@ pub const SHADER_FILES: &[ShaderFile] = &[
         [R, R, R, R, W],
         true
     ),
+    // as attention_quad_forward / attention_quad_backward with q, k, v and dO rounded to f16
+    // (staged in f16); needs SHADER_F16
+    ShaderFile { f16: true, ..shader!("attention_quad_forward_f16", ["attention_forward_quad_f16"], [R, W, W], true) },
+    ShaderFile {
+        f16: true,
+        ..shader!(
+            "attention_quad_backward_f16",
+            ["attention_backward_query_quad_f16", "attention_backward_key_value_quad_f16"],
+            [R, R, R, R, W],
+            true
+        )
+    },
     // as attention_forward / attention_backward, then qkv (forward), qkv, out and dout
     // (backward) again as textures; need 8-lane subgroups
     shader!("attention_subgroup_forward", ["attention_forward_sg"], [R, W, W, T], true),
@@ -214,6 +243,8 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("attention_blocks", include_str!("../../shaders/lib/attention_blocks.wgsl")),
     ("attention_tiles", include_str!("../../shaders/lib/attention_tiles.wgsl")),
     ("attention_quads", include_str!("../../shaders/lib/attention_quads.wgsl")),
+    ("attention_quad_forward_body", include_str!("../../shaders/lib/attention_quad_forward_body.wgsl")),
+    ("attention_quad_backward_body", include_str!("../../shaders/lib/attention_quad_backward_body.wgsl")),
     ("operand_texture", include_str!("../../shaders/lib/operand_texture.wgsl")),
     ("f16_round", include_str!("../../shaders/lib/f16_round.wgsl")),
     ("matmul_coop_body", include_str!("../../shaders/lib/matmul_coop_body.wgsl")),

@@ -4,7 +4,9 @@
 //! are tested on lavapipe):
 //! - quad (`attention_*_quad`, shaders/attention_quad_*.wgsl): four lanes per row, 64 rows per
 //!   workgroup, head_dim 64 only; the GPU default where subgroups have 4+ lanes. The fastest
-//!   on the H100.
+//!   on the H100. Under `Precision::F16Mixed` its f16 build (`attention_*_quad_f16`,
+//!   shaders/attention_quad_*_f16.wgsl): q, k, v and dO rounded to f16 as read and staged
+//!   in f16, softmax, lse and gradients in f32; the other kernels stay f32.
 //! - tiled (`attention_*_tiled`): shared-memory tiles of 64 rows, an invocation per row,
 //!   head_dim 64 only; the GPU default otherwise.
 //! - subgroup (`attention_*_sg`): eight rows per 8-lane subgroup, head_dim % 4 == 0, qkv (and
@@ -17,8 +19,8 @@ use super::expect_len;
 use crate::error::{shape_error, Result};
 use crate::gpu::params::shader_params;
 use crate::gpu::texture;
-use crate::gpu::AttentionKernel;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
+use crate::gpu::{AttentionKernel, Precision};
 pub use crate::reference::attention::{AttentionShape, QueryAttends};
 
 /// The head dimension the kernels keep in registers.
@@ -29,7 +31,8 @@ shader_params! {
     /// queries; `mode` a `QueryAttends` (MODE_* in lib/attention_common.wgsl).
     pub struct AttentionParams for [
         "attention_forward", "attention_backward", "attention_tiled_forward", "attention_tiled_backward",
-        "attention_quad_forward", "attention_quad_backward", "attention_subgroup_forward", "attention_subgroup_backward",
+        "attention_quad_forward", "attention_quad_backward", "attention_quad_forward_f16", "attention_quad_backward_f16",
+        "attention_subgroup_forward", "attention_subgroup_backward",
     ] {
         batch: u32, tokens: u32, heads: u32, head_dim: u32,
         n_base: u32, mode: u32, bidirectional: u32, _pad: u32,
@@ -47,6 +50,7 @@ pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
     ("attention_tiled_forward", "HEAD_DIM", TILED_HEAD_DIM as u32),
     ("attention_tiled_forward", "ROWS", BLOCK_ROWS as u32),
     ("attention_quad_forward", "ROWS", BLOCK_ROWS as u32),
+    ("attention_quad_forward_f16", "ROWS", BLOCK_ROWS as u32),
     ("attention_subgroup_forward", "LANES", SUBGROUP_ROWS as u32),
     ("attention_subgroup_forward", "TEXTURE_WIDTH", texture::TEXTURE_WIDTH),
 ];
@@ -106,6 +110,11 @@ fn variant(e: &Engine, s: &AttentionShape, textures: bool) -> Variant {
     }
 }
 
+/// The quad kernels run their f16 build (the engine opens f16-mixed only where it compiles).
+fn f16(e: &Engine) -> bool {
+    e.choice.precision == Precision::F16Mixed
+}
+
 /// out [batch, tokens, heads*head_dim] and lse [batch, heads, tokens] from qkv
 /// [batch, tokens, 3, heads, head_dim] (the output of timm's qkv linear, unpermuted).
 pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor, lse: &GpuTensor) -> Result<Dispatch> {
@@ -114,6 +123,7 @@ pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor,
     expect_len("attention_forward", out, s.out_len())?;
     expect_len("attention_forward", lse, s.lse_len())?;
     let (entry, grid) = match variant(e, s, texture::fits(&e.ctx, qkv)) {
+        Variant::Quad(g) if f16(e) => ("attention_forward_quad_f16", g),
         Variant::Quad(g) => ("attention_forward_quad", g),
         Variant::Tiled(g) => ("attention_forward_tiled", g),
         // qkv again, read as a texture.
@@ -143,6 +153,7 @@ pub fn backward(
     let bufs = [qkv, out, lse, dout, dqkv];
     let textures = [qkv, out, dout].iter().all(|t| texture::fits(&e.ctx, t));
     let (query, key_value, grid) = match variant(e, s, textures) {
+        Variant::Quad(g) if f16(e) => ("attention_backward_query_quad_f16", "attention_backward_key_value_quad_f16", g),
         Variant::Quad(g) => ("attention_backward_query_quad", "attention_backward_key_value_quad", g),
         Variant::Tiled(g) => ("attention_backward_query_tiled", "attention_backward_key_value_tiled", g),
         Variant::Subgroup(g) => {

@@ -4,7 +4,9 @@
 //! - `matmul_tiles_nt`, `matmul_tiles_nn`, `matmul_tiles_tn` (matmul_tiles.wgsl): 128 x 128
 //!   workgroup tiles, 8 x 8 per invocation, vec4 loads double-buffered through workgroup
 //!   memory; `Tiles` (GPUs), by layout: A along K with B along K (nt) or N (nn), A along M
-//!   with B along N (tn); any row stride that keeps vec4 loads aligned.
+//!   with B along N (tn); any row stride that keeps vec4 loads aligned. `matmul_tiles_wide_*`
+//!   (64 x 128) and `matmul_tiles_tall_*` (128 x 64) are the same kernel on narrow tiles, for
+//!   products whose 128 x 128 grid has too few workgroups to fill a GPU (`tiles_for`).
 //! - `matmul_nt`, `matmul_nn`, `matmul_nn_k4`, `matmul_tn` (matmul_vec4.wgsl): register blocks
 //!   of 8 x 4 with vec4 loads, no workgroup memory; `Blocked` (CPU drivers), by layout:
 //!   both operands contiguous along K (nt), B along N with A along K (nn_k4), along M (tn) or
@@ -39,7 +41,7 @@ pub use crate::reference::matmul::MatmulShape;
 shader_params! {
     /// C[b] = alpha op(A)[b] op(B)[b] (+ bias) (+ C): element (m, k) of op(A)[b] at
     /// b a_bs + m a_rs + k a_cs (op(B) likewise), C dense with batch stride c_bs; `flags` FLAG_*.
-    pub struct MatmulParams for ["matmul", "matmul_tiles", "matmul_tiles_f16", "matmul_vec4", "matmul_subgroup", "matmul_subgroup_f16", "matmul_coop8", "matmul_coop16"] {
+    pub struct MatmulParams for ["matmul", "matmul_tiles", "matmul_tiles_wide", "matmul_tiles_tall", "matmul_tiles_f16", "matmul_vec4", "matmul_subgroup", "matmul_subgroup_f16", "matmul_coop8", "matmul_coop16"] {
         m: u32, n: u32, k: u32, batch: u32,
         a_rs: u32, a_cs: u32, a_bs: u32, b_rs: u32,
         b_cs: u32, b_bs: u32, c_bs: u32, flags: u32,
@@ -59,6 +61,11 @@ pub const FLAG_GELU_GRAD: u32 = 16;
 /// 64 x 32 (matmul_vec4.wgsl).
 const TILE: u32 = 64;
 const TILES_TILE: u32 = 128;
+/// The narrow tiles' short side (matmul_tiles_wide.wgsl: 64 rows, matmul_tiles_tall.wgsl: 64 columns).
+const NARROW_TILE: u32 = 64;
+/// Workgroups below which 128 x 128 tiles leave a GPU idle and the narrow tiles (twice as
+/// many workgroups) take the product: two per multiprocessor of a 132-SM H100 or H200.
+pub const NARROW_BELOW_WORKGROUPS: u32 = 264;
 const SUBGROUP_ROWS: u32 = 256;
 const SUBGROUP_COLS: u32 = 64;
 /// The register-blocked kernels (matmul_vec4.wgsl): 8 x 4 per invocation, 8 x 8 invocations.
@@ -74,8 +81,14 @@ pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
     ("matmul", "FLAG_GELU_GRAD", FLAG_GELU_GRAD),
     ("matmul", "TILE_M", TILE),
     ("matmul", "TILE_N", TILE),
-    ("matmul_tiles", "TILE", TILES_TILE),
-    ("matmul_tiles_f16", "TILE", TILES_TILE),
+    ("matmul_tiles", "TILE_M", TILES_TILE),
+    ("matmul_tiles", "TILE_N", TILES_TILE),
+    ("matmul_tiles_wide", "TILE_M", NARROW_TILE),
+    ("matmul_tiles_wide", "TILE_N", TILES_TILE),
+    ("matmul_tiles_tall", "TILE_M", TILES_TILE),
+    ("matmul_tiles_tall", "TILE_N", NARROW_TILE),
+    ("matmul_tiles_f16", "TILE_M", TILES_TILE),
+    ("matmul_tiles_f16", "TILE_N", TILES_TILE),
     ("matmul_subgroup", "WG_ROWS", SUBGROUP_ROWS),
     ("matmul_subgroup", "WG_COLS", SUBGROUP_COLS),
     ("matmul_subgroup", "TEXTURE_WIDTH", crate::gpu::texture::TEXTURE_WIDTH),
@@ -185,7 +198,7 @@ fn strided(
         return e.dispatch(entry, &params, &[x, y, bias, c, aux], [gx, gy, z]);
     }
     let textures = texture::fits(&e.ctx, x) && texture::fits(&e.ctx, y);
-    let (entry, [gx, gy]) = kernel_for((e.choice.matmul, e.choice.precision), xs, ys, (m, n, k), textures);
+    let (entry, [gx, gy]) = kernel_for((e.choice.matmul, e.choice.precision), xs, ys, (m, n, k, z), textures);
     let grid = [(n as u32).div_ceil(gx), (m as u32).div_ceil(gy), z];
     if entry == "matmul" {
         return e.dispatch(entry, &params, &[x, y, bias, c, aux], grid);
@@ -206,7 +219,7 @@ fn kernel_for(
     (kernel, precision): (MatmulKernel, Precision),
     xs: Strides,
     ys: Strides,
-    (m, n, k): (usize, usize, usize),
+    (m, n, k, z): (usize, usize, usize, u32),
     textures: bool,
 ) -> (&'static str, [u32; 2]) {
     let strided = ("matmul", [TILE, TILE]);
@@ -234,7 +247,7 @@ fn kernel_for(
     match kernel {
         MatmulKernel::Strided => return strided,
         MatmulKernel::Tiles => {
-            return layout.map_or(strided, |i| (["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"][i], tiles));
+            return layout.map_or(strided, |i| tiles_for(m, n, z, i));
         }
         // Coop without its kernel (see `Engine::coop_kernel`) runs the f32 register blocks.
         MatmulKernel::Blocked | MatmulKernel::Subgroup | MatmulKernel::Coop => {}
@@ -271,6 +284,27 @@ fn kernel_for(
         _ if b_rows && a_cols => ("matmul_tn", blocked),
         _ if b_rows => ("matmul_nn", blocked),
         _ => strided,
+    }
+}
+
+/// The f32 tiles for layout `i` (nt, nn, tn) of an m x n product over `z` batch workgroups,
+/// with the columns and rows of C per workgroup: 128 x 128 unless that grid has fewer than
+/// `NARROW_BELOW_WORKGROUPS` workgroups, else the narrow tiles that pad the product less
+/// (64 rows where both pad alike and the product has no more rows than columns).
+pub fn tiles_for(m: usize, n: usize, z: u32, i: usize) -> (&'static str, [u32; 2]) {
+    let workgroups = (m as u32).div_ceil(TILES_TILE) * (n as u32).div_ceil(TILES_TILE) * z;
+    if workgroups >= NARROW_BELOW_WORKGROUPS {
+        return (["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"][i], [TILES_TILE, TILES_TILE]);
+    }
+    let padded = |rows: u32, cols: u32| m.next_multiple_of(rows as usize) * n.next_multiple_of(cols as usize);
+    let (wide, tall) = (padded(NARROW_TILE, TILES_TILE), padded(TILES_TILE, NARROW_TILE));
+    match wide < tall || (wide == tall && m <= n) {
+        true => {
+            (["matmul_tiles_wide_nt", "matmul_tiles_wide_nn", "matmul_tiles_wide_tn"][i], [TILES_TILE, NARROW_TILE])
+        }
+        false => {
+            (["matmul_tiles_tall_nt", "matmul_tiles_tall_nn", "matmul_tiles_tall_tn"][i], [NARROW_TILE, TILES_TILE])
+        }
     }
 }
 

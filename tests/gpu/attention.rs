@@ -1,6 +1,6 @@
 use crate::common::*;
 use adclr_wgpu::gpu::Engine;
-use adclr_wgpu::ops::attention::{self, AttentionShape, QueryAttends};
+use adclr_wgpu::ops::attention::{self, AttentionShape, QueryAttends, TILED_HEAD_DIM};
 use adclr_wgpu::reference;
 
 /// (batch, n_base, queries, heads, head_dim)
@@ -113,4 +113,59 @@ fn one_way_mask_on(e: &Engine) {
         .flat_map(|b| out_bi[b * with_q.tokens * orow..(b * with_q.tokens + n_base) * orow].to_vec())
         .collect();
     assert!(check_close("bidirectional", &base_rows_bi, &out_base, 1e-4, 1e-3).is_err());
+}
+
+/// The quad kernels under f16-mixed round q, k, v and dO to f16 as they read them and keep
+/// everything else in f32: on every mask mode and the head_dim-64 shapes they take, they equal
+/// the f64 reference on the rounded tensors at the f32 tolerances above, and the unrounded
+/// reference is outside those tolerances (a kernel that skipped the rounding fails the first
+/// check, one that rounded anything more, such as the probabilities, fails it too).
+#[test]
+fn quad_attention_f16_equals_the_reference_on_rounded_operands() {
+    use adclr_wgpu::gpu::choice::Family;
+    use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, KernelChoice, MatmulKernel, Precision, RowKernels};
+    if let Some(missing) = Precision::F16Mixed.missing_on(&engine().ctx) {
+        eprintln!("note: f16-mixed needs {missing}; the f16 attention is not tested here");
+        return;
+    }
+    let base = KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Quad);
+    let Ok(e) =
+        Engine::open_with_choice(&AdapterChoice::default(), KernelChoice { precision: Precision::F16Mixed, ..base })
+    else {
+        eprintln!("note: quad attention needs subgroups of 4+ lanes; the f16 attention is not tested here");
+        return;
+    };
+    let round = reference::matmul::round_to_f16;
+    let mut rng = Rng::new(12);
+    let shapes: Vec<AttentionShape> = all_shapes().into_iter().filter(|s| s.head_dim == TILED_HEAD_DIM).collect();
+    assert!(shapes.len() >= 24, "the head_dim-64 shapes of every mode");
+    for s in shapes {
+        let qkv = f32_exact(&rng.vec(s.qkv_len(), 1.5));
+        let dout = f32_exact(&rng.vec(s.out_len(), 1.0));
+        let (gqkv, gout, glse) =
+            (upload_on(&e, "qkv", &qkv), zeros_on(&e, "out", s.out_len()), zeros_on(&e, "lse", s.lse_len()));
+        let (gdout, gdqkv) = (upload_on(&e, "dout", &dout), zeros_on(&e, "dqkv", s.qkv_len()));
+        let fwd = attention::forward(&e, &s, &gqkv, &gout, &glse).unwrap();
+        let bwd = attention::backward(&e, &s, &gqkv, &gout, &glse, &gdout, &gdqkv).unwrap();
+        assert_eq!(
+            [fwd.kernel, bwd[0].kernel, bwd[1].kernel],
+            [
+                "attention_forward_quad_f16",
+                "attention_backward_query_quad_f16",
+                "attention_backward_key_value_quad_f16"
+            ]
+        );
+        e.run(&[&fwd, &bwd[0], &bwd[1]]).unwrap();
+        let (out, lse, dqkv) = (download_on(&e, &gout), download_on(&e, &glse), download_on(&e, &gdqkv));
+        let (qkv16, dout16) = (round(&qkv), round(&dout));
+        let (want_out, want_lse) = reference::attention::forward(&s, &qkv16);
+        let want_dqkv = reference::attention::backward(&s, &qkv16, &dout16);
+        assert_close(&format!("f16 attention out {s:?}"), &out, &want_out, 1e-5, 1e-4);
+        assert_close(&format!("f16 attention lse {s:?}"), &lse, &want_lse, 1e-5, 1e-4);
+        assert_close(&format!("f16 attention dqkv {s:?}"), &dqkv, &want_dqkv, 1e-5, 1e-3);
+        let (f32_out, _) = reference::attention::forward(&s, &qkv);
+        let f32_dqkv = reference::attention::backward(&s, &qkv, &dout);
+        assert!(check_close("unrounded out", &out, &f32_out, 1e-5, 1e-4).is_err(), "{s:?}: out not rounded");
+        assert!(check_close("unrounded dqkv", &dqkv, &f32_dqkv, 1e-5, 1e-3).is_err(), "{s:?}: dqkv not rounded");
+    }
 }

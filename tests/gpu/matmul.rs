@@ -127,16 +127,19 @@ fn weight_gradients_over_many_rows_match_reference() {
     }
 }
 
-/// The 128 x 128 tiles (matmul_tiles.wgsl) on shapes that cross tile edges in M and N, end
-/// K in a partial step of 8 and run several steps, over batches and broadcast weights, in
-/// each layout they take (checked to be taken): forward with bias and accumulation, both
+/// The f32 tiles, 128 x 128 (matmul_tiles.wgsl) and narrow (matmul_tiles_wide.wgsl 64 x 128,
+/// matmul_tiles_tall.wgsl 128 x 64), on shapes that cross tile edges in M and N, end K in a
+/// partial step of 8 and run several steps, over batches and broadcast weights, in each
+/// layout and tile shape (checked to be taken: a batch of 72 gives the 128 x 128 grid enough
+/// workgroups, the small products run narrow): forward with bias and accumulation, both
 /// gradients (the weight gradient of a broadcast B summed over the batch in the kernel).
 #[test]
 fn tiles_kernels_match_reference_across_tile_edges() {
     let e = engines().into_iter().find(|e| e.choice.matmul == MatmulKernel::Tiles).expect("a tiles engine");
     let mut rng = Rng::new(11);
     let mut ran = std::collections::BTreeSet::new();
-    for s in variants(&[(1, 260, 132, 36), (2, 129, 260, 20), (3, 8, 4, 4), (1, 4, 136, 1028)], false) {
+    let shapes = [(1, 260, 132, 36), (2, 129, 260, 20), (3, 8, 4, 4), (1, 4, 136, 1028), (72, 132, 136, 12)];
+    for s in variants(&shapes, false) {
         let a = f32_exact(&rng.vec(s.a_len(), 1.0));
         let b = f32_exact(&rng.vec(s.b_len(), 1.0));
         let bias = f32_exact(&rng.vec(s.n, 1.0));
@@ -164,7 +167,29 @@ fn tiles_kernels_match_reference_across_tile_edges() {
         assert_close(&format!("tiles dA {s:?}"), &download_on(e, &gda), &da, 1e-4, 1e-4);
         assert_close(&format!("tiles dB {s:?}"), &download_on(e, &gdb), &db, 1e-4, 1e-4);
     }
-    assert_eq!(ran.into_iter().collect::<Vec<_>>(), ["matmul_tiles_nn", "matmul_tiles_nt", "matmul_tiles_tn"]);
+    let want: Vec<String> = ["", "tall_", "wide_"]
+        .iter()
+        .flat_map(|shape| ["nn", "nt", "tn"].map(|layout| format!("matmul_tiles_{shape}{layout}")))
+        .collect();
+    let mut want = want;
+    want.sort();
+    assert_eq!(ran.into_iter().collect::<Vec<_>>(), want);
+}
+
+/// The tile shape follows the grid: 128 x 128 where that grid has enough workgroups, else the
+/// narrow tile that pads less (64 rows for few rows, 64 columns for few columns).
+#[test]
+fn tiles_narrow_only_where_square_tiles_leave_workgroups_idle() {
+    use matmul::{tiles_for, NARROW_BELOW_WORKGROUPS};
+    // ViT-S/16 b64: 12,608 token rows x 384 columns: 297 square workgroups.
+    assert_eq!(tiles_for(12608, 384, 1, 0).0, "matmul_tiles_nt");
+    // A projection head over 128 rows x 2048 columns: 16 square workgroups.
+    assert_eq!(tiles_for(128, 2048, 1, 0), ("matmul_tiles_wide_nt", [128, 64]));
+    assert_eq!(tiles_for(2048, 100, 1, 1), ("matmul_tiles_tall_nn", [64, 128]));
+    assert_eq!(tiles_for(60, 300, 1, 2).0, "matmul_tiles_wide_tn");
+    // The batch counts: the same small product batched past the threshold runs square.
+    assert_eq!(tiles_for(128, 128, NARROW_BELOW_WORKGROUPS, 0).0, "matmul_tiles_nt");
+    assert_eq!(tiles_for(128, 128, NARROW_BELOW_WORKGROUPS - 1, 0).0, "matmul_tiles_wide_nt");
 }
 
 #[test]
@@ -256,25 +281,34 @@ fn subgroup_kernels_read_operands_spanning_several_texture_rows() {
 fn trusted_tiles_kernels_stay_inside_their_operands() {
     use adclr_wgpu::gpu::kernels::SHADER_FILES;
     use matmul::{MatmulParams, FLAG_BIAS, FLAG_SUM_BATCH};
-    for file in ["matmul_tiles", "matmul_tiles_f16"] {
+    let files = ["matmul_tiles", "matmul_tiles_wide", "matmul_tiles_tall", "matmul_tiles_f16"];
+    for file in files {
         assert!(SHADER_FILES.iter().any(|f| f.name == file && f.trusted), "{file} is not trusted");
     }
     let e = engines().into_iter().find(|e| e.choice.matmul == MatmulKernel::Tiles).expect("a tiles engine");
-    // The f16 entry points too, where the device compiled them (reference on rounded operands).
-    let mut entries =
-        vec![("matmul_tiles_nt", false, true), ("matmul_tiles_nn", false, false), ("matmul_tiles_tn", true, false)];
-    if e.kernels.has("matmul_tiles_f16_nt") {
-        entries.extend([
-            ("matmul_tiles_f16_nt", false, true),
-            ("matmul_tiles_f16_nn", false, false),
-            ("matmul_tiles_f16_tn", true, false),
-        ]);
+    // Every tile shape; the f16 entry points too, where the device compiled them (reference on
+    // rounded operands). (entry, trans_a, trans_b, rows and columns of C per workgroup)
+    let mut entries = Vec::new();
+    let families: [(&str, [&'static str; 3], u32, u32); 4] = [
+        ("square", ["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"], 128, 128),
+        ("wide", ["matmul_tiles_wide_nt", "matmul_tiles_wide_nn", "matmul_tiles_wide_tn"], 64, 128),
+        ("tall", ["matmul_tiles_tall_nt", "matmul_tiles_tall_nn", "matmul_tiles_tall_tn"], 128, 64),
+        ("f16", ["matmul_tiles_f16_nt", "matmul_tiles_f16_nn", "matmul_tiles_f16_tn"], 128, 128),
+    ];
+    for (family, names, rows, cols) in families {
+        if !e.kernels.has(names[0]) {
+            assert_eq!(family, "f16", "{} was not compiled", names[0]);
+            continue;
+        }
+        for (name, (trans_a, trans_b)) in names.into_iter().zip([(false, true), (false, false), (true, false)]) {
+            entries.push((name, trans_a, trans_b, rows, cols));
+        }
     }
     const TAIL: usize = 300;
     const SENTINEL: f64 = 7.25;
     let with_tail = |x: &[f64], fill: f64| x.iter().copied().chain(std::iter::repeat_n(fill, TAIL)).collect::<Vec<_>>();
     let mut rng = Rng::new(12);
-    for (entry, trans_a, trans_b) in entries {
+    for (entry, trans_a, trans_b, tile_rows, tile_cols) in entries {
         for (batch, m, n, k) in [(2, 132, 68, 12), (1, 4, 4, 4), (3, 260, 132, 36)] {
             for sum_batch in [false, true] {
                 let mut s = MatmulShape::new(batch, m, n, k);
@@ -306,7 +340,7 @@ fn trusted_tiles_kernels_stay_inside_their_operands() {
                     ..Default::default()
                 };
                 let z = if sum_batch { 1 } else { batch as u32 };
-                let grid = [(n as u32).div_ceil(128), (m as u32).div_ceil(128), z];
+                let grid = [(n as u32).div_ceil(tile_cols), (m as u32).div_ceil(tile_rows), z];
                 let tensors = [&ga, &gb, &gbias, &gc, &ga, &e.kernels.dummy_rw];
                 e.run(&[&e.dispatch(entry, &params, &tensors, grid).unwrap()]).unwrap();
                 let got = download_on(e, &gc);
