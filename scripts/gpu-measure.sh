@@ -49,6 +49,9 @@ if [ "${COMPARE:-1}" = 1 ]; then
         step "${compare_cfg[*]} with ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm"
         ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
     done
+    # f16-mixed with the f16 SIMT quad attention instead of the cooperative-matrix one.
+    step "${compare_cfg[*]} with ADCLR_PRECISION=f16-mixed ADCLR_ATTENTION=quad"
+    ADCLR_PRECISION=f16-mixed ADCLR_ATTENTION=quad run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
     step "${compare_cfg[*]} with ADCLR_ATTENTION=tiled"
     ADCLR_ATTENTION=tiled run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
 fi

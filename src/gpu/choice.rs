@@ -62,6 +62,11 @@ pub enum AttentionKernel {
     Subgroup,
     /// One invocation per row, any shape.
     PerRow,
+    /// Cooperative matrices (QK^T, PV and the gradients' products on f16 operands, softmax
+    /// and accumulation in f32), head_dim 64; only with precision f16-mixed, the GPU default
+    /// there where the adapter lists a size and its subgroups are wide enough
+    /// (`kernels::coop_attention_max_subgroups`).
+    Coop,
 }
 
 /// The precision of the matmul and quad-attention operands (the accumulation is f32 in both).
@@ -181,13 +186,14 @@ impl Family for RowKernels {
 
 impl Family for AttentionKernel {
     const VARIABLE: &'static str = "ADCLR_ATTENTION";
-    const ALL: &'static [Self] = &[Self::Quad, Self::Tiled, Self::Subgroup, Self::PerRow];
+    const ALL: &'static [Self] = &[Self::Quad, Self::Tiled, Self::Subgroup, Self::PerRow, Self::Coop];
     fn name(self) -> &'static str {
         match self {
             Self::Quad => "quad",
             Self::Tiled => "tiled",
             Self::Subgroup => "subgroup",
             Self::PerRow => "per-row",
+            Self::Coop => "coop",
         }
     }
     fn missing_on(self, ctx: &GpuContext) -> Option<String> {
@@ -196,9 +202,26 @@ impl Family for AttentionKernel {
                 Some(format!("subgroups of 4 or more lanes, which {} lacks", ctx.describe()))
             }
             Self::Subgroup => needs_eight_lanes(ctx),
+            Self::Coop if coop_attention_size(ctx).is_none() => Some(format!(
+                "cooperative matrices of 8x8x8 (with subgroups of 8+ lanes) or 16x16x16 (32+ lanes), f16 x f16 \
+                 -> f32, which {} lacks",
+                ctx.describe()
+            )),
             _ => None,
         }
     }
+    fn candidates(ctx: &GpuContext) -> Vec<Self> {
+        // Coop is f16 and tuning times f32.
+        Self::ALL.iter().copied().filter(|v| *v != Self::Coop && v.missing_on(ctx).is_none()).collect()
+    }
+}
+
+/// The largest cooperative-matrix size the attention kernels can run here: listed by the
+/// adapter (`GpuContext::coop_sizes`) with subgroups of at least 64 /
+/// `coop_attention_max_subgroups` lanes.
+pub fn coop_attention_size(ctx: &GpuContext) -> Option<u32> {
+    let fits = |s: u32| ctx.info.subgroup_min_size * super::kernels::coop_attention_max_subgroups(s) >= 64;
+    ctx.coop_sizes.iter().copied().filter(|&s| fits(s)).max()
 }
 
 /// Where a family's choice came from.
@@ -273,6 +296,11 @@ impl KernelChoice {
                  train --precision)"
                     .to_string()
             }),
+            (self.attention == AttentionKernel::Coop && self.precision != Precision::F16Mixed).then(|| {
+                "the coop attention computes on f16 operands: it needs precision f16-mixed (ADCLR_PRECISION, \
+                 train --precision)"
+                    .to_string()
+            }),
             self.precision.missing_on(ctx).map(|m| format!("{} matmuls need {m}", self.precision.name())),
             self.rows.missing_on(ctx).map(|m| format!("the {} row kernels need {m}", self.rows.name())),
             self.attention.missing_on(ctx).map(|m| format!("the {} attention needs {m}", self.attention.name())),
@@ -294,8 +322,9 @@ impl KernelChoice {
     }
 
     /// `for_adapter` with the precision the caller asked for (`train --precision`) over the
-    /// environment's. Under f16-mixed a GPU with cooperative matrices runs them unless the
-    /// matmul was chosen (environment, tuning); an error names what the device lacks.
+    /// environment's. Under f16-mixed a GPU with cooperative matrices runs them for the matmul
+    /// and the attention unless that family was chosen (environment, tuning); an error names
+    /// what the device lacks.
     pub fn for_adapter_at(
         ctx: &GpuContext,
         tuned: Option<KernelChoice>,
@@ -321,7 +350,10 @@ impl KernelChoice {
             matmul = MatmulKernel::Coop;
         }
         let (rows, r) = pick(ctx, tuned.map(|t| t.rows), rule.rows)?;
-        let (attention, a) = pick(ctx, tuned.map(|t| t.attention), rule.attention)?;
+        let (mut attention, a) = pick(ctx, tuned.map(|t| t.attention), rule.attention)?;
+        if precision == Precision::F16Mixed && a == ChoiceSource::Default && gpu && coop_attention_size(ctx).is_some() {
+            attention = AttentionKernel::Coop;
+        }
         let sources = ChoiceSources { matmul: m, precision: p, rows: r, attention: a };
         Ok((Self { matmul, precision, rows, attention }, sources))
     }

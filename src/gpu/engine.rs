@@ -91,6 +91,12 @@ impl Engine {
                 choice.matmul = rule;
             }
         }
+        if choice.attention == AttentionKernel::Coop && coop_attention_compiled(&ctx, &kernels).is_none() {
+            let rule = KernelChoice::rule(&ctx).attention;
+            if missing("attention_coop", "cooperative-matrix attention", rule.name(), sources.attention)? {
+                choice.attention = rule;
+            }
+        }
         if choice.precision == Precision::F16Mixed && !kernels.has("matmul_tiles_f16_nt") {
             return Err(Error::Gpu(format!("{}: the f16 matmul kernels did not compile", ctx.describe())));
         }
@@ -116,6 +122,12 @@ impl Engine {
         [(16, "matmul_coop16"), (8, "matmul_coop8")]
             .into_iter()
             .find(|(s, name)| self.ctx.coop_sizes.contains(s) && self.kernels.has(name))
+    }
+
+    /// The cooperative-matrix attention's size where it runs here (`choice::coop_attention_size`
+    /// and its files compiled).
+    pub fn coop_attention_size(&self) -> Option<u32> {
+        coop_attention_compiled(&self.ctx, &self.kernels)
     }
 
     /// The row kernels run one invocation per row (no barriers), as CPU drivers prefer.
@@ -148,4 +160,11 @@ impl Engine {
 /// The bits of an f32 for a parameter block.
 pub fn bits(x: f32) -> u32 {
     x.to_bits()
+}
+
+/// The cooperative-matrix attention size this device can run whose files compiled.
+fn coop_attention_compiled(ctx: &GpuContext, kernels: &Kernels) -> Option<u32> {
+    super::choice::coop_attention_size(ctx).filter(|s| {
+        kernels.has(&format!("attention_forward_coop{s}")) && kernels.has(&format!("attention_backward_query_coop{s}"))
+    })
 }

@@ -53,6 +53,18 @@ pub fn coop_max_subgroups(size: u32) -> u32 {
     }
 }
 
+/// The subgroups a 64-invocation cooperative-matrix attention workgroup may hold at matrix
+/// size S (MAX_SG of attention_coop8_*.wgsl / attention_coop16_*.wgsl: their per-subgroup
+/// workgroup memory, 24 KiB at 8 and 18 KiB at 16): the launcher runs them only where
+/// subgroups hold at least 64 / that many lanes (8 at S = 8, 32 at S = 16).
+pub const fn coop_attention_max_subgroups(size: u32) -> u32 {
+    if size <= 8 {
+        8
+    } else {
+        2
+    }
+}
+
 macro_rules! shader {
     ($name:literal, [$($entry:literal),* $(,)?], [$($acc:expr),*]) => {
         shader!($name, [$($entry),*], [$($acc),*], false)
@@ -180,6 +192,38 @@ pub const SHADER_FILES: &[ShaderFile] = &[
             true
         )
     },
+    // as attention_forward / attention_backward on cooperative matrices (head_dim 64, q, k, v,
+    // dO, P and dS as f16 operands); need the size in the adapter's list
+    ShaderFile {
+        f16: true,
+        coop: 8,
+        ..shader!("attention_coop8_forward", ["attention_forward_coop8"], [R, W, W], true)
+    },
+    ShaderFile {
+        f16: true,
+        coop: 8,
+        ..shader!(
+            "attention_coop8_backward",
+            ["attention_backward_query_coop8", "attention_backward_key_value_coop8"],
+            [R, R, R, R, W],
+            true
+        )
+    },
+    ShaderFile {
+        f16: true,
+        coop: 16,
+        ..shader!("attention_coop16_forward", ["attention_forward_coop16"], [R, W, W], true)
+    },
+    ShaderFile {
+        f16: true,
+        coop: 16,
+        ..shader!(
+            "attention_coop16_backward",
+            ["attention_backward_query_coop16", "attention_backward_key_value_coop16"],
+            [R, R, R, R, W],
+            true
+        )
+    },
     // as attention_forward / attention_backward, then qkv (forward), qkv, out and dout
     // (backward) again as textures; need 8-lane subgroups
     shader!("attention_subgroup_forward", ["attention_forward_sg"], [R, W, W, T], true),
@@ -248,6 +292,9 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("operand_texture", include_str!("../../shaders/lib/operand_texture.wgsl")),
     ("f16_round", include_str!("../../shaders/lib/f16_round.wgsl")),
     ("matmul_coop_body", include_str!("../../shaders/lib/matmul_coop_body.wgsl")),
+    ("attention_coop", include_str!("../../shaders/lib/attention_coop.wgsl")),
+    ("attention_coop_forward_body", include_str!("../../shaders/lib/attention_coop_forward_body.wgsl")),
+    ("attention_coop_backward_body", include_str!("../../shaders/lib/attention_coop_backward_body.wgsl")),
 ];
 
 impl ShaderFile {

@@ -7,6 +7,12 @@
 //!   on the H100. Under `Precision::F16Mixed` its f16 build (`attention_*_quad_f16`,
 //!   shaders/attention_quad_*_f16.wgsl): q, k, v and dO rounded to f16 as read and staged
 //!   in f16, softmax, lse and gradients in f32; the other kernels stay f32.
+//! - coop (`attention_*_coop8`, `attention_*_coop16`, shaders/attention_coop{8,16}_*.wgsl):
+//!   cooperative matrices (tensor cores), head_dim 64, under `Precision::F16Mixed` only: QK^T,
+//!   PV, dO V^T, dS K, P^T dO and dS^T Q on f16 operands (q, k, v, dO, and P and dS as they
+//!   enter their products), softmax, lse and accumulation in f32; S query (or key) rows per
+//!   subgroup, two passes over the keys in the forward (the row sums, then O = P V). The GPU
+//!   default under f16-mixed where `Engine::coop_attention_size` has a size.
 //! - tiled (`attention_*_tiled`): shared-memory tiles of 64 rows, an invocation per row,
 //!   head_dim 64 only; the GPU default otherwise.
 //! - subgroup (`attention_*_sg`): eight rows per 8-lane subgroup, head_dim % 4 == 0, qkv (and
@@ -17,6 +23,7 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
+use crate::gpu::kernels::coop_attention_max_subgroups;
 use crate::gpu::params::shader_params;
 use crate::gpu::texture;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
@@ -32,7 +39,8 @@ shader_params! {
     pub struct AttentionParams for [
         "attention_forward", "attention_backward", "attention_tiled_forward", "attention_tiled_backward",
         "attention_quad_forward", "attention_quad_backward", "attention_quad_forward_f16", "attention_quad_backward_f16",
-        "attention_subgroup_forward", "attention_subgroup_backward",
+        "attention_subgroup_forward", "attention_subgroup_backward", "attention_coop8_forward", "attention_coop8_backward",
+        "attention_coop16_forward", "attention_coop16_backward",
     ] {
         batch: u32, tokens: u32, heads: u32, head_dim: u32,
         n_base: u32, mode: u32, bidirectional: u32, _pad: u32,
@@ -52,6 +60,15 @@ pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
     ("attention_quad_forward", "ROWS", BLOCK_ROWS as u32),
     ("attention_quad_forward_f16", "ROWS", BLOCK_ROWS as u32),
     ("attention_subgroup_forward", "LANES", SUBGROUP_ROWS as u32),
+    ("attention_coop8_forward", "S", 8),
+    ("attention_coop16_forward", "S", 16),
+    ("attention_coop8_backward", "S", 8),
+    ("attention_coop16_backward", "S", 16),
+    ("attention_coop8_forward", "D", TILED_HEAD_DIM as u32),
+    ("attention_coop8_forward", "MAX_SG", coop_attention_max_subgroups(8)),
+    ("attention_coop8_backward", "MAX_SG", coop_attention_max_subgroups(8)),
+    ("attention_coop16_forward", "MAX_SG", coop_attention_max_subgroups(16)),
+    ("attention_coop16_backward", "MAX_SG", coop_attention_max_subgroups(16)),
     ("attention_subgroup_forward", "TEXTURE_WIDTH", texture::TEXTURE_WIDTH),
 ];
 
@@ -91,6 +108,7 @@ const SUBGROUP_ROWS: usize = 8;
 /// head_dim 64), eight rows per subgroup (Subgroup, head_dim % 4 == 0, `textures`: the
 /// tensors it reads as textures fit), else one invocation per row.
 enum Variant {
+    Coop(u32, [u32; 3]),
     Quad([u32; 3]),
     Tiled([u32; 3]),
     Subgroup([u32; 3]),
@@ -101,6 +119,10 @@ fn variant(e: &Engine, s: &AttentionShape, textures: bool) -> Variant {
     let rows = |per: usize| s.batch * s.heads * s.tokens.div_ceil(per) * per;
     let tiled_shape = s.head_dim == TILED_HEAD_DIM;
     match e.choice.attention {
+        AttentionKernel::Coop if tiled_shape => match coop_grid(e, s) {
+            Some(found) => Variant::Coop(found.0, found.1),
+            None => Variant::PerRow(grid_1d(s.lse_len(), 64)),
+        },
         AttentionKernel::Quad if tiled_shape => Variant::Quad(grid_1d(rows(BLOCK_ROWS), 64)),
         AttentionKernel::Tiled if tiled_shape => Variant::Tiled(grid_1d(rows(BLOCK_ROWS), 64)),
         AttentionKernel::Subgroup if s.head_dim.is_multiple_of(4) && textures => {
@@ -115,6 +137,21 @@ fn f16(e: &Engine) -> bool {
     e.choice.precision == Precision::F16Mixed
 }
 
+/// The cooperative-matrix kernels' size and grid for `s`: x the row blocks (S rows per
+/// subgroup, as many subgroups as 64 invocations hold at the adapter's widest subgroups)
+/// times the column chunks, y one per image and head. None where the engine has no such
+/// kernels or the heads exceed a grid dimension.
+fn coop_grid(e: &Engine, s: &AttentionShape) -> Option<(u32, [u32; 3])> {
+    let size = e.coop_attention_size()?;
+    let fewest_subgroups = (64 / e.ctx.info.subgroup_max_size.clamp(1, 64)).max(1);
+    let rows = (fewest_subgroups * size) as usize;
+    let chunks = TILED_HEAD_DIM as u32 / (4 * size);
+    let heads = u32::try_from(s.batch * s.heads).ok()?;
+    let blocks = u32::try_from(s.tokens.div_ceil(rows)).ok()? * chunks;
+    let limit = e.ctx.limits.max_compute_workgroups_per_dimension;
+    (heads <= limit && blocks <= limit).then_some((size, [blocks, heads, 1]))
+}
+
 /// out [batch, tokens, heads*head_dim] and lse [batch, heads, tokens] from qkv
 /// [batch, tokens, 3, heads, head_dim] (the output of timm's qkv linear, unpermuted).
 pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor, lse: &GpuTensor) -> Result<Dispatch> {
@@ -123,6 +160,8 @@ pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor,
     expect_len("attention_forward", out, s.out_len())?;
     expect_len("attention_forward", lse, s.lse_len())?;
     let (entry, grid) = match variant(e, s, texture::fits(&e.ctx, qkv)) {
+        Variant::Coop(8, g) => ("attention_forward_coop8", g),
+        Variant::Coop(_, g) => ("attention_forward_coop16", g),
         Variant::Quad(g) if f16(e) => ("attention_forward_quad_f16", g),
         Variant::Quad(g) => ("attention_forward_quad", g),
         Variant::Tiled(g) => ("attention_forward_tiled", g),
@@ -153,6 +192,8 @@ pub fn backward(
     let bufs = [qkv, out, lse, dout, dqkv];
     let textures = [qkv, out, dout].iter().all(|t| texture::fits(&e.ctx, t));
     let (query, key_value, grid) = match variant(e, s, textures) {
+        Variant::Coop(8, g) => ("attention_backward_query_coop8", "attention_backward_key_value_coop8", g),
+        Variant::Coop(_, g) => ("attention_backward_query_coop16", "attention_backward_key_value_coop16", g),
         Variant::Quad(g) if f16(e) => ("attention_backward_query_quad_f16", "attention_backward_key_value_quad_f16", g),
         Variant::Quad(g) => ("attention_backward_query_quad", "attention_backward_key_value_quad", g),
         Variant::Tiled(g) => ("attention_backward_query_tiled", "attention_backward_key_value_tiled", g),

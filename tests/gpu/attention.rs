@@ -169,3 +169,74 @@ fn quad_attention_f16_equals_the_reference_on_rounded_operands() {
         assert!(check_close("unrounded dqkv", &dqkv, &f32_dqkv, 1e-5, 1e-3).is_err(), "{s:?}: dqkv not rounded");
     }
 }
+
+/// ||got - want|| / ||want||.
+fn relative_error(got: &[f64], want: &[f64]) -> f64 {
+    let diff: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
+    let norm: f64 = want.iter().map(|w| w * w).sum();
+    (diff / norm).sqrt()
+}
+
+/// Relative error (whole tensor) the cooperative-matrix attention may have against the f64
+/// reference on f16-rounded q, k, v and dO: what rounding P and dS to f16 (2^-11 relative
+/// per term) costs the output and the gradients. Measured below 2e-4 on Mesa 26 lavapipe;
+/// flipping the mask of the CLS and patch rows (a kernel that lost the one-way mask) gives
+/// above 1e-2.
+const COOP_ATTENTION_ERROR: f64 = 1e-3;
+
+/// The cooperative-matrix attention (the largest size the adapter lists: 8x8x8 on Mesa 26
+/// lavapipe, where .ci/run runs this with ADCLR_EXPECT_COOP) on every mask mode and the
+/// head_dim-64 shapes: lse at the f32 tolerances of the reference on the rounded tensors
+/// (its scores are products of f16 values summed in f32), the output and dqkv within
+/// COOP_ATTENTION_ERROR, and the reference with the other mask outside it.
+#[test]
+fn coop_attention_matches_the_reference_on_rounded_operands() {
+    use adclr_wgpu::gpu::choice::Family;
+    use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, KernelChoice, MatmulKernel, Precision, RowKernels};
+    if let Some(missing) = AttentionKernel::Coop.missing_on(&engine().ctx) {
+        assert!(std::env::var_os("ADCLR_EXPECT_COOP").is_none(), "ADCLR_EXPECT_COOP is set, but {missing}");
+        eprintln!("note: the coop attention needs {missing}; not tested here");
+        return;
+    }
+    let base = KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Coop);
+    let e =
+        Engine::open_with_choice(&AdapterChoice::default(), KernelChoice { precision: Precision::F16Mixed, ..base })
+            .unwrap();
+    let size = e.coop_attention_size().expect("the coop attention compiled");
+    let round = reference::matmul::round_to_f16;
+    let mut rng = Rng::new(14);
+    let mut worst = [0f64; 2];
+    for s in all_shapes().into_iter().filter(|s| s.head_dim == TILED_HEAD_DIM) {
+        let qkv = f32_exact(&rng.vec(s.qkv_len(), 1.5));
+        let dout = f32_exact(&rng.vec(s.out_len(), 1.0));
+        let (gqkv, gout, glse) =
+            (upload_on(&e, "qkv", &qkv), zeros_on(&e, "out", s.out_len()), zeros_on(&e, "lse", s.lse_len()));
+        let (gdout, gdqkv) = (upload_on(&e, "dout", &dout), zeros_on(&e, "dqkv", s.qkv_len()));
+        let fwd = attention::forward(&e, &s, &gqkv, &gout, &glse).unwrap();
+        let bwd = attention::backward(&e, &s, &gqkv, &gout, &glse, &gdout, &gdqkv).unwrap();
+        let names = [
+            format!("attention_forward_coop{size}"),
+            format!("attention_backward_query_coop{size}"),
+            format!("attention_backward_key_value_coop{size}"),
+        ];
+        assert_eq!([fwd.kernel, bwd[0].kernel, bwd[1].kernel], names.each_ref().map(String::as_str));
+        e.run(&[&fwd, &bwd[0], &bwd[1]]).unwrap();
+        let (out, lse, dqkv) = (download_on(&e, &gout), download_on(&e, &glse), download_on(&e, &gdqkv));
+        let (qkv16, dout16) = (round(&qkv), round(&dout));
+        let (want_out, want_lse) = reference::attention::forward(&s, &qkv16);
+        let want_dqkv = reference::attention::backward(&s, &qkv16, &dout16);
+        assert_close(&format!("coop attention lse {s:?}"), &lse, &want_lse, 1e-5, 1e-4);
+        let errors = [relative_error(&out, &want_out), relative_error(&dqkv, &want_dqkv)];
+        eprintln!("{s:?}: out {:.2e}, dqkv {:.2e}", errors[0], errors[1]);
+        for (w, e) in worst.iter_mut().zip(errors) {
+            *w = w.max(e);
+        }
+        assert!(errors.iter().all(|&e| e < COOP_ATTENTION_ERROR), "{s:?}: relative errors {errors:?}");
+        let flipped = AttentionShape { bidirectional: !s.bidirectional, ..s };
+        let (other_out, _) = reference::attention::forward(&flipped, &qkv16);
+        let other_dqkv = reference::attention::backward(&flipped, &qkv16, &dout16);
+        let other = [relative_error(&out, &other_out), relative_error(&dqkv, &other_dqkv)];
+        assert!(other.iter().all(|&e| e > 10.0 * COOP_ATTENTION_ERROR), "{s:?}: the other mask is only {other:?} away");
+    }
+    eprintln!("coop{size} attention: worst relative error out {:.2e}, dqkv {:.2e}", worst[0], worst[1]);
+}

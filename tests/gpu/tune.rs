@@ -127,6 +127,16 @@ fn opening_a_choice_the_device_cannot_run_names_what_is_missing() {
         let err = Engine::open_with_choice(&AdapterChoice::default(), coop16).err().expect("no coop here");
         assert!(err.to_string().contains("cooperative matrices of 8x8x8 or 16x16x16"), "{err}");
     }
+    // The cooperative-matrix attention likewise.
+    let coop_attention = KernelChoice { attention: AttentionKernel::Coop, ..BLOCKED };
+    let err = Engine::open_with_choice(&AdapterChoice::default(), coop_attention).err().expect("coop attention in f32");
+    assert!(err.to_string().contains("the coop attention computes on f16 operands"), "{err}");
+    if choice::coop_attention_size(&e.ctx).is_none() {
+        let f16 = KernelChoice { precision: Precision::F16Mixed, ..coop_attention };
+        let err = Engine::open_with_choice(&AdapterChoice::default(), f16).err().expect("no coop attention here");
+        assert!(err.to_string().contains("the coop attention needs cooperative matrices of 8x8x8"), "{err}");
+    }
+    assert!(!AttentionKernel::candidates(&e.ctx).contains(&AttentionKernel::Coop), "tuning times f32 only");
     // What a family's messages list.
     assert_eq!(MatmulKernel::names(), "tiles, blocked, subgroup, strided or coop");
     assert_eq!(AttentionKernel::parse("per-row"), Some(AttentionKernel::PerRow));
