@@ -98,7 +98,7 @@ section_info() {
 # Every test binary at once, each with its own log; one JSON line per binary.
 section_tests() {
     local limit=${TESTS_S:-150} filter=${TEST_FILTER:-} tag=${1:-tests} pids=() names=()
-    [ "$small" = 1 ] && filter=${TEST_FILTER:-matmul}
+    [ "$small" = 1 ] && filter=${TEST_FILTER:-matmul attention}
     for t in /tmp/adclr-bin/test-*; do
         local name=${t##*/test-}
         [ "$small" = 1 ] && [ "$name" != gpu ] && continue

@@ -9,12 +9,20 @@ use crate::ops::matmul::{self, MatmulShape};
 use serde_json::json;
 use std::time::Instant;
 
-/// A benchmark case: its dispatches (with their tensors kept alive) and FLOPs per run.
+/// A benchmark case: its dispatches (with their tensors kept alive), FLOPs per run and the
+/// least global-memory traffic of a run (every f32 operand read once, every output written
+/// once by each dispatch), for a roofline against a card's peak FLOP/s and bandwidth.
 pub struct Case {
     pub name: String,
     pub flops: f64,
+    pub bytes: f64,
     pub dispatches: Vec<Dispatch>,
     _tensors: Vec<GpuTensor>,
+}
+
+/// Bytes of f32 tensors of these lengths.
+fn f32_bytes(lens: &[usize]) -> f64 {
+    4.0 * lens.iter().sum::<usize>() as f64
 }
 
 fn filled(e: &Engine, name: &str, shape: &[usize]) -> Result<GpuTensor> {
@@ -35,6 +43,7 @@ pub fn matmul_case(e: &Engine, batch: usize, m: usize, n: usize, k: usize, trans
     Ok(Case {
         name: format!("matmul {batch}x{m}x{n}x{k}"),
         flops: 2.0 * (batch * m * n * k) as f64,
+        bytes: f32_bytes(&[s.a_len(), s.b_len(), s.c_len()]),
         dispatches: vec![d],
         _tensors: vec![a, b, c],
     })
@@ -55,6 +64,18 @@ pub fn linear_layer_case(e: &Engine, rows: usize, d_in: usize, d_out: usize) -> 
     Ok(Case {
         name: format!("linear layer {rows}x{d_in}->{d_out} fwd+bwd"),
         flops: 3.0 * 2.0 * (rows * d_in * d_out) as f64,
+        // y = x W^T, dx = dy W, dW = dy^T x.
+        bytes: f32_bytes(&[
+            s.a_len(),
+            s.b_len(),
+            s.c_len(),
+            s.c_len(),
+            s.b_len(),
+            s.a_len(),
+            s.c_len(),
+            s.a_len(),
+            s.b_len(),
+        ]),
         dispatches,
         _tensors: vec![x, w, y, dx, dw],
     })
@@ -94,6 +115,8 @@ pub fn layernorm_case(e: &Engine, rows: usize, d: usize) -> Result<Case> {
     Ok(Case {
         name: format!("layernorm {rows}x{d} fwd+bwd"),
         flops: 16.0 * (rows * d) as f64,
+        // Forward: x, w, b -> y, mean, rstd; backward: x, w, mean, rstd, dy -> dx, dw, db.
+        bytes: f32_bytes(&[rows * d, d, d, rows * d, rows, rows, rows * d, d, rows, rows, rows * d, rows * d, d, d]),
         dispatches,
         _tensors: vec![x, dy, w, b, y, dx, dw, db, mean, rstd],
     })
@@ -180,6 +203,17 @@ pub fn attention_case(e: &Engine, s: AttentionShape) -> Result<Case> {
     Ok(Case {
         name: format!("attention fwd+bwd b{} t{} h{} d{}", s.batch, s.tokens, s.heads, s.head_dim),
         flops: attention_case_flops(&s),
+        // Forward: qkv -> out, lse; backward: qkv, out, lse, dout -> dqkv.
+        bytes: f32_bytes(&[
+            s.qkv_len(),
+            s.out_len(),
+            s.lse_len(),
+            s.qkv_len(),
+            s.out_len(),
+            s.lse_len(),
+            s.out_len(),
+            s.qkv_len(),
+        ]),
         dispatches,
         _tensors: vec![qkv, out, lse, dout, dqkv],
     })
@@ -246,6 +280,9 @@ pub fn kernel_bench(choice: &AdapterChoice, repeats: usize, max_matmul: usize) -
             "kernel": case.name,
             "ms": secs * 1e3,
             "gflops": case.flops / secs / 1e9,
+            "bytes": case.bytes,
+            "flops_per_byte": case.flops / case.bytes,
+            "gbytes_per_s": case.bytes / secs / 1e9,
             "gpu_ms": gpu_ms,
         }));
     }

@@ -142,3 +142,19 @@ fn opening_a_choice_the_device_cannot_run_names_what_is_missing() {
     assert_eq!(AttentionKernel::parse("per-row"), Some(AttentionKernel::PerRow));
     assert_eq!(RowKernels::parse("rows"), None);
 }
+
+/// `bench --kernels` gives each case its FLOPs and least memory traffic for a roofline: the
+/// 256^3 matmul reads A and B and writes C once (3 x 256^2 f32), 2 x 256^3 FLOPs.
+#[test]
+fn kernel_bench_reports_flops_and_bytes_per_case() {
+    let report = adclr_wgpu::perf::bench::kernel_bench(&AdapterChoice::default(), 1, 256).unwrap();
+    let results = report["results"].as_array().expect("results");
+    assert!(results.len() >= 3, "{report}");
+    for r in results {
+        let (bytes, intensity) = (r["bytes"].as_f64().unwrap(), r["flops_per_byte"].as_f64().unwrap());
+        assert!(bytes > 0.0 && intensity > 0.0 && r["gbytes_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let mm = results.iter().find(|r| r["kernel"] == "matmul 1x256x256x256").expect("the 256^3 matmul");
+    assert_eq!(mm["bytes"].as_f64(), Some(3.0 * 4.0 * 65536.0));
+    assert!((mm["flops_per_byte"].as_f64().unwrap() - 2.0 * 256.0 / 12.0).abs() < 1e-9, "{mm}");
+}
