@@ -43,13 +43,25 @@ fn all_shapes() -> Vec<AttentionShape> {
 /// otherwise one thread per row on the tiled, large and blocked engines, and the subgroup
 /// kernels (head_dim % 4 == 0) on the subgroup engine.
 fn run_attention(e: &Engine, s: &AttentionShape, qkv: &[f64], dout: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (out, lse, dqkv, _) = run_attention_kernels(e, s, qkv, dout);
+    (out, lse, dqkv)
+}
+
+/// `run_attention`, with the entry points it took: forward, query and key/value backward.
+fn run_attention_kernels(
+    e: &Engine,
+    s: &AttentionShape,
+    qkv: &[f64],
+    dout: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, [&'static str; 3]) {
     let (gqkv, gout, glse) =
         (upload_on(e, "qkv", qkv), zeros_on(e, "out", s.out_len()), zeros_on(e, "lse", s.lse_len()));
     let (gdout, gdqkv) = (upload_on(e, "dout", dout), zeros_on(e, "dqkv", s.qkv_len()));
     let fwd = attention::forward(e, s, &gqkv, &gout, &glse).unwrap();
     let bwd = attention::backward(e, s, &gqkv, &gout, &glse, &gdout, &gdqkv).unwrap();
     e.run(&[&fwd, &bwd[0], &bwd[1]]).unwrap();
-    (download_on(e, &gout), download_on(e, &glse), download_on(e, &gdqkv))
+    let kernels = [fwd.kernel, bwd[0].kernel, bwd[1].kernel];
+    (download_on(e, &gout), download_on(e, &glse), download_on(e, &gdqkv), kernels)
 }
 
 #[test]
@@ -142,21 +154,13 @@ fn quad_attention_f16_equals_the_reference_on_rounded_operands() {
     for s in shapes {
         let qkv = f32_exact(&rng.vec(s.qkv_len(), 1.5));
         let dout = f32_exact(&rng.vec(s.out_len(), 1.0));
-        let (gqkv, gout, glse) =
-            (upload_on(&e, "qkv", &qkv), zeros_on(&e, "out", s.out_len()), zeros_on(&e, "lse", s.lse_len()));
-        let (gdout, gdqkv) = (upload_on(&e, "dout", &dout), zeros_on(&e, "dqkv", s.qkv_len()));
-        let fwd = attention::forward(&e, &s, &gqkv, &gout, &glse).unwrap();
-        let bwd = attention::backward(&e, &s, &gqkv, &gout, &glse, &gdout, &gdqkv).unwrap();
-        assert_eq!(
-            [fwd.kernel, bwd[0].kernel, bwd[1].kernel],
-            [
-                "attention_forward_quad_f16",
-                "attention_backward_query_quad_f16",
-                "attention_backward_key_value_quad_f16"
-            ]
-        );
-        e.run(&[&fwd, &bwd[0], &bwd[1]]).unwrap();
-        let (out, lse, dqkv) = (download_on(&e, &gout), download_on(&e, &glse), download_on(&e, &gdqkv));
+        let (out, lse, dqkv, kernels) = run_attention_kernels(&e, &s, &qkv, &dout);
+        let quad_f16 = [
+            "attention_forward_quad_f16",
+            "attention_backward_query_quad_f16",
+            "attention_backward_key_value_quad_f16",
+        ];
+        assert_eq!(kernels, quad_f16);
         let (qkv16, dout16) = (round(&qkv), round(&dout));
         let (want_out, want_lse) = reference::attention::forward(&s, &qkv16);
         let want_dqkv = reference::attention::backward(&s, &qkv16, &dout16);
@@ -209,19 +213,13 @@ fn coop_attention_matches_the_reference_on_rounded_operands() {
     for s in all_shapes().into_iter().filter(|s| s.head_dim == TILED_HEAD_DIM) {
         let qkv = f32_exact(&rng.vec(s.qkv_len(), 1.5));
         let dout = f32_exact(&rng.vec(s.out_len(), 1.0));
-        let (gqkv, gout, glse) =
-            (upload_on(&e, "qkv", &qkv), zeros_on(&e, "out", s.out_len()), zeros_on(&e, "lse", s.lse_len()));
-        let (gdout, gdqkv) = (upload_on(&e, "dout", &dout), zeros_on(&e, "dqkv", s.qkv_len()));
-        let fwd = attention::forward(&e, &s, &gqkv, &gout, &glse).unwrap();
-        let bwd = attention::backward(&e, &s, &gqkv, &gout, &glse, &gdout, &gdqkv).unwrap();
+        let (out, lse, dqkv, kernels) = run_attention_kernels(&e, &s, &qkv, &dout);
         let names = [
             format!("attention_forward_coop{size}"),
             format!("attention_backward_query_coop{size}"),
             format!("attention_backward_key_value_coop{size}"),
         ];
-        assert_eq!([fwd.kernel, bwd[0].kernel, bwd[1].kernel], names.each_ref().map(String::as_str));
-        e.run(&[&fwd, &bwd[0], &bwd[1]]).unwrap();
-        let (out, lse, dqkv) = (download_on(&e, &gout), download_on(&e, &glse), download_on(&e, &gdqkv));
+        assert_eq!(kernels, names.each_ref().map(String::as_str));
         let (qkv16, dout16) = (round(&qkv), round(&dout));
         let (want_out, want_lse) = reference::attention::forward(&s, &qkv16);
         let want_dqkv = reference::attention::backward(&s, &qkv16, &dout16);
