@@ -32,6 +32,9 @@ fn knn_is_perfect_on_separated_clusters_and_chance_on_shuffled_labels() {
     let (queries, query_y) = clusters(classes, 10, dim, 0.05, &mut Rng::new(3));
     let r = knn::evaluate(e, bank.clone(), &bank_y, queries.clone(), &query_y, dim, 20, 0.07).unwrap();
     assert_eq!((r.top1, r.top5), (100.0, 100.0));
+    // The same as a future (what a browser awaits).
+    let awaited = knn::evaluate_async(e, bank.clone(), &bank_y, queries.clone(), &query_y, dim, 20, 0.07);
+    assert_eq!(pollster::block_on(awaited).unwrap(), r);
     // Random features with random labels: about 10 % (well below 30 %).
     let noise: Vec<f32> = rng.vec(300 * dim, 1.0).iter().map(|&v| v as f32).collect();
     let noise_y: Vec<usize> = (0..300).map(|_| (rng.next_u64() % 10) as usize).collect();

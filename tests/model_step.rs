@@ -250,6 +250,28 @@ fn nan_input_stops_with_the_step_and_term_and_keeps_the_state() {
     assert_eq!(st.tensor_steps, after_one.tensor_steps);
 }
 
+/// The step's readbacks as futures (what a browser awaits) give what the blocking ones give:
+/// the losses, the health check's Ok and its error after a NaN step.
+#[test]
+fn the_async_step_readbacks_give_what_the_blocking_ones_give() {
+    let e = engine();
+    let c = tiny(3, 0.5);
+    let mut s = AdclrStep::new(e, &c, 4).unwrap();
+    let good = input(&c, 53, false);
+    s.run(e, &good, &hyper()).unwrap();
+    let report = pollster::block_on(s.report_async(e)).unwrap();
+    assert_eq!(report, s.report(e).unwrap());
+    assert!(report.loss.is_finite() && report.query_loss > 0.0, "{report:?}");
+    pollster::block_on(s.check_health_async(e)).unwrap();
+    assert_eq!(pollster::block_on(s.loss_scaler_async(e)).unwrap(), None, "f32 has no loss scale");
+    let mut bad = good.clone();
+    bad.query_patches[2] = f32::NAN;
+    s.run(e, &bad, &hyper()).unwrap();
+    let awaited = pollster::block_on(s.check_health_async(e)).unwrap_err().to_string();
+    assert!(awaited.contains("step 2") && awaited.contains("loss"), "{awaited}");
+    assert_eq!(awaited, s.check_health(e).unwrap_err().to_string());
+}
+
 #[test]
 fn non_finite_parameters_after_an_update_are_named() {
     let e = engine();

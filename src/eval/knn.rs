@@ -56,7 +56,18 @@ pub struct KnnResult {
 
 /// Nearest neighbours of every query row in the bank, by cosine similarity on the GPU.
 /// Both inputs are [rows, dim] and get L2-normalised here.
-pub fn nearest(e: &Engine, mut bank: Vec<f32>, mut queries: Vec<f32>, dim: usize, k: usize) -> Result<Vec<TopK>> {
+pub fn nearest(e: &Engine, bank: Vec<f32>, queries: Vec<f32>, dim: usize, k: usize) -> Result<Vec<TopK>> {
+    pollster::block_on(nearest_async(e, bank, queries, dim, k))
+}
+
+/// `nearest` as a future (each block of similarities awaited as it is read back).
+pub async fn nearest_async(
+    e: &Engine,
+    mut bank: Vec<f32>,
+    mut queries: Vec<f32>,
+    dim: usize,
+    k: usize,
+) -> Result<Vec<TopK>> {
     l2_normalize_rows(&mut bank, dim);
     l2_normalize_rows(&mut queries, dim);
     let (n_bank, n_query) = (bank.len() / dim, queries.len() / dim);
@@ -75,7 +86,7 @@ pub fn nearest(e: &Engine, mut bank: Vec<f32>, mut queries: Vec<f32>, dim: usize
             let mut s = MatmulShape::new(1, qn, bn, dim);
             s.trans_b = true;
             e.run(&[&matmul::forward(e, &s, &gq, &gb, None, &sims, 1.0, false)?])?;
-            let v = sims.read_f32(&e.ctx)?;
+            let v = sims.read_f32_async(&e.ctx).await?;
             for (r, row) in v.chunks(bn).enumerate() {
                 let top = &mut tops[q0 + r];
                 for (j, &sim) in row.iter().enumerate() {
@@ -110,9 +121,24 @@ pub fn evaluate(
     k: usize,
     temperature: f32,
 ) -> Result<KnnResult> {
+    pollster::block_on(evaluate_async(e, bank, bank_labels, queries, query_labels, dim, k, temperature))
+}
+
+/// `evaluate` as a future.
+#[allow(clippy::too_many_arguments)]
+pub async fn evaluate_async(
+    e: &Engine,
+    bank: Vec<f32>,
+    bank_labels: &[usize],
+    queries: Vec<f32>,
+    query_labels: &[usize],
+    dim: usize,
+    k: usize,
+    temperature: f32,
+) -> Result<KnnResult> {
     check_settings(k, temperature)?;
     let n_classes = bank_labels.iter().chain(query_labels).max().map_or(1, |m| m + 1);
-    let tops = nearest(e, bank, queries, dim, k)?;
+    let tops = nearest_async(e, bank, queries, dim, k).await?;
     let (mut top1, mut top5) = (0usize, 0usize);
     for (top, &label) in tops.iter().zip(query_labels) {
         let ranking = vote(top, bank_labels, n_classes, temperature);

@@ -64,30 +64,30 @@ fn requested_backends(choice: &AdapterChoice) -> Result<wgpu::Backends> {
     }
 }
 
-fn adapters_for(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+async fn adapters_for(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = backends;
     let instance = wgpu::Instance::new(desc);
-    pollster::block_on(instance.enumerate_adapters(backends))
+    instance.enumerate_adapters(backends).await
 }
 
 /// Every adapter wgpu sees for this choice's backends, in wgpu's order.
 pub fn list_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
-    Ok(adapters_for(requested_backends(choice)?))
+    Ok(pollster::block_on(adapters_for(requested_backends(choice)?)))
 }
 
 /// The adapters to choose from when opening a device: Vulkan/Metal/DX12 first; GL only
 /// when none of those exists (or when asked for), which also keeps EGL's probing quiet.
-fn candidate_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
+async fn candidate_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
     let requested = requested_backends(choice)?;
     if choice.adapter.is_some() || requested == wgpu::Backends::GL {
-        return list_adapters(choice);
+        return Ok(adapters_for(requested).await);
     }
-    let primary = adapters_for(requested & wgpu::Backends::PRIMARY);
+    let primary = adapters_for(requested & wgpu::Backends::PRIMARY).await;
     if !primary.is_empty() {
         return Ok(primary);
     }
-    Ok(adapters_for(requested & wgpu::Backends::GL))
+    Ok(adapters_for(requested & wgpu::Backends::GL).await)
 }
 
 fn device_type_rank(t: wgpu::DeviceType) -> u8 {
@@ -132,9 +132,9 @@ pub fn choice_for_rank(choice: &AdapterChoice, local_rank: usize) -> Result<Adap
     if choice.adapter.is_some() {
         return Ok(choice.clone());
     }
-    let candidates = candidate_adapters(choice)?;
+    let candidates = pollster::block_on(candidate_adapters(choice))?;
     let best = candidates[choose_adapter(&candidates, choice)?].get_info();
-    let of_backend = adapters_for(best.backend.into());
+    let of_backend = pollster::block_on(adapters_for(best.backend.into()));
     let same_kind: Vec<usize> =
         (0..of_backend.len()).filter(|&i| of_backend[i].get_info().device_type == best.device_type).collect();
     let index = *same_kind
@@ -195,8 +195,13 @@ impl GpuContext {
     /// Opens the chosen adapter with its own limits and the optional features it offers
     /// (or, with `DeviceLimits::Minimal`, wgpu's default limits and no optional feature).
     pub fn open(choice: &AdapterChoice) -> Result<Self> {
+        pollster::block_on(Self::open_async(choice))
+    }
+
+    /// `open` as a future (what a browser awaits).
+    pub async fn open_async(choice: &AdapterChoice) -> Result<Self> {
         let limits_choice = DeviceLimits::of(choice)?;
-        let mut adapters = candidate_adapters(choice)?;
+        let mut adapters = candidate_adapters(choice).await?;
         let index = choose_adapter(&adapters, choice)?;
         let adapter = adapters.swap_remove(index);
         let info = adapter.get_info();
@@ -210,21 +215,24 @@ impl GpuContext {
             DeviceLimits::Adapter => (adapter.limits(), offered & wanted),
             DeviceLimits::Minimal => (wgpu::Limits::default(), wgpu::Features::empty()),
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("adclr-wgpu"),
-            required_features: features,
-            required_limits: limits.clone(),
-            // SAFETY: the one experimental feature asked for, cooperative matrices, is used only
-            // by the matmul_coop files, with matrix types the adapter lists (`coop_sizes`),
-            // and tested against the CPU reference where a driver offers it (Mesa 26 lavapipe).
-            experimental_features: if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
-                unsafe { wgpu::ExperimentalFeatures::enabled() }
-            } else {
-                wgpu::ExperimentalFeatures::disabled()
-            },
-            ..Default::default()
-        }))
-        .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("adclr-wgpu"),
+                required_features: features,
+                required_limits: limits.clone(),
+                // SAFETY: the one experimental feature asked for, cooperative matrices, is used only
+                // by the matmul_coop and attention_coop files, with matrix types the adapter lists
+                // (`coop_sizes`), and tested against the CPU reference where a driver offers it
+                // (Mesa 26 lavapipe).
+                experimental_features: if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+                    unsafe { wgpu::ExperimentalFeatures::enabled() }
+                } else {
+                    wgpu::ExperimentalFeatures::disabled()
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::RequestDevice(e.to_string()))?;
         let coop_sizes = coop_sizes(&adapter, &info, features);
         Ok(Self {
             adapter,

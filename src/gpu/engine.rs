@@ -48,12 +48,23 @@ impl Engine {
     /// Opens a device with the given kernels (tests and tuning try each one); an error names
     /// what the device lacks for them.
     pub fn open_with_choice(choice: &AdapterChoice, kernels: KernelChoice) -> Result<Self> {
-        Self::with_choice(GpuContext::open(choice)?, kernels, ChoiceSources::all(ChoiceSource::Explicit))
+        pollster::block_on(Self::open_with_choice_async(choice, kernels))
+    }
+
+    /// `open_with_choice` as a future (what a browser awaits: no environment variables, no
+    /// tuning cache).
+    pub async fn open_with_choice_async(choice: &AdapterChoice, kernels: KernelChoice) -> Result<Self> {
+        let ctx = GpuContext::open_async(choice).await?;
+        Self::with_choice_async(ctx, kernels, ChoiceSources::all(ChoiceSource::Explicit)).await
     }
 
     fn with_choice(ctx: GpuContext, choice: KernelChoice, sources: ChoiceSources) -> Result<Self> {
+        pollster::block_on(Self::with_choice_async(ctx, choice, sources))
+    }
+
+    async fn with_choice_async(ctx: GpuContext, choice: KernelChoice, sources: ChoiceSources) -> Result<Self> {
         choice.check(&ctx).map_err(|e| Error::Gpu(format!("{}: {e}", ctx.describe())))?;
-        let kernels = Kernels::new(&ctx)?;
+        let kernels = Kernels::new_async(&ctx).await?;
         let mut choice = choice;
         // A driver may reject an optional (subgroup) file: a caller who asked for its kernels
         // gets an error, anyone else the fallback with a note.

@@ -400,6 +400,12 @@ fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
 impl Kernels {
     /// Compiles every shader file the device can run.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
+        pollster::block_on(Self::new_async(ctx))
+    }
+
+    /// `new` as a future: the compile errors are awaited (a browser's error scopes resolve
+    /// in its event loop).
+    pub async fn new_async(ctx: &GpuContext) -> Result<Self> {
         let mut by_name = HashMap::new();
         let max_buffers = ctx.limits.max_storage_buffers_per_shader_stage as usize;
         let usable = |f: &&ShaderFile| {
@@ -413,7 +419,7 @@ impl Kernels {
         for file in SHADER_FILES.iter().filter(usable).filter(|f| !f.optional()) {
             by_name.extend(Self::compile(ctx, file)?);
         }
-        if let Some(err) = pollster::block_on(scope.pop()) {
+        if let Some(err) = scope.pop().await {
             return Err(Error::Gpu(format!("creating the compute pipelines failed: {err}")));
         }
         // Optional files (subgroups, f16, more storage buffers) each in their own scope: a driver
@@ -421,7 +427,7 @@ impl Kernels {
         for file in SHADER_FILES.iter().filter(usable).filter(|f| f.optional()) {
             let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let kernels = Self::compile(ctx, file)?;
-            match pollster::block_on(scope.pop()) {
+            match scope.pop().await {
                 None => by_name.extend(kernels),
                 Some(err) => eprintln!("note: {} is not used on {}: {err}", file.name, ctx.describe()),
             }

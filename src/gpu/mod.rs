@@ -9,6 +9,7 @@ pub mod kernels;
 pub mod params;
 pub mod plan;
 pub mod profiler;
+pub mod readback;
 pub mod tensor;
 pub mod texture;
 pub mod tune;

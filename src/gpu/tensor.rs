@@ -148,10 +148,15 @@ impl GpuTensor {
 
     /// Reads the tensor back (waits for all submitted work).
     pub fn read_f32(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        pollster::block_on(self.read_f32_async(ctx))
+    }
+
+    /// `read_f32` as a future (what a browser awaits).
+    pub async fn read_f32_async(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         if self.placeholder {
             return Ok(vec![0.0; self.len()]);
         }
-        let bytes = read_bytes(ctx, &self.buffer, self.offset, self.bytes())?;
+        let bytes = read_bytes_async(ctx, &self.buffer, self.offset, self.bytes()).await?;
         let mut out: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
         out.truncate(self.len());
         Ok(out)
@@ -161,6 +166,11 @@ impl GpuTensor {
     /// tensor's size, reused across calls): no buffer is created and the host copies once,
     /// from the mapped memory straight into `out` (waits for all submitted work).
     pub fn read_into(&self, ctx: &GpuContext, staging: &Staging, out: &mut [f32]) -> Result<()> {
+        pollster::block_on(self.read_into_async(ctx, staging, out))
+    }
+
+    /// `read_into` as a future.
+    pub async fn read_into_async(&self, ctx: &GpuContext, staging: &Staging, out: &mut [f32]) -> Result<()> {
         self.check_len(out.len())?;
         if self.placeholder || out.is_empty() {
             out.fill(0.0);
@@ -170,11 +180,17 @@ impl GpuTensor {
         if size > staging.buffer.size() {
             return Err(Error::Gpu(format!("tensor `{}` ({size} bytes) exceeds its staging buffer", self.name)));
         }
-        copy_through(ctx, (&self.buffer, self.offset), &staging.buffer, bytemuck::cast_slice_mut::<f32, u8>(out))
+        copy_through(ctx, (&self.buffer, self.offset), &staging.buffer, bytemuck::cast_slice_mut::<f32, u8>(out)).await
     }
 
+    /// Reads a u32 tensor back (waits for all submitted work).
     pub fn read_u32(&self, ctx: &GpuContext) -> Result<Vec<u32>> {
-        let bytes = read_bytes(ctx, &self.buffer, self.offset, self.bytes())?;
+        pollster::block_on(self.read_u32_async(ctx))
+    }
+
+    /// `read_u32` as a future.
+    pub async fn read_u32_async(&self, ctx: &GpuContext) -> Result<Vec<u32>> {
+        let bytes = read_bytes_async(ctx, &self.buffer, self.offset, self.bytes()).await?;
         let mut out: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
         out.truncate(self.len());
         Ok(out)
@@ -213,6 +229,11 @@ impl Staging {
 
 /// Copies `size` bytes at `offset` of `buffer` to the host through a staging buffer.
 pub fn read_bytes(ctx: &GpuContext, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+    pollster::block_on(read_bytes_async(ctx, buffer, offset, size))
+}
+
+/// `read_bytes` as a future.
+pub async fn read_bytes_async(ctx: &GpuContext, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
     let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
         size,
@@ -220,14 +241,14 @@ pub fn read_bytes(ctx: &GpuContext, buffer: &wgpu::Buffer, offset: u64, size: u6
         mapped_at_creation: false,
     });
     let mut data = vec![0u8; size as usize];
-    copy_through(ctx, (buffer, offset), &staging, &mut data)?;
+    copy_through(ctx, (buffer, offset), &staging, &mut data).await?;
     Ok(data)
 }
 
 /// Copies `out.len()` bytes at `offset` of `source` into `out` through `staging` (MAP_READ,
 /// at least that large): a copy on the GPU, a map, one copy on the host (waits for all
-/// submitted work).
-fn copy_through(
+/// submitted work: natively by polling the device, in a browser by awaiting the map).
+async fn copy_through(
     ctx: &GpuContext,
     (source, offset): (&wgpu::Buffer, u64),
     staging: &wgpu::Buffer,
@@ -238,14 +259,10 @@ fn copy_through(
     encoder.copy_buffer_to_buffer(source, offset, staging, 0, size);
     ctx.queue.submit([encoder.finish()]);
     let slice = staging.slice(..size);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
+    let mapped = super::readback::map_read(&slice);
+    // Natively this runs the map's callback; a browser's device ignores it.
     ctx.wait()?;
-    rx.recv()
-        .map_err(|e| Error::Gpu(format!("readback callback lost: {e}")))?
-        .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+    mapped.await?;
     {
         let view = slice.get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?;
         out.copy_from_slice(&view[..]);

@@ -305,9 +305,14 @@ impl AdclrStep {
 
     /// The loss terms of the last step (waits for it).
     pub fn report(&self, e: &Engine) -> Result<StepReport> {
-        let global_loss = self.global_loss.loss.read_f32(&e.ctx)?[0] as f64;
+        pollster::block_on(self.report_async(e))
+    }
+
+    /// `report` as a future (what a browser awaits).
+    pub async fn report_async(&self, e: &Engine) -> Result<StepReport> {
+        let global_loss = self.global_loss.loss.read_f32_async(&e.ctx).await?[0] as f64;
         let query_loss = match &self.query_loss {
-            Some(q) => q.loss.read_f32(&e.ctx)?[0] as f64,
+            Some(q) => q.loss.read_f32_async(&e.ctx).await?[0] as f64,
             None => 0.0,
         };
         Ok(StepReport { loss: global_loss + self.cfg.lambda * query_loss, global_loss, query_loss })
@@ -315,8 +320,13 @@ impl AdclrStep {
 
     /// The loss scaler's state under f16-mixed (waits for the last step), None in f32.
     pub fn loss_scaler(&self, e: &Engine) -> Result<Option<LossScaler>> {
+        pollster::block_on(self.loss_scaler_async(e))
+    }
+
+    /// `loss_scaler` as a future.
+    pub async fn loss_scaler_async(&self, e: &Engine) -> Result<Option<LossScaler>> {
         match self.scale_update {
-            Some(_) => Ok(Some(self.loss_scale.read(e)?)),
+            Some(_) => Ok(Some(self.loss_scale.read_async(e).await?)),
             None => Ok(None),
         }
     }
@@ -324,6 +334,11 @@ impl AdclrStep {
     /// Ok, or an error naming the step and the term that went NaN/inf (state left as it
     /// was before that step).
     pub fn check_health(&mut self, e: &Engine) -> Result<()> {
+        pollster::block_on(self.check_health_async(e))
+    }
+
+    /// `check_health` as a future (what a browser awaits).
+    pub async fn check_health_async(&mut self, e: &Engine) -> Result<()> {
         // The parameters and moments after the last update join the sticky flag first: an
         // update that overflows (a huge learning rate) is caught at the step that made it.
         for (d, n, code) in &self.state_checks {
@@ -332,17 +347,17 @@ impl AdclrStep {
         let mut enc = e.ctx.device.create_command_encoder(&Default::default());
         crate::gpu::record(&mut enc, &self.state_checks.iter().map(|(d, _, _)| d).collect::<Vec<_>>());
         e.ctx.queue.submit([enc.finish()]);
-        match self.health.read(e)? {
+        match self.health.read_async(e).await? {
             HealthState::Ok => {
                 self.unchecked.clear();
-                self.check_loss_scale(e)
+                self.check_loss_scale(e).await
             }
             HealthState::Failed { code, step } => {
                 let term = match code {
                     CODE_GLOBAL_LOSS => "the global (CLS) loss".to_string(),
                     CODE_QUERY_LOSS => "the query loss".to_string(),
-                    c if c >= CODE_STATE => self.non_finite_state(e, (c - CODE_STATE) as usize)?,
-                    c => self.non_finite_gradient(e, (c - CODE_GRADIENTS) as usize)?,
+                    c if c >= CODE_STATE => self.non_finite_state(e, (c - CODE_STATE) as usize).await?,
+                    c => self.non_finite_gradient(e, (c - CODE_GRADIENTS) as usize).await?,
                 };
                 let kept = if code >= CODE_STATE {
                     "The update itself overflowed, so the state in memory is not usable. Lower the learning rate"
@@ -359,8 +374,8 @@ impl AdclrStep {
 
     /// Ok unless the loss scale fell below `MIN_LOSS_SCALE`: then the gradients are not finite
     /// at any scale (every step skipped, the state is that of the last good step).
-    fn check_loss_scale(&self, e: &Engine) -> Result<()> {
-        match self.loss_scaler(e)? {
+    async fn check_loss_scale(&self, e: &Engine) -> Result<()> {
+        match self.loss_scaler_async(e).await? {
             Some(s) if s.scale < MIN_LOSS_SCALE => Err(Error::NonFinite {
                 step: self.step,
                 term: format!("a gradient at every loss scale down to {:e} ({} steps skipped)", s.scale, s.skipped),
@@ -384,14 +399,14 @@ impl AdclrStep {
     }
 
     /// "the parameters `blocks.0.attn.qkv.weight` after the update" (or the Adam moments).
-    fn non_finite_state(&self, e: &Engine, index: usize) -> Result<String> {
+    async fn non_finite_state(&self, e: &Engine, index: usize) -> Result<String> {
         let (chunk, which) = (index / 3, STATE_FLATS[index % 3]);
         let what = match which {
             Flat::Student => "the parameters",
             Flat::AdamM => "the first Adam moments",
             _ => "the second Adam moments",
         };
-        let flat = self.flat_tensor(&self.chunks[chunk], which).read_f32(&e.ctx)?;
+        let flat = self.flat_tensor(&self.chunks[chunk], which).read_f32_async(&e.ctx).await?;
         let layout = &self.store.chunks[chunk];
         let bad = layout.segments.iter().zip(&layout.names).find(|(seg, _)| {
             flat.get(seg.offset..seg.offset + seg.len).is_some_and(|v| v.iter().any(|x| !x.is_finite()))
@@ -402,8 +417,8 @@ impl AdclrStep {
         })
     }
 
-    fn non_finite_gradient(&self, e: &Engine, chunk: usize) -> Result<String> {
-        let clip = self.optimizers[chunk].clip.read_f32(&e.ctx)?;
+    async fn non_finite_gradient(&self, e: &Engine, chunk: usize) -> Result<String> {
+        let clip = self.optimizers[chunk].clip.read_f32_async(&e.ctx).await?;
         let names = &self.store.chunks[chunk].names;
         let bad = (0..names.len()).find(|&i| !clip[4 * i + 1].is_finite());
         Ok(match bad {

@@ -61,7 +61,12 @@ impl Health {
     }
 
     pub fn read(&self, e: &Engine) -> Result<HealthState> {
-        let v = self.flag.read_u32(&e.ctx)?;
+        pollster::block_on(self.read_async(e))
+    }
+
+    /// `read` as a future.
+    pub async fn read_async(&self, e: &Engine) -> Result<HealthState> {
+        let v = self.flag.read_u32_async(&e.ctx).await?;
         Ok(if v[0] == 1 { HealthState::Ok } else { HealthState::Failed { code: v[1], step: v[2] } })
     }
 }

@@ -86,7 +86,12 @@ impl LossScale {
     }
 
     pub fn read(&self, e: &Engine) -> Result<LossScaler> {
-        let v = self.state.read_u32(&e.ctx)?;
+        pollster::block_on(self.read_async(e))
+    }
+
+    /// `read` as a future.
+    pub async fn read_async(&self, e: &Engine) -> Result<LossScaler> {
+        let v = self.state.read_u32_async(&e.ctx).await?;
         Ok(LossScaler { scale: f32::from_bits(v[0]), clean: v[1], skipped: v[2] })
     }
 

@@ -82,3 +82,32 @@ fn a_kept_staging_buffer_reads_tensors_and_views_again_and_again() {
     let small = adclr_wgpu::gpu::Staging::new(&e.ctx, 16);
     assert!(t.read_into(&e.ctx, &small, &mut out).is_err());
 }
+
+/// The async engine API (what a browser build awaits) gives what the blocking one gives: a
+/// device opened with `open_with_choice_async`, a dispatch run, and its output read back with
+/// `read_f32_async`, `read_u32_async` and `read_into_async`, all awaited on one future.
+#[test]
+fn the_async_device_opening_and_readbacks_give_what_the_blocking_ones_give() {
+    use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor, Staging};
+    let data: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
+    let want = reference::softmax::forward(&data.iter().map(|&v| v as f64).collect::<Vec<_>>(), 25, 40, 2.0);
+    let words: Vec<u32> = (0..77u32).map(|i| i.wrapping_mul(2654435761)).collect();
+    let (got, got_u32, got_into, blocking) = pollster::block_on(async {
+        let e = Engine::open_with_choice_async(&AdapterChoice::default(), engine().choice).await.unwrap();
+        assert_eq!(e.choice, engine().choice);
+        let x = GpuTensor::from_f32(&e.ctx, "x", &[25, 40], &data).unwrap();
+        let y = GpuTensor::zeros(&e.ctx, "y", &[25, 40]).unwrap();
+        e.run(&[&softmax::forward(&e, &x, &y, 40, 0.5).unwrap()]).unwrap();
+        let got = y.read_f32_async(&e.ctx).await.unwrap();
+        let w = GpuTensor::from_u32(&e.ctx, "w", &[77], &words).unwrap();
+        let got_u32 = w.read_u32_async(&e.ctx).await.unwrap();
+        let staging = Staging::new(&e.ctx, y.bytes());
+        let mut got_into = vec![0f32; y.len()];
+        y.read_into_async(&e.ctx, &staging, &mut got_into).await.unwrap();
+        (got, got_u32, got_into, y.read_f32(&e.ctx).unwrap())
+    });
+    assert_close("async softmax", &got.iter().map(|&v| v as f64).collect::<Vec<_>>(), &want, 1e-6, 1e-5);
+    assert_eq!(got, blocking);
+    assert_eq!(got_into, blocking);
+    assert_eq!(got_u32, words);
+}
