@@ -11,22 +11,28 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 use std::sync::Once;
 
 /// The family name every figure asks plotters for.
 pub const FONT: &str = "sans-serif";
-static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Registers the embedded font once per process (plotters keeps a global font table).
 pub fn ensure_font() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The bytes are a font this crate ships; a failure would be a build defect, and the
-        // figures would then only lose their text.
-        let _ = plotters::style::register_font(FONT, FontStyle::Normal, DEJAVU_SANS);
-    });
+    ONCE.call_once(register_embedded_font);
 }
+
+#[cfg(not(target_arch = "wasm32"))]
+fn register_embedded_font() {
+    static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+    // The bytes are a font this crate ships; a failure would be a build defect, and the
+    // figures would then only lose their text.
+    let _ = plotters::style::register_font(FONT, plotters::style::FontStyle::Normal, DEJAVU_SANS);
+}
+
+/// In a browser plotters has no font table: it asks the page for its fonts.
+#[cfg(target_arch = "wasm32")]
+fn register_embedded_font() {}
 
 /// An RGB buffer of `width` x `height` as PNG bytes.
 pub fn png(rgb: Vec<u8>, width: u32, height: u32) -> Result<Vec<u8>, String> {

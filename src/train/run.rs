@@ -36,8 +36,9 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Makes Ctrl-C, SIGTERM and SIGHUP set `INTERRUPTED` instead of ending the process, so that
 /// a training (or an ablation's current training) writes its checkpoint and stops. The CLI
-/// calls it once; a library user who wants the same calls it too.
+/// calls it once; a library user who wants the same calls it too. A browser has no signals.
 pub fn stop_on_signals() {
+    #[cfg(not(target_arch = "wasm32"))]
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
 }
 
