@@ -69,7 +69,7 @@ pub enum AttentionKernel {
     Coop,
 }
 
-/// The precision of the matmul and quad-attention operands (the accumulation is f32 in both).
+/// The precision of the matmul and attention operands (the accumulation is f32 in both).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
@@ -78,8 +78,9 @@ pub enum Precision {
     F32,
     /// Operands rounded to f16, products accumulated in f32: on cooperative matrices
     /// (`MatmulKernel::Coop`), else the f16 tiles or subgroup kernels (the layouts they do not
-    /// take stay f32); the quad attention's q, k, v and dO (`ops::attention`). Not tuned: it
-    /// changes the numbers.
+    /// take stay f32); in the attention, q, k, v and dO in the quad kernels, and with them P
+    /// and dS in the cooperative-matrix ones (`ops::attention`; the other attention kernels
+    /// stay f32). Not tuned: it changes the numbers.
     F16Mixed,
 }
 

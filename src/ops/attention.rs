@@ -120,7 +120,7 @@ fn variant(e: &Engine, s: &AttentionShape, textures: bool) -> Variant {
     let tiled_shape = s.head_dim == TILED_HEAD_DIM;
     match e.choice.attention {
         AttentionKernel::Coop if tiled_shape => match coop_grid(e, s) {
-            Some(found) => Variant::Coop(found.0, found.1),
+            Some((size, grid)) => Variant::Coop(size, grid),
             None => Variant::PerRow(grid_1d(s.lse_len(), 64)),
         },
         AttentionKernel::Quad if tiled_shape => Variant::Quad(grid_1d(rows(BLOCK_ROWS), 64)),
