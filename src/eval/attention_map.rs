@@ -106,22 +106,20 @@ pub const MIN_CELL: u32 = 8;
 pub const MAX_CELL: u32 = 1024;
 pub const MAX_QUERIES: usize = 64;
 
-/// Renders the figure: one row for CLS and one per query; columns are the image (with the
-/// query boxes), the head-mean map, then each head; titled rows and columns and a colour bar.
-pub fn render(e: &Engine, b: &Backbone, img: &RgbImage, queries: usize, seed: u64, cell: u32) -> Result<RgbImage> {
-    if !(MIN_CELL..=MAX_CELL).contains(&cell) {
-        return Err(crate::error::Error::Data(format!("--cell {cell} must be in {MIN_CELL}..={MAX_CELL} pixels")));
-    }
-    if queries > MAX_QUERIES {
-        return Err(crate::error::Error::Data(format!("--queries {queries}: the figure shows at most {MAX_QUERIES}")));
-    }
+/// The last block's qkv [T, 3, H, hd] of `view` (at the model's side) with `queries` query
+/// crops (patch rows `query_rows`), and the attention shape it has.
+async fn last_block_async(
+    e: &Engine,
+    b: &Backbone,
+    view: &RgbImage,
+    queries: usize,
+    query_rows: &[f32],
+) -> Result<(AttentionShape, Vec<f32>)> {
     let m = &b.model;
     let (s, p, g) = (m.image_size, m.patch_size, m.grid(m.image_size));
-    let view = resize_center_crop(img, s);
-    let (boxes, query_rows) = query_crops(&view, queries, p, &b.norm, seed);
     let enc = Encoder::with_queries(e, m, 1, queries, &b.weights)?;
-    let rows = patchify(&normalize_chw(&view, &b.norm), 3, s, p);
-    let qkv = enc.last_block_qkv(e, &rows, &query_rows)?;
+    let rows = patchify(&normalize_chw(view, &b.norm), 3, s, p);
+    let qkv = enc.last_block_qkv_async(e, &rows, query_rows).await?;
     let shape = AttentionShape {
         batch: 1,
         tokens: 1 + g * g + queries,
@@ -131,13 +129,52 @@ pub fn render(e: &Engine, b: &Backbone, img: &RgbImage, queries: usize, seed: u6
         query_attends: QueryAttends::ClsPatchesSelf,
         bidirectional: false,
     };
+    Ok((shape, qkv))
+}
+
+/// The mean over the heads of per-head maps of `cells` values each.
+fn head_mean(maps: &[Vec<f32>], cells: usize) -> Vec<f32> {
+    (0..cells).map(|j| maps.iter().map(|h| h[j]).sum::<f32>() / maps.len() as f32).collect()
+}
+
+fn check_cell(cell: u32, what: &str) -> Result<()> {
+    match (MIN_CELL..=MAX_CELL).contains(&cell) {
+        true => Ok(()),
+        false => Err(crate::error::Error::Data(format!("{what} {cell} must be in {MIN_CELL}..={MAX_CELL} pixels"))),
+    }
+}
+
+/// CLS's last-block attention over the patches, averaged over the heads and blended over the
+/// image (resized and centre-cropped to the model's side) as a `cell`-pixel heat map: the
+/// figure's "mean of heads" tile of the CLS row, without labels (what the browser page draws).
+pub async fn cls_mean_tile_async(e: &Engine, b: &Backbone, img: &RgbImage, cell: u32) -> Result<RgbImage> {
+    check_cell(cell, "cell")?;
+    let g = b.model.grid(b.model.image_size);
+    let view = resize_center_crop(img, b.model.image_size);
+    let (shape, qkv) = last_block_async(e, b, &view, 0, &[]).await?;
+    let mean = head_mean(&patch_attention(&shape, &qkv, 0), g * g);
+    Ok(overlay(&view, &mean, g, cell))
+}
+
+/// Renders the figure: one row for CLS and one per query; columns are the image (with the
+/// query boxes), the head-mean map, then each head; titled rows and columns and a colour bar.
+pub fn render(e: &Engine, b: &Backbone, img: &RgbImage, queries: usize, seed: u64, cell: u32) -> Result<RgbImage> {
+    check_cell(cell, "--cell")?;
+    if queries > MAX_QUERIES {
+        return Err(crate::error::Error::Data(format!("--queries {queries}: the figure shows at most {MAX_QUERIES}")));
+    }
+    let m = &b.model;
+    let (s, p, g) = (m.image_size, m.patch_size, m.grid(m.image_size));
+    let view = resize_center_crop(img, s);
+    let (boxes, query_rows) = query_crops(&view, queries, p, &b.norm, seed);
+    let (shape, qkv) = pollster::block_on(last_block_async(e, b, &view, queries, &query_rows))?;
     let sources: Vec<usize> = std::iter::once(0).chain((0..queries).map(|q| 1 + g * g + q)).collect();
     let cols = 2 + m.heads as u32;
     let mut fig = RgbImage::from_pixel(cols * (cell + 4), sources.len() as u32 * (cell + 4), Rgb([255, 255, 255]));
     let colors = [Rgb([255, 255, 0]), Rgb([0, 255, 255]), Rgb([255, 0, 255]), Rgb([0, 255, 0]), Rgb([255, 128, 0])];
     for (row, &i) in sources.iter().enumerate() {
         let maps = patch_attention(&shape, &qkv, i);
-        let mean: Vec<f32> = (0..g * g).map(|j| maps.iter().map(|h| h[j]).sum::<f32>() / maps.len() as f32).collect();
+        let mean = head_mean(&maps, g * g);
         let mut first = imageops::resize(&view, cell, cell, imageops::FilterType::Triangle);
         let scale = cell as f32 / s as f32;
         for (qi, bx) in boxes.iter().enumerate() {

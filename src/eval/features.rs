@@ -79,6 +79,18 @@ pub fn features_of(
     batch: usize,
     progress: &dyn Fn(usize, usize),
 ) -> Result<DatasetFeatures> {
+    pollster::block_on(features_of_async(e, b, ds, indices, batch, progress))
+}
+
+/// `features_of` as a future.
+pub async fn features_of_async(
+    e: &Engine,
+    b: &Backbone,
+    ds: &Dataset,
+    indices: &[usize],
+    batch: usize,
+    progress: &dyn Fn(usize, usize),
+) -> Result<DatasetFeatures> {
     let enc = Encoder::new(e, &b.model, batch.max(1), &b.weights)?;
     let (s, p, d) = (b.model.image_size, b.model.patch_size, b.model.dim);
     let mut out = DatasetFeatures {
@@ -99,7 +111,7 @@ pub fn features_of(
             Err(m) => out.skipped.push(m),
         }
         if count == enc.batch || (n + 1 == indices.len() && count > 0) {
-            out.features.extend(enc.encode(e, &pending)?);
+            out.features.extend(enc.encode_async(e, &pending).await?);
             pending.clear();
             count = 0;
         }

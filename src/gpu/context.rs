@@ -261,7 +261,9 @@ impl GpuContext {
 
     /// A short description: "name (backend, device type)".
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        // A browser's WebGPU names no adapter.
+        let name = if self.info.name.is_empty() { "unnamed adapter" } else { &self.info.name };
+        format!("{name} ({:?}, {:?})", self.info.backend, self.info.device_type)
     }
 }
 

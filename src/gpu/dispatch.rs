@@ -51,6 +51,37 @@ fn check_params<P: ShaderParams>(kernel: &str, file: &str) -> Result<()> {
     Ok(())
 }
 
+/// The error scope around a bind group's creation. Natively it is popped at once (blocking),
+/// so a bad binding fails `Dispatch::new` with its name. A browser resolves a scope only in
+/// its event loop, which a blocking wait would never reach: there no scope is pushed and a
+/// bad binding reaches the device's uncaptured-error handler (the console) instead.
+struct BindingScope {
+    #[cfg(not(target_arch = "wasm32"))]
+    guard: wgpu::ErrorScopeGuard,
+}
+
+impl BindingScope {
+    #[cfg(not(target_arch = "wasm32"))]
+    fn push(ctx: &GpuContext) -> Self {
+        Self { guard: ctx.device.push_error_scope(wgpu::ErrorFilter::Validation) }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn push(_ctx: &GpuContext) -> Self {
+        Self {}
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn pop(self) -> Option<wgpu::Error> {
+        pollster::block_on(self.guard.pop())
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn pop(self) -> Option<wgpu::Error> {
+        None
+    }
+}
+
 impl Dispatch {
     /// Builds the bind group for `tensors` (bindings 1..) and a parameter block; a tensor at
     /// a texture binding is bound through its slot's texture (`texture::OperandTextures`).
@@ -83,7 +114,7 @@ impl Dispatch {
         if let Some(&g) = workgroups.iter().find(|&&g| g > max_groups) {
             return Err(Error::TooManyWorkgroups { kernel, groups: g as u64, limit: max_groups });
         }
-        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = BindingScope::push(ctx);
         let params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(kernel),
             contents: bytemuck::bytes_of(params),
@@ -109,7 +140,7 @@ impl Dispatch {
             layout: &k.layout,
             entries: &entries,
         });
-        if let Some(err) = pollster::block_on(scope.pop()) {
+        if let Some(err) = scope.pop() {
             return Err(Error::Gpu(format!("binding the buffers of `{kernel}` failed: {err}")));
         }
         Ok(Self { kernel: k.name, file: k.file, pipeline: k.pipeline.clone(), bind_group, params, workgroups, copies })

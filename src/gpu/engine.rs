@@ -58,6 +58,14 @@ impl Engine {
         Self::with_choice_async(ctx, kernels, ChoiceSources::all(ChoiceSource::Explicit)).await
     }
 
+    /// Opens a device with the built-in rule's kernels for its adapter (`KernelChoice::rule`),
+    /// as a future: what a browser awaits (no environment variables, no tuning cache).
+    pub async fn open_by_rule_async(choice: &AdapterChoice) -> Result<Self> {
+        let ctx = GpuContext::open_async(choice).await?;
+        let kernels = KernelChoice::rule(&ctx);
+        Self::with_choice_async(ctx, kernels, ChoiceSources::all(ChoiceSource::Default)).await
+    }
+
     fn with_choice(ctx: GpuContext, choice: KernelChoice, sources: ChoiceSources) -> Result<Self> {
         pollster::block_on(Self::with_choice_async(ctx, choice, sources))
     }

@@ -342,6 +342,15 @@ impl ShaderFile {
     }
 }
 
+/// Whether `file` runs on this device: the features it needs were enabled and its storage
+/// buffers fit the per-stage limit.
+fn usable_on(ctx: &GpuContext, f: &ShaderFile) -> bool {
+    (ctx.subgroups || !f.subgroups)
+        && (ctx.shader_f16 || !f.f16)
+        && (f.coop == 0 || ctx.coop_sizes.contains(&f.coop))
+        && f.storage_buffers() <= ctx.limits.max_storage_buffers_per_shader_stage as usize
+}
+
 /// A compiled compute pipeline and the layout its bind groups must follow.
 pub struct Kernel {
     pub name: &'static str,
@@ -407,13 +416,7 @@ impl Kernels {
     /// in its event loop).
     pub async fn new_async(ctx: &GpuContext) -> Result<Self> {
         let mut by_name = HashMap::new();
-        let max_buffers = ctx.limits.max_storage_buffers_per_shader_stage as usize;
-        let usable = |f: &&ShaderFile| {
-            (ctx.subgroups || !f.subgroups)
-                && (ctx.shader_f16 || !f.f16)
-                && (f.coop == 0 || ctx.coop_sizes.contains(&f.coop))
-                && f.storage_buffers() <= max_buffers
-        };
+        let usable = |f: &&ShaderFile| usable_on(ctx, f);
         // Files every device must compile, in one error scope: a failure there is fatal.
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         for file in SHADER_FILES.iter().filter(usable).filter(|f| !f.optional()) {
@@ -435,6 +438,21 @@ impl Kernels {
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
         let dummy_rw = GpuTensor::zeros(ctx, "unused read-write binding", &[1])?;
         Ok(Self { by_name, dummy, dummy_rw, textures: OperandTextures::new(ctx) })
+    }
+
+    /// Compiles every shader file this device can run, each in its own error scope, and
+    /// returns those its compiler rejects, with the error: how a new compiler (a browser's
+    /// Tint, with WGSL's uniformity rules) is checked against all of them at once.
+    pub async fn rejected_files_async(ctx: &GpuContext) -> Result<Vec<(&'static str, String)>> {
+        let mut rejected = Vec::new();
+        for file in SHADER_FILES.iter().filter(|f| usable_on(ctx, f)) {
+            let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            Self::compile(ctx, file)?;
+            if let Some(err) = scope.pop().await {
+                rejected.push((file.name, err.to_string()));
+            }
+        }
+        Ok(rejected)
     }
 
     fn compile(ctx: &GpuContext, file: &ShaderFile) -> Result<Vec<(&'static str, Kernel)>> {

@@ -38,10 +38,14 @@ impl GpuTensor {
             usage: USAGE,
             mapped_at_creation: false,
         });
+        // Natively a buffer is Send + Sync; in a browser (wasm32, one thread) it is neither and
+        // the Arc is only shared within that thread.
+        #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+        let buffer = Arc::new(buffer);
         Ok(Self {
             name: name.to_string(),
             shape: shape.to_vec(),
-            buffer: Arc::new(buffer),
+            buffer,
             offset: 0,
             placeholder: false,
         })

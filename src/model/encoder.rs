@@ -118,13 +118,18 @@ impl Encoder {
     /// The last block's qkv [T, 3, H, hd] of one image with its query crops (patch rows
     /// [N, CPP] and [Q, CPP]).
     pub fn last_block_qkv(&self, e: &Engine, patches: &[f32], query_patches: &[f32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.last_block_qkv_async(e, patches, query_patches))
+    }
+
+    /// `last_block_qkv` as a future.
+    pub async fn last_block_qkv_async(&self, e: &Engine, patches: &[f32], query_patches: &[f32]) -> Result<Vec<f32>> {
         let g = &self.group;
         g.patch_rows.write_prefix_f32(&e.ctx, patches)?;
         if !query_patches.is_empty() {
             g.query_rows.write_prefix_f32(&e.ctx, query_patches)?;
         }
         e.run(&self.forward.iter().collect::<Vec<_>>())?;
-        let qkv = g.blocks[0].qkv.read_f32(&e.ctx)?;
+        let qkv = g.blocks[0].qkv.read_f32_async(&e.ctx).await?;
         Ok(qkv[..g.shape.tokens() * 3 * self.model.dim].to_vec())
     }
 
@@ -155,11 +160,16 @@ impl Encoder {
     /// CLS features after the final norm, [images, D], for up to `batch` images given as
     /// patch rows [images * N, C*P*P].
     pub fn encode(&self, e: &Engine, patches: &[f32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.encode_async(e, patches))
+    }
+
+    /// `encode` as a future.
+    pub async fn encode_async(&self, e: &Engine, patches: &[f32]) -> Result<Vec<f32>> {
         let n = self.images_in(patches)?;
         let rows = &self.group.patch_rows;
         rows.write_prefix_f32(&e.ctx, patches)?;
         e.run(&self.forward.iter().collect::<Vec<_>>())?;
-        let mut out = self.cls.read_f32(&e.ctx)?;
+        let mut out = self.cls.read_f32_async(&e.ctx).await?;
         out.truncate(n * self.model.dim);
         Ok(out)
     }

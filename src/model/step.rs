@@ -108,11 +108,11 @@ fn views(store: &ParamStore, e: &Engine, chunks: &[GpuTensor]) -> Result<ParamVi
 /// Records `list` into one command buffer and submits it: (time recording, time in
 /// `queue.submit`, where a software driver may execute the work before returning).
 fn submit(e: &Engine, list: &[&Dispatch]) -> (std::time::Duration, std::time::Duration) {
-    let t = std::time::Instant::now();
+    let t = web_time::Instant::now();
     let mut enc = e.ctx.device.create_command_encoder(&Default::default());
     crate::gpu::record(&mut enc, list);
     let commands = enc.finish();
-    let encoded = std::time::Instant::now();
+    let encoded = web_time::Instant::now();
     e.ctx.queue.submit([commands]);
     (encoded - t, encoded.elapsed())
 }
@@ -428,12 +428,26 @@ impl AdclrStep {
     }
 
     pub fn read_flat(&self, e: &Engine, which: Flat) -> Result<Vec<Vec<f32>>> {
-        self.chunks.iter().map(|c| self.flat_tensor(c, which).read_f32(&e.ctx)).collect()
+        pollster::block_on(self.read_flat_async(e, which))
+    }
+
+    /// `read_flat` as a future.
+    pub async fn read_flat_async(&self, e: &Engine, which: Flat) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(self.chunks.len());
+        for c in &self.chunks {
+            out.push(self.flat_tensor(c, which).read_f32_async(&e.ctx).await?);
+        }
+        Ok(out)
     }
 
     /// The backbone tensors (no head) of the student or the teacher, by timm name.
     pub fn backbone_weights(&self, e: &Engine, which: Flat) -> Result<super::state::Named> {
-        let flats = self.read_flat(e, which)?;
+        pollster::block_on(self.backbone_weights_async(e, which))
+    }
+
+    /// `backbone_weights` as a future.
+    pub async fn backbone_weights_async(&self, e: &Engine, which: Flat) -> Result<super::state::Named> {
+        let flats = self.read_flat_async(e, which).await?;
         Ok(self
             .store
             .specs

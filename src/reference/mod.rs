@@ -31,3 +31,26 @@ pub fn widen(x: &[f32]) -> Vec<f64> {
 pub fn narrow(x: &[f64]) -> Vec<f32> {
     x.iter().map(|&v| v as f32).collect()
 }
+
+/// Ok when every |got - want| <= atol + rtol |want| and NaN only where the reference has one;
+/// else the worst element, named: how every kernel test compares a GPU result with this
+/// reference (natively and in a browser).
+pub fn check_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("{what}: {} values, expected {}", got.len(), want.len()));
+    }
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let excess = (g - w).abs() - (atol + rtol * w.abs());
+        if (excess > 0.0 || g.is_nan() != w.is_nan()) && worst.is_none_or(|(_, e)| excess > e || excess.is_nan()) {
+            worst = Some((i, excess));
+        }
+    }
+    match worst {
+        None => Ok(()),
+        Some((i, _)) => Err(format!(
+            "{what}: element {i} is {} but the reference is {} (atol {atol}, rtol {rtol})",
+            got[i], want[i]
+        )),
+    }
+}

@@ -6,7 +6,7 @@
 use crate::data::dataset::{Dataset, Split};
 use crate::data::normalization::Normalization;
 use crate::error::{Error, Result};
-use crate::eval::features::{evenly_spaced, features_of, Backbone, DatasetFeatures};
+use crate::eval::features::{evenly_spaced, features_of_async, Backbone, DatasetFeatures};
 use crate::eval::knn::{self, KnnResult};
 use crate::gpu::Engine;
 use crate::model::state::Named;
@@ -67,14 +67,24 @@ impl KnnMonitor {
 
     /// As `evaluate`, calling `progress(images encoded, images())` along the way.
     pub fn evaluate_with(&self, e: &Engine, weights: Named, progress: &dyn Fn(usize, usize)) -> Result<KnnResult> {
+        pollster::block_on(self.evaluate_with_async(e, weights, progress))
+    }
+
+    /// `evaluate_with` as a future (what a browser awaits).
+    pub async fn evaluate_with_async(
+        &self,
+        e: &Engine,
+        weights: Named,
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<KnnResult> {
         let b = Backbone { model: self.model.clone(), norm: self.norm.clone(), weights };
         let total = self.images();
         let in_bank = |done: usize, _: usize| progress(done, total);
-        let bank: DatasetFeatures = features_of(e, &b, &self.train, &self.bank, BATCH, &in_bank)?;
+        let bank: DatasetFeatures = features_of_async(e, &b, &self.train, &self.bank, BATCH, &in_bank).await?;
         let all: Vec<usize> = (0..self.test.len()).collect();
         let in_queries = |done: usize, _: usize| progress(self.bank.len() + done, total);
-        let queries = features_of(e, &b, &self.test, &all, BATCH, &in_queries)?;
-        knn::evaluate(e, bank.features, &bank.labels, queries.features, &queries.labels, bank.dim, 20, 0.07)
+        let queries = features_of_async(e, &b, &self.test, &all, BATCH, &in_queries).await?;
+        knn::evaluate_async(e, bank.features, &bank.labels, queries.features, &queries.labels, bank.dim, 20, 0.07).await
     }
 
     /// The floor: the random initialisation of `seed`, the weights the run started from.
@@ -84,8 +94,13 @@ impl KnnMonitor {
 
     /// As `floor`, with progress as `evaluate_with`.
     pub fn floor_with(&self, e: &Engine, seed: u64, progress: &dyn Fn(usize, usize)) -> Result<KnnResult> {
+        pollster::block_on(self.floor_with_async(e, seed, progress))
+    }
+
+    /// `floor_with` as a future.
+    pub async fn floor_with_async(&self, e: &Engine, seed: u64, progress: &dyn Fn(usize, usize)) -> Result<KnnResult> {
         let b = Backbone::random(self.model.clone(), self.norm.clone(), seed)?;
-        self.evaluate_with(e, b.weights, progress)
+        self.evaluate_with_async(e, b.weights, progress).await
     }
 }
 

@@ -111,25 +111,7 @@ pub fn download(t: &GpuTensor) -> Vec<f64> {
 }
 
 /// Ok when every |got - want| <= atol + rtol |want| (and nothing is NaN); else the worst.
-pub fn check_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) -> Result<(), String> {
-    if got.len() != want.len() {
-        return Err(format!("{what}: {} values, expected {}", got.len(), want.len()));
-    }
-    let mut worst: Option<(usize, f64)> = None;
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let excess = (g - w).abs() - (atol + rtol * w.abs());
-        if (excess > 0.0 || g.is_nan() != w.is_nan()) && worst.is_none_or(|(_, e)| excess > e || excess.is_nan()) {
-            worst = Some((i, excess));
-        }
-    }
-    match worst {
-        None => Ok(()),
-        Some((i, _)) => Err(format!(
-            "{what}: element {i} is {} but the reference is {} (atol {atol}, rtol {rtol})",
-            got[i], want[i]
-        )),
-    }
-}
+pub use adclr_wgpu::reference::check_close;
 
 pub fn assert_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
     if let Err(msg) = check_close(what, got, want, atol, rtol) {
