@@ -1,5 +1,6 @@
 //! `adclr-wgpu train`: configuration, schedules, batches from worker threads, the loop with
-//! progress, metrics, checkpoints and resume.
+//! progress, metrics, checkpoints and resume; and a session stepped by its caller (a browser's
+//! event loop) with its record.
 
 pub mod batcher;
 pub mod config;
@@ -11,3 +12,5 @@ pub mod resume;
 pub mod run;
 pub mod run_dir;
 pub mod schedule;
+pub mod session;
+pub mod session_record;

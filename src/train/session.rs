@@ -1,0 +1,270 @@
+//! A training run driven one step at a time by its caller, the same in a browser (awaited on
+//! its event loop: the `web/` page) and natively (blocked on): the embedded Fashion-MNIST
+//! subset, the project's own seeded augmentation and schedules, and every readback through
+//! the engine's async API. Nothing here touches files, threads, the clock or the OS's
+//! randomness.
+
+use super::batcher::{BatchMaker, Shard};
+use super::config::TrainConfig;
+use super::monitor::KnnMonitor;
+use super::schedule::{hyper, Plan};
+use crate::data::dataset::{Dataset, Split};
+use crate::data::normalization::{normalization_for, Normalization};
+use crate::error::{Error, Result};
+use crate::eval::attention_map::cls_mean_tile_async;
+use crate::eval::features::Backbone;
+use crate::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, MatmulKernel, RowKernels};
+use crate::model::step::{AdclrStep, Flat};
+use crate::spec::config::AdclrConfig;
+use serde::{Deserialize, Serialize};
+
+/// The kernels of `Kernels::Portable`: the register-blocked matmul, one invocation per row,
+/// one invocation per attention row. They need no optional feature, so a browser and a native
+/// driver run the same kernels (the browser test compares the two).
+pub const PORTABLE_KERNELS: KernelChoice =
+    KernelChoice::f32(MatmulKernel::Blocked, RowKernels::Invocation, AttentionKernel::PerRow);
+
+/// Which kernels a run uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernels {
+    /// The built-in rule for the adapter (`KernelChoice::rule`), as `adclr-wgpu train` picks
+    /// without a tuning file.
+    #[default]
+    Rule,
+    /// `PORTABLE_KERNELS` on every device.
+    Portable,
+}
+
+/// What a page (or the native reference) asks for: `train` is `adclr-wgpu train`'s settings
+/// (its TOML keys, as JSON), run for `steps` steps on the embedded data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub steps: usize,
+    pub kernels: Kernels,
+    pub train: TrainConfig,
+    /// Training images in the k-NN bank at the end (0: no k-NN).
+    pub knn_bank: usize,
+    /// The embedded test image whose attention map the page draws.
+    pub attention_image: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { steps: 30, kernels: Kernels::Rule, train: TrainConfig::default(), knn_bank: 2000, attention_image: 0 }
+    }
+}
+
+impl Settings {
+    /// Settings from the page's JSON, with an error that names the bad key.
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::Data(format!("settings: {e}")))
+    }
+
+    /// What the page trains: `adclr-wgpu train`'s tiny model on the embedded subset for 30
+    /// steps, under WebGPU's default limits (what every browser with WebGPU offers).
+    pub fn page() -> Self {
+        let train = TrainConfig { limits: Some("minimal".into()), ..TrainConfig::default() };
+        Self { train, ..Self::default() }
+    }
+
+    /// A small model that two steps train in seconds on a software device: what the browser
+    /// test runs in headless Chromium and natively on lavapipe.
+    pub fn small_test() -> Self {
+        let train = TrainConfig {
+            batch: 4,
+            image_size: 16,
+            patch_size: 4,
+            dim: 32,
+            depth: 2,
+            heads: 2,
+            out_dim: 128,
+            head_hidden: 64,
+            head_bottleneck: 32,
+            local_crops: 2,
+            local_size: 8,
+            queries: 3,
+            // A learning rate that moves the parameters visibly in two steps (0.1 * 4 / 256).
+            lr: 0.1,
+            warmup_epochs: 0.0,
+            freeze_last_layer: 0,
+            seed: 7,
+            // WebGPU's default limits and no optional feature, in the browser and natively.
+            limits: Some("minimal".into()),
+            ..TrainConfig::default()
+        };
+        Self { steps: 2, kernels: Kernels::Portable, train, knn_bank: 200, attention_image: 0 }
+    }
+}
+
+/// One step's loss terms and learning rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepLog {
+    /// Steps done (1 after the first).
+    pub step: usize,
+    pub loss: f64,
+    pub global_loss: f64,
+    pub query_loss: f64,
+    pub lr: f64,
+}
+
+/// A fingerprint of the state after some steps: what a second implementation of the same
+/// steps must reproduce.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checksum {
+    /// Sum of every student parameter.
+    pub param_sum: f64,
+    /// L2 norm of the student's change since the start, over all parameters.
+    pub update_l2: f64,
+    /// L2 norm of the last step's gradients (before clipping).
+    pub grad_l2: f64,
+}
+
+/// k-NN top-1 of the teacher and of the random initialisation the run started from.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnnFigures {
+    pub teacher_top1: f64,
+    pub floor_top1: f64,
+    pub bank: usize,
+    pub queries: usize,
+}
+
+pub struct Trainer {
+    pub engine: Engine,
+    pub step: AdclrStep,
+    pub settings: Settings,
+    /// The settings with every resolved value (`TrainConfig::effective`).
+    pub train: TrainConfig,
+    pub cfg: AdclrConfig,
+    pub plan: Plan,
+    maker: BatchMaker,
+    data: Dataset,
+    norm: Normalization,
+    /// The student's flats at the start, for `Checksum::update_l2`.
+    initial: Vec<Vec<f32>>,
+}
+
+impl Trainer {
+    /// Opens the default adapter (a browser's WebGPU one) and builds the step.
+    pub async fn open(settings: Settings) -> Result<Self> {
+        if settings.steps == 0 {
+            return Err(Error::Data("settings: steps must be at least 1".into()));
+        }
+        if settings.train.data != "embedded" {
+            let data = &settings.train.data;
+            return Err(Error::Data(format!(
+                "settings: data `{data}`: a browser has no files; only `embedded` (the Fashion-MNIST subset) runs here"
+            )));
+        }
+        let asked = TrainConfig { max_steps: Some(settings.steps), ..settings.train.clone() };
+        let train = asked.effective().map_err(Error::Data)?;
+        let cfg = train.adclr().map_err(Error::Data)?;
+        let data = Dataset::embedded(Split::Train).map_err(Error::Data)?;
+        if data.len() < cfg.batch {
+            return Err(Error::Data(format!(
+                "settings: batch {} exceeds the {} embedded images",
+                cfg.batch,
+                data.len()
+            )));
+        }
+        let plan = Plan::new(&train, data.len());
+        // A browser has one adapter and no environment: only `limits` (the page asks for
+        // `minimal`, WebGPU's defaults) means something there.
+        let choice = AdapterChoice {
+            backend: settings.train.backend.clone(),
+            adapter: settings.train.adapter,
+            limits: settings.train.limits.clone(),
+        };
+        let engine = match settings.kernels {
+            Kernels::Rule => Engine::open_by_rule_async(&choice).await?,
+            Kernels::Portable => Engine::open_with_choice_async(&choice, PORTABLE_KERNELS).await?,
+        };
+        let step = AdclrStep::new(&engine, &cfg, train.seed)?;
+        let norm = normalization_for(&train.data);
+        let maker = BatchMaker {
+            cfg: cfg.clone(),
+            train: train.clone(),
+            norm: norm.clone(),
+            steps_per_epoch: plan.steps_per_epoch,
+            shard: Shard::WHOLE,
+            micro_batches: 1,
+        };
+        let initial = step.read_flat_async(&engine, Flat::Student).await?;
+        Ok(Self { engine, step, settings, train, cfg, plan, maker, data, norm, initial })
+    }
+
+    /// Steps of the run.
+    pub fn total_steps(&self) -> usize {
+        self.plan.total_steps
+    }
+
+    /// Steps done.
+    pub fn done(&self) -> usize {
+        self.step.step as usize
+    }
+
+    /// Takes the next step and reads its losses (an error names a term that went non-finite).
+    pub async fn next_step(&mut self) -> Result<StepLog> {
+        let s = self.done();
+        if s >= self.total_steps() {
+            return Err(Error::Data(format!("the run's {} steps are done", self.total_steps())));
+        }
+        let batch = self.maker.make(&self.data, s).map_err(Error::Data)?;
+        let h = hyper(&self.train, &self.plan, s);
+        for input in &batch.inputs {
+            self.step.run(&self.engine, input, &h)?;
+        }
+        self.step.check_health_async(&self.engine).await?;
+        let r = self.step.report_async(&self.engine).await?;
+        Ok(StepLog { step: s + 1, loss: r.loss, global_loss: r.global_loss, query_loss: r.query_loss, lr: h.lr })
+    }
+
+    /// The state's fingerprint now.
+    pub async fn checksum(&self) -> Result<Checksum> {
+        let e = &self.engine;
+        let student = self.step.read_flat_async(e, Flat::Student).await?;
+        let grads = self.step.read_flat_async(e, Flat::Grads).await?;
+        let pairs = student.iter().flatten().zip(self.initial.iter().flatten());
+        let update_l2 = pairs.map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>().sqrt();
+        Ok(Checksum {
+            param_sum: student.iter().flatten().map(|&x| x as f64).sum(),
+            update_l2,
+            grad_l2: grads.iter().flatten().map(|&g| (g as f64).powi(2)).sum::<f64>().sqrt(),
+        })
+    }
+
+    /// k-NN (k 20, T 0.07) of the teacher and of the initial weights, with `bank` training
+    /// images spread over the embedded split and every embedded test image as a query.
+    pub async fn knn(&self, bank: usize) -> Result<KnnFigures> {
+        let e = &self.engine;
+        let off = "a run without k-NN";
+        let monitor = KnnMonitor::open(&self.train.data, bank, &self.cfg.model, &self.norm, off)?;
+        let floor = monitor.floor_with_async(e, self.train.seed, &|_, _| {}).await?;
+        let weights = self.step.backbone_weights_async(e, Flat::Teacher).await?;
+        let teacher = monitor.evaluate_with_async(e, weights, &|_, _| {}).await?;
+        Ok(KnnFigures {
+            teacher_top1: teacher.top1,
+            floor_top1: floor.top1,
+            bank: monitor.bank_size(),
+            queries: teacher.queries,
+        })
+    }
+
+    /// The teacher's CLS attention over test image `index` as an RGB heat map `cell` pixels
+    /// wide, blended over the image: (width, RGB bytes).
+    pub async fn attention_tile(&self, index: usize, cell: u32) -> Result<(u32, Vec<u8>)> {
+        let e = &self.engine;
+        let test = Dataset::embedded(Split::Test).map_err(Error::Data)?;
+        let img = test.image(index % test.len().max(1)).map_err(Error::Data)?;
+        let weights = self.step.backbone_weights_async(e, Flat::Teacher).await?;
+        let b = Backbone { model: self.cfg.model.clone(), norm: self.norm.clone(), weights };
+        let tile = cls_mean_tile_async(e, &b, &img, cell).await?;
+        Ok((tile.width(), tile.into_raw()))
+    }
+
+    /// "adapter (backend, type); kernels: ...": what the run runs on.
+    pub fn describe(&self) -> String {
+        format!("{}; kernels: {}", self.engine.ctx.describe(), self.engine.kernel_summary())
+    }
+}

@@ -1,0 +1,6 @@
+//! adclr-wgpu in a web browser: what web/index.html calls (`page`, wasm32 only) around the
+//! library's step-by-step training session (`adclr_wgpu::train::session`). On other targets
+//! this crate is empty; its browser tests are in tests/browser.
+
+#[cfg(target_arch = "wasm32")]
+mod page;

@@ -1,0 +1,100 @@
+//! What web/index.html calls (wasm32 only): `train(steps, settings, onEvent)` and the named
+//! settings the page offers. Every value crosses as JSON text, parsed on the other side.
+
+use adclr_wgpu::train::session::{KnnFigures, Settings, StepLog, Trainer};
+use adclr_wgpu::train::session_record::{self as record, Record};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&e.to_string()).into()
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(value).map_err(js_error)?;
+    js_sys::JSON::parse(&text)
+}
+
+/// Settings by name, as JSON: `page` (the tiny model, 30 steps, WebGPU's default limits) or
+/// `small-test` (the browser test's two steps of a 16-px model).
+#[wasm_bindgen]
+pub fn named_settings(name: &str) -> Result<String, JsValue> {
+    let settings = match name {
+        "page" => Settings::page(),
+        "small-test" => Settings::small_test(),
+        other => return Err(js_error(format!("no settings named `{other}`: use page or small-test"))),
+    };
+    serde_json::to_string(&settings).map_err(js_error)
+}
+
+/// What `onEvent` receives: a step's losses with the time since the first step began, or a
+/// phase of the run ("opening", "k-NN", "attention").
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum Event<'a> {
+    Step { total: usize, seconds: f64, log: &'a StepLog },
+    Phase { text: &'a str },
+}
+
+fn emit(on_event: &js_sys::Function, event: &Event) {
+    if let Ok(value) = to_js(event) {
+        // A throwing callback must not stop the run: the page shows its own errors.
+        let _ = on_event.call1(&JsValue::NULL, &value);
+    }
+}
+
+/// The end of a run: the record (losses, checksum, steps/s), k-NN against the floor and the
+/// teacher's CLS attention over a test image as RGBA pixels (`attention.width` square).
+#[derive(Serialize)]
+struct Finished {
+    record: Record,
+    knn: Option<KnnFigures>,
+    attention: Option<Attention>,
+}
+
+#[derive(Serialize)]
+struct Attention {
+    width: u32,
+    image: usize,
+    rgba: Vec<u8>,
+}
+
+/// Trains `steps` steps (0: the settings' own) of `settings` (a JSON string or object with
+/// `Settings`' keys; undefined: `page`), calling `onEvent` after each step, then measures
+/// k-NN (unless `knn_bank` is 0) and draws the attention map. Rejects with the error's text.
+#[wasm_bindgen]
+pub async fn train(steps: u32, settings: JsValue, on_event: js_sys::Function) -> Result<JsValue, JsValue> {
+    let text = match settings.as_string() {
+        Some(s) => s,
+        None if settings.is_undefined() || settings.is_null() => named_settings("page")?,
+        None => String::from(js_sys::JSON::stringify(&settings)?),
+    };
+    let mut settings = Settings::from_json(&text).map_err(js_error)?;
+    if steps > 0 {
+        settings.steps = steps as usize;
+    }
+    emit(&on_event, &Event::Phase { text: "opening the WebGPU device and compiling the kernels" });
+    let mut trainer = Trainer::open(settings.clone()).await.map_err(js_error)?;
+    emit(&on_event, &Event::Phase { text: &format!("training on {}", trainer.describe()) });
+    let total = trainer.total_steps();
+    let record = record::train(&mut trainer, &mut |log, seconds| emit(&on_event, &Event::Step { total, seconds, log }))
+        .await
+        .map_err(js_error)?;
+    let knn = match settings.knn_bank {
+        0 => None,
+        bank => {
+            emit(&on_event, &Event::Phase { text: "k-NN of the teacher and of the random initialisation" });
+            Some(trainer.knn(bank).await.map_err(js_error)?)
+        }
+    };
+    emit(&on_event, &Event::Phase { text: "the teacher's attention map" });
+    let image = settings.attention_image;
+    let (width, rgb) = trainer.attention_tile(image, 128).await.map_err(js_error)?;
+    let rgba = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    to_js(&Finished { record, knn, attention: Some(Attention { width, image, rgba }) })
+}
