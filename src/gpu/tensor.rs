@@ -42,13 +42,7 @@ impl GpuTensor {
         // the Arc is only shared within that thread.
         #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
         let buffer = Arc::new(buffer);
-        Ok(Self {
-            name: name.to_string(),
-            shape: shape.to_vec(),
-            buffer,
-            offset: 0,
-            placeholder: false,
-        })
+        Ok(Self { name: name.to_string(), shape: shape.to_vec(), buffer, offset: 0, placeholder: false })
     }
 
     pub fn from_f32(ctx: &GpuContext, name: &str, shape: &[usize], data: &[f32]) -> Result<Self> {
