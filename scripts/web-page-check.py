@@ -6,9 +6,11 @@ saves a screenshot.
 
     scripts/web-page-check.py [--query 'settings=small-test&steps=3&knn_bank=200']
                               [--screenshot web-page.png] [--timeout 600]
+                              [--browser chromium | firefox]
 
-Needs web/pkg (scripts/web-build.sh), chromium and chromedriver (Debian: chromium,
-chromium-driver)."""
+Needs web/pkg (scripts/web-build.sh) and chromium with chromedriver (Debian: chromium,
+chromium-driver), or firefox-esr with geckodriver (`cargo install geckodriver`): Firefox's
+WebGPU on Mesa's lavapipe, with the prefs dom.webgpu.enabled and gfx.webgpu.ignore-blocklist."""
 
 import argparse
 import base64
@@ -43,6 +45,10 @@ CHROME_ARGS = [
     "--no-first-run",
     "--window-size=800,1500",
 ]
+
+
+# Firefox's WebGPU (on Mesa's lavapipe where there is no GPU).
+FIREFOX_PREFS = {"dom.webgpu.enabled": True, "gfx.webgpu.ignore-blocklist": True}
 
 
 def free_port():
@@ -81,12 +87,8 @@ class WebDriver:
         except urllib.error.HTTPError as e:
             raise RuntimeError(f"webdriver {method} {path}: {e.code} {e.read().decode(errors='replace')[:2000]}")
 
-    def start(self, chromium, args):
-        caps = {"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:loggingPrefs": {"browser": "ALL"},
-            "goog:chromeOptions": {"binary": chromium, "args": args}}}}
-        self.session = self.call("POST", "/session", caps)["sessionId"]
+    def start(self, capabilities):
+        self.session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": capabilities}})["sessionId"]
 
     def s(self, path):
         return f"/session/{self.session}{path}"
@@ -99,13 +101,13 @@ def wait_for_port(port, proc, timeout=30):
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
-            raise RuntimeError(f"chromedriver exited with {proc.returncode}")
+            raise RuntimeError(f"the WebDriver server exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError("chromedriver did not start listening")
+    raise RuntimeError("the WebDriver server did not start listening")
 
 
 def main():
@@ -113,8 +115,11 @@ def main():
     ap.add_argument("--query", default="settings=small-test&steps=3&knn_bank=200")
     ap.add_argument("--screenshot", default="web-page.png")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     ap.add_argument("--chromedriver", default=os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    ap.add_argument("--firefox", default=shutil.which("firefox-esr") or shutil.which("firefox") or "/usr/bin/firefox-esr")
+    ap.add_argument("--geckodriver", default=os.environ.get("GECKODRIVER") or shutil.which("geckodriver") or "geckodriver")
     a = ap.parse_args()
     if not os.path.exists(os.path.join(WEB, "pkg", "adclr_web.js")):
         sys.exit("web/pkg/adclr_web.js is missing: build it first with scripts/web-build.sh")
@@ -122,11 +127,23 @@ def main():
     server = serve(WEB)
     port = free_port()
     profile = tempfile.mkdtemp(prefix="adclr-chromium-")
-    driver_proc = subprocess.Popen([a.chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if a.browser == "chromium":
+        driver = [a.chromedriver, f"--port={port}"]
+        capabilities = {
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {"binary": a.chromium, "args": CHROME_ARGS + [f"--user-data-dir={profile}"]}}
+    else:
+        driver = [a.geckodriver, f"--port={port}"]
+        capabilities = {
+            "browserName": "firefox",
+            "moz:firefoxOptions": {"binary": a.firefox, "args": ["-headless", "-width", "800", "-height", "1500"],
+                                   "prefs": FIREFOX_PREFS}}
+    driver_proc = subprocess.Popen(driver, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wd = WebDriver(port)
     try:
         wait_for_port(port, driver_proc)
-        wd.start(a.chromium, CHROME_ARGS + [f"--user-data-dir={profile}"])
+        wd.start(capabilities)
         url = f"http://127.0.0.1:{server.server_address[1]}/index.html?autostart=1&{a.query}"
         wd.call("POST", wd.s("/url"), {"url": url})
         started = time.time()

@@ -12,8 +12,8 @@ for tool in chromium chromedriver; do
     command -v "$tool" >/dev/null || { echo "web-test: $tool is missing (apt-get install chromium chromium-driver)" >&2; exit 1; }
 done
 scripts/web-tools.sh
-# One optimised wasm build serves the tests and the page (the same profile shares the artifacts).
-profile=release
+# One wasm build serves the tests and the page (the same profile shares the artifacts).
+profile=wasm-test
 
 cargo test --locked --test session small_test_trains_repeats_and_leaves_the_browser_reference
 reference="$PWD/target/tmp/web-reference.json"
@@ -23,5 +23,5 @@ export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900}
 ADCLR_WEB_REFERENCE="$reference" cargo test --locked -p adclr-web --target wasm32-unknown-unknown \
     --profile "$profile" --test browser -- --nocapture
 
-scripts/web-build.sh
+scripts/web-build.sh --profile "$profile"
 python3 scripts/web-page-check.py --screenshot target/web-page.png --query "settings=small-test&steps=20&knn_bank=500"

@@ -364,6 +364,10 @@ pub struct Kernel {
 /// The registry of every pipeline, created once.
 pub struct Kernels {
     by_name: HashMap<&'static str, Kernel>,
+    /// Optional files this device could run but whose compiler rejected them, with the error
+    /// (their launchers fall back). A required file's rejection fails `new` instead, so an
+    /// empty list means every file usable here compiled: how a browser's Tint is checked.
+    pub rejected: Vec<(&'static str, String)>,
     /// A one-element buffer bound where an entry point ignores a binding of its file.
     pub dummy: GpuTensor,
     /// The same for ignored read-write bindings (a buffer may not be bound both ways).
@@ -427,32 +431,21 @@ impl Kernels {
         }
         // Optional files (subgroups, f16, more storage buffers) each in their own scope: a driver
         // that rejects one loses that kernel and its launcher falls back.
+        let mut rejected = Vec::new();
         for file in SHADER_FILES.iter().filter(usable).filter(|f| f.optional()) {
             let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let kernels = Self::compile(ctx, file)?;
             match scope.pop().await {
                 None => by_name.extend(kernels),
-                Some(err) => eprintln!("note: {} is not used on {}: {err}", file.name, ctx.describe()),
+                Some(err) => {
+                    eprintln!("note: {} is not used on {}: {err}", file.name, ctx.describe());
+                    rejected.push((file.name, err.to_string()));
+                }
             }
         }
         let dummy = GpuTensor::zeros(ctx, "unused binding", &[1])?;
         let dummy_rw = GpuTensor::zeros(ctx, "unused read-write binding", &[1])?;
-        Ok(Self { by_name, dummy, dummy_rw, textures: OperandTextures::new(ctx) })
-    }
-
-    /// Compiles every shader file this device can run, each in its own error scope, and
-    /// returns those its compiler rejects, with the error: how a new compiler (a browser's
-    /// Tint, with WGSL's uniformity rules) is checked against all of them at once.
-    pub async fn rejected_files_async(ctx: &GpuContext) -> Result<Vec<(&'static str, String)>> {
-        let mut rejected = Vec::new();
-        for file in SHADER_FILES.iter().filter(|f| usable_on(ctx, f)) {
-            let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-            Self::compile(ctx, file)?;
-            if let Some(err) = scope.pop().await {
-                rejected.push((file.name, err.to_string()));
-            }
-        }
-        Ok(rejected)
+        Ok(Self { by_name, rejected, dummy, dummy_rw, textures: OperandTextures::new(ctx) })
     }
 
     fn compile(ctx: &GpuContext, file: &ShaderFile) -> Result<Vec<(&'static str, Kernel)>> {

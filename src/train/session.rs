@@ -13,10 +13,12 @@ use crate::data::normalization::{normalization_for, Normalization};
 use crate::error::{Error, Result};
 use crate::eval::attention_map::cls_mean_tile_async;
 use crate::eval::features::Backbone;
+use crate::gpu::context::DeviceLimits;
 use crate::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, MatmulKernel, RowKernels};
 use crate::model::step::{AdclrStep, Flat};
 use crate::spec::config::AdclrConfig;
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 
 /// The kernels of `Kernels::Portable`: the register-blocked matmul, one invocation per row,
 /// one invocation per attention row. They need no optional feature, so a browser and a native
@@ -98,6 +100,53 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The adapter the settings ask for. A browser has one adapter and no environment: only
+    /// `limits` (the page asks for `minimal`, WebGPU's defaults) means something there.
+    pub fn adapter_choice(&self) -> AdapterChoice {
+        AdapterChoice {
+            backend: self.train.backend.clone(),
+            adapter: self.train.adapter,
+            limits: self.train.limits.clone(),
+        }
+    }
+}
+
+/// What the settings resolve to before any device opens (each error names the setting).
+struct Resolved {
+    train: TrainConfig,
+    cfg: AdclrConfig,
+    data: Dataset,
+    plan: Plan,
+}
+
+impl Resolved {
+    fn of(settings: &Settings) -> Result<Self> {
+        if settings.steps == 0 {
+            return Err(Error::Data("settings: steps must be at least 1".into()));
+        }
+        if settings.train.data != "embedded" {
+            let data = &settings.train.data;
+            return Err(Error::Data(format!(
+                "settings: data `{data}`: a browser has no files; only `embedded` (the Fashion-MNIST subset) runs here"
+            )));
+        }
+        let asked = TrainConfig { max_steps: Some(settings.steps), ..settings.train.clone() };
+        let train = asked.effective().map_err(Error::Data)?;
+        let cfg = train.adclr().map_err(Error::Data)?;
+        let data = Dataset::embedded(Split::Train).map_err(Error::Data)?;
+        if data.len() < cfg.batch {
+            return Err(Error::Data(format!(
+                "settings: batch {} exceeds the {} embedded images",
+                cfg.batch,
+                data.len()
+            )));
+        }
+        let plan = Plan::new(&train, data.len());
+        Ok(Self { train, cfg, data, plan })
+    }
+}
+
 /// One step's loss terms and learning rate.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepLog {
@@ -131,7 +180,8 @@ pub struct KnnFigures {
 }
 
 pub struct Trainer {
-    pub engine: Engine,
+    /// Shared where a test runs several sessions on one device (`open_on`).
+    pub engine: Rc<Engine>,
     pub step: AdclrStep,
     pub settings: Settings,
     /// The settings with every resolved value (`TrainConfig::effective`).
@@ -148,38 +198,37 @@ pub struct Trainer {
 impl Trainer {
     /// Opens the default adapter (a browser's WebGPU one) and builds the step.
     pub async fn open(settings: Settings) -> Result<Self> {
-        if settings.steps == 0 {
-            return Err(Error::Data("settings: steps must be at least 1".into()));
-        }
-        if settings.train.data != "embedded" {
-            let data = &settings.train.data;
-            return Err(Error::Data(format!(
-                "settings: data `{data}`: a browser has no files; only `embedded` (the Fashion-MNIST subset) runs here"
-            )));
-        }
-        let asked = TrainConfig { max_steps: Some(settings.steps), ..settings.train.clone() };
-        let train = asked.effective().map_err(Error::Data)?;
-        let cfg = train.adclr().map_err(Error::Data)?;
-        let data = Dataset::embedded(Split::Train).map_err(Error::Data)?;
-        if data.len() < cfg.batch {
-            return Err(Error::Data(format!(
-                "settings: batch {} exceeds the {} embedded images",
-                cfg.batch,
-                data.len()
-            )));
-        }
-        let plan = Plan::new(&train, data.len());
-        // A browser has one adapter and no environment: only `limits` (the page asks for
-        // `minimal`, WebGPU's defaults) means something there.
-        let choice = AdapterChoice {
-            backend: settings.train.backend.clone(),
-            adapter: settings.train.adapter,
-            limits: settings.train.limits.clone(),
-        };
+        let run = Resolved::of(&settings)?;
+        let choice = settings.adapter_choice();
         let engine = match settings.kernels {
             Kernels::Rule => Engine::open_by_rule_async(&choice).await?,
             Kernels::Portable => Engine::open_with_choice_async(&choice, PORTABLE_KERNELS).await?,
         };
+        Self::build(Rc::new(engine), settings, run).await
+    }
+
+    /// `open` on an engine already open with the settings' limits and kernels (tests that
+    /// share one device between runs); an error says which of the two differs.
+    pub async fn open_on(engine: Rc<Engine>, settings: Settings) -> Result<Self> {
+        let run = Resolved::of(&settings)?;
+        let limits = DeviceLimits::of(&settings.adapter_choice())?;
+        if engine.ctx.limits_choice != limits {
+            return Err(Error::Gpu(format!(
+                "the engine was opened with {:?} limits, the settings ask for {limits:?}",
+                engine.ctx.limits_choice
+            )));
+        }
+        if settings.kernels == Kernels::Portable && engine.choice != PORTABLE_KERNELS {
+            return Err(Error::Gpu(format!(
+                "the engine runs {:?}, the settings ask for the portable kernels",
+                engine.choice
+            )));
+        }
+        Self::build(engine, settings, run).await
+    }
+
+    async fn build(engine: Rc<Engine>, settings: Settings, run: Resolved) -> Result<Self> {
+        let Resolved { train, cfg, data, plan } = run;
         let step = AdclrStep::new(&engine, &cfg, train.seed)?;
         let norm = normalization_for(&train.data);
         let maker = BatchMaker {

@@ -54,7 +54,7 @@ fn emit(on_event: &js_sys::Function, event: &Event) {
 struct Finished {
     record: Record,
     knn: Option<KnnFigures>,
-    attention: Option<Attention>,
+    attention: Attention,
 }
 
 #[derive(Serialize)]
@@ -96,5 +96,5 @@ pub async fn train(steps: u32, settings: JsValue, on_event: js_sys::Function) ->
     let image = settings.attention_image;
     let (width, rgb) = trainer.attention_tile(image, 128).await.map_err(js_error)?;
     let rgba = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
-    to_js(&Finished { record, knn, attention: Some(Attention { width, image, rgba }) })
+    to_js(&Finished { record, knn, attention: Attention { width, image, rgba } })
 }

@@ -8,41 +8,50 @@ use adclr_wgpu::train::session::PORTABLE_KERNELS;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// The kernels a browser runs: the portable ones (the rule's on a CPU adapter, and every
-/// kernel of the training test) and the GPU rule's where subgroups are missing, as they are
-/// in every browser under wgpu 30 (128 x 128 tiles, a workgroup per row, tiled attention).
-pub const BROWSER_CHOICES: [KernelChoice; 2] =
-    [PORTABLE_KERNELS, KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Tiled)];
+/// The engines a browser runs: the portable kernels under WebGPU's default limits (what the
+/// page runs on a CPU adapter; the training test shares this device) and the GPU rule's where
+/// subgroups are missing, as in every browser under wgpu 30 (128 x 128 tiles, a workgroup per
+/// row, tiled attention), under the adapter's own limits, where every optional shader file
+/// that fits its storage buffers compiles.
+pub const BROWSER_ENGINES: [(KernelChoice, &str); 2] = [
+    (PORTABLE_KERNELS, "minimal"),
+    (KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Tiled), "adapter"),
+];
+
+type Opened = (KernelChoice, &'static str, Rc<Engine>);
 
 thread_local! {
-    static ENGINES: RefCell<Vec<(KernelChoice, Rc<Engine>)>> = const { RefCell::new(Vec::new()) };
+    static ENGINES: RefCell<Vec<Opened>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The engine of `choice` on the browser's adapter with its own limits.
-pub async fn engine_with(choice: KernelChoice) -> Rc<Engine> {
-    if let Some(e) = ENGINES.with_borrow(|v| v.iter().find(|(c, _)| *c == choice).map(|(_, e)| e.clone())) {
+/// The engine of `choice` under `limits` on the browser's adapter, opened once.
+pub async fn engine_with(choice: KernelChoice, limits: &'static str) -> Rc<Engine> {
+    let found = |v: &Vec<Opened>| v.iter().find(|(c, l, _)| *c == choice && *l == limits).map(|(_, _, e)| e.clone());
+    if let Some(e) = ENGINES.with_borrow(found) {
         return e;
     }
-    let e = Engine::open_with_choice_async(&AdapterChoice::default(), choice)
+    let adapter = AdapterChoice { limits: Some(limits.into()), ..AdapterChoice::default() };
+    let e = Engine::open_with_choice_async(&adapter, choice)
         .await
-        .unwrap_or_else(|err| panic!("opening WebGPU with {choice:?}: {err}"));
+        .unwrap_or_else(|err| panic!("opening WebGPU with {choice:?} under {limits} limits: {err}"));
     let e = Rc::new(e);
-    ENGINES.with_borrow_mut(|v| v.push((choice, e.clone())));
+    ENGINES.with_borrow_mut(|v| v.push((choice, limits, e.clone())));
     e
 }
 
-/// Both browser choices' engines.
+/// Both browser engines.
 pub async fn engines() -> Vec<Rc<Engine>> {
     let mut out = Vec::new();
-    for choice in BROWSER_CHOICES {
-        out.push(engine_with(choice).await);
+    for (choice, limits) in BROWSER_ENGINES {
+        out.push(engine_with(choice, limits).await);
     }
     out
 }
 
-/// The portable engine (kernel families with one variant).
+/// The portable engine under WebGPU's default limits (families with one variant, training).
 pub async fn engine() -> Rc<Engine> {
-    engine_with(PORTABLE_KERNELS).await
+    let (choice, limits) = BROWSER_ENGINES[0];
+    engine_with(choice, limits).await
 }
 
 pub fn upload(e: &Engine, name: &str, x: &[f64]) -> GpuTensor {
