@@ -3,7 +3,8 @@
 #  1. the native run of the browser test's settings on this machine (tests/session.rs), whose
 #     record the browser test compares against;
 #  2. web/tests/browser in headless Chromium (WebGPU on SwiftShader, shaders through Tint):
-#     kernel families against the CPU reference, every shader file, the two training steps;
+#     kernel families against the CPU reference, every shader file, the two training steps
+#     (its build lints the library and the web crate for wasm32 with clippy);
 #  3. the page itself (web/index.html), driven by chromedriver through a short run, with a
 #     screenshot in target/web-page.png.
 set -euo pipefail
@@ -20,8 +21,14 @@ reference="$PWD/target/tmp/web-reference.json"
 
 export CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)}
 export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900}
-ADCLR_WEB_REFERENCE="$reference" cargo test --locked -p adclr-web --target wasm32-unknown-unknown \
+# The wasm32 build is also the lint: clippy-driver compiles the workspace's crates (the library,
+# the web crate and its tests) with warnings denied, as `cargo clippy --all-targets -- -D
+# warnings` would, without a second, check-only build of every dependency for wasm32 (2.5 min
+# on 2 cores). Registry crates get --cap-lints allow from cargo, so only ours are linted.
+clippy_driver=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
+wasm_lint=(env RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-D warnings")
+"${wasm_lint[@]}" ADCLR_WEB_REFERENCE="$reference" cargo test --locked -p adclr-web --target wasm32-unknown-unknown \
     --profile "$profile" --test browser -- --nocapture
 
-scripts/web-build.sh --profile "$profile"
+"${wasm_lint[@]}" scripts/web-build.sh --profile "$profile"
 python3 scripts/web-page-check.py --screenshot target/web-page.png --query "settings=small-test&steps=20&knn_bank=500"
