@@ -4,7 +4,7 @@
 //! `Settings::small_test` in target/tmp/web-reference.json: the native half of the browser
 //! test (web/tests/browser/training.rs, run by scripts/web-test.sh).
 
-use adclr_wgpu::train::session::{Kernels, Settings, Trainer};
+use adclr_wgpu::train::session::{KernelSet, Settings, Trainer};
 use adclr_wgpu::train::session_record::{self as record, compare, largest_difference, Record, Tolerance};
 
 fn run(settings: Settings) -> Record {
@@ -36,7 +36,7 @@ fn the_browser_tolerance_separates_reduction_order_from_another_run() {
     let small = Settings::small_test();
     let want = run(small.clone());
     let mut other_kernels = small.clone();
-    other_kernels.kernels = Kernels::Rule;
+    other_kernels.kernels = KernelSet::Rule;
     other_kernels.train.limits = Some("adapter".into());
     let mut got = run(other_kernels);
     eprintln!("kernels: {} against {}", got.adapter, want.adapter);

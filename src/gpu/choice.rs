@@ -266,6 +266,11 @@ impl ChoiceSources {
 }
 
 impl KernelChoice {
+    /// Register-blocked matmul, an invocation per row and per attention row, f32: kernels that
+    /// need no optional feature (the rule on a CPU driver without 8-lane subgroups, and what a
+    /// browser session runs to compare with a native driver, `train::session`).
+    pub const PORTABLE: Self = Self::f32(MatmulKernel::Blocked, RowKernels::Invocation, AttentionKernel::PerRow);
+
     /// These kernels with f32 operands.
     pub const fn f32(matmul: MatmulKernel, rows: RowKernels, attention: AttentionKernel) -> Self {
         Self { matmul, precision: Precision::F32, rows, attention }
@@ -279,7 +284,7 @@ impl KernelChoice {
             if eight_lane_subgroups(ctx) {
                 return Self::f32(MatmulKernel::Subgroup, RowKernels::Invocation, AttentionKernel::Subgroup);
             }
-            return Self::f32(MatmulKernel::Blocked, RowKernels::Invocation, AttentionKernel::PerRow);
+            return Self::PORTABLE;
         }
         let attention = match AttentionKernel::Quad.missing_on(ctx) {
             None => AttentionKernel::Quad,

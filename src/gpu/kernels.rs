@@ -342,15 +342,6 @@ impl ShaderFile {
     }
 }
 
-/// Whether `file` runs on this device: the features it needs were enabled and its storage
-/// buffers fit the per-stage limit.
-fn usable_on(ctx: &GpuContext, f: &ShaderFile) -> bool {
-    (ctx.subgroups || !f.subgroups)
-        && (ctx.shader_f16 || !f.f16)
-        && (f.coop == 0 || ctx.coop_sizes.contains(&f.coop))
-        && f.storage_buffers() <= ctx.limits.max_storage_buffers_per_shader_stage as usize
-}
-
 /// A compiled compute pipeline and the layout its bind groups must follow.
 pub struct Kernel {
     pub name: &'static str,
@@ -420,7 +411,13 @@ impl Kernels {
     /// in its event loop).
     pub async fn new_async(ctx: &GpuContext) -> Result<Self> {
         let mut by_name = HashMap::new();
-        let usable = |f: &&ShaderFile| usable_on(ctx, f);
+        let max_buffers = ctx.limits.max_storage_buffers_per_shader_stage as usize;
+        let usable = |f: &&ShaderFile| {
+            (ctx.subgroups || !f.subgroups)
+                && (ctx.shader_f16 || !f.f16)
+                && (f.coop == 0 || ctx.coop_sizes.contains(&f.coop))
+                && f.storage_buffers() <= max_buffers
+        };
         // Files every device must compile, in one error scope: a failure there is fatal.
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         for file in SHADER_FILES.iter().filter(usable).filter(|f| !f.optional()) {

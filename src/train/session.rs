@@ -14,27 +14,22 @@ use crate::error::{Error, Result};
 use crate::eval::attention_map::cls_mean_tile_async;
 use crate::eval::features::Backbone;
 use crate::gpu::context::DeviceLimits;
-use crate::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, MatmulKernel, RowKernels};
+use crate::gpu::{AdapterChoice, Engine, KernelChoice};
 use crate::model::step::{AdclrStep, Flat};
 use crate::spec::config::AdclrConfig;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
-/// The kernels of `Kernels::Portable`: the register-blocked matmul, one invocation per row,
-/// one invocation per attention row. They need no optional feature, so a browser and a native
-/// driver run the same kernels (the browser test compares the two).
-pub const PORTABLE_KERNELS: KernelChoice =
-    KernelChoice::f32(MatmulKernel::Blocked, RowKernels::Invocation, AttentionKernel::PerRow);
-
 /// Which kernels a run uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kernels {
+pub enum KernelSet {
     /// The built-in rule for the adapter (`KernelChoice::rule`), as `adclr-wgpu train` picks
     /// without a tuning file.
     #[default]
     Rule,
-    /// `PORTABLE_KERNELS` on every device.
+    /// `KernelChoice::PORTABLE` on every device: no optional feature, so a browser and a
+    /// native driver run the same kernels (the browser test compares the two).
     Portable,
 }
 
@@ -44,7 +39,7 @@ pub enum Kernels {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub steps: usize,
-    pub kernels: Kernels,
+    pub kernels: KernelSet,
     pub train: TrainConfig,
     /// Training images in the k-NN bank at the end (0: no k-NN).
     pub knn_bank: usize,
@@ -54,7 +49,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { steps: 30, kernels: Kernels::Rule, train: TrainConfig::default(), knn_bank: 2000, attention_image: 0 }
+        Self { steps: 30, kernels: KernelSet::Rule, train: TrainConfig::default(), knn_bank: 2000, attention_image: 0 }
     }
 }
 
@@ -96,11 +91,9 @@ impl Settings {
             limits: Some("minimal".into()),
             ..TrainConfig::default()
         };
-        Self { steps: 2, kernels: Kernels::Portable, train, knn_bank: 200, attention_image: 0 }
+        Self { steps: 2, kernels: KernelSet::Portable, train, knn_bank: 200, attention_image: 0 }
     }
-}
 
-impl Settings {
     /// The adapter the settings ask for. A browser has one adapter and no environment: only
     /// `limits` (the page asks for `minimal`, WebGPU's defaults) means something there.
     pub fn adapter_choice(&self) -> AdapterChoice {
@@ -179,6 +172,9 @@ pub struct KnnFigures {
     pub queries: usize,
 }
 
+/// A training session: the step, its data and schedules, and the state's start for the
+/// checksum. `next_step` records and submits one step, then reads its health flag and losses
+/// back (the step itself reads nothing back; the session's caller wants every step's losses).
 pub struct Trainer {
     /// Shared where a test runs several sessions on one device (`open_on`).
     pub engine: Rc<Engine>,
@@ -201,8 +197,8 @@ impl Trainer {
         let run = Resolved::of(&settings)?;
         let choice = settings.adapter_choice();
         let engine = match settings.kernels {
-            Kernels::Rule => Engine::open_by_rule_async(&choice).await?,
-            Kernels::Portable => Engine::open_with_choice_async(&choice, PORTABLE_KERNELS).await?,
+            KernelSet::Rule => Engine::open_by_rule_async(&choice).await?,
+            KernelSet::Portable => Engine::open_with_choice_async(&choice, KernelChoice::PORTABLE).await?,
         };
         Self::build(Rc::new(engine), settings, run).await
     }
@@ -218,7 +214,7 @@ impl Trainer {
                 engine.ctx.limits_choice
             )));
         }
-        if settings.kernels == Kernels::Portable && engine.choice != PORTABLE_KERNELS {
+        if settings.kernels == KernelSet::Portable && engine.choice != KernelChoice::PORTABLE {
             return Err(Error::Gpu(format!(
                 "the engine runs {:?}, the settings ask for the portable kernels",
                 engine.choice
@@ -305,7 +301,13 @@ impl Trainer {
     pub async fn attention_tile(&self, index: usize, cell: u32) -> Result<(u32, Vec<u8>)> {
         let e = &self.engine;
         let test = Dataset::embedded(Split::Test).map_err(Error::Data)?;
-        let img = test.image(index % test.len().max(1)).map_err(Error::Data)?;
+        if index >= test.len() {
+            return Err(Error::Data(format!(
+                "settings: attention_image {index}: the embedded test split has {} images",
+                test.len()
+            )));
+        }
+        let img = test.image(index).map_err(Error::Data)?;
         let weights = self.step.backbone_weights_async(e, Flat::Teacher).await?;
         let b = Backbone { model: self.cfg.model.clone(), norm: self.norm.clone(), weights };
         let tile = cls_mean_tile_async(e, &b, &img, cell).await?;

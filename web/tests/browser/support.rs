@@ -4,7 +4,6 @@
 use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, Engine, GpuTensor, KernelChoice, MatmulKernel, RowKernels};
 use adclr_wgpu::reference::check_close;
 use adclr_wgpu::rng::Rng;
-use adclr_wgpu::train::session::PORTABLE_KERNELS;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -14,7 +13,7 @@ use std::rc::Rc;
 /// row, tiled attention), under the adapter's own limits, where every optional shader file
 /// that fits its storage buffers compiles.
 pub const BROWSER_ENGINES: [(KernelChoice, &str); 2] = [
-    (PORTABLE_KERNELS, "minimal"),
+    (KernelChoice::PORTABLE, "minimal"),
     (KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Tiled), "adapter"),
 ];
 
