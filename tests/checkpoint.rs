@@ -20,7 +20,14 @@ fn tiny() -> AdclrConfig {
 }
 
 fn hyper(freeze: bool) -> StepHyper {
-    StepHyper { lr: 2e-3, weight_decay: 0.04, teacher_momentum: 0.99, teacher_temp: 0.04, freeze_last_layer: freeze }
+    StepHyper {
+        lr: 2e-3,
+        weight_decay: 0.04,
+        teacher_momentum: 0.99,
+        teacher_temp: 0.04,
+        teacher_query_temp: 0.04,
+        freeze_last_layer: freeze,
+    }
 }
 
 fn tensor_bytes(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {

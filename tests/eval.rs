@@ -113,7 +113,7 @@ lambda = [0.0, 0.5]
         ),
     )
     .unwrap();
-    let r = ablate::ablate(&grid, &|_| {}).unwrap();
+    let r = ablate::ablate(&grid, 1, &|_| {}).unwrap();
     assert_eq!((r.cells, r.runs, r.skipped, r.failed), (3, 6, 0, 0));
     let md = std::fs::read_to_string(dir.join("out/results.md")).unwrap();
     assert!(md.contains("lambda=0.0") && md.contains("lambda=0.5") && md.contains("random-init"), "{md}");
@@ -131,7 +131,7 @@ lambda = [0.0, 0.5]
     assert!(row.contains(&format!("| {:+.1} |", mean - floor)), "{row}");
     let png = image::open(dir.join("out/results.png")).unwrap();
     assert_eq!((png.width(), png.height()), (800, 480));
-    let again = ablate::ablate(&grid, &|_| {}).unwrap();
+    let again = ablate::ablate(&grid, 1, &|_| {}).unwrap();
     assert_eq!((again.runs, again.skipped), (6, 6));
     // An evaluation added to the grid later runs on the kept checkpoints (and the floor's
     // initialisations), training nothing again: the steps and k-NN figures stay.
@@ -141,7 +141,7 @@ lambda = [0.0, 0.5]
     std::fs::write(&grid, text).unwrap();
     let trained =
         std::fs::metadata(dir.join("out/lambda=0.5/seed-0/checkpoint.safetensors")).unwrap().modified().unwrap();
-    let probed = ablate::ablate(&grid, &|_| {}).unwrap();
+    let probed = ablate::ablate(&grid, 1, &|_| {}).unwrap();
     assert_eq!((probed.runs, probed.skipped, probed.failed), (6, 0, 0));
     let after =
         std::fs::metadata(dir.join("out/lambda=0.5/seed-0/checkpoint.safetensors")).unwrap().modified().unwrap();
@@ -156,8 +156,102 @@ lambda = [0.0, 0.5]
     assert!(md.contains("linear top-1 (gain)") && row.matches(" +- ").count() == 3, "{md}");
     // A grid with an impossible cell is refused before any training, naming it.
     std::fs::write(&grid, "out = \"x\"\n[axes]\nqueries = [0]\n").unwrap();
-    let err = ablate::ablate(&grid, &|_| {}).err().unwrap().to_string();
+    let err = ablate::ablate(&grid, 1, &|_| {}).err().unwrap().to_string();
     assert!(err.contains("--queries"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Named cells two at once, recorded in a folder to commit: with the run folder gone (a fresh
+/// clone), the record alone skips every trained cell, and an evaluation added later runs on the
+/// recorded backbone; results.md holds the seed-paired differences against the reference.
+#[test]
+fn named_cells_run_two_at_once_and_their_record_stands_for_them() {
+    let dir = std::env::temp_dir().join(format!("adclr-ablate-named-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let grid = dir.join("grid.toml");
+    let text = format!(
+        r#"out = "{out}"
+record = "{record}"
+seeds = [0, 1]
+reference = "dino"
+[base]
+image_size = 16
+patch_size = 4
+dim = 32
+depth = 2
+heads = 2
+head_hidden = 64
+head_bottleneck = 32
+out_dim = 64
+local_size = 8
+local_crops = 0
+queries = 2
+batch = 4
+max_steps = 2
+log_every = 1
+[[cells]]
+name = "dino"
+lambda = 0.0
+[[cells]]
+name = "adclr-query-temp"
+teacher_query_temp = 0.07
+warmup_teacher_query_temp_epochs = 0.01
+"#,
+        out = dir.join("out").display(),
+        record = dir.join("record").display()
+    );
+    std::fs::write(&grid, &text).unwrap();
+    let r = ablate::ablate(&grid, 2, &|_| {}).unwrap();
+    assert_eq!((r.cells, r.runs, r.skipped, r.failed), (2, 4, 0, 0));
+    let record = dir.join("record/adclr-query-temp/seed-1");
+    for f in ["result.json", "metrics.jsonl", "config.toml", "backbone.safetensors"] {
+        assert!(record.join(f).exists(), "{f} not recorded");
+    }
+    let metrics = std::fs::read_to_string(record.join("metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    for key in ["teacher_batch_entropy", "teacher_batch_entropy_query", "teacher_modes", "teacher_modes_query"] {
+        assert!(first[key].is_number(), "{key} missing: {first}");
+    }
+    let read = |p: &std::path::Path| -> f64 {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v["top1"].as_f64().unwrap()
+    };
+    let diff = |seed: u64| {
+        let at = |cell: &str| read(&dir.join(format!("record/{cell}/seed-{seed}/result.json")));
+        at("adclr-query-temp") - at("dino")
+    };
+    let md = std::fs::read_to_string(dir.join("record/results.md")).unwrap();
+    let row = md.lines().filter(|l| l.starts_with("| adclr-query-temp |")).last().unwrap();
+    assert!(md.contains("## Against `dino`, seed-paired"), "{md}");
+    assert!(row.contains(&format!("0: {:+.2}, 1: {:+.2}", diff(0), diff(1))), "{row}");
+    // A fresh clone: no run folder, only the record. Nothing trains; the linear probe added to
+    // the grid runs on the recorded backbones.
+    std::fs::remove_dir_all(dir.join("out")).unwrap();
+    let again = ablate::ablate(&grid, 2, &|_| {}).unwrap();
+    assert_eq!((again.runs, again.skipped), (4, 4));
+    assert!(!dir.join("out/dino/seed-0/checkpoint.safetensors").exists(), "trained again");
+    let probed =
+        text.replace("[base]", "evaluate = [\"knn\", \"linear\"]\nlinear_epochs = 2\nlinear_views = 0\n[base]");
+    std::fs::write(&grid, probed).unwrap();
+    let probed = ablate::ablate(&grid, 1, &|_| {}).unwrap();
+    assert_eq!((probed.runs, probed.skipped, probed.failed), (4, 0, 0));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("record/dino/seed-1/result.json")).unwrap()).unwrap();
+    assert!(v["linear_top1"].as_f64().is_some_and(|t| (0.0..=100.0).contains(&t)), "{v}");
+    // Bad grids are refused before any work, naming what is wrong.
+    for (bad, says) in [
+        (text.replace("name = \"dino\"", "name = \"a/b\""), "cell name `a/b`"),
+        (text.replace("name = \"adclr-query-temp\"", "name = \"dino\""), "two cells are named `dino`"),
+        (text.replace("reference = \"dino\"", "reference = \"dna\""), "reference `dna` is not a cell"),
+        (text.replace("[base]", "[axes]\nlambda = [0.0]\n[base]"), "either [axes] or [[cells]]"),
+        (text.replace("lambda = 0.0", "lambda = -1.0"), "--lambda"),
+    ] {
+        std::fs::write(&grid, bad).unwrap();
+        let err = ablate::ablate(&grid, 1, &|_| {}).err().unwrap().to_string();
+        assert!(err.contains(says), "{err}");
+    }
+    assert!(ablate::ablate(&grid, 0, &|_| {}).err().unwrap().to_string().contains("--jobs 0"));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -241,6 +335,7 @@ fn shipped_grids_and_recipes_are_valid() {
         ("ablation-laptop-lambda.toml", 2),
         ("ablation-laptop-local-crops.toml", 4),
         ("ablation-laptop-query-views.toml", 4),
+        ("ablation-laptop-claims.toml", 3),
     ] {
         let path = assets.join(name);
         let origin = path.display().to_string();
@@ -250,7 +345,8 @@ fn shipped_grids_and_recipes_are_valid() {
         assert_eq!(cells.len(), runs, "{name}");
         if name.starts_with("ablation-laptop") {
             // The laptop recipe's model under every cell.
-            assert!(cells.iter().all(|c| c.config.dim == 96 && c.config.max_steps == Some(2500)), "{name}");
+            let budget = if name.ends_with("-claims.toml") { 1000 } else { 2500 };
+            assert!(cells.iter().all(|c| c.config.dim == 96 && c.config.max_steps == Some(budget)), "{name}");
         }
     }
     let laptop = std::fs::read_to_string(assets.join("laptop-fashion-mnist.toml")).unwrap();

@@ -25,8 +25,14 @@ fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
     let mut c = AdclrConfig::new(common::tiny_model(), 2);
     (c.queries, c.local_crops) = (3, 1);
     let mut step = AdclrStep::new(&e, &c, 5).unwrap();
-    let h =
-        StepHyper { lr: 2e-3, weight_decay: 0.04, teacher_momentum: 0.9, teacher_temp: 0.04, freeze_last_layer: false };
+    let h = StepHyper {
+        lr: 2e-3,
+        weight_decay: 0.04,
+        teacher_momentum: 0.9,
+        teacher_temp: 0.04,
+        teacher_query_temp: 0.04,
+        freeze_last_layer: false,
+    };
     step.run(&e, &synthetic_input(&c, 30), &h).unwrap();
     let loss = step.report(&e).unwrap().loss;
     step.check_health(&e).unwrap();

@@ -41,7 +41,14 @@ fn input(c: &AdclrConfig, seed: u64, drop: bool) -> StepInput {
 }
 
 fn hyper() -> StepHyper {
-    StepHyper { lr: 1e-3, weight_decay: 0.04, teacher_momentum: 0.9, teacher_temp: 0.04, freeze_last_layer: false }
+    StepHyper {
+        lr: 1e-3,
+        weight_decay: 0.04,
+        teacher_momentum: 0.9,
+        teacher_temp: 0.04,
+        teacher_query_temp: 0.04,
+        freeze_last_layer: false,
+    }
 }
 
 fn widen(x: &[Vec<f32>]) -> Vec<Vec<f64>> {

@@ -3,9 +3,9 @@
 use crate::error::Result;
 use std::path::PathBuf;
 
-pub fn run(grid: PathBuf) -> Result<()> {
+pub fn run(grid: PathBuf, jobs: usize) -> Result<()> {
     crate::train::run::stop_on_signals();
-    let r = crate::ablate::ablate(&grid, &|m| eprintln!("ablate: {m}"))?;
+    let r = crate::ablate::ablate(&grid, jobs, &|m| eprintln!("ablate: {m}"))?;
     println!(
         "{} cells, {} runs ({} done before, {} failed): {}",
         r.cells,

@@ -76,9 +76,13 @@ pub enum Command {
     Ablate {
         /// TOML: out = "DIR", random_init = true|false, seeds = [..], recipe = "F.toml" (a train
         /// config under [base]), evaluate = ["knn", "linear", "dense"], linear_epochs,
-        /// linear_views, [base] train settings, [axes] lists.
+        /// linear_views, reference = "CELL", record = "DIR" (a folder to commit), [base] train settings,
+        /// [axes] lists or [[cells]] tables (name = "..." and settings).
         #[arg(long)]
         grid: std::path::PathBuf,
+        /// Cells trained at once (2 on a 2-core CPU with lavapipe: nearly twice the cells per hour).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Redraw a run directory's loss.png from its metrics.jsonl (after lines were added to it,
     /// or a run that stopped before drawing it).

@@ -62,6 +62,13 @@ pub struct TrainArgs {
     /// Teacher temperature at the start.
     #[arg(help_heading = "ADCLR and DINO", long)]
     pub warmup_teacher_temp: Option<f64>,
+    /// The query term's teacher temperature after its own warm-up [default: the CLS
+    /// teacher's schedule]. PQCL warms it 0.04 -> 0.07.
+    #[arg(help_heading = "ADCLR and DINO", long)]
+    pub teacher_query_temp: Option<f64>,
+    /// The query teacher's temperature at the start [default: --warmup-teacher-temp].
+    #[arg(help_heading = "ADCLR and DINO", long)]
+    pub warmup_teacher_query_temp: Option<f64>,
     /// Student temperature.
     #[arg(help_heading = "ADCLR and DINO", long)]
     pub student_temp: Option<f64>,
@@ -154,6 +161,9 @@ pub struct TrainArgs {
     /// Epochs of teacher-temperature warm-up.
     #[arg(help_heading = "Schedule", long)]
     pub warmup_teacher_temp_epochs: Option<f64>,
+    /// Epochs of the query teacher's temperature warm-up [default: --warmup-teacher-temp-epochs].
+    #[arg(help_heading = "Schedule", long)]
+    pub warmup_teacher_query_temp_epochs: Option<f64>,
     /// Epochs with the head's last layer frozen.
     #[arg(help_heading = "Schedule", long)]
     pub freeze_last_layer: Option<usize>,

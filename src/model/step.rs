@@ -192,7 +192,7 @@ impl AdclrStep {
         let tau_t = hyper.teacher_temp as f32;
         self.global_loss.set_teacher_temperature(e, tau_t)?;
         if let Some(ql) = &self.query_loss {
-            ql.set_teacher_temperature(e, tau_t)?;
+            ql.set_teacher_temperature(e, hyper.teacher_query_temp as f32)?;
         }
         self.store.begin_step(hyper.freeze_last_layer);
         self.unchecked.push(hyper.freeze_last_layer);

@@ -418,6 +418,7 @@ pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps
         weight_decay: 0.04,
         teacher_momentum: 0.996,
         teacher_temp: 0.04,
+        teacher_query_temp: 0.04,
         freeze_last_layer: false,
     };
     step.run(&e, &input, &hyper)?;

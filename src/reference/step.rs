@@ -160,14 +160,13 @@ fn losses(a: &AdclrConfig, st: &RefState, hyper: &StepHyper, f: &Forward) -> (St
     let n_cls = (2 + a.local_crops) * b;
     let (t_cls, t_query) = teacher_logits(a, f);
     let (s_cls, s_query) = f.student_head.logits.split_at(n_cls * k);
-    let shape =
-        |n_teacher, n_student| DinoShape { n_teacher, n_student, k, tau_t: hyper.teacher_temp, tau_s: a.student_temp };
-    let (gsh, gpairs) = (shape(2 * b, n_cls), a.global_pairs());
+    let shape = |n_teacher, n_student, tau_t| DinoShape { n_teacher, n_student, k, tau_t, tau_s: a.student_temp };
+    let (gsh, gpairs) = (shape(2 * b, n_cls, hyper.teacher_temp), a.global_pairs());
     let global_loss = dino::loss(&gsh, t_cls, s_cls, &st.centre_cls, &gpairs);
     let mut d_logits = dino::grad_student(&gsh, t_cls, s_cls, &st.centre_cls, &gpairs, 1.0);
     let mut query_loss = 0.0;
     if q > 0 {
-        let (qsh, qpairs) = (shape(2 * b * q, 2 * b * q), a.query_pairs());
+        let (qsh, qpairs) = (shape(2 * b * q, 2 * b * q, hyper.teacher_query_temp), a.query_pairs());
         query_loss = dino::loss(&qsh, t_query, s_query, &st.centre_query, &qpairs);
         d_logits.extend(dino::grad_student(&qsh, t_query, s_query, &st.centre_query, &qpairs, a.lambda));
     }

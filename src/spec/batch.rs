@@ -54,6 +54,8 @@ pub struct StepHyper {
     pub weight_decay: f64,
     pub teacher_momentum: f64,
     pub teacher_temp: f64,
+    /// The query term's teacher temperature (the CLS one unless set apart).
+    pub teacher_query_temp: f64,
     /// The head's last layer is frozen (first epoch): no update, no decay.
     pub freeze_last_layer: bool,
 }

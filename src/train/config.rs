@@ -30,6 +30,13 @@ pub struct TrainConfig {
     pub teacher_temp: f64,
     pub warmup_teacher_temp: f64,
     pub warmup_teacher_temp_epochs: f64,
+    /// The query term's teacher temperature after its warm-up (PQCL's separate query teacher:
+    /// 0.07); unset: the query term follows the CLS teacher's temperature schedule.
+    pub teacher_query_temp: Option<f64>,
+    /// The query teacher's temperature at the start (unset: `warmup_teacher_temp`).
+    pub warmup_teacher_query_temp: Option<f64>,
+    /// Epochs of the query teacher's warm-up (unset: `warmup_teacher_temp_epochs`).
+    pub warmup_teacher_query_temp_epochs: Option<f64>,
     pub student_temp: f64,
     pub lambda: f64,
     pub queries: usize,
@@ -110,6 +117,9 @@ impl Default for TrainConfig {
             teacher_temp: 0.07,
             warmup_teacher_temp: 0.04,
             warmup_teacher_temp_epochs: 30.0,
+            teacher_query_temp: None,
+            warmup_teacher_query_temp: None,
+            warmup_teacher_query_temp_epochs: None,
             student_temp: 0.1,
             lambda: 0.5,
             queries: 10,
@@ -298,6 +308,15 @@ impl TrainConfig {
         pos(self.student_temp, "--student-temp")?;
         pos(self.teacher_temp, "--teacher-temp")?;
         pos(self.warmup_teacher_temp, "--warmup-teacher-temp")?;
+        if let Some(t) = self.teacher_query_temp {
+            pos(t, "--teacher-query-temp")?;
+        }
+        if let Some(t) = self.warmup_teacher_query_temp {
+            pos(t, "--warmup-teacher-query-temp")?;
+        }
+        if let Some(e) = self.warmup_teacher_query_temp_epochs {
+            non_negative(e, "--warmup-teacher-query-temp-epochs")?;
+        }
         if !(0.0..=1.0).contains(&self.momentum_teacher) {
             return Err(format!("--momentum-teacher {} must be in [0, 1]", self.momentum_teacher));
         }
@@ -400,6 +419,9 @@ mod tests {
         assert!(bad(|c| c.query_views = "both".into()).contains("--query-views `both`"));
         assert!(bad(|c| c.precision = Some("f16".into())).contains("--precision `f16`: use f32 or f16-mixed"));
         // Non-finite and negative values of every float setting.
+        assert!(bad(|c| c.teacher_query_temp = Some(0.0)).contains("--teacher-query-temp"));
+        assert!(bad(|c| c.warmup_teacher_query_temp = Some(f64::NAN)).contains("--warmup-teacher-query-temp"));
+        assert!(bad(|c| c.warmup_teacher_query_temp_epochs = Some(-1.0)).contains("--warmup-teacher-query-temp-epochs"));
         assert!(bad(|c| c.weight_decay = f64::NAN).contains("--weight-decay"));
         assert!(bad(|c| c.weight_decay_end = -0.1).contains("--weight-decay-end"));
         assert!(bad(|c| c.min_lr = f64::NAN).contains("--min-lr"));

@@ -206,12 +206,14 @@ fn step_metrics(
     let norm_of = |v: Vec<f32>| v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
     // The query term's teacher: how sharp, and over how many prototypes its rows' modes spread
     // (1: every query token of the batch on one prototype, a collapse the loss alone hides).
-    let (query_entropy, query_modes) = match &step.query_loss {
+    // The batch-mean teacher distribution's entropy: near ln K when the batch spreads over the
+    // prototypes, near 0 when every row puts its mass on the same few (collapse).
+    let (query_entropy, query_modes, query_mean_entropy) = match &step.query_loss {
         Some(q) => {
             let p = q.teacher_probs.read_f32(&e.ctx)?;
-            (json!(mean_entropy(&p, k)), json!(distinct_modes(&p, k)))
+            (json!(mean_entropy(&p, k)), json!(distinct_modes(&p, k)), json!(batch_mean_entropy(&p, k)))
         }
-        None => (serde_json::Value::Null, serde_json::Value::Null),
+        None => (serde_json::Value::Null, serde_json::Value::Null, serde_json::Value::Null),
     };
     // f16-mixed: the dynamic loss scale for the next step and the steps skipped so far.
     let (loss_scale, skipped_steps) = match step.loss_scaler(e)? {
@@ -230,6 +232,9 @@ fn step_metrics(
         "teacher_temp": h.teacher_temp,
         "teacher_entropy": entropy,
         "teacher_entropy_query": query_entropy,
+        "teacher_batch_entropy": batch_mean_entropy(&probs, k),
+        "teacher_batch_entropy_query": query_mean_entropy,
+        "teacher_modes": distinct_modes(&probs, k),
         "teacher_modes_query": query_modes,
         "kl_teacher_student": r.global_loss - entropy,
         "centre_norm_cls": norm_of(step.centre_cls.read_f32(&e.ctx)?),
@@ -246,6 +251,18 @@ fn step_metrics(
 fn mean_entropy(probs: &[f32], k: usize) -> f64 {
     let rows = (probs.len() / k.max(1)).max(1);
     probs.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum::<f64>() / rows as f64
+}
+
+/// Entropy (nats) of the mean of the probability rows [rows, k]: how many prototypes the batch
+/// uses together (exp of it), where `mean_entropy` tells how sharp each row is.
+fn batch_mean_entropy(probs: &[f32], k: usize) -> f64 {
+    let k = k.max(1);
+    let rows = (probs.len() / k).max(1);
+    let mut mean = vec![0f64; k];
+    for row in probs.chunks(k) {
+        row.iter().zip(mean.iter_mut()).for_each(|(&p, m)| *m += p as f64 / rows as f64);
+    }
+    mean.iter().filter(|&&p| p > 0.0).map(|&p| -p * p.ln()).sum()
 }
 
 /// How many different prototypes are the most probable one of some row [rows, k].
@@ -711,7 +728,7 @@ pub fn write_loss_png(run_dir: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{distinct_modes, mean_entropy};
+    use super::{batch_mean_entropy, distinct_modes, mean_entropy};
 
     #[test]
     fn query_teacher_monitors_tell_a_collapse_from_spread_sharp_rows() {
@@ -721,5 +738,12 @@ mod tests {
         // The uniform row's mode is another prototype (ties go to the last): two modes in all.
         assert_eq!(distinct_modes(&probs, 4), 2);
         assert_eq!(distinct_modes(&probs[..8], 4), 1, "both sharp rows on one prototype: collapsed");
+        // Batch mean [1/12, 1/12, 3/4, 1/12]: its entropy, whatever the rows' own sharpness.
+        let want = -(3.0 * (1.0 / 12f64) * (1.0 / 12f64).ln() + 0.75 * 0.75f64.ln());
+        assert!((batch_mean_entropy(&probs, 4) - want).abs() < 1e-6);
+        // Sharp rows on different prototypes use the batch fully (ln 2); on one, not at all.
+        let spread = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        assert!((batch_mean_entropy(&spread, 4) - 2f64.ln()).abs() < 1e-6);
+        assert!(batch_mean_entropy(&probs[..8], 4).abs() < 1e-9);
     }
 }

@@ -22,6 +22,8 @@ pub struct Plan {
     pub total_steps: usize,
     pub lr_warmup_steps: usize,
     pub teacher_temp_warmup_steps: usize,
+    /// Steps of the query teacher's temperature warm-up.
+    pub teacher_query_temp_warmup_steps: usize,
     pub freeze_last_layer_steps: usize,
     /// The base of the cosine momentum schedule (from it to 1).
     pub momentum_base: f64,
@@ -39,6 +41,10 @@ impl Plan {
             total_steps: total,
             lr_warmup_steps: in_steps(c.warmup_epochs).min(total / 2),
             teacher_temp_warmup_steps: in_steps(c.warmup_teacher_temp_epochs).min(total / 2),
+            teacher_query_temp_warmup_steps: in_steps(
+                c.warmup_teacher_query_temp_epochs.unwrap_or(c.warmup_teacher_temp_epochs),
+            )
+            .min(total / 2),
             freeze_last_layer_steps: in_steps(c.freeze_last_layer as f64).min(total / 10),
             momentum_base: c.momentum_teacher.min(short_run_momentum.max(LOWEST_BASE_MOMENTUM)),
         }
@@ -60,6 +66,9 @@ impl Plan {
         };
         shortened("lr warm-up", c.warmup_epochs, self.lr_warmup_steps);
         shortened("teacher temperature warm-up", c.warmup_teacher_temp_epochs, self.teacher_temp_warmup_steps);
+        if let (Some(_), Some(epochs)) = (c.teacher_query_temp, c.warmup_teacher_query_temp_epochs) {
+            shortened("query teacher temperature warm-up", epochs, self.teacher_query_temp_warmup_steps);
+        }
         shortened("last-layer freeze", c.freeze_last_layer as f64, self.freeze_last_layer_steps);
         if self.momentum_base < c.momentum_teacher {
             notes.push(format!(
@@ -129,21 +138,35 @@ pub fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// A linear warm-up from `start` to `end` over `steps` steps, then `end`.
+fn warmed_up(start: f64, end: f64, step: usize, steps: usize) -> f64 {
+    if step < steps {
+        start + (end - start) * step as f64 / steps as f64
+    } else {
+        end
+    }
+}
+
 /// The hyper-parameters of `step` (0-based).
 pub fn hyper(c: &TrainConfig, plan: &Plan, step: usize) -> StepHyper {
     let total = plan.total_steps;
     let base_lr = c.lr * c.batch as f64 / 256.0;
-    let temp_warmup = plan.teacher_temp_warmup_steps;
-    let teacher_temp = if step < temp_warmup {
-        c.warmup_teacher_temp + (c.teacher_temp - c.warmup_teacher_temp) * step as f64 / temp_warmup as f64
-    } else {
-        c.teacher_temp
+    let teacher_temp = warmed_up(c.warmup_teacher_temp, c.teacher_temp, step, plan.teacher_temp_warmup_steps);
+    let teacher_query_temp = match c.teacher_query_temp {
+        None => teacher_temp,
+        Some(end) => warmed_up(
+            c.warmup_teacher_query_temp.unwrap_or(c.warmup_teacher_temp),
+            end,
+            step,
+            plan.teacher_query_temp_warmup_steps,
+        ),
     };
     StepHyper {
         lr: cosine(base_lr, c.min_lr, step, total, plan.lr_warmup_steps, 0.0),
         weight_decay: cosine(c.weight_decay, c.weight_decay_end, step, total, 0, c.weight_decay),
         teacher_momentum: cosine(plan.momentum_base, 1.0, step, total, 0, plan.momentum_base),
         teacher_temp,
+        teacher_query_temp,
         freeze_last_layer: step < plan.freeze_last_layer_steps,
     }
 }
@@ -202,6 +225,42 @@ mod tests {
         assert!(!hyper(&c, &plan, 10).freeze_last_layer);
         assert!((hyper(&c, &plan, 10).lr - 5e-4).abs() < 1e-12);
         assert!((h0.teacher_temp - 0.04).abs() < 1e-12);
+    }
+
+    /// Unset, the query teacher follows the CLS teacher's temperature; set (PQCL's 0.04 -> 0.07),
+    /// it warms up on its own schedule while the CLS teacher keeps its own.
+    #[test]
+    fn the_query_teacher_temperature_follows_the_cls_one_unless_set_apart() {
+        let c = TrainConfig {
+            max_steps: Some(1_000),
+            epochs: Some(2),
+            batch: 32,
+            warmup_teacher_temp: 0.04,
+            teacher_temp: 0.04,
+            warmup_teacher_temp_epochs: 0.0,
+            ..TrainConfig::default()
+        };
+        let plan = Plan::new(&c, 60_000);
+        for s in [0, 250, 999] {
+            let h = hyper(&c, &plan, s);
+            assert_eq!(h.teacher_query_temp, h.teacher_temp);
+        }
+        let apart =
+            TrainConfig { teacher_query_temp: Some(0.07), warmup_teacher_query_temp_epochs: Some(0.2), ..c.clone() };
+        let plan = Plan::new(&apart, 60_000);
+        assert_eq!(plan.teacher_query_temp_warmup_steps, 375);
+        let at = |s| hyper(&apart, &plan, s);
+        assert!((at(0).teacher_query_temp - 0.04).abs() < 1e-12);
+        assert!((at(375 / 3).teacher_query_temp - (0.04 + 0.03 * 125.0 / 375.0)).abs() < 1e-12);
+        assert!((at(375).teacher_query_temp - 0.07).abs() < 1e-12 && (at(999).teacher_query_temp - 0.07).abs() < 1e-12);
+        assert!((at(500).teacher_temp - 0.04).abs() < 1e-12);
+        // Its own start, and a warm-up longer than half the run is shortened and said.
+        let long =
+            TrainConfig { warmup_teacher_query_temp: Some(0.05), warmup_teacher_query_temp_epochs: Some(5.0), ..apart };
+        let plan = Plan::new(&long, 60_000);
+        assert_eq!(plan.teacher_query_temp_warmup_steps, 500);
+        assert!((hyper(&long, &plan, 0).teacher_query_temp - 0.05).abs() < 1e-12);
+        assert!(plan.adjustments(&long).join("\n").contains("query teacher temperature warm-up"));
     }
 
     /// A long run keeps DINO's schedules exactly (ViT presets on ImageNet-sized data).

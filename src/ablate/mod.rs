@@ -1,0 +1,345 @@
+//! `adclr-wgpu ablate --grid F.toml`: trainings over a grid of settings with the same seed and
+//! budget, each evaluated by k-NN; `results.md` (a table like the paper's Sec. 4.3, with
+//! seed-paired differences) and `results.png`. Finished cells are skipped on a rerun, a failing
+//! cell is recorded and the grid goes on; `--jobs N` runs N cells at once.
+//!
+//! The grid file: `out = "DIR"`, an optional `random_init = true` (adds the random-init
+//! floor), optional `seeds = [0, 1, 2]` (every cell trained once per seed, reported as mean +-
+//! standard deviation; default: the base seed once), `[base]` with any `train` settings (the
+//! budget: `max_steps`), and either `[axes]` with a list of values per setting (the cells are
+//! every combination) or `[[cells]]` tables, each a `name` and its settings; optional
+//! `reference = "NAME"`: the cell results.md takes seed-paired differences against; optional
+//! `record = "DIR"`: a folder to commit, where every finished (cell, seed) leaves its result,
+//! metrics and teacher backbone and is then never trained again (`record.rs`); optional
+//! `evaluate = ["knn", "linear", "dense"]` (default k-NN alone): the evaluations of every cell.
+//! Each cell keeps its checkpoint (or recorded backbone), so an evaluation added to the list
+//! later runs on the cells already trained without training them again.
+
+mod cell;
+pub mod paired;
+pub mod record;
+pub mod results;
+
+pub use results::mean_std;
+
+use crate::error::{Error, Result};
+use crate::train::config::TrainConfig;
+use record::CellPaths;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grid {
+    pub out: String,
+    #[serde(default)]
+    pub random_init: bool,
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    /// A `train --config` file (relative to the grid file) whose settings `[base]` starts from.
+    #[serde(default)]
+    pub recipe: Option<String>,
+    #[serde(default)]
+    pub base: toml::Table,
+    #[serde(default)]
+    pub axes: toml::Table,
+    /// Named cells (instead of `[axes]`): `[[cells]]` tables, each `name = "..."` and the
+    /// settings it changes from `[base]`.
+    #[serde(default)]
+    pub cells: Vec<toml::Table>,
+    /// The cell results.md compares every other cell with, seed by seed.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// A folder to commit (relative to the working directory, as `out`): each finished (cell,
+    /// seed) is recorded there and not trained again.
+    #[serde(default)]
+    pub record: Option<String>,
+    /// Evaluations of every cell besides k-NN: `linear` (DINO's probe, 4 augmented views) and
+    /// `dense` (`eval dense` with its defaults).
+    #[serde(default)]
+    pub evaluate: Vec<String>,
+    /// The linear probe's epochs and augmented views per training image (`eval linear`'s
+    /// defaults: 100 and 4).
+    #[serde(default = "default_linear_epochs")]
+    pub linear_epochs: usize,
+    #[serde(default = "default_linear_views")]
+    pub linear_views: usize,
+}
+
+fn default_linear_epochs() -> usize {
+    crate::eval::linear::ProbeConfig::default().epochs
+}
+
+fn default_linear_views() -> usize {
+    4
+}
+
+/// How a grid evaluates its cells besides k-NN.
+pub(crate) struct Evaluations {
+    extra: Vec<String>,
+    linear_epochs: usize,
+    linear_views: usize,
+}
+
+/// The evaluations a grid asks for, besides k-NN (always run).
+const EXTRA_EVALUATIONS: [&str; 2] = ["linear", "dense"];
+
+/// Keys each evaluation writes into a cell's result.json (the first: whether it ran).
+pub(crate) fn evaluation_key(what: &str) -> &'static str {
+    match what {
+        "linear" => "linear_top1",
+        _ => "dense_miou",
+    }
+}
+
+/// The extra evaluations of `grid`, checked.
+fn extra_evaluations(grid: &Grid, origin: &str) -> std::result::Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for e in &grid.evaluate {
+        match e.as_str() {
+            "knn" => {}
+            e if EXTRA_EVALUATIONS.contains(&e) => out.push(e.to_string()),
+            other => return Err(format!("{origin}: evaluate `{other}`: use knn, linear or dense")),
+        }
+    }
+    Ok(out)
+}
+
+/// The grid with its `recipe`'s settings under `[base]` (base values win).
+pub fn with_recipe(mut grid: Grid, grid_path: &Path) -> std::result::Result<Grid, String> {
+    let Some(recipe) = &grid.recipe else { return Ok(grid) };
+    let path = grid_path.parent().unwrap_or(Path::new(".")).join(recipe);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("recipe {}: {e}", path.display()))?;
+    let mut table = text.parse::<toml::Table>().map_err(|e| format!("recipe {}: {e}", path.display()))?;
+    table.extend(std::mem::take(&mut grid.base));
+    grid.base = table;
+    Ok(grid)
+}
+
+/// One cell: a name from its axis values and the full configuration.
+pub struct Cell {
+    pub name: String,
+    pub values: Vec<(String, String)>,
+    pub config: TrainConfig,
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A cell's configuration: the base with `settings` over it (validated like `train`'s flags).
+fn cell_config(
+    grid: &Grid,
+    settings: &[(String, toml::Value)],
+    origin: &str,
+) -> std::result::Result<TrainConfig, String> {
+    let mut table = grid.base.clone();
+    for (k, v) in settings {
+        table.insert(k.clone(), v.clone());
+    }
+    let text = toml::to_string(&table).map_err(|e| format!("{origin}: {e}"))?;
+    let config = TrainConfig::from_toml(&text, origin)?;
+    let pairs: Vec<String> = settings.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    config.adclr().map_err(|e| format!("{origin}: cell [{}]: {e}", pairs.join(", ")))?;
+    Ok(config)
+}
+
+/// The grid's cells: every combination of `[axes]`, or the named `[[cells]]`.
+pub fn cells(grid: &Grid, origin: &str) -> std::result::Result<Vec<Cell>, String> {
+    if !grid.cells.is_empty() {
+        return named_cells(grid, origin);
+    }
+    let mut combos: Vec<Vec<(String, toml::Value)>> = vec![vec![]];
+    for (key, values) in &grid.axes {
+        let list = values.as_array().ok_or_else(|| format!("{origin}: axes.{key} must be a list"))?;
+        if list.is_empty() {
+            return Err(format!("{origin}: axes.{key} is empty"));
+        }
+        combos = combos
+            .into_iter()
+            .flat_map(|c| list.iter().map(move |v| [c.clone(), vec![(key.clone(), v.clone())]].concat()))
+            .collect();
+    }
+    combos
+        .into_iter()
+        .map(|combo| {
+            let config = cell_config(grid, &combo, origin)?;
+            let values: Vec<(String, String)> = combo.iter().map(|(k, v)| (k.clone(), value_text(v))).collect();
+            let name = if values.is_empty() {
+                "base".to_string()
+            } else {
+                values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    .replace(['/', ' ', '+'], "_")
+            };
+            Ok(Cell { name, values, config })
+        })
+        .collect()
+}
+
+/// The `[[cells]]` of a grid: each a name (a folder name: letters, digits, `-`, `_`, `.`) and
+/// the settings it changes, listed in results.md as one `settings` column.
+fn named_cells(grid: &Grid, origin: &str) -> std::result::Result<Vec<Cell>, String> {
+    if !grid.axes.is_empty() {
+        return Err(format!("{origin}: give either [axes] or [[cells]], not both"));
+    }
+    let mut out: Vec<Cell> = Vec::new();
+    for (i, table) in grid.cells.iter().enumerate() {
+        let name = match table.get("name") {
+            Some(toml::Value::String(n)) => n.clone(),
+            _ => return Err(format!("{origin}: [[cells]] number {} needs name = \"...\"", i + 1)),
+        };
+        let fine = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if name.is_empty() || !name.chars().all(fine) || name == "random-init" || name.starts_with('.') {
+            return Err(format!(
+                "{origin}: cell name `{name}`: use letters, digits, `-`, `_` and `.` (not `random-init`)"
+            ));
+        }
+        if out.iter().any(|c| c.name == name) {
+            return Err(format!("{origin}: two cells are named `{name}`"));
+        }
+        let settings: Vec<(String, toml::Value)> =
+            table.iter().filter(|(k, _)| *k != "name").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let config = cell_config(grid, &settings, origin)?;
+        let text: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
+        let shown = if text.is_empty() { "base".to_string() } else { text.join(", ") };
+        out.push(Cell { name, values: vec![("settings".into(), shown)], config });
+    }
+    Ok(out)
+}
+
+pub struct AblationReport {
+    pub out: PathBuf,
+    /// Cells of the grid (the random-init floor counted as one).
+    pub cells: usize,
+    /// Trainings (or floor evaluations): cells x seeds.
+    pub runs: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// One (cell, seed) to run: its row in the report, where it lives and what it trains.
+struct Unit {
+    row: usize,
+    seed: u64,
+    label: String,
+    paths: CellPaths,
+    config: TrainConfig,
+    random: bool,
+}
+
+/// Runs (or resumes) the grid, `jobs` (cell, seed) pairs at once.
+pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -> Result<AblationReport> {
+    if jobs == 0 {
+        return Err(Error::Data("--jobs 0: give 1 or more (the cells trained at once)".into()));
+    }
+    let origin = grid_path.display().to_string();
+    let text = std::fs::read_to_string(grid_path).map_err(|e| Error::Data(format!("--grid {origin}: {e}")))?;
+    let grid = with_recipe(toml::from_str(&text).map_err(|e| Error::Data(format!("{origin}: {e}")))?, grid_path)
+        .map_err(Error::Data)?;
+    let cells = cells(&grid, &origin).map_err(Error::Data)?;
+    if let Some(r) = &grid.reference {
+        if !cells.iter().any(|c| &c.name == r) {
+            let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
+            return Err(Error::Data(format!("{origin}: reference `{r}` is not a cell ({})", names.join(", "))));
+        }
+    }
+    let evals = Evaluations {
+        extra: extra_evaluations(&grid, &origin).map_err(Error::Data)?,
+        linear_epochs: grid.linear_epochs,
+        linear_views: grid.linear_views,
+    };
+    let out = PathBuf::from(&grid.out);
+    let record = grid.record.as_ref().map(PathBuf::from);
+    for dir in std::iter::once(&out).chain(record.as_ref()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Data(format!("{}: {e}", dir.display())))?;
+    }
+    // (cell name, its axis values, its configuration, random-init floor)
+    let mut rows: Vec<(String, results::AxisValues, TrainConfig, bool)> =
+        cells.into_iter().map(|c| (c.name, c.values, c.config, false)).collect();
+    if grid.random_init {
+        if let Some(first) = rows.first() {
+            rows.push(("random-init".into(), vec![("init".into(), "random".into())], first.2.clone(), true));
+        }
+    }
+    let seeds_of = |config: &TrainConfig| if grid.seeds.is_empty() { vec![config.seed] } else { grid.seeds.clone() };
+    // Seed by seed across the cells, so that the arms of a comparison finish together.
+    let most = rows.iter().map(|r| seeds_of(&r.2).len()).max().unwrap_or(0);
+    let mut units = Vec::new();
+    for i in 0..most {
+        for (row, (name, _, config, random)) in rows.iter().enumerate() {
+            let Some(&seed) = seeds_of(config).get(i) else { continue };
+            // One folder per cell, one sub-folder per seed when the grid lists seeds.
+            let (sub, label) = match grid.seeds.is_empty() {
+                true => (PathBuf::from(name), name.clone()),
+                false => (Path::new(name).join(format!("seed-{seed}")), format!("{name} seed {seed}")),
+            };
+            let paths = CellPaths { dir: out.join(&sub), record: record.as_ref().map(|r| r.join(&sub)) };
+            let config = TrainConfig { seed, ..config.clone() };
+            units.push(Unit { row, seed, label, paths, config, random: *random });
+        }
+    }
+    let outcomes = run_units(&units, jobs, &evals, progress);
+    let mut results: Vec<Vec<(u64, serde_json::Value)>> = vec![Vec::new(); rows.len()];
+    let (mut skipped, mut failed, mut first_error) = (0, 0, None);
+    for (unit, outcome) in units.iter().zip(outcomes) {
+        match outcome {
+            Some(Ok((v, was_done))) => {
+                skipped += was_done as usize;
+                failed += v.get("error").is_some() as usize;
+                results[unit.row].push((unit.seed, v));
+            }
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    let report_rows: Vec<results::Row> =
+        rows.into_iter().zip(results).map(|((name, values, _, _), r)| (name, values, r)).collect();
+    results::write_results(&out, record.as_deref(), &report_rows, grid.reference.as_deref())?;
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    Ok(AblationReport { out, cells: report_rows.len(), runs: units.len(), skipped, failed })
+}
+
+/// Runs the units on `jobs` threads, in order; after an error (an interruption, a file that
+/// cannot be written) no further unit starts. None: a unit that did not start.
+fn run_units(
+    units: &[Unit],
+    jobs: usize,
+    evals: &Evaluations,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Vec<Option<Result<(serde_json::Value, bool)>>> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let outcomes: Mutex<Vec<Option<Result<(serde_json::Value, bool)>>>> =
+        Mutex::new((0..units.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(units.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= units.len() || stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let u = &units[i];
+                let outcome = cell::run_cell(&u.paths, &u.label, (u.config.clone(), u.random), evals, progress);
+                if outcome.is_err() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                if let Ok(mut all) = outcomes.lock() {
+                    all[i] = Some(outcome);
+                }
+            });
+        }
+    });
+    outcomes.into_inner().unwrap_or_default()
+}

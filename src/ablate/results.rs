@@ -1,0 +1,184 @@
+//! A grid's report: `results.md` (each cell's figures as mean +- std over seeds, the gain over
+//! the random-init floor, and seed-paired differences with 95% intervals against the floor and
+//! against the grid's reference cell) and `results.png`.
+
+use super::paired::paired;
+use crate::error::{Error, Result};
+use crate::figures::bars::{ablation_bars, Bar};
+use std::path::Path;
+
+/// Mean and sample standard deviation (n - 1; 0 for one value) of the values.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let var = if n > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// (axis, value) pairs naming one cell of the grid.
+pub type AxisValues = Vec<(String, String)>;
+
+/// A cell's name, axis values and the result of each of its seeds.
+pub type Row = (String, AxisValues, Vec<(u64, serde_json::Value)>);
+
+/// Mean +- std of a number over a cell's successful seeds.
+fn over_seeds(results: &[(u64, serde_json::Value)], key: &str) -> (f64, f64, usize) {
+    let values: Vec<f64> = results.iter().filter_map(|(_, v)| v[key].as_f64()).collect();
+    let (mean, std) = mean_std(&values);
+    (mean, std, values.len())
+}
+
+/// The figures results.md reports, each with its title: k-NN and those of the extra evaluations.
+const FIGURES: [(&str, &str); 5] = [
+    ("top1", "k-NN top-1"),
+    ("linear_top1", "linear top-1"),
+    ("dense_miou", "dense probe mIoU"),
+    ("dense_patch_knn", "patch k-NN top-1"),
+    ("dense_cls_broadcast_miou", "CLS-broadcast mIoU"),
+];
+
+/// (seed, figure) of a cell's seeds that report `key`.
+fn figure(results: &[(u64, serde_json::Value)], key: &str) -> Vec<(u64, f64)> {
+    results.iter().filter_map(|(s, v)| Some((*s, v[key].as_f64()?))).collect()
+}
+
+/// The markdown section of seed-paired differences of every other cell against `against`.
+fn paired_section(rows: &[Row], against: &str, title: &str) -> Option<String> {
+    let (_, _, base) = rows.iter().find(|(name, _, _)| name == against)?;
+    let figures: Vec<(&str, &str)> =
+        FIGURES.into_iter().filter(|(key, _)| rows.iter().any(|(_, _, r)| !figure(r, key).is_empty())).collect();
+    let mut md = format!("\n## {title}\n\nEach figure: the mean of the per-seed differences (cell - `{against}`, same seed), +- the half-width of its 95% t interval; then the difference per seed.\n\n| cell |");
+    for (_, t) in &figures {
+        md += &format!(" {t} | per seed |");
+    }
+    md += "\n|---|";
+    md += &"---|---|".repeat(figures.len());
+    md.push('\n');
+    for (name, _, results) in rows.iter().filter(|(n, _, _)| n != against && n != "random-init") {
+        md += &format!("| {name} |");
+        for (key, _) in &figures {
+            match paired(&figure(results, key), &figure(base, key)) {
+                Some(p) => {
+                    let seeds: Vec<String> = p.per_seed.iter().map(|(s, d)| format!("{s}: {d:+.2}")).collect();
+                    md += &format!(" {} | {} |", p.text(), seeds.join(", "));
+                }
+                None => md += " - | - |",
+            }
+        }
+        md.push('\n');
+    }
+    Some(md)
+}
+
+/// Writes results.md and results.png into `out`, and results.md into the record when there is one.
+pub fn write_results(out: &Path, record: Option<&Path>, rows: &[Row], reference: Option<&str>) -> Result<()> {
+    let mut keys: Vec<String> = Vec::new();
+    for (_, values, _) in rows {
+        for (k, _) in values {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let floor = rows.iter().find(|(name, _, _)| name == "random-init").map(|(_, _, r)| over_seeds(r, "top1"));
+    // Columns of the extra evaluations some cell has: mean +- std over seeds (gain over the floor).
+    let extra: Vec<(&str, &str)> = FIGURES[1..]
+        .iter()
+        .copied()
+        .filter(|(key, _)| rows.iter().any(|(_, _, r)| r.iter().any(|(_, v)| v[*key].is_number())))
+        .collect();
+    let mut md = String::from("| cell | ");
+    md += &keys.join(" | ");
+    md += " | k-NN top-1 (mean +- std) | gain over floor | seeds | top-1 per seed | top-5 | final loss | steps | minutes |";
+    for (_, title) in &extra {
+        md += &format!(" {title} (gain) |");
+    }
+    md += "\n|---|";
+    md += &"---|".repeat(keys.len() + 8 + extra.len());
+    md.push('\n');
+    for (name, values, results) in rows {
+        let cell = |k: &str| values.iter().find(|(kk, _)| kk == k).map_or("-".to_string(), |(_, v)| v.clone());
+        let (top1, std1, ok) = over_seeds(results, "top1");
+        let (top5, std5, _) = over_seeds(results, "top5");
+        let (loss, _, with_loss) = over_seeds(results, "final_loss");
+        let steps = results.iter().filter_map(|(_, v)| v["steps"].as_u64()).max().unwrap_or(0);
+        let minutes = results.iter().filter_map(|(_, v)| v["seconds"].as_f64()).sum::<f64>() / 60.0;
+        let per_seed: Vec<String> = results
+            .iter()
+            .map(|(seed, v)| match v["top1"].as_f64() {
+                Some(t) => format!("{seed}: {t:.1}"),
+                None => format!("{seed}: failed ({})", v["error"].as_str().unwrap_or("?").replace('|', "/")),
+            })
+            .collect();
+        let num = |x: f64, std: f64| if ok > 0 { format!("{x:.1} +- {std:.1}") } else { "-".into() };
+        let gain = match floor {
+            Some((f, _, n)) if n > 0 && ok > 0 && name != "random-init" => format!("{:+.1}", top1 - f),
+            _ => "-".into(),
+        };
+        let mut line = format!("| {name} | ");
+        let extra_cells: Vec<String> = extra
+            .iter()
+            .map(|(key, _)| {
+                let (m, s, n) = over_seeds(results, key);
+                let f = rows.iter().find(|(r, _, _)| r == "random-init").map(|(_, _, r)| over_seeds(r, key));
+                match (n, f) {
+                    (0, _) => "-".to_string(),
+                    (_, Some((fm, _, fnum))) if fnum > 0 && name != "random-init" => {
+                        format!("{m:.1} +- {s:.1} ({:+.1})", m - fm)
+                    }
+                    _ => format!("{m:.1} +- {s:.1}"),
+                }
+            })
+            .collect();
+        line += &keys.iter().map(|k| cell(k)).collect::<Vec<_>>().join(" | ");
+        line += &format!(
+            " | {} | {gain} | {ok}/{} | {} | {} | {} | {steps} | {minutes:.1} |",
+            num(top1, std1),
+            results.len(),
+            per_seed.join(", "),
+            num(top5, std5),
+            if with_loss > 0 { format!("{loss:.3}") } else { "-".into() },
+        );
+        for c in &extra_cells {
+            line += &format!(" {c} |");
+        }
+        md += &line;
+        md.push('\n');
+    }
+    if let Some(s) = paired_section(rows, "random-init", "Gain over the random-init floor, seed-paired") {
+        md += &s;
+    }
+    if let Some(s) = reference.and_then(|r| paired_section(rows, r, &format!("Against `{r}`, seed-paired"))) {
+        md += &s;
+    }
+    crate::fs::write_atomic(&out.join("results.md"), md.as_bytes())?;
+    if let Some(record) = record {
+        crate::fs::write_atomic(&record.join("results.md"), md.as_bytes())?;
+    }
+    let bar = |(name, _, results): &Row| {
+        let (mean, std, seeds) = over_seeds(results, "top1");
+        (seeds > 0).then(|| Bar { label: name.clone(), mean, std, seeds })
+    };
+    let bars: Vec<Bar> = rows.iter().filter(|r| r.0 != "random-init").filter_map(bar).collect();
+    let floor_bar = rows.iter().find(|r| r.0 == "random-init").and_then(bar);
+    let steps = rows.iter().flat_map(|r| r.2.iter()).filter_map(|(_, v)| v["steps"].as_u64()).max().unwrap_or(0);
+    let png = ablation_bars(&bars, floor_bar.as_ref(), &format!("{steps} steps per run"))
+        .map_err(|e| Error::Data(format!("results.png: {e}")))?;
+    crate::fs::write_atomic(&out.join("results.png"), &png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_std;
+
+    #[test]
+    fn mean_and_sample_standard_deviation() {
+        let (m, s) = mean_std(&[1.0, 2.0, 3.0, 4.0]);
+        assert!((m - 2.5).abs() < 1e-12 && (s - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_std(&[7.0]), (7.0, 0.0));
+        assert!(mean_std(&[]).0.is_nan());
+    }
+}
