@@ -358,38 +358,87 @@ fn shipped_grids_and_recipes_are_valid() {
     );
 }
 
-/// `eval dense` on the embedded subset: a backbone built to be local (every attention output
-/// projection zeroed, so each token sees only itself and CLS is the same for every scene)
-/// labels patches far better than its CLS given to every patch; the random initialisation
-/// (the floor) gets figures inside their bootstrap intervals.
+/// The cell layout puts each cell's patches back where the scene has them: for a backbone whose
+/// tokens see only themselves (attention output projections and positional embeddings zeroed),
+/// the cell and scene layouts give the same rows.
 #[test]
-fn dense_probe_of_a_local_model_beats_the_cls_broadcast() {
+fn dense_cell_layout_places_every_patch_where_the_scene_has_it() {
     use adclr_wgpu::data::dataset::{Dataset, Split};
-    use adclr_wgpu::eval::dense::{evaluate, DenseSettings};
+    use adclr_wgpu::eval::dense::{layouts, scenes_of, Layout};
     let e = engine();
-    let model = ModelConfig { patch_size: 8, depth: 1, ..common::tiny_model() };
+    let model = ModelConfig { patch_size: 8, image_size: 32, depth: 2, ..common::tiny_model() };
     let norm = adclr_wgpu::data::normalization::normalization_for("embedded");
-    let floor = Backbone::random(model.clone(), norm.clone(), 3).unwrap();
     let mut local = Backbone::random(model, norm, 3).unwrap();
     for (name, w) in local.weights.iter_mut() {
-        if name.contains("attn.proj") {
+        if name.contains("attn.proj") || name == "pos_embed" {
             w.iter_mut().for_each(|v| *v = 0.0);
         }
     }
+    let test = Dataset::embedded(Split::Test).unwrap();
+    let scenes = scenes_of(&test, 5, 2).unwrap();
+    let r = layouts::render(&test, &scenes, 8).unwrap();
+    let cell = layouts::backbone_rows(e, &local, &r, (Layout::Cell, 2), 8).unwrap();
+    let scene = layouts::backbone_rows(e, &local, &r, (Layout::Scene, 2), 3).unwrap();
+    assert_eq!((cell.grid, cell.dim, cell.x.len()), (8, 2 * local.model.dim, 5 * 64 * 2 * local.model.dim));
+    let worst = cell.x.iter().zip(&scene.x).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-4, "cell and scene rows differ by {worst}");
+    // With positions, the layouts differ (the cell's 4x4 table against the interpolated 8x8).
+    let b = Backbone::random(local.model.clone(), local.norm.clone(), 3).unwrap();
+    let (c, s) = (
+        layouts::backbone_rows(e, &b, &r, (Layout::Cell, 1), 8).unwrap(),
+        layouts::backbone_rows(e, &b, &r, (Layout::Scene, 1), 8).unwrap(),
+    );
+    assert!(c.x.iter().zip(&s.x).any(|(a, b)| (a - b).abs() > 1e-3));
+}
+
+/// `eval dense` on the embedded subset, a random backbone against itself: every paired gain is
+/// exactly zero, the positive control (item identity per patch) beats raw pixels + position,
+/// and every figure lies inside its interval.
+#[test]
+fn dense_benchmark_reports_controls_and_paired_gains() {
+    use adclr_wgpu::data::dataset::{Dataset, Split};
+    use adclr_wgpu::eval::dense::{comparison_summary, evaluate_against_floor, DenseSettings};
+    let e = engine();
+    let model = ModelConfig { patch_size: 8, image_size: 32, depth: 2, ..common::tiny_model() };
+    let norm = adclr_wgpu::data::normalization::normalization_for("embedded");
+    let b = Backbone::random(model, norm, 3).unwrap();
     let (train, test) = (Dataset::embedded(Split::Train).unwrap(), Dataset::embedded(Split::Test).unwrap());
-    let mut s =
-        DenseSettings { train_scenes: 80, test_scenes: 30, bootstrap: 50, knn_bank: 2_000, ..DenseSettings::default() };
-    (s.probe.epochs, s.probe.batch) = (10, 256);
-    let quiet = |_: &str| {};
-    let r = evaluate(e, &local, (&train, &test), &s, &quiet).unwrap();
-    eprintln!("local model: {r:?}");
-    assert_eq!((r.grid, r.train_scenes, r.test_scenes), (8, 80, 30));
-    // Apart beyond their 95% intervals, and by a factor of two.
-    assert!(r.miou.low > r.cls_broadcast_miou.high && r.miou.value > 2.0 * r.cls_broadcast_miou.value, "{r:?}");
-    assert!(r.patch_knn.low > 10.0, "foreground patch k-NN above the 10% of chance: {r:?}");
-    let f = evaluate(e, &floor, (&train, &test), &s, &quiet).unwrap();
-    eprintln!("random init: {f:?}");
-    for est in [f.miou, f.patch_knn, f.cls_broadcast_miou] {
-        assert!(est.low <= est.value && est.value <= est.high && (0.0..=100.0).contains(&est.value), "{f:?}");
+    let s = DenseSettings {
+        train_scenes: 120,
+        test_scenes: 40,
+        bootstrap: 50,
+        knn_bank: 2_000,
+        ..DenseSettings::default()
+    };
+    let c = evaluate_against_floor(e, (&b, &b), (&train, &test), &s, &|_| {}).unwrap();
+    let r = &c.backbone;
+    eprintln!("{}", comparison_summary(&c));
+    assert_eq!((r.grid, r.train_scenes, r.test_scenes, r.blocks, r.feature_dim), (8, 120, 40, 2, 2 * b.model.dim));
+    for g in [c.cell_gain_over_floor, c.scene_gain_over_floor] {
+        assert_eq!((g.value, g.low, g.high), (0.0, 0.0, 0.0));
     }
+    assert_eq!(r.cell.probe.fg_miou_per_seed.len(), 3);
+    let (pixels, positive) = (r.pixels_position.fg_miou, r.positive_control.fg_miou);
+    assert!(positive.value > pixels.value + 5.0, "positive control {positive:?}, pixels + position {pixels:?}");
+    assert!(
+        (c.positive_control_over_floor.value - (positive.value - r.cell.probe.fg_miou.value)).abs() < 1e-9,
+        "{c:?}"
+    );
+    for est in [
+        r.cell.probe.fg_miou,
+        r.cell.probe.bg_iou,
+        r.scene.probe.fg_miou,
+        r.cell.patch_knn,
+        r.scene.retrieval.fg_miou,
+        r.cell.retrieval.bg_iou,
+        pixels,
+        positive,
+    ] {
+        assert!(est.low <= est.value && est.value <= est.high && (0.0..=100.0).contains(&est.value), "{est:?}");
+    }
+    // Background is the easy class: its IoU is far above the items' mIoU for every probe.
+    assert!(r.cell.probe.bg_iou.value > r.cell.probe.fg_miou.value, "{r:?}");
+    let bad = DenseSettings { probe_seeds: 0, ..s };
+    let err = evaluate_against_floor(e, (&b, &b), (&train, &test), &bad, &|_| {}).unwrap_err().to_string();
+    assert!(err.contains("--probe-seeds"), "{err}");
 }

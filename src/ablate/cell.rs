@@ -136,9 +136,18 @@ fn add_evaluation(
                 let s = crate::eval::dense::DenseSettings::default();
                 let r = crate::eval::dense::evaluate(&e, &b, (&train_ds, &test_ds), &s, &quiet)?;
                 json!({
-                    "dense_miou": r.miou.value, "dense_miou_interval": [r.miou.low, r.miou.high],
-                    "dense_patch_knn": r.patch_knn.value, "dense_patch_knn_interval": [r.patch_knn.low, r.patch_knn.high],
-                    "dense_cls_broadcast_miou": r.cls_broadcast_miou.value,
+                    "dense_cell_fg_miou": r.cell.probe.fg_miou.value,
+                    "dense_cell_fg_miou_interval": [r.cell.probe.fg_miou.low, r.cell.probe.fg_miou.high],
+                    "dense_cell_fg_miou_per_probe_seed": r.cell.probe.fg_miou_per_seed,
+                    "dense_cell_bg_iou": r.cell.probe.bg_iou.value,
+                    "dense_scene_fg_miou": r.scene.probe.fg_miou.value,
+                    "dense_scene_bg_iou": r.scene.probe.bg_iou.value,
+                    "dense_cell_patch_knn": r.cell.patch_knn.value,
+                    "dense_scene_patch_knn": r.scene.patch_knn.value,
+                    "dense_cell_retrieval_fg_miou": r.cell.retrieval.fg_miou.value,
+                    "dense_scene_retrieval_fg_miou": r.scene.retrieval.fg_miou.value,
+                    "dense_pixels_position_fg_miou": r.pixels_position.fg_miou.value,
+                    "dense_positive_control_fg_miou": r.positive_control.fg_miou.value,
                 })
             }
         })

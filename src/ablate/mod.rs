@@ -89,7 +89,7 @@ const EXTRA_EVALUATIONS: [&str; 2] = ["linear", "dense"];
 pub(crate) fn evaluation_key(what: &str) -> &'static str {
     match what {
         "linear" => "linear_top1",
-        _ => "dense_miou",
+        _ => "dense_cell_fg_miou",
     }
 }
 

@@ -32,12 +32,16 @@ fn over_seeds(results: &[(u64, serde_json::Value)], key: &str) -> (f64, f64, usi
 }
 
 /// The figures results.md reports, each with its title: k-NN and those of the extra evaluations.
-const FIGURES: [(&str, &str); 5] = [
+const FIGURES: [(&str, &str); 9] = [
     ("top1", "k-NN top-1"),
     ("linear_top1", "linear top-1"),
-    ("dense_miou", "dense probe mIoU"),
-    ("dense_patch_knn", "patch k-NN top-1"),
-    ("dense_cls_broadcast_miou", "CLS-broadcast mIoU"),
+    ("dense_cell_fg_miou", "dense probe fg mIoU (cell layout)"),
+    ("dense_scene_fg_miou", "dense probe fg mIoU (scene layout)"),
+    ("dense_cell_patch_knn", "patch k-NN top-1 (cell layout)"),
+    ("dense_cell_retrieval_fg_miou", "retrieval fg mIoU (cell layout)"),
+    ("dense_pixels_position_fg_miou", "control: pixels + position fg mIoU"),
+    ("dense_positive_control_fg_miou", "control: positive fg mIoU"),
+    ("dense_cell_bg_iou", "dense probe bg IoU (cell layout)"),
 ];
 
 /// (seed, figure) of a cell's seeds that report `key`.
@@ -48,8 +52,12 @@ fn figure(results: &[(u64, serde_json::Value)], key: &str) -> Vec<(u64, f64)> {
 /// The markdown section of seed-paired differences of every other cell against `against`.
 fn paired_section(rows: &[Row], against: &str, title: &str) -> Option<String> {
     let (_, _, base) = rows.iter().find(|(name, _, _)| name == against)?;
-    let figures: Vec<(&str, &str)> =
-        FIGURES.into_iter().filter(|(key, _)| rows.iter().any(|(_, _, r)| !figure(r, key).is_empty())).collect();
+    // The pixel controls are the same for every cell: no difference to take.
+    let figures: Vec<(&str, &str)> = FIGURES
+        .into_iter()
+        .filter(|(key, _)| !key.starts_with("dense_pixels") && !key.starts_with("dense_positive"))
+        .filter(|(key, _)| rows.iter().any(|(_, _, r)| !figure(r, key).is_empty()))
+        .collect();
     let mut md = format!("\n## {title}\n\nEach figure: the mean of the per-seed differences (cell - `{against}`, same seed), +- the half-width of its 95% t interval; then the difference per seed.\n\n| cell |");
     for (_, t) in &figures {
         md += &format!(" {t} | per seed |");

@@ -174,16 +174,14 @@ pub struct DenseArgs {
     /// Seed of the scene layouts (items, classes, offsets).
     #[arg(long, default_value_t = 0)]
     pub scene_seed: u64,
-    /// Passes of the per-patch probe over the training patches.
-    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().probe.epochs)]
-    pub epochs: usize,
-    /// Base learning rate of the probe at batch 256.
-    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().probe.lr)]
-    pub lr: f64,
-    /// Patches per probe step.
-    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().probe.batch)]
-    pub batch: usize,
-    /// Foreground training patches in the k-NN bank, evenly spaced (0: all).
+    /// Probe seeds: each holds out another fifth of the training scenes to choose the ridge
+    /// strength of the per-patch probe (solved exactly; the spread over seeds is reported).
+    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().probe_seeds)]
+    pub probe_seeds: usize,
+    /// The last blocks whose patch tokens are concatenated into the features.
+    #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().blocks)]
+    pub blocks: usize,
+    /// Training patches in the patch k-NN and retrieval banks, evenly spaced (0: all).
     #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().knn_bank)]
     pub knn_bank: usize,
     /// Bootstrap resamples of the test scenes.

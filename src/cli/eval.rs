@@ -84,30 +84,37 @@ pub fn linear(a: LinearArgs) -> Result<()> {
 
 /// `eval dense`: the backbone's dense figures, and for a checkpoint its random-init floor's.
 pub fn dense(a: DenseArgs) -> Result<()> {
-    use crate::eval::dense::{evaluate, DenseSettings};
+    use crate::eval::dense::{comparison_summary, evaluate, evaluate_against_floor, summary, DenseSettings};
     use crate::eval::features::Backbone;
     let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
-    let mut s = DenseSettings {
+    let s = DenseSettings {
         train_scenes: a.train_scenes,
         test_scenes: a.test_scenes,
         scene_seed: a.scene_seed,
+        probe_seeds: a.probe_seeds,
+        blocks: a.blocks,
         knn_bank: a.knn_bank,
         bootstrap: a.bootstrap,
         ..DenseSettings::default()
     };
-    (s.probe.epochs, s.probe.lr, s.probe.batch, s.probe.seed) = (a.epochs, a.lr, a.batch, a.source.seed);
     let say = |m: &str| eprintln!("dense: {m}");
     let trained = a.source.checkpoint.is_some() && !a.source.random_init;
-    say(if trained { "the checkpoint's teacher" } else { "the random initialisation" });
-    let mut report = serde_json::json!({ "backbone": evaluate(&e, &backbone, (&train_ds, &test_ds), &s, &say)? });
-    if trained {
-        say("its random-init floor");
+    let splits = (&train_ds, &test_ds);
+    let mut report = if trained {
+        say("the checkpoint's teacher against its random-init floor, on the same scenes");
         let floor = Backbone::random(backbone.model.clone(), backbone.norm.clone(), a.source.seed)?;
-        report["random_init_floor"] = serde_json::json!(evaluate(&e, &floor, (&train_ds, &test_ds), &s, &say)?);
-    }
+        let c = evaluate_against_floor(&e, (&backbone, &floor), splits, &s, &say)?;
+        eprint!("{}", comparison_summary(&c));
+        serde_json::json!(c)
+    } else {
+        say("the random initialisation");
+        let r = evaluate(&e, &backbone, splits, &s, &say)?;
+        eprint!("{}", summary(&r, "random init"));
+        serde_json::json!({ "backbone": r })
+    };
     report["settings"] = serde_json::json!({
         "train_scenes": s.train_scenes, "test_scenes": s.test_scenes, "scene_seed": s.scene_seed,
-        "probe_epochs": s.probe.epochs, "probe_lr": s.probe.lr, "probe_batch": s.probe.batch,
+        "probe": "ridge least squares", "probe_seeds": s.probe_seeds, "blocks": s.blocks,
         "knn_bank": s.knn_bank, "bootstrap": s.bootstrap, "data": a.source.data,
     });
     report["adapter"] = serde_json::json!(e.ctx.info.name);

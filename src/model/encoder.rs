@@ -31,13 +31,35 @@ impl Encoder {
     /// As `new`, for images of `side` pixels (a multiple of the patch size) instead of the
     /// model's: the positional embeddings interpolated to its patch grid, as for local crops.
     pub fn at_side(e: &Engine, model: &ModelConfig, batch: usize, side: usize, weights: &Named) -> Result<Self> {
+        Self::sided(e, model, batch, (side, false), weights)
+    }
+
+    /// An encoder for images of `side` px, keeping every block's output or not.
+    fn sided(
+        e: &Engine,
+        model: &ModelConfig,
+        batch: usize,
+        (side, keep): (usize, bool),
+        weights: &Named,
+    ) -> Result<Self> {
         if side == 0 || !side.is_multiple_of(model.patch_size) || side > crate::spec::config::MAX_SIDE {
             return Err(shape_error(
                 "encoder",
                 format!("a side of {side} px is not a multiple of the patch size {}", model.patch_size),
             ));
         }
-        Self::build(e, model, batch, (0, side), false, weights)
+        Self::build(e, model, batch, (0, side), keep, weights)
+    }
+
+    /// As `at_side`, keeping every block's output (the dense probe's patch features).
+    pub fn at_side_with_block_outputs(
+        e: &Engine,
+        model: &ModelConfig,
+        batch: usize,
+        side: usize,
+        weights: &Named,
+    ) -> Result<Self> {
+        Self::sided(e, model, batch, (side, true), weights)
     }
 
     /// As `new`, keeping every block's output (for the linear probe's features).
