@@ -222,7 +222,7 @@ warmup_teacher_query_temp_epochs = 0.01
         at("adclr-query-temp") - at("dino")
     };
     let md = std::fs::read_to_string(dir.join("record/results.md")).unwrap();
-    let row = md.lines().filter(|l| l.starts_with("| adclr-query-temp |")).last().unwrap();
+    let row = md.lines().rfind(|l| l.starts_with("| adclr-query-temp |")).unwrap();
     assert!(md.contains("## Against `dino`, seed-paired"), "{md}");
     assert!(row.contains(&format!("0: {:+.2}, 1: {:+.2}", diff(0), diff(1))), "{row}");
     // A fresh clone: no run folder, only the record. Nothing trains; the linear probe added to
@@ -253,6 +253,44 @@ warmup_teacher_query_temp_epochs = 0.01
     }
     assert!(ablate::ablate(&grid, 0, &|_| {}).err().unwrap().to_string().contains("--jobs 0"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `eval queries`: a backbone whose tokens cannot read each other (attention output
+/// projections zeroed) gives a crop the same output in any view and keeps every top prototype;
+/// a random one reads a little of the view. Every share is a percentage.
+#[test]
+fn query_probe_tells_a_context_blind_query_from_one_that_reads_the_view() {
+    use adclr_wgpu::data::dataset::{Dataset, Split};
+    use adclr_wgpu::eval::query_probe::{evaluate, summary, QuerySettings, TeacherHead};
+    let e = engine();
+    let model = ModelConfig { patch_size: 8, image_size: 32, depth: 2, ..common::tiny_model() };
+    let norm = adclr_wgpu::data::normalization::normalization_for("embedded");
+    let random = Backbone::random(model.clone(), norm.clone(), 3).unwrap();
+    let mut blind = Backbone::random(model.clone(), norm, 3).unwrap();
+    for (name, w) in blind.weights.iter_mut() {
+        if name.contains("attn.proj") {
+            w.iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+    let head = TeacherHead::random(&model, 3).unwrap();
+    let (train, test) = (Dataset::embedded(Split::Train).unwrap(), Dataset::embedded(Split::Test).unwrap());
+    let s = QuerySettings { images: 24, bank: 60, queries: 3, batch: 16, ..QuerySettings::default() };
+    let quiet = |_: &str| {};
+    let b = evaluate(e, &blind, Some(&head), (&train, &test), &s, &quiet).unwrap();
+    eprintln!("{}", summary(&b));
+    assert_eq!((b.images, b.queries), (24, 3));
+    assert!((b.cosine_own_vs_other_view - 1.0).abs() < 1e-5, "{b:?}");
+    assert_eq!(b.top_prototype_kept, Some(100.0));
+    assert!(b.prototypes_used.is_some_and(|u| (1..=72).contains(&u)), "{b:?}");
+    let r = evaluate(e, &random, None, (&train, &test), &s, &quiet).unwrap();
+    assert!(r.cosine_own_vs_other_view < 1.0 - 1e-4 && r.cosine_between_crops < r.cosine_own_vs_other_view, "{r:?}");
+    assert_eq!((r.top_prototype_kept, r.prototypes_used), (None, None));
+    for v in [r.class_from_query, r.class_from_cls, r.other_view_names_crop_class, r.other_view_names_view_class] {
+        assert!((0.0..=100.0).contains(&v), "{r:?}");
+    }
+    assert!(r.other_view_names_crop_class + r.other_view_names_view_class <= 100.0 + 1e-9);
+    let bad = QuerySettings { queries: 1, ..s };
+    assert!(evaluate(e, &random, None, (&train, &test), &bad, &quiet).unwrap_err().to_string().contains("--queries"));
 }
 
 #[test]

@@ -311,18 +311,15 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
     Ok(AblationReport { out, cells: report_rows.len(), runs: units.len(), skipped, failed })
 }
 
+/// One unit's outcome: its result and whether it was done before; None if it did not start.
+type Outcome = Option<Result<(serde_json::Value, bool)>>;
+
 /// Runs the units on `jobs` threads, in order; after an error (an interruption, a file that
 /// cannot be written) no further unit starts. None: a unit that did not start.
-fn run_units(
-    units: &[Unit],
-    jobs: usize,
-    evals: &Evaluations,
-    progress: &(dyn Fn(&str) + Sync),
-) -> Vec<Option<Result<(serde_json::Value, bool)>>> {
+fn run_units(units: &[Unit], jobs: usize, evals: &Evaluations, progress: &(dyn Fn(&str) + Sync)) -> Vec<Outcome> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let outcomes: Mutex<Vec<Option<Result<(serde_json::Value, bool)>>>> =
-        Mutex::new((0..units.len()).map(|_| None).collect());
+    let outcomes: Mutex<Vec<Outcome>> = Mutex::new((0..units.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..jobs.min(units.len()) {
             s.spawn(|| loop {

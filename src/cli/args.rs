@@ -153,11 +153,34 @@ pub enum EvalCommand {
     /// with SGD; top-1 on the test split.
     Linear(LinearArgs),
     /// Patch (dense) features: scenes of four Fashion-MNIST items in 2x2 cells (64 px, each
-    /// item used once, train scenes from the train split), a per-patch linear probe (mIoU over
-    /// 10 classes and background) and foreground-patch k-NN, beside the control of the scene's
-    /// CLS given to every patch and, for a checkpoint, its random-init floor; 95% bootstrap
-    /// intervals over test scenes. One JSON object.
+    /// item used once, train scenes from the train split), each cell encoded alone and the
+    /// scene whole; a per-patch ridge probe (foreground mIoU over the 10 item classes,
+    /// background IoU apart), foreground-patch k-NN and a retrieval labelling, beside pixel
+    /// controls, a positive control and, for a checkpoint, its random-init floor with paired
+    /// gains; 95% bootstrap intervals over test scenes. One JSON object.
     Dense(DenseArgs),
+    /// What the teacher's query-token outputs encode: the same crops in another image's view
+    /// (cosine, top prototype kept) and the item class from a query output (k-NN) beside CLS.
+    Queries(QueriesArgs),
+}
+
+/// `eval queries`: the images and crops probed.
+#[derive(Args, Debug, Clone)]
+pub struct QueriesArgs {
+    #[command(flatten)]
+    pub source: EvalSource,
+    /// Test images whose crops are probed (evenly spaced over the split).
+    #[arg(long, default_value_t = crate::eval::query_probe::QuerySettings::default().images)]
+    pub images: usize,
+    /// Training images whose crops make the k-NN bank.
+    #[arg(long, default_value_t = crate::eval::query_probe::QuerySettings::default().bank)]
+    pub bank: usize,
+    /// Query crops per image (area 5-15% of the view, as in training).
+    #[arg(long, default_value_t = crate::eval::query_probe::QuerySettings::default().queries)]
+    pub queries: usize,
+    /// Seed of the crops.
+    #[arg(long, default_value_t = 0)]
+    pub crop_seed: u64,
 }
 
 /// `eval dense`: the scenes, the probe and the k-NN bank.

@@ -1,7 +1,7 @@
 //! `adclr-wgpu eval knn` and `eval linear`: a checkpoint's (or a random init's) backbone on a
 //! labelled source's train and test splits.
 
-use super::args::{DenseArgs, EvalSource, KnnArgs, LinearArgs};
+use super::args::{DenseArgs, EvalSource, KnnArgs, LinearArgs, QueriesArgs};
 use super::choice;
 use crate::data::dataset::{Dataset, Split};
 use crate::error::{Error, Result};
@@ -117,6 +117,30 @@ pub fn dense(a: DenseArgs) -> Result<()> {
         "probe": "ridge least squares", "probe_seeds": s.probe_seeds, "blocks": s.blocks,
         "knn_bank": s.knn_bank, "bootstrap": s.bootstrap, "data": a.source.data,
     });
+    report["adapter"] = serde_json::json!(e.ctx.info.name);
+    println!("{report}");
+    Ok(())
+}
+
+pub fn queries(a: QueriesArgs) -> Result<()> {
+    use crate::eval::query_probe::{evaluate, summary, QuerySettings, TeacherHead};
+    let (e, backbone, train_ds, test_ds) = eval_setup(&a.source)?;
+    let head = match (&a.source.checkpoint, a.source.random_init) {
+        (Some(c), false) => TeacherHead::of_checkpoint(c)?,
+        _ => None,
+    };
+    let s = QuerySettings {
+        images: a.images,
+        bank: a.bank,
+        queries: a.queries,
+        seed: a.crop_seed,
+        ..QuerySettings::default()
+    };
+    let say = |m: &str| eprintln!("queries: {m}");
+    let r = evaluate(&e, &backbone, head.as_ref(), (&train_ds, &test_ds), &s, &say)?;
+    eprint!("{}", summary(&r));
+    let mut report = serde_json::json!(r);
+    report["data"] = serde_json::json!(a.source.data);
     report["adapter"] = serde_json::json!(e.ctx.info.name);
     println!("{report}");
     Ok(())

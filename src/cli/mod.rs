@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval { what: EvalCommand::Knn(a) } => eval::knn(a),
         Command::Eval { what: EvalCommand::Linear(a) } => eval::linear(a),
         Command::Eval { what: EvalCommand::Dense(a) } => eval::dense(a),
+        Command::Eval { what: EvalCommand::Queries(a) } => eval::queries(a),
         Command::Attention { device, checkpoint, image, out, queries, seed, cell } => {
             attention::run(device, checkpoint, image, out, queries, seed, cell)
         }

@@ -72,11 +72,11 @@ fn rect(img: &mut RgbImage, (x0, y0, x1, y1): (u32, u32, u32, u32), color: Rgb<u
 }
 
 /// A box (x0, y0, x1, y1) in pixels, inclusive.
-type PixelBox = (u32, u32, u32, u32);
+pub type PixelBox = (u32, u32, u32, u32);
 
 /// `queries` random crops of the view, as query-token patch rows [queries, 3 P P], with their
 /// boxes (x0, y0, x1, y1) in view pixels.
-fn query_crops(
+pub fn query_crops(
     view: &RgbImage,
     queries: usize,
     p: usize,

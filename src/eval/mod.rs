@@ -7,3 +7,4 @@ pub mod features;
 pub mod folder_features;
 pub mod knn;
 pub mod linear;
+pub mod query_probe;

@@ -162,6 +162,15 @@ impl Encoder {
         e.run(&self.forward.iter().collect::<Vec<_>>())
     }
 
+    /// As `run`, with query-token patch rows [images * Q, C*P*P] for an encoder made
+    /// `with_queries` (behind the one-way mask: they read the images, nothing reads them).
+    pub fn run_with_queries(&self, e: &Engine, patches: &[f32], query_patches: &[f32]) -> Result<()> {
+        let g = &self.group;
+        g.patch_rows.write_prefix_f32(&e.ctx, patches)?;
+        g.query_rows.write_prefix_f32(&e.ctx, query_patches)?;
+        e.run(&self.forward.iter().collect::<Vec<_>>())
+    }
+
     /// Tokens per image in the outputs.
     pub fn tokens(&self) -> usize {
         self.group.shape.tokens()

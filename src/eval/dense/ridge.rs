@@ -253,8 +253,8 @@ mod tests {
         let labels = [0, 0, 0, 1, 2, 2];
         let w = balanced_weights(&labels, 4);
         assert_eq!(w[3], 0.0);
-        for c in 0..3 {
-            let total: f64 = labels.iter().filter(|&&y| y == c).map(|_| w[c]).sum();
+        for (c, weight) in w.iter().enumerate().take(3) {
+            let total: f64 = labels.iter().filter(|&&y| y == c).map(|_| weight).sum();
             assert!((total - 2.0).abs() < 1e-12, "class {c}: {total}");
         }
     }
