@@ -373,7 +373,7 @@ fn shipped_grids_and_recipes_are_valid() {
         ("ablation-laptop-lambda.toml", 2),
         ("ablation-laptop-local-crops.toml", 4),
         ("ablation-laptop-query-views.toml", 4),
-        ("ablation-laptop-claims.toml", 3),
+        ("ablation-laptop-claims.toml", 4),
     ] {
         let path = assets.join(name);
         let origin = path.display().to_string();
