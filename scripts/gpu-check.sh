@@ -25,6 +25,13 @@
 #          then each whole grid once more, which skips the cells done, adds the random-init floors
 #          and writes results.md. GRID_S limits each process's seconds. Back come every cell's
 #          result.json (JSON lines), results.md/png and the cells' exported teacher backbones.
+#   claims (only when SECTIONS names it; needs Fashion-MNIST staged) the seed-paired grid
+#          CLAIMS_GRID (default assets/ablation-laptop-claims.toml) through `ablate --jobs
+#          CLAIMS_JOBS` (default 4), starting from the grid's committed record (the cells recorded
+#          there are skipped) and interrupted after CLAIMS_S seconds (default 480; an interrupted
+#          cell is not recorded). Back comes the record as claims-record.tar.gz: here, `tar -xzf
+#          claims-record.tar.gz -C measurements/` and commit it. SMALL=1 starts from an empty
+#          record with 2-step cells on the embedded subset (do not unpack that one).
 # Default sections: info tests minimal speed (about 90 s on an H200).
 # Here:   STAGE_DATA=0 bash scripts/gpu-stage.sh        (builds and fills .gpu/; with the data
 #         for learn/recipe, leave the test binaries out to stay under the 64 MiB carry limit)
@@ -313,6 +320,33 @@ section_grid() {
         cp "$root/$name/results.png" "$OUT/logs/grid-$name-results.png" 2>/dev/null
         emit "{\"section\":\"grid\",\"grid\":\"$name\",\"gathered\":true,\"rc\":$rc,\"results_md\":\"$(json_str "$(tr '\n' '~' <"$root/$name/results.md" 2>/dev/null)")\"}"
     done
+}
+
+section_claims() {
+    local grid=${CLAIMS_GRID:-assets/ablation-laptop-claims.toml} root=/tmp/adclr-claims record name
+    record=$(sed -n 's/^record = "\(.*\)"/\1/p' "$grid")
+    name=$(basename "$record")
+    rm -rf "$root" && mkdir -p "$root/$name"
+    [ "$small" != 1 ] && [ -d "$record" ] && cp -r "$record"/. "$root/$name/"
+    local before
+    before=$(find "$root/$name" -name result.json | wc -l)
+    sed -e "s|^out = .*|out = \"$root/runs\"|" -e "s|^record = .*|record = \"$root/$name\"|" \
+        -e "s|^recipe = \"|recipe = \"$PWD/assets/|" "$grid" >"$root/grid.toml"
+    if [ "$small" = 1 ]; then
+        sed -i -e 's|^max_steps = .*|max_steps = 2\ndata = "embedded"\ndim = 48\nheads = 2\ndepth = 2\nout_dim = 256\nhead_hidden = 128\nhead_bottleneck = 64\nbatch = 8|' \
+            -e 's|^seeds = .*|seeds = [0, 1]|' "$root/grid.toml"
+    fi
+    local start rc
+    start=$(now)
+    timeout -s INT -k 30 "${CLAIMS_S:-480}" bash /tmp/adclr-bin/run.sh "$bin" ablate --grid "$root/grid.toml" \
+        --jobs "${CLAIMS_JOBS:-4}" >"$OUT/logs/claims.log" 2>&1
+    rc=$?
+    for r in $(find "$root/$name" -name result.json -newer "$root/grid.toml" | sort); do
+        local cell=${r#"$root/$name/"}
+        emit "{\"section\":\"claims\",\"cell\":\"$(json_str "${cell%/result.json}")\",\"result\":$(cat "$r")}"
+    done
+    tar -czf "$OUT/claims-record.tar.gz" -C "$root" "$name"
+    emit "{\"section\":\"claims\",\"rc\":$rc,\"seconds\":$(since "$start"),\"recorded_before\":$before,\"recorded_after\":$(find "$root/$name" -name result.json | wc -l),\"results_md\":\"$(json_str "$(tr '\n' '~' <"$root/$name/results.md" 2>/dev/null)")\"}"
 }
 
 for s in $sections; do
