@@ -448,7 +448,8 @@ fn dense_benchmark_reports_controls_and_paired_gains() {
         knn_bank: 2_000,
         ..DenseSettings::default()
     };
-    let c = evaluate_against_floor(e, (&b, &b), (&train, &test), &s, &|_| {}).unwrap();
+    let other = Backbone::random(b.model.clone(), b.norm.clone(), 4).unwrap();
+    let c = evaluate_against_floor(e, (&b, &b, Some(&other)), (&train, &test), &s, &|_| {}).unwrap();
     let r = &c.backbone;
     eprintln!("{}", comparison_summary(&c));
     assert_eq!((r.grid, r.train_scenes, r.test_scenes, r.blocks, r.feature_dim), (8, 120, 40, 2, 2 * b.model.dim));
@@ -456,6 +457,11 @@ fn dense_benchmark_reports_controls_and_paired_gains() {
         assert_eq!((g.value, g.low, g.high), (0.0, 0.0, 0.0));
     }
     assert_eq!(r.cell.probe.fg_miou_per_seed.len(), 3);
+    // Against another initialisation: the paired difference is the difference of the figures.
+    let o = c.against.as_ref().unwrap();
+    let want = r.cell.probe.fg_miou.value - o.result.cell.probe.fg_miou.value;
+    assert!((o.cell_difference.value - want).abs() < 1e-9, "{o:?}");
+    assert!(o.cell_difference.low <= o.cell_difference.value && o.cell_difference.value <= o.cell_difference.high);
     let (pixels, positive) = (r.pixels_position.fg_miou, r.positive_control.fg_miou);
     assert!(positive.value > pixels.value + 5.0, "positive control {positive:?}, pixels + position {pixels:?}");
     assert!(
@@ -477,6 +483,6 @@ fn dense_benchmark_reports_controls_and_paired_gains() {
     // Background is the easy class: its IoU is far above the items' mIoU for every probe.
     assert!(r.cell.probe.bg_iou.value > r.cell.probe.fg_miou.value, "{r:?}");
     let bad = DenseSettings { probe_seeds: 0, ..s };
-    let err = evaluate_against_floor(e, (&b, &b), (&train, &test), &bad, &|_| {}).unwrap_err().to_string();
+    let err = evaluate_against_floor(e, (&b, &b, None), (&train, &test), &bad, &|_| {}).unwrap_err().to_string();
     assert!(err.contains("--probe-seeds"), "{err}");
 }

@@ -201,6 +201,10 @@ pub struct DenseArgs {
     /// strength of the per-patch probe (solved exactly; the spread over seeds is reported).
     #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().probe_seeds)]
     pub probe_seeds: usize,
+    /// A second checkpoint or backbone evaluated on the same scenes, with the paired
+    /// differences of --checkpoint against it (e.g. ADCLR's teacher against DINO's).
+    #[arg(long)]
+    pub against: Option<std::path::PathBuf>,
     /// The last blocks whose patch tokens are concatenated into the features.
     #[arg(long, default_value_t = crate::eval::dense::DenseSettings::default().blocks)]
     pub blocks: usize,

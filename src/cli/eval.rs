@@ -103,10 +103,16 @@ pub fn dense(a: DenseArgs) -> Result<()> {
     let mut report = if trained {
         say("the checkpoint's teacher against its random-init floor, on the same scenes");
         let floor = Backbone::random(backbone.model.clone(), backbone.norm.clone(), a.source.seed)?;
-        let c = evaluate_against_floor(&e, (&backbone, &floor), splits, &s, &say)?;
+        let other = a.against.as_deref().map(Backbone::load).transpose()?;
+        let c = evaluate_against_floor(&e, (&backbone, &floor, other.as_ref()), splits, &s, &say)?;
         eprint!("{}", comparison_summary(&c));
         serde_json::json!(c)
     } else {
+        if a.against.is_some() {
+            return Err(Error::Data(
+                "--against compares a trained --checkpoint: give one without --random-init".into(),
+            ));
+        }
         say("the random initialisation");
         let r = evaluate(&e, &backbone, splits, &s, &say)?;
         eprint!("{}", summary(&r, "random init"));

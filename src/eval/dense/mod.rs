@@ -155,6 +155,17 @@ pub struct DenseComparison {
     pub positive_control_over_floor: Estimate,
     /// Whether that margin is at least `VALID_MARGIN`.
     pub valid: bool,
+    /// A second backbone on the same scenes (`--against`), with the paired differences.
+    pub against: Option<Against>,
+}
+
+/// A second backbone (e.g. DINO's beside ADCLR's) on the same scenes.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Against {
+    pub result: DenseResult,
+    /// Probe foreground mIoU, backbone - this one, paired over test scenes.
+    pub cell_difference: Estimate,
+    pub scene_difference: Estimate,
 }
 
 /// A probe's figures with the labellings behind them (for paired differences).
@@ -339,10 +350,11 @@ pub fn evaluate(
 }
 
 /// `eval dense` of a backbone and of its random initialisation on the same scenes, with the
-/// paired differences and whether the positive control shows the benchmark can see a gain.
+/// paired differences and whether the positive control shows the benchmark can see a gain;
+/// with `other`, a second backbone too, and the backbone's paired differences against it.
 pub fn evaluate_against_floor(
     e: &Engine,
-    (trained, floor): (&Backbone, &Backbone),
+    (trained, floor, other): (&Backbone, &Backbone, Option<&Backbone>),
     splits: (&Dataset, &Dataset),
     s: &DenseSettings,
     progress: &dyn Fn(&str),
@@ -352,6 +364,24 @@ pub fn evaluate_against_floor(
     let a = evaluate_prepared(e, trained, &p, s, progress)?;
     progress("its random-init floor");
     let f = evaluate_prepared(e, floor, &p, s, progress)?;
+    let against = match other {
+        Some(o) => {
+            if o.model.patch_size != trained.model.patch_size {
+                return Err(Error::Data(format!(
+                    "--against: patch size {} against {}: the scenes' patch grids differ",
+                    o.model.patch_size, trained.model.patch_size
+                )));
+            }
+            progress("the backbone it is compared with (--against)");
+            let b = evaluate_prepared(e, o, &p, s, progress)?;
+            Some(Against {
+                cell_difference: scoring::fg_difference(&a.cell, &b.cell, &p.draws),
+                scene_difference: scoring::fg_difference(&a.scene, &b.scene, &p.draws),
+                result: b.result,
+            })
+        }
+        None => None,
+    };
     let positive_control_over_floor = scoring::fg_difference(&p.positive.confusions, &f.cell, &p.draws);
     Ok(DenseComparison {
         cell_gain_over_floor: scoring::fg_difference(&a.cell, &f.cell, &p.draws),
@@ -360,6 +390,7 @@ pub fn evaluate_against_floor(
         positive_control_over_floor,
         backbone: a.result,
         random_init_floor: f.result,
+        against,
     })
 }
 
@@ -408,6 +439,14 @@ pub fn comparison_summary(c: &DenseComparison) -> String {
         c.scene_gain_over_floor.low,
         c.scene_gain_over_floor.high
     );
+    if let Some(o) = &c.against {
+        out += &summary(&o.result, "--against").lines().take(2).map(|l| format!("{l}\n")).collect::<String>();
+        let (a, b) = (&o.cell_difference, &o.scene_difference);
+        out += &format!(
+            "probe fg mIoU, backbone - --against (paired, 95%): cell layout {:+.1} [{:+.1}, {:+.1}], scene layout {:+.1} [{:+.1}, {:+.1}]\n",
+            a.value, a.low, a.high, b.value, b.low, b.high
+        );
+    }
     let m = &c.positive_control_over_floor;
     out += &match c.valid {
         true => format!(
