@@ -213,6 +213,12 @@ warmup_teacher_query_temp_epochs = 0.01
     for key in ["teacher_batch_entropy", "teacher_batch_entropy_query", "teacher_modes", "teacher_modes_query"] {
         assert!(first[key].is_number(), "{key} missing: {first}");
     }
+    // The result keeps the last step's monitors.
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(record.join("result.json")).unwrap()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().next_back().unwrap()).unwrap();
+    assert_eq!(result["end_teacher_modes_query"], last["teacher_modes_query"], "{result}");
+    assert_eq!(result["end_teacher_batch_entropy"], last["teacher_batch_entropy"], "{result}");
     let read = |p: &std::path::Path| -> f64 {
         let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
         v["top1"].as_f64().unwrap()

@@ -26,7 +26,14 @@ pub fn run_cell(
     config.out = Some(dir.display().to_string());
     if let Some(mut v) = paths.result() {
         let missing: Vec<&String> = evals.extra.iter().filter(|e| v.get(evaluation_key(e)).is_none()).collect();
-        let unrecorded = paths.record.as_ref().is_some_and(|r| !r.join(super::record::RESULT).exists());
+        let mut unrecorded = paths.record.as_ref().is_some_and(|r| !r.join(super::record::RESULT).exists());
+        // A result from before the monitors were kept: add them from its metrics.
+        if !random && v.get("end_teacher_batch_entropy").is_none() {
+            if let Some(m) = paths.end_monitors().filter(|m| !m.is_empty()) {
+                m.into_iter().for_each(|(k, x)| v[k] = x);
+                unrecorded = true;
+            }
+        }
         if missing.is_empty() {
             if unrecorded {
                 paths.save(&v, !random)?;
@@ -72,6 +79,9 @@ pub fn run_cell(
         Err(e) => json!({ "error": e.to_string(), "seed": config.seed }),
     };
     if v.get("error").is_none() {
+        if let Some(m) = paths.end_monitors().filter(|_| !random) {
+            m.into_iter().for_each(|(k, x)| v[k] = x);
+        }
         let weights = (!random).then(|| dir.join(run::CHECKPOINT));
         for what in &evals.extra {
             progress(&format!("{label}: {what} evaluation"));

@@ -15,6 +15,16 @@ pub const RESULT: &str = "result.json";
 /// The teacher backbone in the record (the run folder keeps the whole training checkpoint).
 pub const BACKBONE: &str = "backbone.safetensors";
 
+/// The metrics of a run's last step that a result keeps (as `end_<name>`).
+pub const END_MONITORS: [&str; 6] = [
+    "query_loss",
+    "teacher_batch_entropy",
+    "teacher_modes",
+    "teacher_batch_entropy_query",
+    "teacher_modes_query",
+    "centre_norm_query",
+];
+
 /// Where one (cell, seed) lives: its run folder (checkpoint, logs) and its record folder.
 pub struct CellPaths {
     pub dir: PathBuf,
@@ -43,6 +53,26 @@ impl CellPaths {
                 self.dir.display()
             ))),
         }
+    }
+
+    /// The teacher monitors of the run's last logged step (run folder, else record), under
+    /// `end_` names: how sharp and how spread the CLS and query teachers ended.
+    pub fn end_monitors(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let text = [Some(self.dir.as_path()), self.record.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|d| std::fs::read_to_string(d.join(run::METRICS)).ok())?;
+        let last = text
+            .lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v.get("teacher_batch_entropy").is_some())?;
+        Some(
+            END_MONITORS
+                .iter()
+                .filter_map(|k| last.get(*k).filter(|v| !v.is_null()).map(|v| (format!("end_{k}"), v.clone())))
+                .collect(),
+        )
     }
 
     /// Writes the result into the run folder and, with a record, the record's files.

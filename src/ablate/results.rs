@@ -32,7 +32,7 @@ fn over_seeds(results: &[(u64, serde_json::Value)], key: &str) -> (f64, f64, usi
 }
 
 /// The figures results.md reports, each with its title: k-NN and those of the extra evaluations.
-const FIGURES: [(&str, &str); 9] = [
+const FIGURES: [(&str, &str); 11] = [
     ("top1", "k-NN top-1"),
     ("linear_top1", "linear top-1"),
     ("dense_cell_fg_miou", "dense probe fg mIoU (cell layout)"),
@@ -42,6 +42,8 @@ const FIGURES: [(&str, &str); 9] = [
     ("dense_pixels_position_fg_miou", "control: pixels + position fg mIoU"),
     ("dense_positive_control_fg_miou", "control: positive fg mIoU"),
     ("dense_cell_bg_iou", "dense probe bg IoU (cell layout)"),
+    ("end_teacher_batch_entropy_query", "query teacher batch-mean entropy, last step (nats)"),
+    ("end_teacher_modes_query", "query teacher modes, last step"),
 ];
 
 /// (seed, figure) of a cell's seeds that report `key`.
