@@ -115,7 +115,8 @@ pub fn write_results(out: &Path, record: Option<&Path>, rows: &[Row], reference:
         let (top5, std5, _) = over_seeds(results, "top5");
         let (loss, _, with_loss) = over_seeds(results, "final_loss");
         let steps = results.iter().filter_map(|(_, v)| v["steps"].as_u64()).max().unwrap_or(0);
-        let minutes = results.iter().filter_map(|(_, v)| v["seconds"].as_f64()).sum::<f64>() / 60.0;
+        // + 0.0: the sum of no values is -0.0, which would print as "-0.0".
+        let minutes = results.iter().filter_map(|(_, v)| v["seconds"].as_f64()).sum::<f64>() / 60.0 + 0.0;
         let per_seed: Vec<String> = results
             .iter()
             .map(|(seed, v)| match v["top1"].as_f64() {
