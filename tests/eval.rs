@@ -153,7 +153,9 @@ lambda = [0.0, 0.5]
     assert!(v["linear_top1"].as_f64().is_some_and(|t| (0.0..=100.0).contains(&t)), "{v}");
     let md = std::fs::read_to_string(dir.join("out/results.md")).unwrap();
     let row = md.lines().find(|l| l.starts_with("| lambda=0.5 ")).unwrap();
-    assert!(md.contains("linear top-1 (gain)") && row.matches(" +- ").count() == 3, "{md}");
+    // Mean +- std: k-NN top-1 and top-5, the linear probe, the query teacher's last entropy and modes.
+    assert!(md.contains("linear top-1 (gain)") && row.matches(" +- ").count() == 5, "{md}");
+    assert!(md.contains("query teacher modes, last step"), "{md}");
     // A grid with an impossible cell is refused before any training, naming it.
     std::fs::write(&grid, "out = \"x\"\n[axes]\nqueries = [0]\n").unwrap();
     let err = ablate::ablate(&grid, 1, &|_| {}).err().unwrap().to_string();
