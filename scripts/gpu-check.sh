@@ -29,8 +29,8 @@
 #          CLAIMS_GRID (default assets/ablation-laptop-claims.toml) through `ablate --jobs
 #          CLAIMS_JOBS` (default 4), starting from the grid's committed record (the cells recorded
 #          there are skipped) and interrupted after CLAIMS_S seconds (default 480; an interrupted
-#          cell is not recorded). Back comes the record as claims-record.tar.gz: here, `tar -xzf
-#          claims-record.tar.gz -C measurements/` and commit it. SMALL=1 starts from an empty
+#          cell is not recorded). Back comes what the run added to the record as
+#          claims-record.tar.gz: here, `tar -xzf claims-record.tar.gz -C measurements/` and commit. SMALL=1 starts from an empty
 #          record with 2-step cells on the embedded subset (do not unpack that one).
 # Default sections: info tests minimal speed (about 90 s on an H200).
 # Here:   STAGE_DATA=0 bash scripts/gpu-stage.sh        (builds and fills .gpu/; with the data
@@ -325,13 +325,14 @@ section_grid() {
 section_claims() {
     local grid=${CLAIMS_GRID:-assets/ablation-laptop-claims.toml} root=/tmp/adclr-claims record name
     record=$(sed -n 's/^record = "\(.*\)"/\1/p' "$grid")
+    [ -n "$record" ] || { emit "{\"section\":\"claims\",\"error\":\"$grid has no record = line\"}"; return; }
     name=$(basename "$record")
     rm -rf "$root" && mkdir -p "$root/$name"
     [ "$small" != 1 ] && [ -d "$record" ] && cp -r "$record"/. "$root/$name/"
     local before
     before=$(find "$root/$name" -name result.json | wc -l)
     sed -e "s|^out = .*|out = \"$root/runs\"|" -e "s|^record = .*|record = \"$root/$name\"|" \
-        -e "s|^recipe = \"|recipe = \"$PWD/assets/|" "$grid" >"$root/grid.toml"
+        -e "s|^recipe = \"|recipe = \"$PWD/$(dirname "$grid")/|" "$grid" >"$root/grid.toml"
     if [ "$small" = 1 ]; then
         sed -i -e 's|^max_steps = .*|max_steps = 2\ndata = "embedded"\ndim = 48\nheads = 2\ndepth = 2\nout_dim = 256\nhead_hidden = 128\nhead_bottleneck = 64\nbatch = 8|' \
             -e 's|^seeds = .*|seeds = [0, 1]|' "$root/grid.toml"
@@ -345,7 +346,9 @@ section_claims() {
         local cell=${r#"$root/$name/"}
         emit "{\"section\":\"claims\",\"cell\":\"$(json_str "${cell%/result.json}")\",\"result\":$(cat "$r")}"
     done
-    tar -czf "$OUT/claims-record.tar.gz" -C "$root" "$name"
+    # Only what this run wrote (the committed record is there already; its backbones would put
+    # the archive over the size that comes back).
+    (cd "$root" && find "$name" -type f -newer grid.toml | tar -czf "$OUT/claims-record.tar.gz" -T -)
     emit "{\"section\":\"claims\",\"rc\":$rc,\"seconds\":$(since "$start"),\"recorded_before\":$before,\"recorded_after\":$(find "$root/$name" -name result.json | wc -l),\"results_md\":\"$(json_str "$(tr '\n' '~' <"$root/$name/results.md" 2>/dev/null)")\"}"
 }
 

@@ -254,6 +254,8 @@ warmup_teacher_query_temp_epochs = 0.01
         (text.replace("reference = \"dino\"", "reference = \"dna\""), "reference `dna` is not a cell"),
         (text.replace("[base]", "[axes]\nlambda = [0.0]\n[base]"), "either [axes] or [[cells]]"),
         (text.replace("lambda = 0.0", "lambda = -1.0"), "--lambda"),
+        (text.replace("seeds = [0, 1]", "seeds = [0, 0]"), "seed 0 is listed twice"),
+        (text.replace("name = \"dino\"", "name = \"results.md\""), "would share `results.md`"),
     ] {
         std::fs::write(&grid, bad).unwrap();
         let err = ablate::ablate(&grid, 1, &|_| {}).err().unwrap().to_string();

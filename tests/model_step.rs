@@ -46,7 +46,7 @@ fn hyper() -> StepHyper {
         weight_decay: 0.04,
         teacher_momentum: 0.9,
         teacher_temp: 0.04,
-        teacher_query_temp: 0.04,
+        teacher_query_temp: 0.06,
         freeze_last_layer: false,
     }
 }

@@ -74,7 +74,17 @@ pub fn run_cell(
         };
         Ok(json!({ "top1": knn.top1, "top5": knn.top5, "final_loss": loss, "steps": steps, "seed": config.seed }))
     })();
+    let interrupted = || run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
+    let stopped = |label: &str| {
+        Error::Data(format!(
+            "{label}: interrupted; its checkpoint and any result are in {}; run the same ablate command again to continue",
+            dir.display()
+        ))
+    };
     let mut v = match outcome {
+        // Ctrl-C or SIGTERM during the training: its checkpoint is written, nothing is recorded
+        // for the cell, and the grid stops (the same command continues it).
+        Err(_) if interrupted() => return Err(stopped(label)),
         Ok(v) => v,
         Err(e) => json!({ "error": e.to_string(), "seed": config.seed }),
     };
@@ -83,18 +93,12 @@ pub fn run_cell(
             m.into_iter().for_each(|(k, x)| v[k] = x);
         }
         let weights = (!random).then(|| dir.join(run::CHECKPOINT));
-        for what in &evals.extra {
+        // After an interruption no further evaluation starts; the finished ones are kept and the
+        // rest run on the next call.
+        for what in evals.extra.iter().take_while(|_| !interrupted()) {
             progress(&format!("{label}: {what} evaluation"));
             add_evaluation(weights.as_deref(), &config, (what, evals), &mut v)?;
         }
-    }
-    // Ctrl-C or SIGTERM: the training wrote its checkpoint; nothing is recorded for the cell,
-    // and the grid stops (the same command continues it).
-    if run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-        return Err(Error::Data(format!(
-            "{label}: interrupted at a checkpoint in {}; run the same ablate command again to continue",
-            dir.display()
-        )));
     }
     v["seconds"] = json!(started.elapsed().as_secs_f64());
     if v.get("error").is_some() {
@@ -105,6 +109,9 @@ pub fn run_cell(
         paths.save(&v, !random)?;
     }
     progress(&format!("{label}: {v}"));
+    if interrupted() {
+        return Err(stopped(label));
+    }
     Ok((v, false))
 }
 

@@ -99,7 +99,8 @@ fn extra_evaluations(grid: &Grid, origin: &str) -> std::result::Result<Vec<Strin
     for e in &grid.evaluate {
         match e.as_str() {
             "knn" => {}
-            e if EXTRA_EVALUATIONS.contains(&e) => out.push(e.to_string()),
+            e if EXTRA_EVALUATIONS.contains(&e) && !out.iter().any(|o| o == e) => out.push(e.to_string()),
+            e if EXTRA_EVALUATIONS.contains(&e) => {}
             other => return Err(format!("{origin}: evaluate `{other}`: use knn, linear or dense")),
         }
     }
@@ -245,6 +246,17 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
     let grid = with_recipe(toml::from_str(&text).map_err(|e| Error::Data(format!("{origin}: {e}")))?, grid_path)
         .map_err(Error::Data)?;
     let cells = cells(&grid, &origin).map_err(Error::Data)?;
+    // Two units in one folder would train into the same checkpoint at once.
+    let mut seen: Vec<&str> = Vec::new();
+    for c in &cells {
+        if seen.contains(&c.name.as_str()) || ["results.md", "results.png"].contains(&c.name.as_str()) {
+            return Err(Error::Data(format!("{origin}: two cells, or a cell and a report, would share `{}`", c.name)));
+        }
+        seen.push(&c.name);
+    }
+    if let Some(s) = grid.seeds.iter().enumerate().find(|(i, s)| grid.seeds[..*i].contains(s)) {
+        return Err(Error::Data(format!("{origin}: seed {} is listed twice", s.1)));
+    }
     if let Some(r) = &grid.reference {
         if !cells.iter().any(|c| &c.name == r) {
             let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
@@ -296,10 +308,16 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
                 failed += v.get("error").is_some() as usize;
                 results[unit.row].push((unit.seed, v));
             }
-            Some(Err(e)) => {
-                first_error.get_or_insert(e);
+            // Not started after an error, or stopped: what an earlier call recorded still counts,
+            // so results.md (and the record's copy) never lose a finished cell.
+            other => {
+                if let Some(Err(e)) = other {
+                    first_error.get_or_insert(e);
+                }
+                if let Some(v) = unit.paths.result() {
+                    results[unit.row].push((unit.seed, v));
+                }
             }
-            None => {}
         }
     }
     let report_rows: Vec<results::Row> =
@@ -328,7 +346,17 @@ fn run_units(units: &[Unit], jobs: usize, evals: &Evaluations, progress: &(dyn F
                     break;
                 }
                 let u = &units[i];
-                let outcome = cell::run_cell(&u.paths, &u.label, (u.config.clone(), u.random), evals, progress);
+                let run = || cell::run_cell(&u.paths, &u.label, (u.config.clone(), u.random), evals, progress);
+                // A panic (a driver's, say) stops the grid like an error instead of tearing down
+                // every thread before results.md is written.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {
+                    let what = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Err(Error::Data(format!("{}: panicked: {what}", u.label)))
+                });
                 if outcome.is_err() {
                     stop.store(true, Ordering::SeqCst);
                 }

@@ -90,7 +90,8 @@ impl CellPaths {
             }
         }
         let checkpoint = self.dir.join(run::CHECKPOINT);
-        if trained && checkpoint.exists() && !record.join(BACKBONE).exists() {
+        // The backbone of the checkpoint behind this result (again after a retraining).
+        if trained && checkpoint.exists() {
             export_backbone(&checkpoint, &record.join(BACKBONE))?;
         }
         // The result last: a record folder with a result is complete.

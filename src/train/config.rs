@@ -310,6 +310,10 @@ impl TrainConfig {
         pos(self.warmup_teacher_temp, "--warmup-teacher-temp")?;
         if let Some(t) = self.teacher_query_temp {
             pos(t, "--teacher-query-temp")?;
+        } else if self.warmup_teacher_query_temp.is_some() || self.warmup_teacher_query_temp_epochs.is_some() {
+            return Err("--warmup-teacher-query-temp(-epochs) needs --teacher-query-temp (the query teacher's own \
+                        temperature); without it the query term follows the CLS teacher's schedule"
+                .into());
         }
         if let Some(t) = self.warmup_teacher_query_temp {
             pos(t, "--warmup-teacher-query-temp")?;
@@ -420,8 +424,17 @@ mod tests {
         assert!(bad(|c| c.precision = Some("f16".into())).contains("--precision `f16`: use f32 or f16-mixed"));
         // Non-finite and negative values of every float setting.
         assert!(bad(|c| c.teacher_query_temp = Some(0.0)).contains("--teacher-query-temp"));
-        assert!(bad(|c| c.warmup_teacher_query_temp = Some(f64::NAN)).contains("--warmup-teacher-query-temp"));
-        assert!(bad(|c| c.warmup_teacher_query_temp_epochs = Some(-1.0)).contains("--warmup-teacher-query-temp-epochs"));
+        let with_query_temp = |f: fn(&mut TrainConfig)| {
+            let mut c = TrainConfig { teacher_query_temp: Some(0.07), ..TrainConfig::default() };
+            f(&mut c);
+            c.adclr().unwrap_err()
+        };
+        assert!(
+            with_query_temp(|c| c.warmup_teacher_query_temp = Some(f64::NAN)).contains("--warmup-teacher-query-temp")
+        );
+        assert!(with_query_temp(|c| c.warmup_teacher_query_temp_epochs = Some(-1.0))
+            .contains("--warmup-teacher-query-temp-epochs"));
+        assert!(bad(|c| c.warmup_teacher_query_temp = Some(0.04)).contains("needs --teacher-query-temp"));
         assert!(bad(|c| c.weight_decay = f64::NAN).contains("--weight-decay"));
         assert!(bad(|c| c.weight_decay_end = -0.1).contains("--weight-decay-end"));
         assert!(bad(|c| c.min_lr = f64::NAN).contains("--min-lr"));

@@ -230,6 +230,7 @@ fn step_metrics(
         "weight_decay": h.weight_decay,
         "teacher_momentum": h.teacher_momentum,
         "teacher_temp": h.teacher_temp,
+        "teacher_query_temp": h.teacher_query_temp,
         "teacher_entropy": entropy,
         "teacher_entropy_query": query_entropy,
         "teacher_batch_entropy": batch_mean_entropy(&probs, k),

@@ -359,6 +359,12 @@ pub fn evaluate_against_floor(
     s: &DenseSettings,
     progress: &dyn Fn(&str),
 ) -> Result<DenseComparison> {
+    if let Some(o) = other.filter(|o| o.model.patch_size != trained.model.patch_size) {
+        return Err(Error::Data(format!(
+            "--against: patch size {} against {}: the scenes' patch grids differ",
+            o.model.patch_size, trained.model.patch_size
+        )));
+    }
     let p = prepare(splits, trained.model.patch_size, s, progress)?;
     progress("the backbone");
     let a = evaluate_prepared(e, trained, &p, s, progress)?;
@@ -366,12 +372,6 @@ pub fn evaluate_against_floor(
     let f = evaluate_prepared(e, floor, &p, s, progress)?;
     let against = match other {
         Some(o) => {
-            if o.model.patch_size != trained.model.patch_size {
-                return Err(Error::Data(format!(
-                    "--against: patch size {} against {}: the scenes' patch grids differ",
-                    o.model.patch_size, trained.model.patch_size
-                )));
-            }
             progress("the backbone it is compared with (--against)");
             let b = evaluate_prepared(e, o, &p, s, progress)?;
             Some(Against {
