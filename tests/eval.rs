@@ -79,19 +79,8 @@ fn attention_figure_has_the_expected_size_and_is_not_blank() {
     }
 }
 
-#[test]
-fn a_two_cell_grid_runs_and_is_skipped_on_rerun() {
-    let dir = std::env::temp_dir().join(format!("adclr-ablate-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let grid = dir.join("grid.toml");
-    std::fs::write(
-        &grid,
-        format!(
-            r#"out = "{}"
-random_init = true
-seeds = [0, 1]
-[base]
+/// The `[base]` of the test grids: a tiny model, two steps.
+const TINY_GRID_BASE: &str = "[base]
 image_size = 16
 patch_size = 4
 dim = 32
@@ -106,10 +95,25 @@ queries = 2
 batch = 4
 max_steps = 2
 log_every = 1
-[axes]
+";
+
+#[test]
+fn a_two_cell_grid_runs_and_is_skipped_on_rerun() {
+    let dir = std::env::temp_dir().join(format!("adclr-ablate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let grid = dir.join("grid.toml");
+    std::fs::write(
+        &grid,
+        format!(
+            r#"out = "{}"
+random_init = true
+seeds = [0, 1]
+{TINY_BASE}[axes]
 lambda = [0.0, 0.5]
 "#,
-            dir.join("out").display()
+            dir.join("out").display(),
+            TINY_BASE = TINY_GRID_BASE
         ),
     )
     .unwrap();
@@ -177,22 +181,7 @@ fn named_cells_run_two_at_once_and_their_record_stands_for_them() {
 record = "{record}"
 seeds = [0, 1]
 reference = "dino"
-[base]
-image_size = 16
-patch_size = 4
-dim = 32
-depth = 2
-heads = 2
-head_hidden = 64
-head_bottleneck = 32
-out_dim = 64
-local_size = 8
-local_crops = 0
-queries = 2
-batch = 4
-max_steps = 2
-log_every = 1
-[[cells]]
+{TINY_BASE}[[cells]]
 name = "dino"
 lambda = 0.0
 [[cells]]
@@ -201,7 +190,8 @@ teacher_query_temp = 0.07
 warmup_teacher_query_temp_epochs = 0.01
 "#,
         out = dir.join("out").display(),
-        record = dir.join("record").display()
+        record = dir.join("record").display(),
+        TINY_BASE = TINY_GRID_BASE
     );
     std::fs::write(&grid, &text).unwrap();
     let r = ablate::ablate(&grid, 2, &|_| {}).unwrap();

@@ -120,6 +120,31 @@ pub async fn features_of_async(
     Ok(out)
 }
 
+/// The backbone's final norm applied to one token's row [D] (DINO's probe norms each block's
+/// output with it): the linear probe's and the dense benchmark's features.
+pub struct FinalNorm<'a> {
+    weight: &'a [f32],
+    bias: &'a [f32],
+    eps: f32,
+}
+
+impl<'a> FinalNorm<'a> {
+    pub fn of(weights: &'a Named, eps: f64) -> Result<Self> {
+        let (w, b) = weights.get("norm.weight").zip(weights.get("norm.bias")).ok_or_else(|| {
+            crate::Error::Checkpoint("the backbone has no final norm weights (norm.weight, norm.bias)".into())
+        })?;
+        Ok(Self { weight: w, bias: b, eps: eps as f32 })
+    }
+
+    pub fn apply(&self, row: &[f32]) -> Vec<f32> {
+        let d = row.len().max(1) as f32;
+        let mean = row.iter().sum::<f32>() / d;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d;
+        let r = 1.0 / (var + self.eps).sqrt();
+        row.iter().enumerate().map(|(j, v)| (v - mean) * r * self.weight[j] + self.bias[j]).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::evenly_spaced;

@@ -8,7 +8,7 @@ use crate::data::augment::{random_resized_crop, RATIO};
 use crate::data::dataset::Dataset;
 use crate::data::image_io::resize_center_crop;
 use crate::data::patches::{normalize_chw, patchify};
-use crate::error::{shape_error, Error, Result};
+use crate::error::{shape_error, Result};
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 use crate::model::encoder::Encoder;
 use crate::model::state::Named;
@@ -85,14 +85,8 @@ pub fn probe_features_augmented(
 fn probe_rows(e: &Engine, enc: &Encoder, count: usize, kind: ProbeFeatures, weights: &Named) -> Result<Vec<f32>> {
     let m = &enc.model;
     let (d, t) = (m.dim, enc.tokens());
-    let (w, b) = (weights.get("norm.weight"), weights.get("norm.bias"));
-    let (w, b) = w.zip(b).ok_or_else(|| Error::Checkpoint("no final norm weights".into()))?;
-    let ln = |row: &[f32]| -> Vec<f32> {
-        let mean = row.iter().sum::<f32>() / d as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-        let r = 1.0 / (var + m.ln_eps as f32).sqrt();
-        row.iter().enumerate().map(|(j, v)| (v - mean) * r * w[j] + b[j]).collect()
-    };
+    let norm = super::features::FinalNorm::of(weights, m.ln_eps)?;
+    let ln = |row: &[f32]| norm.apply(row);
     let mut out = Vec::new();
     match kind {
         ProbeFeatures::LastBlocksCls(n) => {

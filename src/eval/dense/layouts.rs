@@ -119,16 +119,8 @@ pub fn backbone_rows(
     let m = &b.model;
     let blocks = blocks.clamp(1, m.depth);
     let d = m.dim;
-    let (w, bias) =
-        b.weights.get("norm.weight").zip(b.weights.get("norm.bias")).ok_or_else(|| {
-            Error::Checkpoint("the backbone has no final norm weights (norm.weight, norm.bias)".into())
-        })?;
-    let norm = |row: &[f32]| -> Vec<f32> {
-        let mean = row.iter().sum::<f32>() / d as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-        let inv = 1.0 / (var + m.ln_eps as f32).sqrt();
-        row.iter().enumerate().map(|(j, v)| (v - mean) * inv * w[j] + bias[j]).collect()
-    };
+    let final_norm = crate::eval::features::FinalNorm::of(&b.weights, m.ln_eps)?;
+    let norm = |row: &[f32]| final_norm.apply(row);
     let side = match layout {
         Layout::Cell => CELL_SIDE,
         Layout::Scene => SCENE_SIDE,
