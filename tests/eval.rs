@@ -188,6 +188,9 @@ lambda = 0.0
 name = "adclr-query-temp"
 teacher_query_temp = 0.07
 warmup_teacher_query_temp_epochs = 0.01
+[[cells]]
+name = "adclr-seed-1"
+seeds = [1]
 "#,
         out = dir.join("out").display(),
         record = dir.join("record").display(),
@@ -195,7 +198,10 @@ warmup_teacher_query_temp_epochs = 0.01
     );
     std::fs::write(&grid, &text).unwrap();
     let r = ablate::ablate(&grid, 2, &|_| {}).unwrap();
-    assert_eq!((r.cells, r.runs, r.skipped, r.failed), (2, 4, 0, 0));
+    // A cell with its own seeds runs at those alone.
+    assert_eq!((r.cells, r.runs, r.skipped, r.failed), (3, 5, 0, 0));
+    assert!(dir.join("record/adclr-seed-1/seed-1/result.json").exists());
+    assert!(!dir.join("record/adclr-seed-1/seed-0").exists() && !dir.join("out/adclr-seed-1/seed-0").exists());
     let record = dir.join("record/adclr-query-temp/seed-1");
     for f in ["result.json", "metrics.jsonl", "config.toml", "backbone.safetensors"] {
         assert!(record.join(f).exists(), "{f} not recorded");
@@ -227,13 +233,13 @@ warmup_teacher_query_temp_epochs = 0.01
     // the grid runs on the recorded backbones.
     std::fs::remove_dir_all(dir.join("out")).unwrap();
     let again = ablate::ablate(&grid, 2, &|_| {}).unwrap();
-    assert_eq!((again.runs, again.skipped), (4, 4));
+    assert_eq!((again.runs, again.skipped), (5, 5));
     assert!(!dir.join("out/dino/seed-0/checkpoint.safetensors").exists(), "trained again");
     let probed =
         text.replace("[base]", "evaluate = [\"knn\", \"linear\"]\nlinear_epochs = 2\nlinear_views = 0\n[base]");
     std::fs::write(&grid, probed).unwrap();
     let probed = ablate::ablate(&grid, 1, &|_| {}).unwrap();
-    assert_eq!((probed.runs, probed.skipped, probed.failed), (4, 0, 0));
+    assert_eq!((probed.runs, probed.skipped, probed.failed), (5, 0, 0));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("record/dino/seed-1/result.json")).unwrap()).unwrap();
     assert!(v["linear_top1"].as_f64().is_some_and(|t| (0.0..=100.0).contains(&t)), "{v}");
@@ -245,6 +251,11 @@ warmup_teacher_query_temp_epochs = 0.01
         (text.replace("[base]", "[axes]\nlambda = [0.0]\n[base]"), "either [axes] or [[cells]]"),
         (text.replace("lambda = 0.0", "lambda = -1.0"), "--lambda"),
         (text.replace("seeds = [0, 1]", "seeds = [0, 0]"), "seed 0 is listed twice"),
+        (
+            text.replace("seeds = [1]", "seeds = [2]"),
+            "cell `adclr-seed-1`: seeds must be a list of some of the grid's seeds [0, 1]",
+        ),
+        (text.replace("seeds = [1]", "seeds = []"), "cell `adclr-seed-1`: seeds must be"),
         (text.replace("name = \"dino\"", "name = \"results.md\""), "would share `results.md`"),
     ] {
         std::fs::write(&grid, bad).unwrap();

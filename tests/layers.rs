@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Top-level modules by layer, bottom first.
 const LAYERS: [&[&str]; 10] = [
-    &["error", "fs", "rng", "dist", "spec", "reference", "figures", "Error", "Result"],
+    &["error", "fs", "rng", "dist", "spec", "reference", "figures", "tensorboard", "Error", "Result"],
     &["gpu"],
     &["ops"],
     &["model"],
@@ -19,7 +19,7 @@ const LAYERS: [&[&str]; 10] = [
 ];
 
 /// Modules that must build without a GPU.
-const GPU_FREE: [&str; 6] = ["error", "fs", "rng", "dist", "spec", "reference"];
+const GPU_FREE: [&str; 7] = ["error", "fs", "rng", "dist", "spec", "reference", "tensorboard"];
 
 fn layer(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))

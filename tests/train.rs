@@ -625,3 +625,95 @@ fn a_run_without_a_terminal_logs_plain_lines_and_records_what_it_ran() {
     assert!(last["knn_teacher_top1"].as_f64().is_some() && last["knn_floor_top1"].as_f64().is_some());
     assert!(!run_dir.join(adclr_wgpu::train::lock::LOCK).exists());
 }
+
+/// The default final k-NN is sized to the run: a 1-step run of batch 4 (4 images trained on)
+/// gets the smallest evaluation, 160 bank images and 40 queries, not the whole 2,000 + 500.
+#[test]
+fn a_short_run_ends_with_a_final_knn_its_own_size() {
+    let run_dir = temp("final-knn-auto").join("run");
+    let exe = env!("CARGO_BIN_EXE_adclr-wgpu");
+    let args = [
+        &["train"][..],
+        &common::SMALL_MODEL_FLAGS[..],
+        &["--queries", "2", "--batch", "4", "--max-steps", "1", "--out", run_dir.to_str().unwrap()],
+    ]
+    .concat();
+    let out = std::process::Command::new(exe).args(&args).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("a bank of 160 images from ")
+            && stderr.contains("40 queries from ")
+            && stderr.contains("sized to the run (--final-knn all: every image)"),
+        "{stderr}"
+    );
+    let metrics = std::fs::read_to_string(run_dir.join(run::METRICS)).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["final_knn"].as_bool(), last["knn_bank"].as_u64(), last["knn_queries"].as_u64()),
+        (Some(true), Some(160), Some(40))
+    );
+}
+
+/// The run's TensorBoard event files, read by TensorBoard's own reader
+/// (scripts/tensorboard-read.py), hold every number of metrics.jsonl at its step under its tag,
+/// across a stop and a resume, and the loss curve and attention map as images. Without the
+/// `tensorboard` Python package the check is skipped, unless ADCLR_EXPECT_TENSORBOARD is set
+/// (.ci/run sets it).
+#[test]
+fn tensorboard_reads_the_metrics_of_a_stopped_and_resumed_run() {
+    let run_dir = temp("tensorboard").join("run");
+    let dir = run_dir.to_str().unwrap();
+    let exe = env!("CARGO_BIN_EXE_adclr-wgpu");
+    let call = |extra: &[&str]| {
+        let out = std::process::Command::new(exe).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let more = ["--queries", "2", "--batch", "4", "--max-steps", "3", "--log-every", "1"];
+    let k = ["--eval-every", "2", "--eval-bank", "40", "--final-knn", "40", "--stop-after", "2", "--out", dir];
+    call(&[&["train"][..], &common::SMALL_MODEL_FLAGS[..], &more[..], &k[..]].concat());
+    call(&["train", "--resume", dir]);
+    let events = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .filter(|f| f.as_ref().unwrap().file_name().to_string_lossy().starts_with("events.out.tfevents."));
+    assert!(events.count() >= 2, "an event file per call");
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tensorboard-read.py");
+    let out = std::process::Command::new("python3").arg(&script).arg(&run_dir).output().unwrap();
+    if out.status.code() == Some(3) {
+        let expected = std::env::var_os("ADCLR_EXPECT_TENSORBOARD").is_some();
+        assert!(!expected, "ADCLR_EXPECT_TENSORBOARD is set: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("skipped: {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // metrics.jsonl's numbers by tag: (step, value) in the order written.
+    let metrics = std::fs::read_to_string(run_dir.join(run::METRICS)).unwrap();
+    let mut want: std::collections::BTreeMap<String, Vec<(u64, f64)>> = Default::default();
+    for line in metrics.lines() {
+        let (step, values) = adclr_wgpu::tensorboard::scalars_of(&serde_json::from_str(line).unwrap()).unwrap();
+        for (tag, v) in values {
+            want.entry(tag).or_default().push((step, v));
+        }
+    }
+    let scalars = read["scalars"].as_object().unwrap();
+    for tag in ["train/loss", "train/query_loss", "train/lr", "knn/teacher_top1", "knn/floor_top1"] {
+        assert!(want.contains_key(tag), "{tag} not in metrics.jsonl");
+    }
+    assert_eq!(scalars.keys().cloned().collect::<Vec<_>>(), want.keys().cloned().collect::<Vec<_>>());
+    for (tag, points) in &want {
+        let got: Vec<(u64, f64)> =
+            scalars[tag].as_array().unwrap().iter().map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap())).collect();
+        assert_eq!(got.len(), points.len(), "{tag}: {got:?} against {points:?}");
+        for ((gs, gv), (ws, wv)) in got.iter().zip(points) {
+            // Stored as f32.
+            assert!(gs == ws && (gv - wv).abs() <= 1e-6 * wv.abs().max(1.0), "{tag}: {got:?} against {points:?}");
+        }
+    }
+    assert_eq!(want["train/loss"].iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    for tag in ["figures/loss", "figures/attention_teacher"] {
+        let image = &read["images"][tag][0];
+        assert!(image[0] == 3 && image[1].as_u64() > Some(50) && image[2].as_u64() > Some(50), "{tag}: {read}");
+    }
+}

@@ -7,7 +7,8 @@
 //! floor), optional `seeds = [0, 1, 2]` (every cell trained once per seed, reported as mean +-
 //! standard deviation; default: the base seed once), `[base]` with any `train` settings (the
 //! budget: `max_steps`), and either `[axes]` with a list of values per setting (the cells are
-//! every combination) or `[[cells]]` tables, each a `name` and its settings; optional
+//! every combination) or `[[cells]]` tables, each a `name`, its settings and optionally its own
+//! `seeds` (some of the grid's: an arm run at fewer seeds than the rest); optional
 //! `reference = "NAME"`: the cell results.md takes seed-paired differences against; optional
 //! `record = "DIR"`: a folder to commit, where every finished (cell, seed) leaves its result,
 //! metrics and teacher backbone and is then never trained again (`record.rs`); optional
@@ -123,6 +124,8 @@ pub struct Cell {
     pub name: String,
     pub values: Vec<(String, String)>,
     pub config: TrainConfig,
+    /// The seeds of this cell when it runs at fewer than the grid's (`[[cells]]`'s `seeds`).
+    pub seeds: Option<Vec<u64>>,
 }
 
 fn value_text(v: &toml::Value) -> String {
@@ -180,7 +183,7 @@ pub fn cells(grid: &Grid, origin: &str) -> std::result::Result<Vec<Cell>, String
                     .join(",")
                     .replace(['/', ' ', '+'], "_")
             };
-            Ok(Cell { name, values, config })
+            Ok(Cell { name, values, config, seeds: None })
         })
         .collect()
 }
@@ -206,14 +209,43 @@ fn named_cells(grid: &Grid, origin: &str) -> std::result::Result<Vec<Cell>, Stri
         if out.iter().any(|c| c.name == name) {
             return Err(format!("{origin}: two cells are named `{name}`"));
         }
-        let settings: Vec<(String, toml::Value)> =
-            table.iter().filter(|(k, _)| *k != "name").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let seeds = cell_seeds(grid, &name, table.get("seeds"), origin)?;
+        let settings: Vec<(String, toml::Value)> = table
+            .iter()
+            .filter(|(k, _)| !["name", "seeds"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let config = cell_config(grid, &settings, origin)?;
         let text: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
         let shown = if text.is_empty() { "base".to_string() } else { text.join(", ") };
-        out.push(Cell { name, values: vec![("settings".into(), shown)], config });
+        out.push(Cell { name, values: vec![("settings".into(), shown)], config, seeds });
     }
     Ok(out)
+}
+
+/// A named cell's own `seeds`: a list drawn from the grid's `seeds`, in the grid's order.
+fn cell_seeds(
+    grid: &Grid,
+    name: &str,
+    value: Option<&toml::Value>,
+    origin: &str,
+) -> std::result::Result<Option<Vec<u64>>, String> {
+    let Some(value) = value else { return Ok(None) };
+    let wrong =
+        || format!("{origin}: cell `{name}`: seeds must be a list of some of the grid's seeds {:?}", grid.seeds);
+    let list = value.as_array().ok_or_else(wrong)?;
+    let mut seeds = Vec::new();
+    for v in list {
+        match v.as_integer().and_then(|i| u64::try_from(i).ok()) {
+            Some(s) if grid.seeds.contains(&s) && !seeds.contains(&s) => seeds.push(s),
+            _ => return Err(wrong()),
+        }
+    }
+    if seeds.is_empty() {
+        return Err(wrong());
+    }
+    // In the grid's order, so that units stay seed by seed.
+    Ok(Some(grid.seeds.iter().copied().filter(|s| seeds.contains(s)).collect()))
 }
 
 pub struct AblationReport {
@@ -245,6 +277,9 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
     let text = std::fs::read_to_string(grid_path).map_err(|e| Error::Data(format!("--grid {origin}: {e}")))?;
     let grid = with_recipe(toml::from_str(&text).map_err(|e| Error::Data(format!("{origin}: {e}")))?, grid_path)
         .map_err(Error::Data)?;
+    if let Some(s) = grid.seeds.iter().enumerate().find(|(i, s)| grid.seeds[..*i].contains(s)) {
+        return Err(Error::Data(format!("{origin}: seed {} is listed twice", s.1)));
+    }
     let cells = cells(&grid, &origin).map_err(Error::Data)?;
     // Two units in one folder would train into the same checkpoint at once.
     let mut seen: Vec<&str> = Vec::new();
@@ -253,9 +288,6 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
             return Err(Error::Data(format!("{origin}: two cells, or a cell and a report, would share `{}`", c.name)));
         }
         seen.push(&c.name);
-    }
-    if let Some(s) = grid.seeds.iter().enumerate().find(|(i, s)| grid.seeds[..*i].contains(s)) {
-        return Err(Error::Data(format!("{origin}: seed {} is listed twice", s.1)));
     }
     if let Some(r) = &grid.reference {
         if !cells.iter().any(|c| &c.name == r) {
@@ -273,21 +305,34 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
     for dir in std::iter::once(&out).chain(record.as_ref()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::Data(format!("{}: {e}", dir.display())))?;
     }
-    // (cell name, its axis values, its configuration, random-init floor)
-    let mut rows: Vec<(String, results::AxisValues, TrainConfig, bool)> =
-        cells.into_iter().map(|c| (c.name, c.values, c.config, false)).collect();
+    // (cell name, its axis values, its configuration, random-init floor, its seeds)
+    let mut rows: Vec<(String, results::AxisValues, TrainConfig, bool, Vec<u64>)> = cells
+        .into_iter()
+        .map(|c| {
+            let seeds = match (c.seeds, grid.seeds.is_empty()) {
+                (Some(own), _) => own,
+                (None, true) => vec![c.config.seed],
+                (None, false) => grid.seeds.clone(),
+            };
+            (c.name, c.values, c.config, false, seeds)
+        })
+        .collect();
     if grid.random_init {
         if let Some(first) = rows.first() {
-            rows.push(("random-init".into(), vec![("init".into(), "random".into())], first.2.clone(), true));
+            let seeds = if grid.seeds.is_empty() { vec![first.2.seed] } else { grid.seeds.clone() };
+            rows.push(("random-init".into(), vec![("init".into(), "random".into())], first.2.clone(), true, seeds));
         }
     }
-    let seeds_of = |config: &TrainConfig| if grid.seeds.is_empty() { vec![config.seed] } else { grid.seeds.clone() };
     // Seed by seed across the cells, so that the arms of a comparison finish together.
-    let most = rows.iter().map(|r| seeds_of(&r.2).len()).max().unwrap_or(0);
     let mut units = Vec::new();
-    for i in 0..most {
-        for (row, (name, _, config, random)) in rows.iter().enumerate() {
-            let Some(&seed) = seeds_of(config).get(i) else { continue };
+    for i in 0..grid.seeds.len().max(1) {
+        for (row, (name, _, config, random, seeds)) in rows.iter().enumerate() {
+            // Without grid seeds, one round: each cell at its own seed.
+            let seed = match grid.seeds.get(i) {
+                Some(s) if seeds.contains(s) => *s,
+                Some(_) => continue,
+                None => seeds[0],
+            };
             // One folder per cell, one sub-folder per seed when the grid lists seeds.
             let (sub, label) = match grid.seeds.is_empty() {
                 true => (PathBuf::from(name), name.clone()),
@@ -321,7 +366,7 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
         }
     }
     let report_rows: Vec<results::Row> =
-        rows.into_iter().zip(results).map(|((name, values, _, _), r)| (name, values, r)).collect();
+        rows.into_iter().zip(results).map(|((name, values, _, _, _), r)| (name, values, r)).collect();
     results::write_results(&out, record.as_deref(), &report_rows, grid.reference.as_deref())?;
     if let Some(e) = first_error {
         return Err(e);

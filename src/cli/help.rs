@@ -101,7 +101,7 @@ mod tests {
             }
         }
         for shown in
-            ["[default: 8]", "[default: 0.0005]", "[default: cls+patches+self]", "[default: 0.4 1]", "[default: all]"]
+            ["[default: 8]", "[default: 0.0005]", "[default: cls+patches+self]", "[default: 0.4 1]", "[default: auto]"]
         {
             assert!(text.contains(shown), "{shown} missing from\n{text}");
         }

@@ -1,14 +1,18 @@
 //! `adclr-wgpu train`: a new run or `--resume`, then the run's summary and k-NN with its floor.
 
 use super::train_args::TrainArgs;
+use crate::data::dataset::{Dataset, Split};
 use crate::dist::launch::{open_collective, Launch};
 use crate::error::{Error, Result};
 use crate::eval::features::Backbone;
 use crate::gpu::AdapterChoice;
 use crate::gpu::Engine;
-use crate::train::config::TrainConfig;
+use crate::tensorboard::EventWriter;
+use crate::train::config::{FinalKnn, TrainConfig};
 use crate::train::monitor::{with_floor, KnnMonitor};
-use crate::train::run::{train_ranks, write_loss_png, TrainOutcome, Verbosity, CHECKPOINT, CONFIG, INTERRUPTED};
+use crate::train::run::{
+    train_ranks, write_loss_png, TrainOutcome, Verbosity, CHECKPOINT, CONFIG, INTERRUPTED, LOSS_PNG,
+};
 use crate::train::run_dir::MetricsLog;
 use crate::train::schedule::plural;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -103,26 +107,69 @@ pub fn run(args: TrainArgs) -> Result<()> {
             steps(out.total_steps)
         );
     }
-    if let Err(e) = final_knn(&out, &tc) {
-        println!("k-NN skipped: {e}");
+    let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() };
+    let e = match Engine::open(&choice) {
+        Ok(e) => e,
+        Err(err) => {
+            println!("k-NN and TensorBoard figures skipped: {err}");
+            return Ok(());
+        }
+    };
+    if let Err(err) = final_knn(&e, &out, &tc) {
+        println!("k-NN skipped: {err}");
+    }
+    if let Err(err) = tensorboard_figures(&e, &out, &tc) {
+        println!("TensorBoard figures skipped: {err}");
     }
     Ok(())
 }
 
+/// Queries in the attention map TensorBoard shows at the end of a run (at most).
+const FIGURE_QUERIES: usize = 4;
+
+/// loss.png and the final teacher's attention map of the first test image, as images in a
+/// TensorBoard event file of the run directory at the last step.
+fn tensorboard_figures(e: &Engine, out: &TrainOutcome, tc: &TrainConfig) -> Result<()> {
+    let mut events = EventWriter::create(&out.run_dir)?;
+    let step = out.steps_done as u64;
+    if let Ok(png) = std::fs::read(out.run_dir.join(LOSS_PNG)) {
+        events.png("figures/loss", step, &png)?;
+    }
+    let teacher = Backbone::load(&out.run_dir.join(CHECKPOINT))?;
+    let images = Dataset::open(&tc.data, Split::Test).or_else(|_| Dataset::open(&tc.data, Split::Train));
+    let image = images.and_then(|d| d.image(0)).map_err(Error::Data)?;
+    let queries = tc.queries.min(FIGURE_QUERIES);
+    let figure = crate::eval::attention_map::render(e, &teacher, &image, queries, tc.seed, 96)?;
+    let mut png = Vec::new();
+    figure
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|err| Error::Data(format!("attention map: {err}")))?;
+    events.png("figures/attention_teacher", step, &png)
+}
+
 /// The k-NN of the trained teacher and of its random initialisation (`--final-knn`), with
 /// progress, printed, written to metrics.jsonl and drawn in loss.png.
-fn final_knn(out: &TrainOutcome, tc: &TrainConfig) -> Result<()> {
-    let Some(bank) = tc.final_knn_bank().map_err(Error::Data)? else { return Ok(()) };
+fn final_knn(e: &Engine, out: &TrainOutcome, tc: &TrainConfig) -> Result<()> {
+    let plan = tc.final_knn().map_err(Error::Data)?;
+    if plan == FinalKnn::Skip {
+        return Ok(());
+    }
     let trained = Backbone::load(&out.run_dir.join(CHECKPOINT))?;
-    let m = KnnMonitor::open(&tc.data, bank, &trained.model, &trained.norm, "--final-knn none")?;
-    let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() };
-    let e = Engine::open(&choice)?;
+    let m = KnnMonitor::open(&tc.data, 0, &trained.model, &trained.norm, "--final-knn none")?;
+    let (train_len, test_len) = m.split_sizes();
+    let Some((bank, queries)) = plan.sizes(out.total_steps * tc.batch, train_len, test_len) else { return Ok(()) };
+    let m = m.with_sizes(bank, queries);
     if m.bank_size() < 20 {
         eprintln!("warning: a bank of {} images is fewer than k = 20: every bank image votes", m.bank_size());
     }
     eprintln!(
-        "final k-NN (k 20) of the teacher and of its random initialisation: {} (--final-knn none skips it)",
-        m.describe()
+        "final k-NN (k 20) of the teacher and of its random initialisation: {}{} (--final-knn none skips it)",
+        m.describe(),
+        match plan {
+            FinalKnn::Auto if bank < train_len || queries < test_len =>
+                ", sized to the run (--final-knn all: every image)",
+            _ => "",
+        }
     );
     let bar = ProgressBar::new(2 * m.images() as u64);
     bar.set_style(
@@ -130,10 +177,10 @@ fn final_knn(out: &TrainOutcome, tc: &TrainConfig) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("trained teacher");
-    let r = m.evaluate_with(&e, trained.weights, &|done, _| bar.set_position(done as u64))?;
+    let r = m.evaluate_with(e, trained.weights, &|done, _| bar.set_position(done as u64))?;
     bar.set_message("random-init floor");
     let half = m.images() as u64;
-    let floor = m.floor_with(&e, tc.seed, &|done, _| bar.set_position(half + done as u64))?;
+    let floor = m.floor_with(e, tc.seed, &|done, _| bar.set_position(half + done as u64))?;
     bar.finish_and_clear();
     let line = serde_json::json!({
         "step": out.steps_done, "final_knn": true, "knn_teacher_top1": r.top1, "knn_floor_top1": floor.top1,

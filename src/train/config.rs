@@ -96,7 +96,7 @@ pub struct TrainConfig {
     pub workers: usize,
     /// Stop at the first unreadable image instead of skipping it.
     pub strict: bool,
-    /// The k-NN after the run: `none`, `all` or a bank size.
+    /// The k-NN after the run: `auto`, `none`, `all` or a bank size (`final_knn()` parses it).
     pub final_knn: String,
 }
 
@@ -158,7 +158,7 @@ impl Default for TrainConfig {
             micro_batch: 0,
             workers: 0,
             strict: false,
-            final_knn: "all".into(),
+            final_knn: "auto".into(),
         }
     }
 }
@@ -242,14 +242,17 @@ impl TrainConfig {
         }
     }
 
-    /// The bank of the k-NN after the run: None for `none`, Some(0) for `all`, else its size.
-    pub fn final_knn_bank(&self) -> Result<Option<usize>, String> {
+    /// The k-NN after the run, parsed.
+    pub fn final_knn(&self) -> Result<FinalKnn, String> {
         match self.final_knn.as_str() {
-            "none" => Ok(None),
-            "all" => Ok(Some(0)),
+            "auto" => Ok(FinalKnn::Auto),
+            "none" => Ok(FinalKnn::Skip),
+            "all" => Ok(FinalKnn::All),
             n => match n.parse::<usize>() {
-                Ok(size) if size > 0 => Ok(Some(size)),
-                _ => Err(format!("--final-knn `{n}`: use none, all or a bank size (a number of training images > 0)")),
+                Ok(size) if size > 0 => Ok(FinalKnn::Bank(size)),
+                _ => Err(format!(
+                    "--final-knn `{n}`: use auto, none, all or a bank size (a number of training images > 0)"
+                )),
             },
         }
     }
@@ -339,7 +342,7 @@ impl TrainConfig {
                 return Err(format!("{flag} {min} {max} must satisfy 0 < MIN <= MAX <= 1"));
             }
         }
-        self.final_knn_bank()?;
+        self.final_knn()?;
         self.separate_query_views()?;
         self.precision()?;
         if self.log_every == 0 {
@@ -366,9 +369,63 @@ pub const MAX_LR: f64 = 1e30;
 /// Most passes over the data a run may ask for (larger step counts overflow the schedules).
 pub const MAX_EPOCHS: usize = 1_000_000;
 
+/// The k-NN that ends a run (`--final-knn`), beside the floor of the run's own initialisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalKnn {
+    /// `none`.
+    Skip,
+    /// `auto` (the default): sized to the run, so that evaluation never dwarfs training.
+    Auto,
+    /// `all`: the whole training split as bank, every test image a query.
+    All,
+    /// N: a bank of N training images (evenly spaced), every test image a query.
+    Bank(usize),
+}
+
+/// Images `auto` encodes per evaluation at the least (a bank of 160, 40 queries): enough for
+/// k = 20 to vote, a minute or two for a 224-px ViT-S on a CPU.
+pub const FINAL_KNN_AUTO_MIN_IMAGES: usize = 200;
+
+impl FinalKnn {
+    /// (bank, queries) for splits of `train_len` and `test_len` images after a run that trained
+    /// on `trained_images` images (steps x batch); None for `none`. `auto` lets each of its two
+    /// evaluations (trained teacher and floor) encode as many images as the run trained on, at
+    /// least FINAL_KNN_AUTO_MIN_IMAGES, four in the bank for one query: one teacher forward per
+    /// training image, a small share of a step's cost (two teacher views, the student's views
+    /// forward and backward).
+    pub fn sizes(self, trained_images: usize, train_len: usize, test_len: usize) -> Option<(usize, usize)> {
+        match self {
+            FinalKnn::Skip => None,
+            FinalKnn::All => Some((train_len, test_len)),
+            FinalKnn::Bank(n) => Some((n.min(train_len), test_len)),
+            FinalKnn::Auto => {
+                let images = trained_images.max(FINAL_KNN_AUTO_MIN_IMAGES);
+                Some(((images - images / 5).min(train_len), (images / 5).max(1).min(test_len)))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_final_knn_is_sized_to_the_run_unless_asked_otherwise() {
+        let parse = |s: &str| TrainConfig { final_knn: s.into(), ..TrainConfig::default() }.final_knn().unwrap();
+        assert_eq!(TrainConfig::default().final_knn().unwrap(), FinalKnn::Auto);
+        assert_eq!(parse("none").sizes(10, 2000, 500), None);
+        assert_eq!(parse("all").sizes(10, 2000, 500), Some((2000, 500)));
+        assert_eq!(parse("300").sizes(10, 2000, 500), Some((300, 500)));
+        assert_eq!(parse("5000").sizes(10, 2000, 500), Some((2000, 500)));
+        // A 1-step run of batch 8 gets the smallest evaluation: 160 + 40 images.
+        assert_eq!(FinalKnn::Auto.sizes(8, 60_000, 10_000), Some((160, 40)));
+        // The smoke run (24 steps of 32): as many images as it trained on, 4 in the bank to 1 query.
+        assert_eq!(FinalKnn::Auto.sizes(768, 2000, 500), Some((615, 153)));
+        // A run that trained on more images than the splits hold evaluates on all of them.
+        assert_eq!(FinalKnn::Auto.sizes(1000 * 64, 60_000, 10_000), Some((51_200, 10_000)));
+        assert_eq!(FinalKnn::Auto.sizes(2500 * 64, 60_000, 10_000), Some((60_000, 10_000)));
+    }
 
     #[test]
     fn defaults_are_valid_and_round_trip_through_toml() {

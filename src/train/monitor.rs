@@ -1,6 +1,6 @@
 //! k-NN of the teacher and the student while training (`--eval-every`): DINO's weighted k-NN
 //! (k 20, T 0.07) with a bank of `--eval-bank` training images spread evenly over the split and
-//! every test image as a query; the random-init floor (the run's own initial weights) is
+//! every test image as a query (or an evenly spaced part of them: `with_sizes`); the random-init floor (the run's own initial weights) is
 //! measured the same way, so every figure has its floor beside it.
 
 use crate::data::dataset::{Dataset, Split};
@@ -19,7 +19,10 @@ const BATCH: usize = 64;
 pub struct KnnMonitor {
     train: Dataset,
     test: Dataset,
+    /// Training images in the bank (indices into `train`).
     bank: Vec<usize>,
+    /// Test images queried (indices into `test`): all of them unless `with_queries` says less.
+    queries: Vec<usize>,
     model: ModelConfig,
     norm: Normalization,
 }
@@ -36,7 +39,21 @@ impl KnnMonitor {
             )));
         }
         let bank = evenly_spaced(train.len(), bank);
-        Ok(Self { train, test, bank, model: model.clone(), norm: norm.clone() })
+        let queries = (0..test.len()).collect();
+        Ok(Self { train, test, bank, queries, model: model.clone(), norm: norm.clone() })
+    }
+
+    /// The same evaluation with a bank of `bank` training images and `queries` test images,
+    /// each evenly spaced over its split (0: all).
+    pub fn with_sizes(mut self, bank: usize, queries: usize) -> Self {
+        self.bank = evenly_spaced(self.train.len(), bank);
+        self.queries = evenly_spaced(self.test.len(), queries);
+        self
+    }
+
+    /// Images in the (train, test) splits.
+    pub fn split_sizes(&self) -> (usize, usize) {
+        (self.train.len(), self.test.len())
     }
 
     /// "a bank of 2,000 images of X, 500 queries of Y": the images an evaluation encodes.
@@ -45,7 +62,7 @@ impl KnnMonitor {
             "a bank of {} from {}, {} from {}",
             plural(self.bank.len(), "image"),
             self.train.origin,
-            plural(self.test.len(), "query"),
+            plural(self.queries.len(), "query"),
             self.test.origin
         )
     }
@@ -57,7 +74,7 @@ impl KnnMonitor {
 
     /// Images one evaluation encodes (bank and queries), the total of its progress.
     pub fn images(&self) -> usize {
-        self.bank.len() + self.test.len()
+        self.bank.len() + self.queries.len()
     }
 
     /// k-NN of backbone weights (student or teacher, by timm name).
@@ -81,9 +98,8 @@ impl KnnMonitor {
         let total = self.images();
         let in_bank = |done: usize, _: usize| progress(done, total);
         let bank: DatasetFeatures = features_of_async(e, &b, &self.train, &self.bank, BATCH, &in_bank).await?;
-        let all: Vec<usize> = (0..self.test.len()).collect();
         let in_queries = |done: usize, _: usize| progress(self.bank.len() + done, total);
-        let queries = features_of_async(e, &b, &self.test, &all, BATCH, &in_queries).await?;
+        let queries = features_of_async(e, &b, &self.test, &self.queries, BATCH, &in_queries).await?;
         knn::evaluate_async(e, bank.features, &bank.labels, queries.features, &queries.labels, bank.dim, 20, 0.07).await
     }
 

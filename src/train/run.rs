@@ -680,7 +680,11 @@ pub fn train_ranks(
     };
     let mut pre = Prefetcher::start(maker, Arc::new(ds), first, plan.total_steps, workers);
     let bar = progress_bar(verbosity, plan.total_steps, first);
-    let mut metrics = if root { Some(MetricsLog::open(&run_dir)?) } else { None };
+    let mut metrics = match (root, resume.is_some()) {
+        (false, _) => None,
+        (true, false) => Some(MetricsLog::open(&run_dir)?),
+        (true, true) => Some(MetricsLog::open_resumed(&run_dir, first)?),
+    };
     let saved_step = Cell::new(resume.map(|_| step.step));
     let total_steps = plan.total_steps;
     let saver = Saver { e: &e, tc: &tc, cfg: &global, norm: &norm, total_steps, run_dir: &run_dir, coll, saved_step };

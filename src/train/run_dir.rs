@@ -1,6 +1,6 @@
 //! A run directory opened for training: its settings (given, or the directory's own on
 //! `--resume`), the lock, the clean-up of a killed writer's leftovers, the checks of a resumed
-//! state against the settings, and the metrics log.
+//! state against the settings, and the metrics log (with its TensorBoard events).
 
 use super::config::TrainConfig;
 use super::lock::RunLock;
@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::fs::{remove_stale_temporaries, write_atomic};
 use crate::model::state::TrainingState;
 use crate::spec::config::AdclrConfig;
+use crate::tensorboard::{scalars_of, EventWriter};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -80,20 +81,39 @@ pub fn resumed_state(path: &Path, cfg: &AdclrConfig, tc: &TrainConfig, r: Resume
     Ok(loaded.state)
 }
 
-/// metrics.jsonl, appended one JSON object per line.
+/// metrics.jsonl, appended one JSON object per line, and beside it a TensorBoard event file
+/// (one per call) with every number of every line under its tag (`tensorboard::tag_of`).
 pub struct MetricsLog {
     file: std::fs::File,
     path: PathBuf,
+    events: EventWriter,
 }
 
 impl MetricsLog {
     pub fn open(run_dir: &Path) -> Result<Self> {
         let path = run_dir.join(METRICS);
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_err(&path, e))?;
-        Ok(Self { file, path })
+        Ok(Self { file, path, events: EventWriter::create(run_dir)? })
+    }
+
+    /// As `open` for a run resumed after `steps_done` steps: TensorBoard forgets the later
+    /// steps an earlier event file holds, as metrics.jsonl was cut back to them.
+    pub fn open_resumed(run_dir: &Path, steps_done: usize) -> Result<Self> {
+        let mut log = Self::open(run_dir)?;
+        log.events.restart_at(steps_done as u64 + 1)?;
+        Ok(log)
     }
 
     pub fn write(&mut self, line: &serde_json::Value) -> Result<()> {
-        writeln!(self.file, "{line}").map_err(|e| io_err(&self.path, e))
+        writeln!(self.file, "{line}").map_err(|e| io_err(&self.path, e))?;
+        match scalars_of(line) {
+            Some((step, values)) => self.events.scalars(step, &values),
+            None => Ok(()),
+        }
+    }
+
+    /// The event file, for figures (`EventWriter::png`).
+    pub fn events(&mut self) -> &mut EventWriter {
+        &mut self.events
     }
 }
