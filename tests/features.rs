@@ -166,3 +166,52 @@ fn features_of_an_empty_folder_is_a_clear_error() {
     assert!(!adclr_wgpu::eval::folder_features::names_path(&out).exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `embed`: a PNG of two maps (the checkpoint and its random initialisation) and a CSV with a
+/// row per test image and map, in the order of the evenly spaced test images, with their labels.
+#[test]
+fn embed_writes_a_map_and_its_points_for_a_checkpoint_and_its_floor() {
+    use adclr_wgpu::data::dataset::{Dataset, Split};
+    let e = engine();
+    let dir = std::env::temp_dir().join(format!("adclr-embed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = tiny();
+    let step = AdclrStep::new(e, &c, 4).unwrap();
+    let ck = dir.join("ck.safetensors");
+    checkpoint::save_training(&ck, &c.model, &Normalization::IMAGENET, &[], &step.state(e, 0).unwrap()).unwrap();
+    let exe = env!("CARGO_BIN_EXE_adclr-wgpu");
+    let map = dir.join("map.png");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["embed", "--checkpoint", ck.to_str().unwrap(), "--out", map.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        std::process::Command::new(exe).args(&args).output().unwrap()
+    };
+    let out = run(&["--images", "50"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("10-NN in the 2-D map: trained "), "{stdout}");
+    let png = image::open(&map).unwrap();
+    assert!(png.width() > 1000 && png.height() > 500, "{}x{}", png.width(), png.height());
+    let csv = std::fs::read_to_string(dir.join("map.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "map,image,label,class,x,y");
+    assert_eq!(lines.len(), 1 + 2 * 50);
+    let test = Dataset::open("embedded", Split::Test).unwrap();
+    let labels = test.labels.clone().unwrap();
+    for (n, line) in lines[1..].iter().enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[0], if n < 50 { "trained" } else { "random-init" });
+        let image: usize = f[1].parse().unwrap();
+        assert_eq!(image, (n % 50) * test.len() / 50, "evenly spaced");
+        assert_eq!(f[2].parse::<usize>().unwrap(), labels[image]);
+        assert!(f[4].parse::<f64>().unwrap().is_finite() && f[5].parse::<f64>().unwrap().is_finite());
+    }
+    // A dataset without a labelled test split is refused, naming it.
+    let folder = dir.join("unlabelled");
+    std::fs::create_dir_all(&folder).unwrap();
+    image::RgbImage::new(8, 8).save(folder.join("x.png")).unwrap();
+    let out = run(&["--data", folder.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("unlabelled"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -627,7 +627,7 @@ fn a_run_without_a_terminal_logs_plain_lines_and_records_what_it_ran() {
 }
 
 /// The default final k-NN is sized to the run: a 1-step run of batch 4 (4 images trained on)
-/// gets the smallest evaluation, 160 bank images and 40 queries, not the whole 2,000 + 500.
+/// gets the smallest evaluation, 80 bank images and 20 queries, not the whole 2,000 + 500.
 #[test]
 fn a_short_run_ends_with_a_final_knn_its_own_size() {
     let run_dir = temp("final-knn-auto").join("run");
@@ -642,8 +642,8 @@ fn a_short_run_ends_with_a_final_knn_its_own_size() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("a bank of 160 images from ")
-            && stderr.contains("40 queries from ")
+        stderr.contains("a bank of 80 images from ")
+            && stderr.contains("20 queries from ")
             && stderr.contains("sized to the run (--final-knn all: every image)"),
         "{stderr}"
     );
@@ -651,7 +651,7 @@ fn a_short_run_ends_with_a_final_knn_its_own_size() {
     let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
     assert_eq!(
         (last["final_knn"].as_bool(), last["knn_bank"].as_u64(), last["knn_queries"].as_u64()),
-        (Some(true), Some(160), Some(40))
+        (Some(true), Some(80), Some(20))
     );
 }
 

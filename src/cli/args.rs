@@ -99,6 +99,30 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// A 2-D map (PCA) of the teacher's CLS features of a labelled test split, coloured by
+    /// class, beside the same map of the random initialisation the run started from: a PNG and
+    /// a CSV of the points (OUT with .csv).
+    Embed {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// A training checkpoint or an exported backbone.
+        #[arg(long)]
+        checkpoint: std::path::PathBuf,
+        /// The labelled dataset whose test split is drawn [default: the run's own (config.toml
+        /// beside the checkpoint), else the embedded subset]
+        #[arg(long)]
+        data: Option<String>,
+        /// Test images drawn, evenly spaced over the split (0: all).
+        #[arg(long, default_value_t = 2000)]
+        images: usize,
+        /// The PNG written; the CSV of coordinates goes beside it with the extension .csv.
+        #[arg(long, default_value = "embed.png")]
+        out: std::path::PathBuf,
+        /// Seed of the random initialisation drawn beside it [default: the run's own
+        /// (config.toml beside the checkpoint), else 0]
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Teacher CLS features of every image in a folder, as safetensors `features` [n, D].
     Features {
         #[command(flatten)]

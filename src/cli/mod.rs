@@ -4,6 +4,7 @@ pub mod ablate;
 pub mod args;
 pub mod attention;
 pub mod bench;
+pub mod embed;
 pub mod eval;
 pub mod export;
 pub mod features;
@@ -50,6 +51,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(b) => bench::run(b),
         Command::Plan(p) => plan::run(p),
         Command::Export { checkpoint, out } => export::run(checkpoint, out),
+        Command::Embed { device, checkpoint, data, images, out, seed } => {
+            embed::run(device, embed::EmbedArgs { checkpoint, data, images, out, seed })
+        }
         Command::Features { device, checkpoint, images, out, batch, patches, side } => {
             features::run(device, checkpoint, images, out, (batch, patches, side))
         }

@@ -176,7 +176,7 @@ pub struct TrainArgs {
     pub eval_bank: Option<usize>,
     /// The k-NN of the teacher after the run, beside the random-init floor, written to
     /// metrics.jsonl and loss.png: `auto` (the default: sized to the run, as many images as it
-    /// trained on, at least 200), `none`, `all` (every training image in the bank, every test
+    /// trained on, at least 100), `none`, `all` (every training image in the bank, every test
     /// image a query) or N (a bank of N training images, evenly spaced).
     #[arg(help_heading = "Evaluation", long)]
     pub final_knn: Option<String>,

@@ -3,6 +3,7 @@
 pub mod attention_map;
 pub mod checkpoint_knn;
 pub mod dense;
+pub mod embedding;
 pub mod features;
 pub mod folder_features;
 pub mod knn;

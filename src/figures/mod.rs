@@ -1,11 +1,13 @@
 //! Figures as PNG bytes, drawn with plotters into an RGB buffer and labelled with the embedded
 //! DejaVu Sans (`assets/fonts`), so no system font or display is needed: the training curves
-//! (`curves`), the ablation bar chart (`bars`) and the titles around the attention grid (`grid`).
+//! (`curves`), the ablation bar chart (`bars`), the titles around the attention grid (`grid`) and
+//! the 2-D feature maps of `embed` (`scatter`).
 //! Legends are drawn by hand (`legend`) in strips beside or above the charts, never over the data.
 
 pub mod bars;
 pub mod curves;
 pub mod grid;
+pub mod scatter;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
