@@ -65,3 +65,38 @@ fn bad_settings_are_named_before_any_device_opens() {
     let msg = Settings::from_json(r#"{"steps": 3, "learning_rate": 1}"#).unwrap_err().to_string();
     assert!(msg.contains("learning_rate"), "{msg}");
 }
+
+/// The session (`KernelSet::Rule`) makes the choice `train` makes for the same settings on a
+/// machine without kernel variables or a tuning file (`KernelChoice::for_adapter_at`, which
+/// `train` calls with the run's precision), and the settings' precision reaches it.
+#[test]
+fn the_session_chooses_as_train_does_and_honours_precision() {
+    use adclr_wgpu::gpu::{context::GpuContext, KernelChoice, Precision};
+    let kernel_variables = ["ADCLR_MATMUL", "ADCLR_ROWS", "ADCLR_ATTENTION", "ADCLR_PRECISION"];
+    let set: Vec<&str> = kernel_variables.iter().copied().filter(|v| std::env::var_os(v).is_some()).collect();
+    assert!(set.is_empty(), "unset {set:?}: this test compares the choices without them");
+    let mut settings = Settings::small_test();
+    settings.kernels = KernelSet::Rule;
+    for precision in [None, Some("f32"), Some("f16-mixed")] {
+        settings.train.precision = precision.map(String::from);
+        let asked = settings.train.precision().unwrap();
+        let ctx = GpuContext::open(&settings.adapter_choice()).unwrap();
+        let by_train = KernelChoice::for_adapter_at(&ctx, None, asked);
+        match (pollster::block_on(Trainer::open(settings.clone())), by_train) {
+            (Ok(t), Ok((want, _))) => {
+                assert_eq!(t.engine.choice, want, "precision {precision:?}");
+                assert_eq!(t.engine.choice.precision, asked.unwrap_or(Precision::F32));
+            }
+            // A device without f16: both refuse, naming it.
+            (Err(e), Err(want)) => {
+                assert_eq!(precision, Some("f16-mixed"));
+                assert!(e.to_string().contains("--precision f16-mixed needs"), "{e}");
+                assert_eq!(e.to_string(), format!("{want}"));
+            }
+            (got, want) => panic!("precision {precision:?}: the session {:?}, train {want:?}", got.err()),
+        }
+    }
+    settings.kernels = KernelSet::Portable;
+    let msg = pollster::block_on(Trainer::open(settings)).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains("the portable kernels are f32"), "{msg}");
+}

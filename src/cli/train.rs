@@ -108,7 +108,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() };
-    let e = match Engine::open(&choice) {
+    // The run's precision, as the k-NN during the run (tuning and kernel variables as `train`'s).
+    let e = match Engine::open_at(&choice, tc.precision().map_err(Error::Data)?) {
         Ok(e) => e,
         Err(err) => {
             println!("k-NN and TensorBoard figures skipped: {err}");

@@ -336,11 +336,27 @@ impl KernelChoice {
         tuned: Option<KernelChoice>,
         precision: Option<Precision>,
     ) -> Result<(Self, ChoiceSources)> {
+        Self::decide(ctx, tuned, precision, Overrides::Environment)
+    }
+
+    /// The rule's kernels at the precision asked for, as `for_adapter_at` makes them with no
+    /// environment variable and no tuning: what a browser session runs (`train::session`), and
+    /// so the same choice `train` makes for the same settings on a clean machine.
+    pub fn rule_at(ctx: &GpuContext, precision: Option<Precision>) -> Result<(Self, ChoiceSources)> {
+        Self::decide(ctx, None, precision, Overrides::None)
+    }
+
+    fn decide(
+        ctx: &GpuContext,
+        tuned: Option<KernelChoice>,
+        precision: Option<Precision>,
+        overrides: Overrides,
+    ) -> Result<(Self, ChoiceSources)> {
         let rule = Self::rule(ctx);
         let tuned = tuned.filter(|t| t.check(ctx).is_ok());
-        let (mut matmul, m) = pick(ctx, tuned.map(|t| t.matmul), rule.matmul)?;
+        let (mut matmul, m) = pick(ctx, tuned.map(|t| t.matmul), rule.matmul, overrides)?;
         let (precision, p) = match precision {
-            None => pick(ctx, None, rule.precision)?,
+            None => pick(ctx, None, rule.precision, overrides)?,
             Some(asked) => match asked.missing_on(ctx) {
                 Some(missing) => {
                     return Err(Error::Gpu(format!(
@@ -355,8 +371,8 @@ impl KernelChoice {
         if precision == Precision::F16Mixed && m == ChoiceSource::Default && gpu && !ctx.coop_sizes.is_empty() {
             matmul = MatmulKernel::Coop;
         }
-        let (rows, r) = pick(ctx, tuned.map(|t| t.rows), rule.rows)?;
-        let (mut attention, a) = pick(ctx, tuned.map(|t| t.attention), rule.attention)?;
+        let (rows, r) = pick(ctx, tuned.map(|t| t.rows), rule.rows, overrides)?;
+        let (mut attention, a) = pick(ctx, tuned.map(|t| t.attention), rule.attention, overrides)?;
         if precision == Precision::F16Mixed && a == ChoiceSource::Default && gpu && coop_attention_size(ctx).is_some() {
             attention = AttentionKernel::Coop;
         }
@@ -387,9 +403,20 @@ impl KernelChoice {
     }
 }
 
-/// A family's variant: its environment variable, else the tuned one, else the rule's.
-fn pick<F: Family>(ctx: &GpuContext, tuned: Option<F>, rule: F) -> Result<(F, ChoiceSource)> {
-    let value = std::env::var(F::VARIABLE).unwrap_or_default();
+/// Whether a family's environment variable may choose its variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overrides {
+    Environment,
+    None,
+}
+
+/// A family's variant: its environment variable (with `Overrides::Environment`), else the
+/// tuned one, else the rule's.
+fn pick<F: Family>(ctx: &GpuContext, tuned: Option<F>, rule: F, overrides: Overrides) -> Result<(F, ChoiceSource)> {
+    let value = match overrides {
+        Overrides::Environment => std::env::var(F::VARIABLE).unwrap_or_default(),
+        Overrides::None => String::new(),
+    };
     if value.is_empty() {
         return Ok(match tuned {
             Some(t) => (t, ChoiceSource::Tuned),

@@ -58,12 +58,13 @@ impl Engine {
         Self::with_choice_async(ctx, kernels, ChoiceSources::all(ChoiceSource::Explicit)).await
     }
 
-    /// Opens a device with the built-in rule's kernels for its adapter (`KernelChoice::rule`),
-    /// as a future: what a browser awaits (no environment variables, no tuning cache).
-    pub async fn open_by_rule_async(choice: &AdapterChoice) -> Result<Self> {
+    /// Opens a device with the built-in rule's kernels for its adapter at `precision`
+    /// (`KernelChoice::rule_at`: None is f32), as a future: what a browser awaits (no
+    /// environment variables, no tuning cache).
+    pub async fn open_by_rule_async(choice: &AdapterChoice, precision: Option<Precision>) -> Result<Self> {
         let ctx = GpuContext::open_async(choice).await?;
-        let kernels = KernelChoice::rule(&ctx);
-        Self::with_choice_async(ctx, kernels, ChoiceSources::all(ChoiceSource::Default)).await
+        let (kernels, sources) = KernelChoice::rule_at(&ctx, precision)?;
+        Self::with_choice_async(ctx, kernels, sources).await
     }
 
     fn with_choice(ctx: GpuContext, choice: KernelChoice, sources: ChoiceSources) -> Result<Self> {

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::eval::attention_map::cls_mean_tile_async;
 use crate::eval::features::Backbone;
 use crate::gpu::context::DeviceLimits;
-use crate::gpu::{AdapterChoice, Engine, KernelChoice};
+use crate::gpu::choice::Family;
+use crate::gpu::{AdapterChoice, Engine, KernelChoice, Precision};
 use crate::model::step::{AdclrStep, Flat};
 use crate::spec::config::AdclrConfig;
 use serde::{Deserialize, Serialize};
@@ -24,8 +25,8 @@ use std::rc::Rc;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KernelSet {
-    /// The built-in rule for the adapter (`KernelChoice::rule`), as `adclr-wgpu train` picks
-    /// without a tuning file.
+    /// The built-in rule for the adapter at the settings' precision (`KernelChoice::rule_at`),
+    /// as `adclr-wgpu train` picks without a tuning file or kernel variables.
     #[default]
     Rule,
     /// `KernelChoice::PORTABLE` on every device: no optional feature, so a browser and a
@@ -196,9 +197,19 @@ impl Trainer {
     pub async fn open(settings: Settings) -> Result<Self> {
         let run = Resolved::of(&settings)?;
         let choice = settings.adapter_choice();
-        let engine = match settings.kernels {
-            KernelSet::Rule => Engine::open_by_rule_async(&choice).await?,
-            KernelSet::Portable => Engine::open_with_choice_async(&choice, KernelChoice::PORTABLE).await?,
+        // The settings' precision, as `train` honours it (the portable kernels are f32 only).
+        let precision = settings.train.precision().map_err(Error::Data)?;
+        let engine = match (settings.kernels, precision) {
+            (KernelSet::Rule, _) => Engine::open_by_rule_async(&choice, precision).await?,
+            (KernelSet::Portable, None | Some(Precision::F32)) => {
+                Engine::open_with_choice_async(&choice, KernelChoice::PORTABLE).await?
+            }
+            (KernelSet::Portable, Some(p)) => {
+                return Err(Error::Data(format!(
+                    "precision {}: the portable kernels are f32; use the rule's kernels (kernels = \"rule\")",
+                    p.name()
+                )))
+            }
         };
         Self::build(Rc::new(engine), settings, run).await
     }
@@ -212,6 +223,14 @@ impl Trainer {
             return Err(Error::Gpu(format!(
                 "the engine was opened with {:?} limits, the settings ask for {limits:?}",
                 engine.ctx.limits_choice
+            )));
+        }
+        let precision = settings.train.precision().map_err(Error::Data)?.unwrap_or(Precision::F32);
+        if engine.choice.precision != precision {
+            return Err(Error::Gpu(format!(
+                "the engine computes in {}, the settings ask for {}",
+                engine.choice.precision.name(),
+                precision.name()
             )));
         }
         if settings.kernels == KernelSet::Portable && engine.choice != KernelChoice::PORTABLE {
