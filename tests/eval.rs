@@ -180,7 +180,7 @@ fn named_cells_run_two_at_once_and_their_record_stands_for_them() {
         r#"out = "{out}"
 record = "{record}"
 seeds = [0, 1]
-reference = "dino"
+reference = ["dino", "adclr-query-temp"]
 {TINY_BASE}[[cells]]
 name = "dino"
 lambda = 0.0
@@ -228,6 +228,9 @@ seeds = [1]
     let md = std::fs::read_to_string(dir.join("record/results.md")).unwrap();
     let row = md.lines().rfind(|l| l.starts_with("| adclr-query-temp |")).unwrap();
     assert!(md.contains("## Against `dino`, seed-paired"), "{md}");
+    // A second reference, a second section: the query-temperature cell against itself is left out.
+    let second = md.split("## Against `adclr-query-temp`, seed-paired").nth(1).unwrap_or_else(|| panic!("{md}"));
+    assert!(second.contains("| dino |") && !second.contains("| adclr-query-temp |"), "{second}");
     assert!(row.contains(&format!("0: {:+.2}, 1: {:+.2}", diff(0), diff(1))), "{row}");
     // A fresh clone: no run folder, only the record. Nothing trains; the linear probe added to
     // the grid runs on the recorded backbones.
@@ -247,7 +250,7 @@ seeds = [1]
     for (bad, says) in [
         (text.replace("name = \"dino\"", "name = \"a/b\""), "cell name `a/b`"),
         (text.replace("name = \"adclr-query-temp\"", "name = \"dino\""), "two cells are named `dino`"),
-        (text.replace("reference = \"dino\"", "reference = \"dna\""), "reference `dna` is not a cell"),
+        (text.replace("reference = [\"dino\", ", "reference = [\"dna\", "), "reference `dna` is not a cell"),
         (text.replace("[base]", "[axes]\nlambda = [0.0]\n[base]"), "either [axes] or [[cells]]"),
         (text.replace("lambda = 0.0", "lambda = -1.0"), "--lambda"),
         (text.replace("seeds = [0, 1]", "seeds = [0, 0]"), "seed 0 is listed twice"),

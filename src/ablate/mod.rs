@@ -9,7 +9,8 @@
 //! budget: `max_steps`), and either `[axes]` with a list of values per setting (the cells are
 //! every combination) or `[[cells]]` tables, each a `name`, its settings and optionally its own
 //! `seeds` (some of the grid's: an arm run at fewer seeds than the rest); optional
-//! `reference = "NAME"`: the cell results.md takes seed-paired differences against; optional
+//! `reference = "NAME"` (or a list of names): the cells results.md takes seed-paired differences
+//! against, a section each; optional
 //! `record = "DIR"`: a folder to commit, where every finished (cell, seed) leaves its result,
 //! metrics and teacher backbone and is then never trained again (`record.rs`); optional
 //! `evaluate = ["knn", "linear", "dense"]` (default k-NN alone): the evaluations of every cell.
@@ -49,9 +50,9 @@ pub struct Grid {
     /// settings it changes from `[base]`.
     #[serde(default)]
     pub cells: Vec<toml::Table>,
-    /// The cell results.md compares every other cell with, seed by seed.
+    /// The cell (or cells: a list) results.md compares every other cell with, seed by seed.
     #[serde(default)]
-    pub reference: Option<String>,
+    pub reference: Option<References>,
     /// A folder to commit (relative to the working directory, as `out`): each finished (cell,
     /// seed) is recorded there and not trained again.
     #[serde(default)]
@@ -66,6 +67,24 @@ pub struct Grid {
     pub linear_epochs: usize,
     #[serde(default = "default_linear_views")]
     pub linear_views: usize,
+}
+
+/// `reference = "CELL"` or `reference = ["CELL", ...]`: one seed-paired section of results.md
+/// per cell named.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum References {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl References {
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            References::One(name) => vec![name.clone()],
+            References::Many(names) => names.clone(),
+        }
+    }
 }
 
 fn default_linear_epochs() -> usize {
@@ -289,7 +308,8 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
         }
         seen.push(&c.name);
     }
-    if let Some(r) = &grid.reference {
+    let references = grid.reference.as_ref().map(References::names).unwrap_or_default();
+    for r in &references {
         if !cells.iter().any(|c| &c.name == r) {
             let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
             return Err(Error::Data(format!("{origin}: reference `{r}` is not a cell ({})", names.join(", "))));
@@ -367,7 +387,7 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
     }
     let report_rows: Vec<results::Row> =
         rows.into_iter().zip(results).map(|((name, values, _, _, _), r)| (name, values, r)).collect();
-    results::write_results(&out, record.as_deref(), &report_rows, grid.reference.as_deref())?;
+    results::write_results(&out, record.as_deref(), &report_rows, &references)?;
     if let Some(e) = first_error {
         return Err(e);
     }

@@ -84,7 +84,7 @@ fn paired_section(rows: &[Row], against: &str, title: &str) -> Option<String> {
 }
 
 /// Writes results.md and results.png into `out`, and results.md into the record when there is one.
-pub fn write_results(out: &Path, record: Option<&Path>, rows: &[Row], reference: Option<&str>) -> Result<()> {
+pub fn write_results(out: &Path, record: Option<&Path>, rows: &[Row], references: &[String]) -> Result<()> {
     let mut keys: Vec<String> = Vec::new();
     for (_, values, _) in rows {
         for (k, _) in values {
@@ -162,8 +162,10 @@ pub fn write_results(out: &Path, record: Option<&Path>, rows: &[Row], reference:
     if let Some(s) = paired_section(rows, "random-init", "Gain over the random-init floor, seed-paired") {
         md += &s;
     }
-    if let Some(s) = reference.and_then(|r| paired_section(rows, r, &format!("Against `{r}`, seed-paired"))) {
-        md += &s;
+    for r in references {
+        if let Some(s) = paired_section(rows, r, &format!("Against `{r}`, seed-paired")) {
+            md += &s;
+        }
     }
     crate::fs::write_atomic(&out.join("results.md"), md.as_bytes())?;
     if let Some(record) = record {

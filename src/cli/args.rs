@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive).
 
+use super::device_args::DeviceArgs;
 use super::train_args;
 use clap::{Args, Parser, Subcommand};
 
@@ -8,23 +9,6 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Which GPU to use; `WGPU_BACKEND` is honoured when --backend is absent. (Serialized for
-/// `train`, whose flags are laid over its TOML file.)
-#[derive(Args, Debug, Clone, Default, serde::Serialize)]
-#[command(next_help_heading = "Device")]
-pub struct DeviceArgs {
-    /// Backend: vulkan, metal, dx12 or gl.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// Adapter index as listed by `adclr-wgpu info`.
-    #[arg(long)]
-    pub adapter: Option<usize>,
-    /// Device limits: `adapter` (its own, the default) or `minimal` (wgpu's defaults, no
-    /// subgroups or timestamps: what the smallest supported device offers). Also ADCLR_LIMITS.
-    #[arg(long)]
-    pub limits: Option<String>,
 }
 
 // Parsed once per process: the size of the largest variant (train's flags) does not matter.
@@ -76,7 +60,7 @@ pub enum Command {
     Ablate {
         /// TOML: out = "DIR", random_init = true|false, seeds = [..], recipe = "F.toml" (a train
         /// config under [base]), evaluate = ["knn", "linear", "dense"], linear_epochs,
-        /// linear_views, reference = "CELL", record = "DIR" (a folder to commit), [base] train settings,
+        /// linear_views, reference = "CELL" or ["CELL", ..], record = "DIR" (a folder to commit), [base] train settings,
         /// [axes] lists or [[cells]] tables (name = "..." and settings).
         #[arg(long)]
         grid: std::path::PathBuf,
