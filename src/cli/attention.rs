@@ -1,7 +1,7 @@
 //! `adclr-wgpu attention`: the attention figure of one image.
 
-use super::args::DeviceArgs;
 use super::choice;
+use super::device_args::DeviceArgs;
 use crate::error::{Error, Result};
 use crate::gpu::Engine;
 use std::path::PathBuf;

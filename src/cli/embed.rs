@@ -2,8 +2,8 @@
 //! coloured by class, beside the same map of the random initialisation the run started from:
 //! a PNG, and a CSV of every point.
 
-use super::args::DeviceArgs;
 use super::choice;
+use super::device_args::DeviceArgs;
 use crate::data::dataset::{Dataset, Split, FASHION_CLASSES};
 use crate::error::{Error, Result};
 use crate::eval::embedding::{knn_2d, pca_2d, Map2d};

@@ -1,7 +1,7 @@
 //! `adclr-wgpu features`: teacher CLS features of an image folder, written to safetensors.
 
-use super::args::DeviceArgs;
 use super::choice;
+use super::device_args::DeviceArgs;
 use crate::error::Result;
 use crate::gpu::Engine;
 use std::path::PathBuf;

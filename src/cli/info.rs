@@ -85,7 +85,7 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
 /// `adclr-wgpu info`: the report and the model presets' sizes, as one JSON object on one line
 /// (the convention of every command that reports: info, bench, tune, eval; `jq .` shows it
 /// indented).
-pub fn run(device: super::args::DeviceArgs) -> Result<()> {
+pub fn run(device: super::device_args::DeviceArgs) -> Result<()> {
     let mut report = adapter_report(&super::choice(&device))?;
     let presets: serde_json::Map<String, serde_json::Value> = crate::spec::config::PRESETS
         .iter()

@@ -1,9 +1,10 @@
-//! The command line: flag definitions (`args`, `train_args`) and one file per command.
+//! The command line: flag definitions (`args`, `device_args`, `train_args`) and one file per command.
 
 pub mod ablate;
 pub mod args;
 pub mod attention;
 pub mod bench;
+pub mod device_args;
 pub mod embed;
 pub mod eval;
 pub mod export;
@@ -16,7 +17,8 @@ pub mod train;
 pub mod train_args;
 pub mod tune;
 
-pub use args::{Cli, Command, DeviceArgs, EvalCommand, EvalSource};
+pub use args::{Cli, Command, EvalCommand, EvalSource};
+pub use device_args::DeviceArgs;
 
 use crate::error::Result;
 use crate::gpu::AdapterChoice;

@@ -2,7 +2,8 @@
 
 use super::train_args::TrainArgs;
 use crate::data::dataset::{Dataset, Split};
-use crate::dist::launch::{open_collective, Launch};
+use crate::dist::launch::Launch;
+use crate::dist::open_collective;
 use crate::error::{Error, Result};
 use crate::eval::features::Backbone;
 use crate::gpu::AdapterChoice;

@@ -210,7 +210,7 @@ pub struct TrainArgs {
     /// --backend, --adapter, --limits: the same device flags as every other command.
     #[command(flatten)]
     #[serde(flatten)]
-    pub device: super::args::DeviceArgs,
+    pub device: super::device_args::DeviceArgs,
 }
 
 impl TrainArgs {

@@ -2,8 +2,8 @@
 //! pixel bytes (1024 R, then 1024 G, then 1024 B, each plane 32x32 row-major). Images are
 //! read on demand; the labels are read once when the folder is opened.
 
-use super::dataset::Split;
 use super::records::{self, RecordFile};
+use super::Split;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 

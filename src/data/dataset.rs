@@ -6,6 +6,7 @@ use super::cifar::{self, Cifar, CifarImages};
 use super::idx::{self, IdxImages};
 use super::image_io::{is_image_path, load_rgb};
 use super::stl10::{self, Stl10Images};
+pub use super::Split;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 
@@ -37,13 +38,6 @@ pub struct Dataset {
     source: Source,
     pub labels: Option<Vec<usize>>,
     pub classes: Vec<String>,
-}
-
-/// Which split of a dataset that has one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Split {
-    Train,
-    Test,
 }
 
 impl Dataset {

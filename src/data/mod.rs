@@ -10,3 +10,10 @@ pub mod patches;
 pub mod records;
 pub mod scenes;
 pub mod stl10;
+
+/// Which split of a dataset that has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}

@@ -2,8 +2,8 @@
 //! each stored column-major (byte `x * 96 + y` is pixel (x, y)); `*_y.bin` one label byte
 //! (1..10) per image. Images are read on demand: `unlabeled_X.bin` is 2.7 GB.
 
-use super::dataset::Split;
 use super::records::{self, RecordFile};
+use super::Split;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 

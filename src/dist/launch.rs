@@ -1,10 +1,9 @@
 //! How this process was started: alone, or as one of several ranks by `mpirun` (Open MPI,
-//! MPICH), read from the variables those launchers set; and the collective that
-//! goes with it. A binary built without the `mpi` feature refuses to be one of several ranks
-//! (each would train alone and write the same run directory).
+//! MPICH), read from the variables those launchers set (`open_collective` opens the
+//! collective that goes with it). A binary built without the `mpi` feature refuses to be one
+//! of several ranks (each would train alone and write the same run directory).
 
-use super::{Collective, SingleProcess};
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// What the launcher told this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,27 +42,6 @@ impl Launch {
     }
 
     pub const ALONE: Self = Self { rank: 0, ranks: 1, local_rank: 0, launcher: "none" };
-}
-
-/// The collective for this process: MPI's world when launched as several ranks (feature
-/// `mpi`), else the single process. Several ranks without the feature is an error that says
-/// how to build.
-pub fn open_collective() -> Result<Box<dyn Collective>> {
-    let launch = Launch::current();
-    if launch.ranks <= 1 {
-        return Ok(Box::new(SingleProcess));
-    }
-    open_ranks(launch)
-}
-
-#[cfg(feature = "mpi")]
-fn open_ranks(launch: Launch) -> Result<Box<dyn Collective>> {
-    Ok(Box::new(super::mpi::MpiWorld::init(launch)?))
-}
-
-#[cfg(not(feature = "mpi"))]
-fn open_ranks(launch: Launch) -> Result<Box<dyn Collective>> {
-    Err(without_mpi(&launch))
 }
 
 /// The refusal of a binary built without MPI.

@@ -10,6 +10,7 @@ pub mod launch;
 pub mod mpi;
 
 use crate::error::Result;
+use launch::Launch;
 
 /// The operations data-parallel training needs, on host memory. Every rank must call the
 /// same operations in the same order with the same lengths (MPI's rule for collectives).
@@ -64,6 +65,27 @@ pub trait Collective {
         self.sum_f64(&mut v)?;
         Ok(v.into_iter().map(|x| x as u64).collect())
     }
+}
+
+/// The collective for this process: MPI's world when launched as several ranks (feature
+/// `mpi`), else the single process. Several ranks without the feature is an error that says
+/// how to build.
+pub fn open_collective() -> Result<Box<dyn Collective>> {
+    let launch = Launch::current();
+    if launch.ranks <= 1 {
+        return Ok(Box::new(SingleProcess));
+    }
+    open_ranks(launch)
+}
+
+#[cfg(feature = "mpi")]
+fn open_ranks(launch: Launch) -> Result<Box<dyn Collective>> {
+    Ok(Box::new(self::mpi::MpiWorld::init(launch)?))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn open_ranks(launch: Launch) -> Result<Box<dyn Collective>> {
+    Err(launch::without_mpi(&launch))
 }
 
 /// One process: every operation is the identity.

@@ -162,8 +162,19 @@ pub struct GpuContext {
     pub shader_f16: bool,
     /// Cooperative-matrix sizes S our kernels can run here: the adapter lists S x S x S with
     /// f16 x f16 -> f32, the device was opened with EXPERIMENTAL_COOPERATIVE_MATRIX, f16 and
-    /// subgroups, and its subgroups fit (`kernels::coop_max_subgroups`). Empty elsewhere.
+    /// subgroups, and its subgroups fit (`coop_max_subgroups`). Empty elsewhere.
     pub coop_sizes: Vec<u32>,
+}
+
+/// The subgroups a 64-invocation cooperative-matrix workgroup may hold at matrix size S (the
+/// MAX_SG of matmul_coop8.wgsl / matmul_coop16.wgsl): a device whose subgroups are smaller
+/// than 64 / MAX_SG lanes does not run that file.
+pub fn coop_max_subgroups(size: u32) -> u32 {
+    if size <= 8 {
+        8
+    } else {
+        4
+    }
 }
 
 /// The sizes of `GpuContext::coop_sizes` from the adapter's list and subgroup sizes.
@@ -182,7 +193,7 @@ fn coop_sizes(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, features: wgpu:
         .map(|p| p.m_size)
         .filter(|&s| s == 8 || s == 16)
         .filter(|&s| {
-            let fewest_lanes = 64 / super::kernels::coop_max_subgroups(s);
+            let fewest_lanes = 64 / coop_max_subgroups(s);
             info.subgroup_min_size >= fewest_lanes && info.subgroup_max_size <= 64
         })
         .collect();

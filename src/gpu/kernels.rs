@@ -42,17 +42,6 @@ pub struct ShaderFile {
     pub coop: u32,
 }
 
-/// The subgroups a 64-invocation cooperative-matrix workgroup may hold at matrix size S (the
-/// MAX_SG of matmul_coop8.wgsl / matmul_coop16.wgsl): a device whose subgroups are smaller
-/// than 64 / MAX_SG lanes does not run that file.
-pub fn coop_max_subgroups(size: u32) -> u32 {
-    if size <= 8 {
-        8
-    } else {
-        4
-    }
-}
-
 /// The subgroups a 64-invocation cooperative-matrix attention workgroup may hold at matrix
 /// size S (MAX_SG of attention_coop8_*.wgsl / attention_coop16_*.wgsl: their per-subgroup
 /// workgroup memory, 24 KiB at 8 and 18 KiB at 16): the launcher runs them only where

@@ -12,10 +12,6 @@ use crate::ops::residual::{self, SampleScale};
 use crate::ops::tokens::{self, TokenShape};
 use crate::ops::{elementwise, gelu, layernorm, linear};
 use crate::spec::config::{AdclrConfig, ModelConfig};
-use std::collections::HashMap;
-
-/// Named views of one flat parameter (or gradient) set.
-pub type ParamViews = HashMap<String, GpuTensor>;
 
 /// Saved activations of one block (rows R = images * tokens). The LayerNorm outputs and the
 /// GELU output are not kept: backward recomputes them from the saved inputs and statistics

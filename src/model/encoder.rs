@@ -1,8 +1,9 @@
 //! The backbone alone for inference (features, evaluation, attention maps): the teacher's
 //! weights, images in, CLS features after the final norm out.
 
-use super::backbone::{Group, GroupSpec, ParamViews};
+use super::backbone::{Group, GroupSpec};
 use super::params::BackboneParams;
+use super::params::ParamViews;
 use super::state::Named;
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::Alloc;

@@ -2,12 +2,15 @@
 //! views: the timm names appear here (and where checkpoints are read and written), nowhere
 //! in the forward or backward code. Gradients have the same types.
 
-use super::backbone::ParamViews;
 use crate::error::{Error, Result};
 use crate::gpu::GpuTensor;
 use crate::ops::layernorm::Norm;
 use crate::ops::linear::Linear;
 pub use crate::spec::params::*;
+use std::collections::HashMap;
+
+/// Named views of one flat parameter (or gradient) set.
+pub type ParamViews = HashMap<String, GpuTensor>;
 
 fn get(v: &ParamViews, name: &str) -> Result<GpuTensor> {
     v.get(name).cloned().ok_or_else(|| Error::Gpu(format!("no parameter view `{name}`")))

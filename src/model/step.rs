@@ -5,9 +5,11 @@
 //! recorded at start-up; a step writes its inputs and schedules and submits three phases
 //! (forward, backward, update) without reading anything back.
 
-use super::backbone::{Group, ParamViews};
+use super::backbone::Group;
 use super::head::Head;
+use super::params::ParamViews;
 use super::step_build as build;
+pub use super::step_build::{ChunkBuffers, CODE_GLOBAL_LOSS, CODE_GRADIENTS, CODE_QUERY_LOSS, CODE_STATE};
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::Alloc;
 use crate::gpu::{Dispatch, Engine, GpuTensor, MemoryPlan};
@@ -20,15 +22,6 @@ use crate::spec::batch::{StepHyper, StepInput, StepReport};
 use crate::spec::config::AdclrConfig;
 use crate::spec::params::ParamStore;
 
-/// The flat buffers of one parameter chunk.
-pub struct ChunkBuffers {
-    pub student: GpuTensor,
-    pub teacher: GpuTensor,
-    pub grads: GpuTensor,
-    pub m: GpuTensor,
-    pub v: GpuTensor,
-}
-
 /// Which flat set to read or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flat {
@@ -39,14 +32,6 @@ pub enum Flat {
     AdamV,
 }
 
-/// Health codes: which term went non-finite.
-pub const CODE_GLOBAL_LOSS: u32 = 1;
-pub const CODE_QUERY_LOSS: u32 = 2;
-/// Gradients of chunk i have code CODE_GRADIENTS + i.
-pub const CODE_GRADIENTS: u32 = 16;
-/// The state after an update: chunk i's student parameters have code CODE_STATE + 3 i, its
-/// Adam moments CODE_STATE + 3 i + 1 and + 2 (checked when the host reads the flag).
-pub const CODE_STATE: u32 = 1 << 16;
 /// Below this loss scale (2^16 halved 26 times with no clean run between) training stops.
 pub const MIN_LOSS_SCALE: f32 = 1.0 / 1024.0;
 /// The flats a state check covers, in code order.

@@ -3,11 +3,10 @@
 //! (parameters, view groups, heads, row indices, loss terms), then record the forward, the
 //! backward and the update phase once. `AdclrStep::new` calls these in that order.
 
-use super::backbone::{Group, GroupSpec, ParamViews};
+use super::backbone::{Group, GroupSpec};
 use super::head::Head;
-use super::params::{BackboneParams, HeadParams};
+use super::params::{BackboneParams, HeadParams, ParamViews};
 use super::pos_embed::resize_matrix;
-use super::step::{ChunkBuffers, CODE_GLOBAL_LOSS, CODE_GRADIENTS, CODE_QUERY_LOSS, CODE_STATE};
 use crate::error::{Error, Result};
 use crate::gpu::Precision;
 use crate::gpu::{Alloc, Dispatch, Engine, GpuTensor};
@@ -20,6 +19,24 @@ use crate::reference::step::{cls_rows, query_rows};
 use crate::rng::Rng;
 use crate::spec::config::AdclrConfig;
 use crate::spec::params::ParamStore;
+
+/// The flat buffers of one parameter chunk.
+pub struct ChunkBuffers {
+    pub student: GpuTensor,
+    pub teacher: GpuTensor,
+    pub grads: GpuTensor,
+    pub m: GpuTensor,
+    pub v: GpuTensor,
+}
+
+/// Health codes: which term went non-finite.
+pub const CODE_GLOBAL_LOSS: u32 = 1;
+pub const CODE_QUERY_LOSS: u32 = 2;
+/// Gradients of chunk i have code CODE_GRADIENTS + i.
+pub const CODE_GRADIENTS: u32 = 16;
+/// The state after an update: chunk i's student parameters have code CODE_STATE + 3 i, its
+/// Adam moments CODE_STATE + 3 i + 1 and + 2 (checked when the host reads the flag).
+pub const CODE_STATE: u32 = 1 << 16;
 
 /// The parameter layout (chunks of at most one binding) and each chunk's student, teacher,
 /// gradient and Adam buffers; student = teacher = the seeded timm/DINO initialisation.

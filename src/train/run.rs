@@ -8,6 +8,7 @@ use super::micro_batch::{build_step, MicroBatches};
 use super::monitor::{with_floor, KnnMonitor};
 use super::resume::{truncate_metrics, ResumeFrom};
 use super::run_dir::{open_run_dir, resumed_state, settings_and_dir, MetricsLog};
+pub use super::run_dir::{Verbosity, CHECKPOINT, CONFIG, LOSS_PNG, METRICS};
 use super::schedule::{hyper, run_length, Plan};
 use crate::checkpoint;
 use crate::data::dataset::{Dataset, Split};
@@ -42,11 +43,6 @@ pub fn stop_on_signals() {
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
 }
 
-pub const CHECKPOINT: &str = "checkpoint.safetensors";
-pub const CONFIG: &str = "config.toml";
-pub const METRICS: &str = "metrics.jsonl";
-pub const LOSS_PNG: &str = "loss.png";
-
 pub struct TrainOutcome {
     pub run_dir: PathBuf,
     pub steps_done: usize,
@@ -57,13 +53,6 @@ pub struct TrainOutcome {
     pub data_wait_share: f64,
     /// Share of the loop's time spent reading, combining and writing gradients (0 alone).
     pub exchange_share: f64,
-}
-
-/// How the loop reports (the CLI shows a progress bar; tests stay quiet).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verbosity {
-    Quiet,
-    Progress,
 }
 
 /// Where a run's state is written, and the health checks that decide whether it may be.

@@ -5,7 +5,6 @@
 use super::config::TrainConfig;
 use super::lock::RunLock;
 use super::resume::{edited_config_error, setting_changes, ResumeFrom};
-use super::run::{Verbosity, CHECKPOINT, CONFIG, METRICS};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::fs::{remove_stale_temporaries, write_atomic};
@@ -14,6 +13,19 @@ use crate::spec::config::AdclrConfig;
 use crate::tensorboard::{scalars_of, EventWriter};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+// The files of a run directory.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+pub const CONFIG: &str = "config.toml";
+pub const METRICS: &str = "metrics.jsonl";
+pub const LOSS_PNG: &str = "loss.png";
+
+/// How the loop reports (the CLI shows a progress bar; tests stay quiet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    Quiet,
+    Progress,
+}
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Data(format!("{}: {e}", path.display()))
