@@ -42,16 +42,16 @@ if [ "${COMPARE:-1}" = 1 ]; then
         ADCLR_MATMUL=$mm run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
     done
     # f16-mixed (operands rounded to f16, f32 accumulation): on the cooperative matrices where
-    # the adapter lists them (the default there), and on the f16 SIMT tiles.
+    # the adapter lists them (candidates: asked for by name, matmul and attention), and on the
+    # f16 SIMT tiles with the f16 quad attention (what --precision f16-mixed runs by default).
     for mm in coop tiles; do
-        step "kernels with ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm"
-        ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm run "$bin" bench --kernels --max-matmul "$max_mm" --repeats 5 --steps 1 --batch 2 --local-crops 0
-        step "${compare_cfg[*]} with ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm"
-        ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
+        att=quad
+        [ "$mm" = coop ] && att=coop
+        step "kernels with ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm ADCLR_ATTENTION=$att"
+        ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm ADCLR_ATTENTION=$att run "$bin" bench --kernels --max-matmul "$max_mm" --repeats 5 --steps 1 --batch 2 --local-crops 0
+        step "${compare_cfg[*]} with ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm ADCLR_ATTENTION=$att"
+        ADCLR_PRECISION=f16-mixed ADCLR_MATMUL=$mm ADCLR_ATTENTION=$att run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
     done
-    # f16-mixed with the f16 SIMT quad attention instead of the cooperative-matrix one.
-    step "${compare_cfg[*]} with ADCLR_PRECISION=f16-mixed ADCLR_ATTENTION=quad"
-    ADCLR_PRECISION=f16-mixed ADCLR_ATTENTION=quad run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
     step "${compare_cfg[*]} with ADCLR_ATTENTION=tiled"
     ADCLR_ATTENTION=tiled run "$bin" bench "${compare_cfg[@]}" --queries 10 --local-crops 0 --steps 3
 fi

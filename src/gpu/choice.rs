@@ -35,7 +35,8 @@ pub enum MatmulKernel {
     Strided,
     /// Cooperative matrices (tensor cores): f16 operands staged in workgroup memory, f32
     /// accumulation, any strides (matmul_coop8.wgsl / matmul_coop16.wgsl, the largest size the
-    /// adapter lists). Only with precision f16-mixed; the GPU default there.
+    /// adapter lists). Only with precision f16-mixed, and only where asked for (a candidate:
+    /// `gpu::shipped`).
     Coop,
 }
 
@@ -63,8 +64,8 @@ pub enum AttentionKernel {
     /// One invocation per row, any shape.
     PerRow,
     /// Cooperative matrices (QK^T, PV and the gradients' products on f16 operands, softmax
-    /// and accumulation in f32), head_dim 64; only with precision f16-mixed, the GPU default
-    /// there where the adapter lists a size and its subgroups are wide enough
+    /// and accumulation in f32), head_dim 64; only with precision f16-mixed, where asked for (a
+    /// candidate), the adapter lists a size and its subgroups are wide enough
     /// (`kernels::coop_attention_max_subgroups`).
     Coop,
 }
@@ -239,6 +240,27 @@ pub enum ChoiceSource {
     Explicit,
 }
 
+/// What the built-in rule reads of a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleInputs {
+    /// A CPU driver (lavapipe).
+    pub cpu: bool,
+    /// Subgroups of exactly `SUBGROUP_LANES` lanes.
+    pub eight_lane_subgroups: bool,
+    /// Subgroups of 4 or more lanes (the quad attention).
+    pub quad_lanes: bool,
+}
+
+impl RuleInputs {
+    pub fn of(ctx: &GpuContext) -> Self {
+        Self {
+            cpu: ctx.info.device_type == wgpu::DeviceType::Cpu,
+            eight_lane_subgroups: eight_lane_subgroups(ctx),
+            quad_lanes: AttentionKernel::Quad.missing_on(ctx).is_none(),
+        }
+    }
+}
+
 /// One variant per family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelChoice {
@@ -276,21 +298,26 @@ impl KernelChoice {
         Self { matmul, precision: Precision::F32, rows, attention }
     }
 
-    /// The built-in rule: on CPU drivers register blocks (subgroup-shared with 8-lane
-    /// subgroups) and an invocation per row; on GPUs 128 x 128 tiles, a workgroup per row
-    /// and quad attention (shared-memory tiles without 4-lane subgroups).
+    /// The built-in rule for this device (`rule_for` its traits).
     pub fn rule(ctx: &GpuContext) -> Self {
-        if ctx.info.device_type == wgpu::DeviceType::Cpu {
-            if eight_lane_subgroups(ctx) {
+        Self::rule_for(RuleInputs::of(ctx))
+    }
+
+    /// The built-in rule, f32, from kernels shipped on the device's family only
+    /// (`gpu::shipped`): on CPU drivers register blocks (subgroup-shared with 8-lane
+    /// subgroups) and an invocation per row; on GPUs register blocks (the fastest matmul
+    /// timed on a GPU, H100 2026-11-27: the 128 x 128 tiles written since are candidates until
+    /// timed there, `adclr-wgpu tune` picks them where they win), a workgroup per row and quad
+    /// attention (shared-memory tiles without 4-lane subgroups).
+    pub fn rule_for(inputs: RuleInputs) -> Self {
+        if inputs.cpu {
+            if inputs.eight_lane_subgroups {
                 return Self::f32(MatmulKernel::Subgroup, RowKernels::Invocation, AttentionKernel::Subgroup);
             }
             return Self::PORTABLE;
         }
-        let attention = match AttentionKernel::Quad.missing_on(ctx) {
-            None => AttentionKernel::Quad,
-            Some(_) => AttentionKernel::Tiled,
-        };
-        Self::f32(MatmulKernel::Tiles, RowKernels::Workgroup, attention)
+        let attention = if inputs.quad_lanes { AttentionKernel::Quad } else { AttentionKernel::Tiled };
+        Self::f32(MatmulKernel::Blocked, RowKernels::Workgroup, attention)
     }
 
     /// What the device lacks for this choice, naming the family and variant.
@@ -328,9 +355,9 @@ impl KernelChoice {
     }
 
     /// `for_adapter` with the precision the caller asked for (`train --precision`) over the
-    /// environment's. Under f16-mixed a GPU with cooperative matrices runs them for the matmul
-    /// and the attention unless that family was chosen (environment, tuning); an error names
-    /// what the device lacks.
+    /// environment's; an error names what the device lacks. Cooperative matrices run only where
+    /// asked for (`ADCLR_MATMUL=coop`, `ADCLR_ATTENTION=coop`): they are candidates on every
+    /// family (`gpu::shipped`).
     pub fn for_adapter_at(
         ctx: &GpuContext,
         tuned: Option<KernelChoice>,
@@ -354,7 +381,7 @@ impl KernelChoice {
     ) -> Result<(Self, ChoiceSources)> {
         let rule = Self::rule(ctx);
         let tuned = tuned.filter(|t| t.check(ctx).is_ok());
-        let (mut matmul, m) = pick(ctx, tuned.map(|t| t.matmul), rule.matmul, overrides)?;
+        let (matmul, m) = pick(ctx, tuned.map(|t| t.matmul), rule.matmul, overrides)?;
         let (precision, p) = match precision {
             None => pick(ctx, None, rule.precision, overrides)?,
             Some(asked) => match asked.missing_on(ctx) {
@@ -367,15 +394,8 @@ impl KernelChoice {
                 None => (asked, ChoiceSource::Explicit),
             },
         };
-        let gpu = ctx.info.device_type != wgpu::DeviceType::Cpu;
-        if precision == Precision::F16Mixed && m == ChoiceSource::Default && gpu && !ctx.coop_sizes.is_empty() {
-            matmul = MatmulKernel::Coop;
-        }
         let (rows, r) = pick(ctx, tuned.map(|t| t.rows), rule.rows, overrides)?;
-        let (mut attention, a) = pick(ctx, tuned.map(|t| t.attention), rule.attention, overrides)?;
-        if precision == Precision::F16Mixed && a == ChoiceSource::Default && gpu && coop_attention_size(ctx).is_some() {
-            attention = AttentionKernel::Coop;
-        }
+        let (attention, a) = pick(ctx, tuned.map(|t| t.attention), rule.attention, overrides)?;
         let sources = ChoiceSources { matmul: m, precision: p, rows: r, attention: a };
         Ok((Self { matmul, precision, rows, attention }, sources))
     }

@@ -5,6 +5,7 @@ use super::choice::{
 };
 use super::context::{AdapterChoice, GpuContext};
 use super::kernels::Kernels;
+use super::shipped::HardwareFamily;
 use super::GpuTensor;
 use crate::error::{Error, Result};
 
@@ -125,6 +126,21 @@ impl Engine {
             && !kernels.has("attention_forward_quad_f16")
         {
             return Err(Error::Gpu(format!("{}: the f16 quad attention kernels did not compile", ctx.describe())));
+        }
+        // A kernel no machine of this kind has run is never silent (`gpu::shipped`).
+        let family = match ctx.info.device_type {
+            wgpu::DeviceType::Cpu => HardwareFamily::CpuDriver,
+            _ => HardwareFamily::Gpu,
+        };
+        let untried = super::shipped::untried(&choice, family);
+        let asked = sources.matmul == ChoiceSource::Explicit && sources.attention == ChoiceSource::Explicit;
+        if !untried.is_empty() && !asked {
+            eprintln!(
+                "note: {}: these kernels have not run on this kind of device before: {} (docs/gpu.md, shipped \
+                 and candidate kernels)",
+                ctx.describe(),
+                untried.join(", ")
+            );
         }
         let scratch = match choice.rows {
             RowKernels::Invocation => None,

@@ -10,6 +10,7 @@ pub mod params;
 pub mod plan;
 pub mod profiler;
 pub mod readback;
+pub mod shipped;
 pub mod tensor;
 pub mod texture;
 pub mod tune;

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 /// The engines a browser runs: the portable kernels under WebGPU's default limits (what the
-/// page runs on a CPU adapter; the training test shares this device) and the GPU rule's where
+/// page runs on a CPU adapter; the training test shares this device) and the GPU variants where
 /// subgroups are missing, as in every browser under wgpu 30 (128 x 128 tiles, a workgroup per
 /// row, tiled attention), under the adapter's own limits, where every optional shader file
 /// that fits its storage buffers compiles.
