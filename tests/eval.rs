@@ -237,6 +237,11 @@ seeds = [1]
     std::fs::remove_dir_all(dir.join("out")).unwrap();
     let again = ablate::ablate(&grid, 2, &|_| {}).unwrap();
     assert_eq!((again.runs, again.skipped), (5, 5));
+    // `--report` writes results.md again from the record alone, running nothing.
+    std::fs::remove_file(dir.join("record/results.md")).unwrap();
+    let reported = ablate::report(&grid).unwrap();
+    assert_eq!((reported.runs, reported.skipped, reported.failed), (5, 0, 0));
+    assert_eq!(std::fs::read_to_string(dir.join("record/results.md")).unwrap(), md, "the same report");
     assert!(!dir.join("out/dino/seed-0/checkpoint.safetensors").exists(), "trained again");
     let probed =
         text.replace("[base]", "evaluate = [\"knn\", \"linear\"]\nlinear_epochs = 2\nlinear_views = 0\n[base]");

@@ -292,6 +292,17 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
     if jobs == 0 {
         return Err(Error::Data("--jobs 0: give 1 or more (the cells trained at once)".into()));
     }
+    run_grid(grid_path, Some(jobs), progress)
+}
+
+/// `ablate --report`: results.md and results.png (and the record's copy) from the results
+/// already there (the run folder's or the record's), training and evaluating nothing.
+pub fn report(grid_path: &Path) -> Result<AblationReport> {
+    run_grid(grid_path, None, &|_| {})
+}
+
+/// The grid's units run on `jobs` threads (None: none run), then the report.
+fn run_grid(grid_path: &Path, jobs: Option<usize>, progress: &(dyn Fn(&str) + Sync)) -> Result<AblationReport> {
     let origin = grid_path.display().to_string();
     let text = std::fs::read_to_string(grid_path).map_err(|e| Error::Data(format!("--grid {origin}: {e}")))?;
     let grid = with_recipe(toml::from_str(&text).map_err(|e| Error::Data(format!("{origin}: {e}")))?, grid_path)
@@ -363,7 +374,10 @@ pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -
             units.push(Unit { row, seed, label, paths, config, random: *random });
         }
     }
-    let outcomes = run_units(&units, jobs, &evals, progress);
+    let outcomes = match jobs {
+        Some(jobs) => run_units(&units, jobs, &evals, progress),
+        None => units.iter().map(|_| None).collect(),
+    };
     let mut results: Vec<Vec<(u64, serde_json::Value)>> = vec![Vec::new(); rows.len()];
     let (mut skipped, mut failed, mut first_error) = (0, 0, None);
     for (unit, outcome) in units.iter().zip(outcomes) {

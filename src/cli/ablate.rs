@@ -3,9 +3,12 @@
 use crate::error::Result;
 use std::path::PathBuf;
 
-pub fn run(grid: PathBuf, jobs: usize) -> Result<()> {
+pub fn run(grid: PathBuf, jobs: usize, report: bool) -> Result<()> {
     crate::train::run::stop_on_signals();
-    let r = crate::ablate::ablate(&grid, jobs, &|m| eprintln!("ablate: {m}"))?;
+    let r = match report {
+        true => crate::ablate::report(&grid)?,
+        false => crate::ablate::ablate(&grid, jobs, &|m| eprintln!("ablate: {m}"))?,
+    };
     println!(
         "{} cells, {} runs ({} done before, {} failed): {}",
         r.cells,

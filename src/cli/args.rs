@@ -67,6 +67,10 @@ pub enum Command {
         /// Cells trained at once (2 on a 2-core CPU with lavapipe: nearly twice the cells per hour).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
+        /// Only write results.md and results.png from the results already there (the run
+        /// folder's and the record's): nothing is trained or evaluated.
+        #[arg(long)]
+        report: bool,
     },
     /// Redraw a run directory's loss.png from its metrics.jsonl (after lines were added to it,
     /// or a run that stopped before drawing it).

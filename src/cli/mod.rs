@@ -47,7 +47,7 @@ pub fn run(cli: Cli) -> Result<()> {
             attention::run(device, checkpoint, image, out, queries, seed, cell)
         }
         Command::Plot { run } => plot::run(run),
-        Command::Ablate { grid, jobs } => ablate::run(grid, jobs),
+        Command::Ablate { grid, jobs, report } => ablate::run(grid, jobs, report),
         Command::Info { device } => info::run(device),
         Command::Tune { device, repeats, rows, dry_run } => tune::run(device, repeats, rows, dry_run),
         Command::Bench(b) => bench::run(b),
