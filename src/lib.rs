@@ -3,7 +3,8 @@
 //! Layers, each using only those before it (`tests/layers.rs` checks this):
 //! 1. `error`, `rng`, `fs`, `dist` (collectives of data-parallel ranks: host memory only), `spec` (configurations, the step's inputs, the parameter list and
 //!    its flat buffers: no GPU), `reference` (the plain-Rust f64 truth every kernel is tested
-//!    against: no GPU), `figures` (plots), `tensorboard` (event files);
+//!    against: no GPU), `figures` (plots), `tensorboard` (event files), `knobs` (every
+//!    environment variable read, and the one reader);
 //! 2. `gpu`: device, tensors, pipelines, dispatches, profiling, tuning;
 //! 3. `ops`: one launcher per WGSL kernel family;
 //! 4. `model`: the ViT, the DINO head and the whole ADCLR step on the GPU, its state;
@@ -17,6 +18,7 @@
 pub mod dist;
 pub mod error;
 pub mod fs;
+pub mod knobs;
 pub mod rng;
 pub mod spec;
 pub mod tensorboard;

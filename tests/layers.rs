@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Top-level modules by layer, bottom first.
 const LAYERS: [&[&str]; 10] = [
-    &["error", "fs", "rng", "dist", "spec", "reference", "figures", "tensorboard", "Error", "Result"],
+    &["error", "fs", "rng", "dist", "spec", "reference", "figures", "tensorboard", "knobs", "Error", "Result"],
     &["gpu"],
     &["ops"],
     &["model"],
@@ -20,7 +20,7 @@ const LAYERS: [&[&str]; 10] = [
 ];
 
 /// Modules that must build without a GPU.
-const GPU_FREE: [&str; 7] = ["error", "fs", "rng", "dist", "spec", "reference", "tensorboard"];
+const GPU_FREE: [&str; 8] = ["error", "fs", "rng", "dist", "spec", "reference", "tensorboard", "knobs"];
 
 fn layer(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))

@@ -25,7 +25,7 @@ const LAUNCHERS: [(&str, &str, &str, &str); 2] = [
 ];
 
 impl Launch {
-    /// From the environment `var` gives (`std::env::var` in practice); None when no launcher
+    /// From the environment `var` gives (`knobs::value` in practice); None when no launcher
     /// started this process.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
         let num = |name: &str| var(name).and_then(|v| v.trim().parse::<usize>().ok());
@@ -38,7 +38,7 @@ impl Launch {
 
     /// This process's launch (a lone process when no launcher variables are set).
     pub fn current() -> Self {
-        Self::from_env(|name| std::env::var(name).ok()).unwrap_or(Self::ALONE)
+        Self::from_env(|name| crate::knobs::named(name).and_then(crate::knobs::value)).unwrap_or(Self::ALONE)
     }
 
     pub const ALONE: Self = Self { rank: 0, ranks: 1, local_rank: 0, launcher: "none" };

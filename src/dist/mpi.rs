@@ -16,7 +16,7 @@ use mpi::Threading;
 const BLOCK: usize = 1 << 24;
 
 /// Open MPI's switch that makes a waiting rank yield its core.
-const YIELD: &str = "OMPI_MCA_mpi_yield_when_idle";
+const YIELD: &str = crate::knobs::MPI_YIELD.name;
 
 pub struct MpiWorld {
     world: SimpleCommunicator,
@@ -30,7 +30,7 @@ impl MpiWorld {
         // (lavapipe) of the other ranks on the same cores runs 50-100x slower (measured: the
         // first 2-rank step 19 s instead of 0.1 s). Open MPI reads this at MPI_Init; the
         // user's own setting wins.
-        if std::env::var_os(YIELD).is_none() {
+        if crate::knobs::value_os(&crate::knobs::MPI_YIELD).is_none() {
             std::env::set_var(YIELD, "1");
         }
         let (universe, _) = mpi::initialize_with_threading(Threading::Funneled).ok_or_else(|| {

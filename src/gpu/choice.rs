@@ -434,7 +434,7 @@ enum Overrides {
 /// tuned one, else the rule's.
 fn pick<F: Family>(ctx: &GpuContext, tuned: Option<F>, rule: F, overrides: Overrides) -> Result<(F, ChoiceSource)> {
     let value = match overrides {
-        Overrides::Environment => std::env::var(F::VARIABLE).unwrap_or_default(),
+        Overrides::Environment => crate::knobs::named(F::VARIABLE).and_then(crate::knobs::value).unwrap_or_default(),
         Overrides::None => String::new(),
     };
     if value.is_empty() {

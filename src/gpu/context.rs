@@ -35,7 +35,7 @@ impl DeviceLimits {
 
     /// The choice's `--limits`, else `ADCLR_LIMITS`, else the adapter's.
     pub fn of(choice: &AdapterChoice) -> Result<Self> {
-        let env = std::env::var("ADCLR_LIMITS").ok().filter(|v| !v.is_empty());
+        let env = crate::knobs::non_empty(&crate::knobs::LIMITS);
         match choice.limits.as_deref().or(env.as_deref()) {
             Some(name) => Self::parse(name),
             None => Ok(Self::Adapter),

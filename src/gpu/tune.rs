@@ -10,6 +10,7 @@
 use super::choice::KernelChoice;
 use super::context::GpuContext;
 use crate::error::{Error, Result};
+use crate::knobs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,12 +23,12 @@ pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
 /// `ADCLR_TUNING_FILE`, else `$XDG_CACHE_HOME/adclr-wgpu/kernel-tuning.json`, else
 /// `$HOME/.cache/adclr-wgpu/kernel-tuning.json`.
 pub fn cache_file() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ADCLR_TUNING_FILE") {
+    if let Some(p) = knobs::value_os(&knobs::TUNING_FILE) {
         return Some(PathBuf::from(p));
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
+    let base = knobs::value_os(&knobs::XDG_CACHE_HOME)
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        .or_else(|| knobs::value_os(&knobs::HOME).map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("adclr-wgpu").join("kernel-tuning.json"))
 }
 
