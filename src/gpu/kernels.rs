@@ -113,7 +113,8 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R, W]),
     // as matmul_vec4, then a and b again as textures; needs 8-lane subgroups
     shader!("matmul_subgroup", ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"], [R, R, R, W, R, W, T, T], true),
-    // as matmul_subgroup, operands rounded to f16 as loaded (generated with it)
+    // as matmul_subgroup (the same body, lib/matmul_subgroup_body.wgsl), operands rounded to
+    // f16 as loaded (generated with it)
     shader!(
         "matmul_subgroup_f16",
         ["matmul_sg_f16_nt", "matmul_sg_f16_nn", "matmul_sg_f16_tn"],
@@ -272,6 +273,7 @@ pub const SHADER_LIBRARY: &[(&str, &str)] = &[
     ("matmul_strided", include_str!("../../shaders/lib/matmul_strided.wgsl")),
     ("matmul_epilogue", include_str!("../../shaders/lib/matmul_epilogue.wgsl")),
     ("matmul_tiles_body", include_str!("../../shaders/lib/matmul_tiles_body.wgsl")),
+    ("matmul_subgroup_body", include_str!("../../shaders/lib/matmul_subgroup_body.wgsl")),
     ("attention_subgroup", include_str!("../../shaders/lib/attention_subgroup.wgsl")),
     ("attention_blocks", include_str!("../../shaders/lib/attention_blocks.wgsl")),
     ("attention_tiles", include_str!("../../shaders/lib/attention_tiles.wgsl")),

@@ -1,6 +1,6 @@
 //! Operand textures: tensors copied into rgba32float textures for kernels that read them as
 //! textures (`Access::Texture`), because CPU Vulkan drivers load a texture with vector loads
-//! and a storage buffer, lane by lane (see shaders/matmul_subgroup.wgsl).
+//! and a storage buffer, lane by lane (see shaders/lib/matmul_subgroup_body.wgsl).
 //!
 //! Texel i of a texture is vec4 number i of the tensor, at (i % TEXTURE_WIDTH, i /
 //! TEXTURE_WIDTH). Each texture binding of a kernel file has one slot: a texture shared by
@@ -13,7 +13,7 @@ use super::tensor::GpuTensor;
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 
-/// Texels per texture row (shaders/matmul_subgroup.wgsl's TEXTURE_WIDTH): 64 KiB rows, a
+/// Texels per texture row (shaders/lib/operand_texture.wgsl's TEXTURE_WIDTH): 64 KiB rows, a
 /// multiple of the 256 bytes a buffer-to-texture copy needs per row.
 pub const TEXTURE_WIDTH: u32 = 4096;
 const TEXEL_BYTES: u64 = 16;

@@ -11,10 +11,11 @@
 //!   of 8 x 4 with vec4 loads, no workgroup memory; `Blocked` (CPU drivers), by layout:
 //!   both operands contiguous along K (nt), B along N with A along K (nn_k4), along M (tn) or
 //!   strided (nn).
-//! - `matmul_sg_nt`, `matmul_sg_nn`, `matmul_sg_tn` (matmul_subgroup.wgsl): the same layouts,
-//!   32 x 8 per invocation, A and B read from textures (`gpu::texture`) and A's values shared
-//!   by the eight lanes of a subgroup; `Subgroup` (lavapipe), falling back to the Blocked
-//!   kernels for other layouts and for operands no texture can hold.
+//! - `matmul_sg_nt`, `matmul_sg_nn`, `matmul_sg_tn` (matmul_subgroup.wgsl, over
+//!   lib/matmul_subgroup_body.wgsl): the same layouts, 32 x 8 per invocation, A and B read
+//!   from textures (`gpu::texture`) and A's values shared by the eight lanes of a subgroup;
+//!   `Subgroup` (lavapipe), falling back to the Blocked kernels for other layouts and for
+//!   operands no texture can hold.
 //! - `matmul_tiles_f16_*` (matmul_tiles_f16.wgsl): the tiles with operands rounded to f16 in
 //!   workgroup memory and f32 accumulation; `Precision::F16Mixed`, for every layout the tiles
 //!   take whatever the kernel, except where `matmul_sg_f16_*` (matmul_subgroup_f16.wgsl, the
