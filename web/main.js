@@ -7,32 +7,65 @@ import init, { train, named_settings } from "./pkg/adclr_web.js";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const points = [];
+// The adapter is a CPU fallback (SwiftShader, lavapipe): runs are short tests that do not learn.
+let fallback = false;
 
 function setState(state, text) {
   document.body.dataset.state = state;
   $("status").textContent = text;
 }
 
+// Tick values: about `count` round numbers (1, 2 or 5 times a power of ten) across [lo, hi].
+function ticks(lo, hi, count) {
+  const raw = (hi - lo) / count;
+  const unit = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * unit).find((s) => s >= raw) || raw;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(v);
+  return out;
+}
+
+// The loss terms over the steps: axes with ticks, their names and units.
 function drawChart() {
   const canvas = $("chart");
   const g = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, pad = 36;
+  const w = canvas.width, h = canvas.height;
+  const left = 62, right = 10, top = 10, bottom = 42;
+  const pw = w - left - right, ph = h - top - bottom;
   g.clearRect(0, 0, w, h);
   g.strokeStyle = "#999";
-  g.strokeRect(pad, 8, w - pad - 8, h - pad - 8);
+  g.strokeRect(left, top, pw, ph);
+  g.fillStyle = "#444";
+  g.font = "12px sans-serif";
+  g.textAlign = "center";
+  g.fillText("training step", left + pw / 2, h - 6);
+  g.save();
+  g.translate(14, top + ph / 2);
+  g.rotate(-Math.PI / 2);
+  g.fillText("loss (nats)", 0, 0);
+  g.restore();
   if (points.length === 0) return;
   const series = [["loss", "#222"], ["global_loss", "#1f77b4"], ["query_loss", "#d62728"]];
   const values = points.flatMap((p) => series.map(([k]) => p[k])).filter(Number.isFinite);
   let lo = Math.min(...values), hi = Math.max(...values);
   if (hi - lo < 1e-9) { hi += 0.5; lo -= 0.5; }
+  const pad = (hi - lo) * 0.05;
+  lo -= pad; hi += pad;
   const last = Math.max(points[points.length - 1].step, 2);
-  const x = (s) => pad + ((s - 1) / (last - 1)) * (w - pad - 8);
-  const y = (v) => 8 + (1 - (v - lo) / (hi - lo)) * (h - pad - 8);
-  g.fillStyle = "#444";
+  const x = (s) => left + ((s - 1) / (last - 1)) * pw;
+  const y = (v) => top + (1 - (v - lo) / (hi - lo)) * ph;
   g.font = "11px sans-serif";
-  g.fillText(hi.toFixed(2), 2, 16);
-  g.fillText(lo.toFixed(2), 2, h - pad);
-  g.fillText(`step ${last}`, w - 60, h - pad + 18);
+  g.strokeStyle = "#ddd";
+  g.textAlign = "right";
+  for (const v of ticks(lo, hi, 5)) {
+    g.beginPath(); g.moveTo(left, y(v)); g.lineTo(left + pw, y(v)); g.stroke();
+    g.fillText(Math.abs(v) < 1e-9 ? "0" : v.toPrecision(3), left - 4, y(v) + 4);
+  }
+  g.textAlign = "center";
+  for (const s of ticks(1, last, 6).filter((s) => s >= 1 && Number.isInteger(s))) {
+    g.fillText(String(s), x(s), top + ph + 14);
+  }
+  g.textAlign = "left";
   for (const [key, colour] of series) {
     g.strokeStyle = colour;
     g.lineWidth = 2;
@@ -59,14 +92,39 @@ function onEvent(event) {
   drawChart();
 }
 
-function drawAttention(att) {
-  const canvas = $("attention");
-  canvas.width = att.width;
-  canvas.height = att.width;
-  const pixels = new ImageData(new Uint8ClampedArray(att.rgba), att.width, att.width);
-  canvas.getContext("2d").putImageData(pixels, 0, 0);
+function putPixels(canvas, rgba, width) {
+  canvas.width = width;
+  canvas.height = width;
+  canvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(rgba), width, width), 0, 0);
+}
+
+// Each test image beside the teacher's CLS attention over it, then the colour bar of the maps
+// (the heat colours of src/eval/attention_map.rs: blue low, green middle, red high).
+function drawAttention(maps) {
+  const grid = $("attention-grid");
+  // The first map keeps the canvas the page check reads (id "attention").
+  const first = $("attention");
+  grid.replaceChildren();
+  maps.forEach((att, i) => {
+    const image = document.createElement("canvas");
+    putPixels(image, att.image_rgba, att.width);
+    image.setAttribute("aria-label", `embedded test image ${att.image}`);
+    const heat = i === 0 ? first : document.createElement("canvas");
+    putPixels(heat, att.rgba, att.width);
+    heat.setAttribute("aria-label", `the teacher's attention over test image ${att.image}`);
+    grid.append(image, heat);
+  });
+  const bar = $("colour-bar");
+  const g = bar.getContext("2d");
+  for (let px = 0; px < bar.width; px++) {
+    const t = px / (bar.width - 1);
+    g.fillStyle = `rgb(${255 * t}, ${255 * (1 - Math.abs(2 * t - 1))}, ${255 * (1 - t)})`;
+    g.fillRect(px, 0, 1, bar.height);
+  }
+  const images = maps.map((a) => a.image).join(", ");
   $("attention-caption").textContent =
-    `The teacher's CLS attention over embedded test image ${att.image} (last block, mean of heads).`;
+    `Embedded test images ${images}, each beside the teacher's CLS attention over it (last block, ` +
+    `mean of heads, blended over the image; each map scaled from its lowest to its highest patch).`;
 }
 
 async function run() {
@@ -88,6 +146,7 @@ async function run() {
       $("knn").textContent = `k-NN top-1 of the teacher ${k.teacher_top1.toFixed(2)}% against ` +
         `${k.floor_top1.toFixed(2)}% at the random initialisation (${gain >= 0 ? "+" : ""}${gain.toFixed(2)} points; ` +
         `bank ${k.bank}, ${k.queries} test images). A short run shows that training works, not that it has learnt.`;
+      if (fallback) $("knn").textContent += " On this CPU fallback the run is a short test of the machinery: it will not learn.";
     } else {
       $("knn").textContent = "k-NN skipped (bank 0).";
     }
@@ -116,7 +175,7 @@ async function main() {
     return;
   }
   const info = adapter.info || {};
-  const fallback = Boolean(info.isFallbackAdapter || adapter.isFallbackAdapter);
+  fallback = Boolean(info.isFallbackAdapter || adapter.isFallbackAdapter);
   const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ");
   $("adapter").textContent = `${name || "WebGPU adapter"}${fallback ? " (a CPU fallback)" : ""}`;
   await init();
@@ -130,7 +189,8 @@ async function main() {
     $("preset").value = "small-test";
     $("knn-bank").value = "500";
     setState("ready", "WebGPU runs on the CPU here (a fallback adapter), so the 16-px test model is selected: " +
-      "the tiny ViT takes about 30 s a step on such an adapter. Press Train.");
+      "the tiny ViT takes about 30 s a step on such an adapter. This is a short test that shows the training " +
+      "works; it will not learn (k-NN stays near the random-init floor). Press Train.");
   } else {
     setState("ready", "Ready: press Train.");
   }

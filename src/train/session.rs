@@ -9,6 +9,7 @@ use super::config::TrainConfig;
 use super::monitor::KnnMonitor;
 use super::schedule::{hyper, Plan};
 use crate::data::dataset::{Dataset, Split};
+use crate::data::image_io::resize_center_crop;
 use crate::data::normalization::{normalization_for, Normalization};
 use crate::error::{Error, Result};
 use crate::eval::attention_map::cls_mean_tile_async;
@@ -316,8 +317,9 @@ impl Trainer {
     }
 
     /// The teacher's CLS attention over test image `index` as an RGB heat map `cell` pixels
-    /// wide, blended over the image: (width, RGB bytes).
-    pub async fn attention_tile(&self, index: usize, cell: u32) -> Result<(u32, Vec<u8>)> {
+    /// wide, blended over the image, and the image alone at that size (the model's centre crop):
+    /// (width, heat-map RGB bytes, image RGB bytes).
+    pub async fn attention_tile(&self, index: usize, cell: u32) -> Result<(u32, Vec<u8>, Vec<u8>)> {
         let e = &self.engine;
         let test = Dataset::embedded(Split::Test).map_err(Error::Data)?;
         if index >= test.len() {
@@ -330,7 +332,9 @@ impl Trainer {
         let weights = self.step.backbone_weights_async(e, Flat::Teacher).await?;
         let b = Backbone { model: self.cfg.model.clone(), norm: self.norm.clone(), weights };
         let tile = cls_mean_tile_async(e, &b, &img, cell).await?;
-        Ok((tile.width(), tile.into_raw()))
+        let view = resize_center_crop(&img, self.cfg.model.image_size);
+        let plain = image::imageops::resize(&view, tile.width(), tile.height(), image::imageops::FilterType::Triangle);
+        Ok((tile.width(), tile.into_raw(), plain.into_raw()))
     }
 
     /// "adapter (backend, type); kernels: ...": what the run runs on.

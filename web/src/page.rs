@@ -49,19 +49,31 @@ fn emit(on_event: &js_sys::Function, event: &Event) {
 }
 
 /// The end of a run: the record (losses, checksum, steps/s), k-NN against the floor and the
-/// teacher's CLS attention over a test image as RGBA pixels (`attention.width` square).
+/// teacher's CLS attention over a few test images as RGBA pixels (`width` square), each beside
+/// the image itself.
 #[derive(Serialize)]
 struct Finished {
     record: Record,
     knn: Option<KnnFigures>,
-    attention: Attention,
+    attention: Vec<Attention>,
 }
 
 #[derive(Serialize)]
 struct Attention {
     width: u32,
+    /// Index in the embedded test split.
     image: usize,
+    /// The heat map blended over the image.
     rgba: Vec<u8>,
+    /// The image alone.
+    image_rgba: Vec<u8>,
+}
+
+/// Test images whose attention the page draws, from `attention_image` on.
+const ATTENTION_IMAGES: usize = 3;
+
+fn rgba(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect()
 }
 
 /// Trains `steps` steps (0: the settings' own) of `settings` (a JSON string or object with
@@ -92,9 +104,11 @@ pub async fn train(steps: u32, settings: JsValue, on_event: js_sys::Function) ->
             Some(trainer.knn(bank).await.map_err(js_error)?)
         }
     };
-    emit(&on_event, &Event::Phase { text: "the teacher's attention map" });
-    let image = settings.attention_image;
-    let (width, rgb) = trainer.attention_tile(image, 128).await.map_err(js_error)?;
-    let rgba = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
-    to_js(&Finished { record, knn, attention: Attention { width, image, rgba } })
+    emit(&on_event, &Event::Phase { text: "the teacher's attention maps" });
+    let mut attention = Vec::new();
+    for image in settings.attention_image..settings.attention_image + ATTENTION_IMAGES {
+        let (width, heat, plain) = trainer.attention_tile(image, 128).await.map_err(js_error)?;
+        attention.push(Attention { width, image, rgba: rgba(&heat), image_rgba: rgba(&plain) });
+    }
+    to_js(&Finished { record, knn, attention })
 }
