@@ -2,7 +2,7 @@
 """Opens web/index.html in headless Chromium through chromedriver (the W3C WebDriver protocol,
 spoken with the standard library), lets it train, and checks that it finished with a finite
 loss, k-NN figures and an attention map. Prints one JSON line (steps/s, loss, adapter) and
-saves a screenshot.
+saves a screenshot; with --backbone-out, also the file behind the page's download link.
 
     scripts/web-page-check.py [--query 'settings=small-test&steps=3&knn_bank=200']
                               [--screenshot web-page.png] [--timeout 600]
@@ -115,6 +115,7 @@ def main():
     ap.add_argument("--query", default="settings=small-test&steps=3&knn_bank=200")
     ap.add_argument("--screenshot", default="web-page.png")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--backbone-out", help="save the page's download link (the trained teacher backbone) here")
     ap.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     ap.add_argument("--chromedriver", default=os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver")
@@ -166,7 +167,6 @@ def main():
         with open(a.screenshot, "wb") as f:
             f.write(base64.b64decode(png))
         page.update(state=state, seconds=round(time.time() - started, 1), url=url, screenshot=a.screenshot)
-        print(json.dumps(page))
         problems = []
         if state != "done":
             problems.append(f"the page ended in state {state!r}: {page['status']}")
@@ -177,6 +177,26 @@ def main():
                 problems.append(f"no k-NN shown: {page['knn']!r}")
             if page["attentionWidth"] < 16:
                 problems.append("no attention map drawn")
+            if a.backbone_out:
+                # The bytes behind the page's download link, read in the page (as a user's click
+                # would save them).
+                got = wd.call("POST", wd.s("/execute/async"), {"args": [], "script": """
+                    const done = arguments[arguments.length - 1];
+                    const link = document.getElementById('download');
+                    if (!link.href || link.hidden) { done({error: 'no download link'}); return; }
+                    fetch(link.href).then((r) => r.arrayBuffer()).then((buf) => {
+                        const u = new Uint8Array(buf);
+                        let s = '';
+                        for (let i = 0; i < u.length; i += 0x8000) s += String.fromCharCode.apply(null, u.subarray(i, i + 0x8000));
+                        done({name: link.download, text: link.textContent, data: btoa(s)});
+                    }).catch((e) => done({error: String(e)}));"""})
+                if not got or "error" in got:
+                    problems.append(f"no backbone to download: {got and got.get('error')}")
+                else:
+                    with open(a.backbone_out, "wb") as f:
+                        f.write(base64.b64decode(got["data"]))
+                    page.update(download=got["name"], downloadText=got["text"], backboneOut=a.backbone_out)
+        print(json.dumps(page))
         if problems:
             try:
                 for entry in wd.call("POST", wd.s("/se/log"), {"type": "browser"}) or []:

@@ -16,7 +16,7 @@ struct Event {
     wall_time: f64,
     #[prost(int64, tag = "2")]
     step: i64,
-    #[prost(oneof = "Payload", tags = "3, 5, 6")]
+    #[prost(oneof = "Payload", tags = "3, 5, 7")]
     payload: Option<Payload>,
 }
 
@@ -27,7 +27,8 @@ enum Payload {
     FileVersion(String),
     #[prost(message, tag = "5")]
     Summary(Summary),
-    #[prost(message, tag = "6")]
+    /// Field 7 (6 is the deprecated LogMessage).
+    #[prost(message, tag = "7")]
     SessionLog(SessionLog),
 }
 
@@ -182,14 +183,23 @@ pub fn tag_of(key: &str) -> String {
     }
 }
 
-/// The scalars of one metrics.jsonl line: its `step` and every other number under `tag_of`.
+/// The scalars of one metrics.jsonl line: its `step` and every other number under `tag_of`;
+/// the final k-NN's line (`"final_knn": true`, another bank than the k-NN during the run, maybe
+/// at the same step) under `knn_final/...` instead of `knn/...`.
 pub fn scalars_of(line: &serde_json::Value) -> Option<(u64, Vec<(String, f64)>)> {
     let object = line.as_object()?;
     let step = object.get("step")?.as_u64()?;
+    let last = object.get("final_knn").and_then(|v| v.as_bool()) == Some(true);
     let values = object
         .iter()
         .filter(|(k, _)| k.as_str() != "step")
-        .filter_map(|(k, v)| Some((tag_of(k), v.as_f64().filter(|x| x.is_finite())?)))
+        .filter_map(|(k, v)| {
+            let tag = match (last, k.strip_prefix("knn_")) {
+                (true, Some(rest)) => format!("knn_final/{rest}"),
+                _ => tag_of(k),
+            };
+            Some((tag, v.as_f64().filter(|x| x.is_finite())?))
+        })
         .collect();
     Some((step, values))
 }
@@ -253,11 +263,13 @@ mod tests {
 
     #[test]
     fn metrics_lines_become_tagged_scalars() {
-        let line = serde_json::json!({"step": 5, "loss": 2.5, "knn_teacher_top1": 71.0, "final_knn": true, "x": null});
+        let line = serde_json::json!({"step": 5, "loss": 2.5, "knn_teacher_top1": 71.0, "final_knn": false, "x": null});
         let (step, mut values) = scalars_of(&line).unwrap();
         values.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(step, 5);
         assert_eq!(values, vec![("knn/teacher_top1".into(), 71.0), ("train/loss".into(), 2.5)]);
         assert!(scalars_of(&serde_json::json!({"loss": 1.0})).is_none(), "a line without a step");
+        let last = serde_json::json!({"step": 5, "final_knn": true, "knn_teacher_top1": 72.0});
+        assert_eq!(scalars_of(&last).unwrap().1, vec![("knn_final/teacher_top1".to_string(), 72.0)]);
     }
 }

@@ -87,6 +87,13 @@ fn save_load_save_keeps_every_tensor_and_resume_equals_continuing() {
     let (m, norm, backbone) = checkpoint::load_backbone(&out).unwrap();
     assert_eq!((m, norm), (c.model.clone(), Normalization::IMAGENET));
     assert_eq!(backbone["norm.bias"], st.teacher["norm.bias"]);
+    // A backbone file (what the browser page downloads) exports to the same bytes.
+    let again = dir.join("backbone-again.safetensors");
+    checkpoint::export_backbone(&out, &again).unwrap();
+    assert_eq!(checkpoint::load_backbone(&again).unwrap(), checkpoint::load_backbone(&out).unwrap());
+    let again_bytes = std::fs::read(&again).unwrap();
+    let meta = |b: &[u8]| SafeTensors::read_metadata(b).unwrap().1.metadata().clone().unwrap();
+    assert_eq!(meta(&again_bytes), meta(&bytes), "kind, step, model and checksum kept");
     std::fs::remove_dir_all(&dir).ok();
 }
 

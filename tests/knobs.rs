@@ -56,6 +56,16 @@ fn every_adclr_variable_used_anywhere_is_in_the_table() {
     assert!(unknown.is_empty(), "variables missing from knobs::KNOBS:\n{}", unknown.join("\n"));
 }
 
+/// The kernel families' variables are read through the table by name: each must be in it.
+#[test]
+fn every_kernel_family_variable_is_in_the_table() {
+    use adclr_wgpu::gpu::choice::Family;
+    use adclr_wgpu::gpu::{AttentionKernel, MatmulKernel, Precision, RowKernels};
+    for name in [MatmulKernel::VARIABLE, Precision::VARIABLE, RowKernels::VARIABLE, AttentionKernel::VARIABLE] {
+        assert!(named(name).is_some_and(|k| !k.test_only), "{name}");
+    }
+}
+
 #[test]
 fn the_commands_doc_lists_every_program_variable_and_no_other() {
     let doc = std::fs::read_to_string(root().join("docs/commands.md")).unwrap();

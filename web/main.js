@@ -21,7 +21,8 @@ function ticks(lo, hi, count) {
   const unit = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * unit).find((s) => s >= raw) || raw;
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(v);
+  // Each tick from its index (adding the step up would gather rounding: 1.9999999999999998).
+  for (let i = Math.ceil(lo / step); i * step <= hi + step * 1e-9; i++) out.push(Number((i * step).toPrecision(12)));
   return out;
 }
 
@@ -127,6 +128,17 @@ function drawAttention(maps) {
     `mean of heads, blended over the image; each map scaled from its lowest to its highest patch).`;
 }
 
+// The trained teacher's backbone as a file to download: safetensors with timm's names, what
+// `adclr-wgpu export` writes; `adclr-wgpu eval` and `export` read it, timm loads it.
+function offerBackbone(bytes, steps) {
+  const link = $("download");
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
+  link.download = `adclr-web-teacher-${steps}-steps.safetensors`;
+  link.textContent = `Download the trained teacher backbone (${(bytes.length / 1e6).toFixed(1)} MB, safetensors, timm names)`;
+  link.hidden = false;
+}
+
 async function run() {
   $("start").disabled = true;
   points.length = 0;
@@ -151,6 +163,7 @@ async function run() {
       $("knn").textContent = "k-NN skipped (bank 0).";
     }
     drawAttention(done.attention);
+    offerBackbone(done.backbone, last.step);
     $("result").textContent = `final loss ${last.loss.toFixed(6)} after ${last.step} steps on ${r.adapter}`;
     $("result").dataset.loss = String(last.loss);
     $("result").dataset.stepsPerSecond = String(r.steps_per_second);

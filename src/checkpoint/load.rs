@@ -21,6 +21,20 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| ck(path, format!("cannot read: {e}")))
 }
 
+/// One metadata value of a safetensors file (None: unreadable, not safetensors, or absent),
+/// reading its header only: the u64 length, then the JSON whose `__metadata__` holds it.
+pub(crate) fn metadata_value(path: &Path, key: &str) -> Option<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).ok()?;
+    let len = usize::try_from(u64::from_le_bytes(len)).ok().filter(|&n| n <= 100 << 20)?;
+    let mut header = vec![0u8; len];
+    file.read_exact(&mut header).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    json.get("__metadata__")?.get(key)?.as_str().map(String::from)
+}
+
 fn f32s(path: &Path, st: &SafeTensors, name: &str, len: usize) -> Result<Vec<f32>> {
     let t = st.tensor(name).map_err(|_| ck(path, format!("missing tensor `{name}`")))?;
     if t.dtype() != Dtype::F32 || t.data().len() != len * 4 {

@@ -19,7 +19,7 @@ pub use crate::fs::{remove_stale_temporaries, write_atomic};
 pub use crate::model::state::{Named, TrainingState};
 pub use load::{load_backbone, load_training, LoadedCheckpoint};
 pub use metadata::{model_from_metadata, model_metadata};
-pub use save::{export_backbone, save_training};
+pub use save::{backbone_bytes, export_backbone, save_training};
 use std::path::Path;
 
 /// A checkpoint error naming the file.

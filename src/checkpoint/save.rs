@@ -1,7 +1,7 @@
 //! Writing training checkpoints and exported backbones (atomically).
 
 use super::checksum::{tensor_checksum, CHECKSUM};
-use super::{ck, load_training, model_metadata, write_atomic, Named, Normalization, TrainingState};
+use super::{ck, load_backbone, load_training, model_metadata, write_atomic, Named, Normalization, TrainingState};
 use crate::error::Result;
 use crate::spec::config::ModelConfig;
 use crate::spec::params::{is_backbone, param_specs};
@@ -88,13 +88,31 @@ pub fn save_training(
     write_atomic(path, &serialize(path, &t, meta)?)
 }
 
-/// Writes the teacher backbone alone (timm names, no prefix) from a training checkpoint.
+/// Writes the teacher backbone alone (timm names, no prefix) from a training checkpoint, or
+/// checks and writes again a backbone file (what the browser page downloads).
 pub fn export_backbone(checkpoint: &Path, out: &Path) -> Result<()> {
+    if super::load::metadata_value(checkpoint, "kind").as_deref() == Some("backbone") {
+        let (model, norm, weights) = load_backbone(checkpoint)?;
+        let step = super::load::metadata_value(checkpoint, "step").and_then(|s| s.parse().ok()).unwrap_or(0);
+        return write_atomic(out, &backbone_bytes(out, &model, &norm, &weights, step)?);
+    }
     let ck_in = load_training(checkpoint)?;
+    write_atomic(out, &backbone_bytes(out, &ck_in.model, &ck_in.norm, &ck_in.state.teacher, ck_in.state.step)?)
+}
+
+/// The bytes of a backbone file (timm names, `kind = backbone`, the step it was taken at) for
+/// `weights` (the teacher's backbone tensors); `path` names it in errors.
+pub fn backbone_bytes(
+    path: &Path,
+    model: &ModelConfig,
+    norm: &Normalization,
+    weights: &Named,
+    step: u64,
+) -> Result<Vec<u8>> {
     let mut t = BTreeMap::new();
-    put_named(&mut t, out, "", &ck_in.state.teacher, &ck_in.model, is_backbone)?;
-    let mut meta = model_metadata(&ck_in.model, &ck_in.norm);
+    put_named(&mut t, path, "", weights, model, is_backbone)?;
+    let mut meta = model_metadata(model, norm);
     meta.insert("kind".into(), "backbone".into());
-    meta.insert("step".into(), ck_in.state.step.to_string());
-    write_atomic(out, &serialize(out, &t, meta)?)
+    meta.insert("step".into(), step.to_string());
+    serialize(path, &t, meta)
 }

@@ -60,8 +60,11 @@ pub fn run(device: DeviceArgs, a: EmbedArgs) -> Result<()> {
         })
     };
     let (tf, ff) = (encode(&trained, "trained")?, encode(&floor, "random-init")?);
-    if !tf.skipped.is_empty() {
-        eprintln!("warning: {} unreadable images skipped", tf.skipped.len());
+    if let Some(first) = tf.skipped.first() {
+        return Err(Error::Data(format!(
+            "--data {data}: {} test images could not be read (the first: {first}); the map needs every one",
+            tf.skipped.len()
+        )));
     }
     // L2-normalised rows, as the k-NN compares them (cosine), then every coordinate z-scored:
     // a few coordinates of large spread would otherwise be the whole map.

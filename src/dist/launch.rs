@@ -56,6 +56,15 @@ pub fn without_mpi(launch: &Launch) -> Error {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_launcher_variable_is_a_knob() {
+        for (_, size, rank, local) in super::LAUNCHERS {
+            for name in [size, rank, local] {
+                assert!(crate::knobs::named(name).is_some(), "{name} is not in knobs::KNOBS");
+            }
+        }
+    }
+
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {

@@ -65,24 +65,35 @@ pub fn pca_2d(features: &[f32], dim: usize) -> Result<Map2d, String> {
 /// The leading eigenvector (unit length, its largest entry positive) and eigenvalue of the
 /// symmetric matrix `m` [dim, dim], with `deflate`'s component removed first.
 fn top_eigenvector(m: &[f64], dim: usize, deflate: Option<(&[f64], f64)>) -> (Vec<f64>, f64) {
+    // With `deflate`, every vector is kept orthogonal to the first axis (removing its eigenvalue
+    // alone would let rounding noise along it grow back).
+    let orthogonal = |w: &mut Vec<f64>| {
+        if let Some((u, _)) = deflate {
+            let along: f64 = u.iter().zip(w.iter()).map(|(a, b)| a * b).sum();
+            w.iter_mut().zip(u).for_each(|(o, ui)| *o -= along * ui);
+        }
+    };
     let apply = |v: &[f64]| -> Vec<f64> {
         let mut out: Vec<f64> =
             (0..dim).map(|i| m[i * dim..(i + 1) * dim].iter().zip(v).map(|(a, b)| a * b).sum()).collect();
-        if let Some((u, l)) = deflate {
-            let along: f64 = u.iter().zip(v).map(|(a, b)| a * b).sum();
-            out.iter_mut().zip(u).for_each(|(o, ui)| *o -= l * along * ui);
-        }
+        orthogonal(&mut out);
         out
     };
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    // The matrix's scale: below 1e-12 of it a direction holds no variance.
+    let scale: f64 = (0..dim).map(|i| m[i * dim + i].abs()).sum::<f64>().max(f64::MIN_POSITIVE);
     // A start with a part along every direction (no symmetry of the data can cancel it).
     let mut v: Vec<f64> = (0..dim).map(|i| 1.0 + (i as f64 * 0.618_034).fract()).collect();
+    orthogonal(&mut v);
+    let n0 = norm(&v).max(f64::MIN_POSITIVE);
+    v.iter_mut().for_each(|x| *x /= n0);
     let mut value = 0.0;
     for _ in 0..POWER_STEPS {
         let w = apply(&v);
         value = norm(&w);
-        if value == 0.0 {
-            break;
+        if value <= 1e-12 * scale {
+            // No variance left in any direction: a zero axis.
+            return (vec![0.0; dim], 0.0);
         }
         v = w.iter().map(|x| x / value).collect();
     }
@@ -148,6 +159,11 @@ mod tests {
         // the sign each axis is given (its largest entry positive: PC 1 = a, PC 2 = -b).
         assert!((m.points[0].0 + 6.0).abs() < 1e-5 && (m.points[0].1 - 4.0).abs() < 1e-5, "{:?}", m.points[0]);
         assert!(pca_2d(&[1.0; 12], 4).unwrap_err().contains("do not vary"));
+        // Points on a line: one axis holds everything, the second is zero.
+        let line: Vec<f32> = (0..5).flat_map(|t| [t as f32, 2.0 * t as f32]).collect();
+        let m = pca_2d(&line, 2).unwrap();
+        assert!((m.explained[0] - 1.0).abs() < 1e-9 && m.explained[1].abs() < 1e-9, "{m:?}");
+        assert!(m.points.iter().all(|p| p.1.abs() < 1e-9), "{m:?}");
         assert!(pca_2d(&[1.0, 2.0], 1).unwrap_err().contains("3 or more"));
     }
 

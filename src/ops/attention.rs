@@ -11,10 +11,11 @@
 //!   cooperative matrices (tensor cores), head_dim 64, under `Precision::F16Mixed` only: QK^T,
 //!   PV, dO V^T, dS K, P^T dO and dS^T Q on f16 operands (q, k, v, dO, and P and dS as they
 //!   enter their products), softmax, lse and accumulation in f32; S query (or key) rows per
-//!   subgroup, two passes over the keys in the forward (the row sums, then O = P V). The GPU
-//!   default under f16-mixed where `Engine::coop_attention_size` has a size.
+//!   subgroup, two passes over the keys in the forward (the row sums, then O = P V). Only where
+//!   asked for (`ADCLR_ATTENTION=coop`, a candidate: `gpu::shipped`) and
+//!   `Engine::coop_attention_size` has a size.
 //! - tiled (`attention_*_tiled`): shared-memory tiles of 64 rows, an invocation per row,
-//!   head_dim 64 only; the GPU default otherwise.
+//!   head_dim 64 only; the GPU default where subgroups have fewer than 4 lanes.
 //! - subgroup (`attention_*_sg`): eight rows per 8-lane subgroup, head_dim % 4 == 0, qkv (and
 //!   out and dout for the query gradient) read as textures (`gpu::texture`); lavapipe's
 //!   default, where the tensors fit a texture.

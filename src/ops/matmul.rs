@@ -3,12 +3,13 @@
 //! Kernel variants (`strided` chooses from the engine's `MatmulKernel` and the operands' layout):
 //! - `matmul_tiles_nt`, `matmul_tiles_nn`, `matmul_tiles_tn` (matmul_tiles.wgsl): 128 x 128
 //!   workgroup tiles, 8 x 8 per invocation, vec4 loads double-buffered through workgroup
-//!   memory; `Tiles` (GPUs), by layout: A along K with B along K (nt) or N (nn), A along M
+//!   memory; `Tiles` (meant for GPUs, a candidate there until timed: `gpu::shipped`), by layout: A along K with B along K (nt) or N (nn), A along M
 //!   with B along N (tn); any row stride that keeps vec4 loads aligned. `matmul_tiles_wide_*`
 //!   (64 x 128) and `matmul_tiles_tall_*` (128 x 64) are the same kernel on narrow tiles, for
 //!   products whose 128 x 128 grid has too few workgroups to fill a GPU (`tiles_for`).
 //! - `matmul_nt`, `matmul_nn`, `matmul_nn_k4`, `matmul_tn` (matmul_vec4.wgsl): register blocks
-//!   of 8 x 4 with vec4 loads, no workgroup memory; `Blocked` (CPU drivers), by layout:
+//!   of 8 x 4 with vec4 loads, no workgroup memory; `Blocked` (the GPU rule's, and CPU drivers
+//!   without 8-lane subgroups), by layout:
 //!   both operands contiguous along K (nt), B along N with A along K (nn_k4), along M (tn) or
 //!   strided (nn).
 //! - `matmul_sg_nt`, `matmul_sg_nn`, `matmul_sg_tn` (matmul_subgroup.wgsl, over

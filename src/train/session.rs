@@ -337,6 +337,14 @@ impl Trainer {
         Ok((tile.width(), tile.into_raw(), plain.into_raw()))
     }
 
+    /// The teacher's backbone as a safetensors file (timm names, what `adclr-wgpu export`
+    /// writes): what the page offers for download; `adclr-wgpu eval` and `export` read it.
+    pub async fn teacher_backbone(&self) -> Result<Vec<u8>> {
+        let weights = self.step.backbone_weights_async(&self.engine, Flat::Teacher).await?;
+        let name = std::path::Path::new("teacher-backbone.safetensors");
+        crate::checkpoint::backbone_bytes(name, &self.cfg.model, &self.norm, &weights, self.step.step)
+    }
+
     /// "adapter (backend, type); kernels: ...": what the run runs on.
     pub fn describe(&self) -> String {
         format!("{}; kernels: {}", self.engine.ctx.describe(), self.engine.kernel_summary())

@@ -50,7 +50,7 @@ fn emit(on_event: &js_sys::Function, event: &Event) {
 
 /// The end of a run: the record (losses, checksum, steps/s), k-NN against the floor and the
 /// teacher's CLS attention over a few test images as RGBA pixels (`width` square), each beside
-/// the image itself.
+/// the image itself; `train` adds `backbone`, the teacher's backbone file (a Uint8Array).
 #[derive(Serialize)]
 struct Finished {
     record: Record,
@@ -106,9 +106,18 @@ pub async fn train(steps: u32, settings: JsValue, on_event: js_sys::Function) ->
     };
     emit(&on_event, &Event::Phase { text: "the teacher's attention maps" });
     let mut attention = Vec::new();
-    for image in settings.attention_image..settings.attention_image + ATTENTION_IMAGES {
+    // From `attention_image` on, wrapping at the end of the split (a bad index is named by the
+    // first call).
+    let split = adclr_wgpu::data::dataset::Dataset::embedded(adclr_wgpu::data::Split::Test).map_err(js_error)?.len();
+    for i in 0..ATTENTION_IMAGES {
+        let image = if i == 0 { settings.attention_image } else { (settings.attention_image + i) % split.max(1) };
         let (width, heat, plain) = trainer.attention_tile(image, 128).await.map_err(js_error)?;
         attention.push(Attention { width, image, rgba: rgba(&heat), image_rgba: rgba(&plain) });
     }
-    to_js(&Finished { record, knn, attention })
+    emit(&on_event, &Event::Phase { text: "the teacher's backbone for download" });
+    let backbone = trainer.teacher_backbone().await.map_err(js_error)?;
+    let finished = to_js(&Finished { record, knn, attention })?;
+    // The file's bytes as a Uint8Array beside the JSON-born fields (no JSON round trip).
+    js_sys::Reflect::set(&finished, &JsValue::from_str("backbone"), &js_sys::Uint8Array::from(&backbone[..]))?;
+    Ok(finished)
 }
