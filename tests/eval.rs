@@ -240,7 +240,7 @@ seeds = [1]
     // `--report` writes results.md again from the record alone, running nothing.
     std::fs::remove_file(dir.join("record/results.md")).unwrap();
     let reported = ablate::report(&grid).unwrap();
-    assert_eq!((reported.runs, reported.skipped, reported.failed), (5, 0, 0));
+    assert_eq!((reported.runs, reported.recorded, reported.skipped, reported.failed), (5, 5, 0, 0));
     assert_eq!(std::fs::read_to_string(dir.join("record/results.md")).unwrap(), md, "the same report");
     assert!(!dir.join("out/dino/seed-0/checkpoint.safetensors").exists(), "trained again");
     let probed =
@@ -261,9 +261,9 @@ seeds = [1]
         (text.replace("seeds = [0, 1]", "seeds = [0, 0]"), "seed 0 is listed twice"),
         (
             text.replace("seeds = [1]", "seeds = [2]"),
-            "cell `adclr-seed-1`: seeds must be a list of some of the grid's seeds [0, 1]",
+            "cell `adclr-seed-1`: seeds = [2]: give a list of some of the grid's seeds [0, 1]",
         ),
-        (text.replace("seeds = [1]", "seeds = []"), "cell `adclr-seed-1`: seeds must be"),
+        (text.replace("seeds = [1]", "seeds = []"), "cell `adclr-seed-1`: seeds = []: give a list"),
         (text.replace("name = \"dino\"", "name = \"results.md\""), "would share `results.md`"),
     ] {
         std::fs::write(&grid, bad).unwrap();

@@ -250,8 +250,9 @@ fn cell_seeds(
     origin: &str,
 ) -> std::result::Result<Option<Vec<u64>>, String> {
     let Some(value) = value else { return Ok(None) };
-    let wrong =
-        || format!("{origin}: cell `{name}`: seeds must be a list of some of the grid's seeds {:?}", grid.seeds);
+    let wrong = || {
+        format!("{origin}: cell `{name}`: seeds = {value}: give a list of some of the grid's seeds {:?}", grid.seeds)
+    };
     let list = value.as_array().ok_or_else(wrong)?;
     let mut seeds = Vec::new();
     for v in list {
@@ -273,6 +274,8 @@ pub struct AblationReport {
     pub cells: usize,
     /// Trainings (or floor evaluations): cells x seeds.
     pub runs: usize,
+    /// Runs that did not run in this call but whose result was there (`--report`, or after a stop).
+    pub recorded: usize,
     pub skipped: usize,
     pub failed: usize,
 }
@@ -379,7 +382,7 @@ fn run_grid(grid_path: &Path, jobs: Option<usize>, progress: &(dyn Fn(&str) + Sy
         None => units.iter().map(|_| None).collect(),
     };
     let mut results: Vec<Vec<(u64, serde_json::Value)>> = vec![Vec::new(); rows.len()];
-    let (mut skipped, mut failed, mut first_error) = (0, 0, None);
+    let (mut skipped, mut failed, mut recorded, mut first_error) = (0, 0, 0, None);
     for (unit, outcome) in units.iter().zip(outcomes) {
         match outcome {
             Some(Ok((v, was_done))) => {
@@ -394,6 +397,8 @@ fn run_grid(grid_path: &Path, jobs: Option<usize>, progress: &(dyn Fn(&str) + Sy
                     first_error.get_or_insert(e);
                 }
                 if let Some(v) = unit.paths.result() {
+                    recorded += 1;
+                    failed += v.get("error").is_some() as usize;
                     results[unit.row].push((unit.seed, v));
                 }
             }
@@ -405,7 +410,7 @@ fn run_grid(grid_path: &Path, jobs: Option<usize>, progress: &(dyn Fn(&str) + Sy
     if let Some(e) = first_error {
         return Err(e);
     }
-    Ok(AblationReport { out, cells: report_rows.len(), runs: units.len(), skipped, failed })
+    Ok(AblationReport { out, cells: report_rows.len(), runs: units.len(), recorded, skipped, failed })
 }
 
 /// One unit's outcome: its result and whether it was done before; None if it did not start.

@@ -9,13 +9,24 @@ pub fn run(grid: PathBuf, jobs: usize, report: bool) -> Result<()> {
         true => crate::ablate::report(&grid)?,
         false => crate::ablate::ablate(&grid, jobs, &|m| eprintln!("ablate: {m}"))?,
     };
-    println!(
-        "{} cells, {} runs ({} done before, {} failed): {}",
-        r.cells,
-        r.runs,
-        r.skipped,
-        r.failed,
-        r.out.join("results.md").display()
-    );
+    let results = r.out.join("results.md");
+    match report {
+        true => println!(
+            "{} cells, {} of {} runs recorded ({} failed): {}",
+            r.cells,
+            r.recorded,
+            r.runs,
+            r.failed,
+            results.display()
+        ),
+        false => println!(
+            "{} cells, {} runs ({} done before, {} failed): {}",
+            r.cells,
+            r.runs,
+            r.skipped,
+            r.failed,
+            results.display()
+        ),
+    }
     Ok(())
 }
