@@ -7,7 +7,7 @@ use crate::data::normalization::normalization_for;
 use crate::error::{Error, Result};
 use crate::eval::checkpoint_knn::{knn_of, knn_of_checkpoint};
 use crate::eval::features::Backbone;
-use crate::gpu::{AdapterChoice, Engine};
+use crate::gpu::Engine;
 use crate::train::config::TrainConfig;
 use crate::train::run::{self, train, Verbosity};
 use serde_json::json;
@@ -56,8 +56,7 @@ pub fn run_cell(
     progress(&format!("{label}: {}", if random { "evaluating the random initialisation" } else { "training" }));
     let started = std::time::Instant::now();
     let outcome = (|| -> Result<serde_json::Value> {
-        let choice =
-            AdapterChoice { backend: config.backend.clone(), adapter: config.adapter, limits: config.limits.clone() };
+        let choice = config.adapter_choice();
         let (knn, loss, steps) = if random {
             let e = Engine::open(&choice)?;
             let cfg = config.adclr().map_err(Error::Data)?;
@@ -126,8 +125,7 @@ fn add_evaluation(
 ) -> Result<()> {
     use crate::data::dataset::{Dataset, Split};
     let figures = (|| -> Result<serde_json::Value> {
-        let choice =
-            AdapterChoice { backend: config.backend.clone(), adapter: config.adapter, limits: config.limits.clone() };
+        let choice = config.adapter_choice();
         let e = Engine::open(&choice)?;
         let b = match weights {
             None => {

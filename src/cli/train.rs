@@ -6,7 +6,6 @@ use crate::dist::launch::Launch;
 use crate::dist::open_collective;
 use crate::error::{Error, Result};
 use crate::eval::features::Backbone;
-use crate::gpu::AdapterChoice;
 use crate::gpu::Engine;
 use crate::tensorboard::EventWriter;
 use crate::train::config::{FinalKnn, TrainConfig};
@@ -108,7 +107,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             steps(out.total_steps)
         );
     }
-    let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() };
+    let choice = tc.adapter_choice();
     // The run's precision, as the k-NN during the run (tuning and kernel variables as `train`'s).
     let e = match Engine::open_at(&choice, tc.precision().map_err(Error::Data)?) {
         Ok(e) => e,

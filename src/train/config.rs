@@ -3,7 +3,7 @@
 //! directory.
 
 use crate::gpu::choice::Family;
-use crate::gpu::Precision;
+use crate::gpu::{AdapterChoice, Precision};
 use crate::reference::attention::QueryAttends;
 use crate::spec::config::{AdclrConfig, ModelConfig};
 use serde::{Deserialize, Serialize};
@@ -221,6 +221,12 @@ impl TrainConfig {
         self.validate()?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// The device these settings ask for (`--backend`, `--adapter`, `--limits`): the one place
+    /// a training's `AdapterChoice` is made.
+    pub fn adapter_choice(&self) -> AdapterChoice {
+        AdapterChoice { backend: self.backend.clone(), adapter: self.adapter, limits: self.limits.clone() }
     }
 
     /// The precision asked for (None: the engine's choice, ADCLR_PRECISION or f32).

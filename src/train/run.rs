@@ -20,7 +20,7 @@ use crate::eval::knn::KnnResult;
 use crate::figures::curves::{training_curves, CurvePoint};
 use crate::fs::write_atomic;
 use crate::gpu::context::choice_for_rank;
-use crate::gpu::{AdapterChoice, Engine};
+use crate::gpu::Engine;
 use crate::model::step::{AdclrStep, Flat};
 use crate::spec::batch::{StepHyper, StepReport};
 use crate::spec::config::AdclrConfig;
@@ -496,7 +496,7 @@ pub fn train(
 /// The device of this rank (the adapter `local_rank mod n` of the best kind, unless
 /// `--adapter` names one).
 fn open_engine(tc: &TrainConfig, coll: &dyn Collective, launch: &Launch) -> Result<Engine> {
-    let choice = AdapterChoice { backend: tc.backend.clone(), adapter: tc.adapter, limits: tc.limits.clone() };
+    let choice = tc.adapter_choice();
     let choice = match coll.ranks() {
         1 => choice,
         _ => choice_for_rank(&choice, launch.local_rank)?,

@@ -99,11 +99,7 @@ impl Settings {
     /// The adapter the settings ask for. A browser has one adapter and no environment: only
     /// `limits` (the page asks for `minimal`, WebGPU's defaults) means something there.
     pub fn adapter_choice(&self) -> AdapterChoice {
-        AdapterChoice {
-            backend: self.train.backend.clone(),
-            adapter: self.train.adapter,
-            limits: self.train.limits.clone(),
-        }
+        self.train.adapter_choice()
     }
 }
 
