@@ -4,13 +4,14 @@
 use super::batcher::{BatchMaker, Prefetcher, Shard};
 use super::config::TrainConfig;
 use super::data_parallel::{average_centres, mean_report, share_settings, share_state, GradientExchange};
+use super::metrics_line::{knn_metrics, step_metrics, Throughput};
 use super::micro_batch::{build_step, MicroBatches};
-use super::monitor::{with_floor, KnnMonitor};
+use super::monitor::KnnMonitor;
 use super::resume::{truncate_metrics, ResumeFrom};
 use super::run_dir::{open_run_dir, resumed_state, settings_and_dir, MetricsLog};
 pub use super::run_dir::{Verbosity, CHECKPOINT, CONFIG, LOSS_PNG, METRICS};
+use super::saver::Saver;
 use super::schedule::{hyper, run_length, Plan};
-use crate::checkpoint;
 use crate::data::dataset::{Dataset, Split};
 use crate::data::normalization::{normalization_for, Normalization};
 use crate::dist::launch::Launch;
@@ -21,7 +22,7 @@ use crate::figures::curves::{training_curves, CurvePoint};
 use crate::fs::write_atomic;
 use crate::gpu::context::choice_for_rank;
 use crate::gpu::Engine;
-use crate::model::step::{AdclrStep, Flat};
+use crate::model::step::AdclrStep;
 use crate::spec::batch::{StepHyper, StepReport};
 use crate::spec::config::AdclrConfig;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,106 +56,6 @@ pub struct TrainOutcome {
     pub exchange_share: f64,
 }
 
-/// Where a run's state is written, and the health checks that decide whether it may be.
-struct Saver<'a> {
-    e: &'a Engine,
-    tc: &'a TrainConfig,
-    cfg: &'a AdclrConfig,
-    norm: &'a Normalization,
-    total_steps: usize,
-    run_dir: &'a Path,
-    /// The ranks: health is decided together, only rank 0 writes.
-    coll: &'a dyn Collective,
-    /// The step of the state on disk (the last healthy one), for messages after a failure.
-    saved_step: Cell<Option<u64>>,
-}
-
-impl Saver<'_> {
-    fn path(&self) -> PathBuf {
-        self.run_dir.join(CHECKPOINT)
-    }
-
-    fn on_disk(&self) -> String {
-        match self.saved_step.get() {
-            Some(s) => format!("{} holds the last healthy state (step {s})", self.path().display()),
-            None => "nothing was saved".to_string(),
-        }
-    }
-
-    /// Writes the step's state, never a non-finite one (rank 0; the others hold the same).
-    fn save(&self, step: &AdclrStep) -> Result<()> {
-        if !self.coll.is_root() {
-            self.saved_step.set(Some(step.step));
-            return Ok(());
-        }
-        let extra = vec![
-            ("config".to_string(), self.tc.to_toml()),
-            ("total_steps".to_string(), self.total_steps.to_string()),
-            ("seed".to_string(), self.tc.seed.to_string()),
-        ];
-        let state = step.state(self.e, self.tc.seed)?;
-        if let Some(name) = state.first_non_finite() {
-            let term = format!("`{name}` (nothing written)");
-            return Err(Error::NonFinite { step: state.step, term, kept: self.on_disk() });
-        }
-        checkpoint::save_training(&self.path(), &self.cfg.model, self.norm, &extra, &state)?;
-        self.saved_step.set(Some(state.step));
-        Ok(())
-    }
-
-    /// The health check; after a failure, back to the state before the failing step, written
-    /// to disk when it is finite, and the error says which file holds the last healthy state.
-    fn healthy(&self, step: &mut AdclrStep) -> Result<()> {
-        let local = step.check_health(self.e);
-        if self.coll.ranks() == 1 {
-            return self.after_check(step, local);
-        }
-        // Every rank stops at a failure of any: the first failing rank is named.
-        let failed_at = match &local {
-            Err(Error::NonFinite { step, .. }) => *step,
-            _ => 0,
-        };
-        let all = self.coll.gather_u64(failed_at)?;
-        let result = match (&local, all.iter().position(|&s| s > 0)) {
-            (Ok(()), Some(rank)) => {
-                let term = format!("a loss term or gradient on rank {rank}");
-                Err(Error::NonFinite { step: all[rank], term, kept: self.on_disk() })
-            }
-            _ => self.after_check(step, local),
-        };
-        // Rank 0 has now written the state before the failure; only then may a rank end
-        // (mpirun ends the whole job when one rank exits with an error).
-        if all.iter().any(|&s| s > 0) {
-            self.coll.any(false)?;
-        }
-        result
-    }
-
-    /// After a failed check: the state before the failing step, written (rank 0) when finite.
-    fn after_check(&self, step: &mut AdclrStep, local: Result<()>) -> Result<()> {
-        match local {
-            Err(Error::NonFinite { step: failed, term, .. }) => {
-                step.rewind_before(failed);
-                let kept = match self.save(step) {
-                    Ok(()) => format!(
-                        "The state before that step is saved: {}. Continue from it with a lower learning \
-                         rate: edit lr in {}, then adclr-wgpu train --resume {} --force",
-                        self.on_disk(),
-                        self.run_dir.join(CONFIG).display(),
-                        self.run_dir.display()
-                    ),
-                    Err(_) => format!(
-                        "The update overflowed, so the state in memory is not finite; {}. Lower the learning rate",
-                        self.on_disk()
-                    ),
-                };
-                Err(Error::NonFinite { step: failed, term, kept })
-            }
-            other => other,
-        }
-    }
-}
-
 /// The progress bar (hidden when quiet), at the run's first step.
 fn progress_bar(verbosity: Verbosity, total: usize, first: usize) -> ProgressBar {
     let bar = match verbosity {
@@ -167,123 +68,6 @@ fn progress_bar(verbosity: Verbosity, total: usize, first: usize) -> ProgressBar
     );
     bar.set_position(first as u64);
     bar
-}
-
-/// What a metrics line reports besides the step's own values.
-struct Throughput {
-    images_per_s: f64,
-    data_wait_share: f64,
-    skipped_images: usize,
-    exchange_share: f64,
-    /// Seconds to the end of the run at this call's pace.
-    eta_s: f64,
-}
-
-/// The metrics line of step `s` (0-based) just run: loss terms, schedules, teacher entropy,
-/// centre norms, speed.
-fn step_metrics(
-    e: &Engine,
-    step: &AdclrStep,
-    r: &StepReport,
-    h: &StepHyper,
-    (s, epoch): (usize, usize),
-    t: &Throughput,
-) -> Result<serde_json::Value> {
-    let k = step.cfg.model.out_dim;
-    let probs = step.global_loss.teacher_probs.read_f32(&e.ctx)?;
-    let entropy = mean_entropy(&probs, k);
-    let norm_of = |v: Vec<f32>| v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
-    // The query term's teacher: how sharp, and over how many prototypes its rows' modes spread
-    // (1: every query token of the batch on one prototype, a collapse the loss alone hides).
-    // The batch-mean teacher distribution's entropy: near ln K when the batch spreads over the
-    // prototypes, near 0 when every row puts its mass on the same few (collapse).
-    let (query_entropy, query_modes, query_mean_entropy) = match &step.query_loss {
-        Some(q) => {
-            let p = q.teacher_probs.read_f32(&e.ctx)?;
-            (json!(mean_entropy(&p, k)), json!(distinct_modes(&p, k)), json!(batch_mean_entropy(&p, k)))
-        }
-        None => (serde_json::Value::Null, serde_json::Value::Null, serde_json::Value::Null),
-    };
-    // f16-mixed: the dynamic loss scale for the next step and the steps skipped so far.
-    let (loss_scale, skipped_steps) = match step.loss_scaler(e)? {
-        Some(l) => (json!(l.scale), json!(l.skipped)),
-        None => (serde_json::Value::Null, serde_json::Value::Null),
-    };
-    Ok(json!({
-        "step": s + 1,
-        "epoch": epoch,
-        "loss": r.loss,
-        "global_loss": r.global_loss,
-        "query_loss": r.query_loss,
-        "lr": h.lr,
-        "weight_decay": h.weight_decay,
-        "teacher_momentum": h.teacher_momentum,
-        "teacher_temp": h.teacher_temp,
-        "teacher_query_temp": h.teacher_query_temp,
-        "teacher_entropy": entropy,
-        "teacher_entropy_query": query_entropy,
-        "teacher_batch_entropy": batch_mean_entropy(&probs, k),
-        "teacher_batch_entropy_query": query_mean_entropy,
-        "teacher_modes": distinct_modes(&probs, k),
-        "teacher_modes_query": query_modes,
-        "kl_teacher_student": r.global_loss - entropy,
-        "centre_norm_cls": norm_of(step.centre_cls.read_f32(&e.ctx)?),
-        "centre_norm_query": norm_of(step.centre_query.read_f32(&e.ctx)?),
-        "images_per_s": t.images_per_s,
-        "data_wait_share": t.data_wait_share,
-        "skipped_images": t.skipped_images,
-        "loss_scale": loss_scale,
-        "skipped_steps": skipped_steps,
-    }))
-}
-
-/// Mean entropy (nats) of the probability rows [rows, k].
-fn mean_entropy(probs: &[f32], k: usize) -> f64 {
-    let rows = (probs.len() / k.max(1)).max(1);
-    probs.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum::<f64>() / rows as f64
-}
-
-/// Entropy (nats) of the mean of the probability rows [rows, k]: how many prototypes the batch
-/// uses together (exp of it), where `mean_entropy` tells how sharp each row is.
-fn batch_mean_entropy(probs: &[f32], k: usize) -> f64 {
-    let k = k.max(1);
-    let rows = (probs.len() / k).max(1);
-    let mut mean = vec![0f64; k];
-    for row in probs.chunks(k) {
-        row.iter().zip(mean.iter_mut()).for_each(|(&p, m)| *m += p as f64 / rows as f64);
-    }
-    mean.iter().filter(|&&p| p > 0.0).map(|&p| -p * p.ln()).sum()
-}
-
-/// How many different prototypes are the most probable one of some row [rows, k].
-fn distinct_modes(probs: &[f32], k: usize) -> usize {
-    let mut modes: Vec<usize> = probs
-        .chunks(k.max(1))
-        .map(|row| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0))
-        .collect();
-    modes.sort_unstable();
-    modes.dedup();
-    modes.len()
-}
-
-/// k-NN of teacher and student after `steps` steps, with the floor: its metrics line, and
-/// the line the progress shows.
-fn knn_metrics(
-    e: &Engine,
-    step: &AdclrStep,
-    m: &KnnMonitor,
-    floor: &KnnResult,
-    steps: usize,
-) -> Result<(serde_json::Value, String)> {
-    let teacher = m.evaluate(e, step.backbone_weights(e, Flat::Teacher)?)?;
-    let student = m.evaluate(e, step.backbone_weights(e, Flat::Student)?)?;
-    let line = json!({
-        "step": steps, "knn_teacher_top1": teacher.top1, "knn_student_top1": student.top1,
-        "knn_floor_top1": floor.top1, "knn_teacher_top5": teacher.top5, "knn_student_top5": student.top5,
-        "knn_bank": teacher.bank, "knn_queries": teacher.queries,
-    });
-    let said = format!("step {steps}: k-NN teacher {}, student {:.1}%", with_floor(&teacher, floor), student.top1);
-    Ok((line, said))
 }
 
 /// The k-NN monitor and the floor (k-NN of the initial teacher), logged at step 0 of a fresh run.
@@ -718,26 +502,4 @@ pub fn write_loss_png(run_dir: &Path) -> Result<()> {
         .collect();
     let png = training_curves(&points).map_err(|e| Error::Data(format!("loss.png: {e}")))?;
     write_atomic(&run_dir.join(LOSS_PNG), &png)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{batch_mean_entropy, distinct_modes, mean_entropy};
-
-    #[test]
-    fn query_teacher_monitors_tell_a_collapse_from_spread_sharp_rows() {
-        // Three rows over 4 prototypes: two one-hot on prototype 2, one uniform.
-        let probs = [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.25, 0.25, 0.25, 0.25];
-        assert!((mean_entropy(&probs, 4) - 4f64.ln() / 3.0).abs() < 1e-6);
-        // The uniform row's mode is another prototype (ties go to the last): two modes in all.
-        assert_eq!(distinct_modes(&probs, 4), 2);
-        assert_eq!(distinct_modes(&probs[..8], 4), 1, "both sharp rows on one prototype: collapsed");
-        // Batch mean [1/12, 1/12, 3/4, 1/12]: its entropy, whatever the rows' own sharpness.
-        let want = -(3.0 * (1.0 / 12f64) * (1.0 / 12f64).ln() + 0.75 * 0.75f64.ln());
-        assert!((batch_mean_entropy(&probs, 4) - want).abs() < 1e-6);
-        // Sharp rows on different prototypes use the batch fully (ln 2); on one, not at all.
-        let spread = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
-        assert!((batch_mean_entropy(&spread, 4) - 2f64.ln()).abs() < 1e-6);
-        assert!(batch_mean_entropy(&probs[..8], 4).abs() < 1e-9);
-    }
 }
