@@ -20,6 +20,9 @@ pub struct Engine {
     pub choice: KernelChoice,
     /// Where each family's choice came from.
     pub sources: ChoiceSources,
+    /// Shader files of this choice not yet run on this kind of device (`gpu::shipped`), where
+    /// the choice was not the caller's own: named in `kernel_summary`.
+    pub untried: Vec<&'static str>,
     /// Two scratch buffers of `SCRATCH_LEN` floats for multi-pass reductions (column sums over
     /// row chunks, split-K weight gradients); only with a workgroup per row (GPUs). Each op
     /// that uses them consumes what it wrote before the next dispatch of the step writes them.
@@ -132,9 +135,9 @@ impl Engine {
             wgpu::DeviceType::Cpu => HardwareFamily::CpuDriver,
             _ => HardwareFamily::Gpu,
         };
-        let untried = super::shipped::untried(&choice, family);
         let asked = sources.matmul == ChoiceSource::Explicit && sources.attention == ChoiceSource::Explicit;
-        if !untried.is_empty() && !asked {
+        let untried = if asked { Vec::new() } else { super::shipped::untried(&choice, family) };
+        if !untried.is_empty() {
             eprintln!(
                 "note: {}: these kernels have not run on this kind of device before: {} (docs/gpu.md, shipped \
                  and candidate kernels)",
@@ -149,7 +152,7 @@ impl Engine {
                 GpuTensor::zeros(&ctx, "reduction scratch 1", &[SCRATCH_LEN])?,
             ]),
         };
-        Ok(Self { ctx, kernels, dry_run: false, choice, sources, scratch })
+        Ok(Self { ctx, kernels, dry_run: false, choice, sources, untried, scratch })
     }
 
     /// The cooperative-matrix kernel the Coop matmul runs: the largest matrix size the adapter
@@ -173,7 +176,15 @@ impl Engine {
 
     /// One line on the kernels in use and where each choice came from.
     pub fn kernel_summary(&self) -> String {
-        self.choice.summary(&self.sources)
+        match self.untried.is_empty() {
+            true => self.choice.summary(&self.sources),
+            // The browser's page shows this line: the note reaches its visitors too.
+            false => format!(
+                "{}; not yet run on this kind of device: {}",
+                self.choice.summary(&self.sources),
+                self.untried.join(", ")
+            ),
+        }
     }
 
     /// A dispatch of `kernel` over `tensors` (see `Dispatch::new`).
