@@ -3,7 +3,7 @@
 //! On lavapipe keep it short: `cargo bench --bench kernels -- --quick`;
 //! `ADCLR_BENCH_MAX=1024` skips the larger squares.
 
-use adclr_wgpu::gpu::{AdapterChoice, Dispatch, Engine};
+use adclr_wgpu::gpu::{AdapterChoice, Dispatch, Engine, EngineRequest};
 use adclr_wgpu::perf::bench::{attention_case, matmul_case, time_case, vit_s_attention, Case};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -20,7 +20,8 @@ fn run_case(c: &mut Criterion, e: &Engine, case: &Case) {
 }
 
 fn kernels(c: &mut Criterion) {
-    let e = Engine::open(&AdapterChoice::default()).expect("a GPU adapter (or lavapipe)");
+    let e = Engine::open(&EngineRequest::native(AdapterChoice::default(), None).unwrap())
+        .expect("a GPU adapter (or lavapipe)");
     let max: usize = std::env::var("ADCLR_BENCH_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(2048);
     let mut cases = Vec::new();
     for side in [256, 1024, 2048] {

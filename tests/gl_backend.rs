@@ -6,7 +6,7 @@
 
 mod common;
 
-use adclr_wgpu::gpu::{AdapterChoice, Engine};
+use adclr_wgpu::gpu::{AdapterChoice, Engine, EngineRequest};
 use adclr_wgpu::gpu::{AttentionKernel, KernelChoice, MatmulKernel, RowKernels};
 use adclr_wgpu::model::batch::StepHyper;
 use adclr_wgpu::model::config::AdclrConfig;
@@ -18,7 +18,7 @@ use common::check_close;
 fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
     let choice = AdapterChoice { backend: Some(backend.into()), ..Default::default() };
     let kernels = KernelChoice::f32(MatmulKernel::Blocked, RowKernels::Invocation, AttentionKernel::PerRow);
-    let e = Engine::open_with_choice(&choice, kernels).unwrap_or_else(|err| {
+    let e = Engine::open(&EngineRequest::exact(choice.clone(), kernels)).unwrap_or_else(|err| {
         panic!("no {backend} adapter (GL: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri): {err}")
     });
     assert_eq!(format!("{:?}", e.ctx.info.backend).to_lowercase(), backend, "{}", e.ctx.describe());

@@ -3,7 +3,7 @@
 
 mod common;
 
-use adclr_wgpu::gpu::{AdapterChoice, Engine};
+use adclr_wgpu::gpu::{AdapterChoice, Engine, EngineRequest};
 use adclr_wgpu::model::batch::{StepHyper, StepInput};
 use adclr_wgpu::model::config::AdclrConfig;
 use adclr_wgpu::model::pos_embed::resize_matrix;
@@ -151,7 +151,7 @@ fn one_full_step_with_drop_path_matches_the_cpu_reference() {
 #[test]
 fn one_full_step_under_minimal_limits_matches_the_cpu_reference() {
     let choice = AdapterChoice { limits: Some("minimal".into()), ..Default::default() };
-    let e = Engine::open(&choice).unwrap();
+    let e = Engine::open(&EngineRequest::native(choice.clone(), None).unwrap()).unwrap();
     let l = &e.ctx.limits;
     assert_eq!(l.max_storage_buffers_per_shader_stage, 8);
     assert_eq!(l.max_compute_workgroup_storage_size, 16 << 10);
@@ -320,7 +320,7 @@ fn f16_engine() -> Option<Engine> {
         };
     eprintln!("f16-mixed engine: the {} matmul, the {} attention", matmul.name(), attention.name());
     let choice = KernelChoice { precision: Precision::F16Mixed, matmul, attention, ..engine().choice };
-    Some(Engine::open_with_choice(&AdapterChoice::default(), choice).unwrap())
+    Some(Engine::open(&EngineRequest::exact(AdapterChoice::default(), choice)).unwrap())
 }
 
 fn set_loss_scaler(e: &Engine, s: &AdclrStep, l: LossScaler) {

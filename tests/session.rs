@@ -67,11 +67,11 @@ fn bad_settings_are_named_before_any_device_opens() {
 }
 
 /// The session (`KernelSet::Rule`) makes the choice `train` makes for the same settings on a
-/// machine without kernel variables or a tuning file (`KernelChoice::for_adapter_at`, which
-/// `train` calls with the run's precision), and the settings' precision reaches it.
+/// machine without kernel variables or a tuning file (`KernelChoice::decide`, which
+/// `train`'s `EngineRequest::native` calls with the run's precision), and the settings' precision reaches it.
 #[test]
 fn the_session_chooses_as_train_does_and_honours_precision() {
-    use adclr_wgpu::gpu::{context::GpuContext, KernelChoice, Precision};
+    use adclr_wgpu::gpu::{context::GpuContext, KernelChoice, Overrides, Precision};
     let kernel_variables = ["ADCLR_MATMUL", "ADCLR_ROWS", "ADCLR_ATTENTION", "ADCLR_PRECISION"];
     let set: Vec<&str> = kernel_variables.iter().copied().filter(|v| std::env::var_os(v).is_some()).collect();
     assert!(set.is_empty(), "unset {set:?}: this test compares the choices without them");
@@ -81,7 +81,7 @@ fn the_session_chooses_as_train_does_and_honours_precision() {
         settings.train.precision = precision.map(String::from);
         let asked = settings.train.precision().unwrap();
         let ctx = GpuContext::open(&settings.adapter_choice()).unwrap();
-        let by_train = KernelChoice::for_adapter_at(&ctx, None, asked);
+        let by_train = KernelChoice::decide(&ctx, None, asked, &Overrides::default());
         match (pollster::block_on(Trainer::open(settings.clone())), by_train) {
             (Ok(t), Ok((want, _))) => {
                 assert_eq!(t.engine.choice, want, "precision {precision:?}");

@@ -440,7 +440,7 @@ fn a_step_over_the_binding_limit_runs_in_micro_batches() {
         ..small(&dir)
     };
     let minimal = AdapterChoice { limits: Some("minimal".into()), ..Default::default() };
-    let e = Engine::open(&minimal).unwrap();
+    let e = Engine::open(&adclr_wgpu::gpu::EngineRequest::native(minimal.clone(), None).unwrap()).unwrap();
     let err = AdclrStep::new(&e, &tc.adclr().unwrap(), 0).err().expect("over the binding limit").to_string();
     assert!(err.contains("logits") && err.contains("134217728"), "{err}");
     drop(e);

@@ -56,9 +56,8 @@ pub fn run_cell(
     progress(&format!("{label}: {}", if random { "evaluating the random initialisation" } else { "training" }));
     let started = std::time::Instant::now();
     let outcome = (|| -> Result<serde_json::Value> {
-        let choice = config.adapter_choice();
         let (knn, loss, steps) = if random {
-            let e = Engine::open(&choice)?;
+            let e = Engine::open(&config.engine_request()?)?;
             let cfg = config.adclr().map_err(Error::Data)?;
             let b = Backbone::random(cfg.model, normalization_for(&config.data), config.seed)?;
             (knn_of(&e, &b, &config.data)?, None, 0)
@@ -69,7 +68,11 @@ pub fn run_cell(
             if t.interrupted {
                 return Err(Error::Data("interrupted".into()));
             }
-            (knn_of_checkpoint(&dir.join(run::CHECKPOINT), &config.data, &choice)?, t.final_loss, t.steps_done)
+            (
+                knn_of_checkpoint(&dir.join(run::CHECKPOINT), &config.data, &config.engine_request()?)?,
+                t.final_loss,
+                t.steps_done,
+            )
         };
         Ok(json!({ "top1": knn.top1, "top5": knn.top5, "final_loss": loss, "steps": steps, "seed": config.seed }))
     })();
@@ -125,8 +128,7 @@ fn add_evaluation(
 ) -> Result<()> {
     use crate::data::dataset::{Dataset, Split};
     let figures = (|| -> Result<serde_json::Value> {
-        let choice = config.adapter_choice();
-        let e = Engine::open(&choice)?;
+        let e = Engine::open(&config.engine_request()?)?;
         let b = match weights {
             None => {
                 let cfg = config.adclr().map_err(Error::Data)?;

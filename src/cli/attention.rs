@@ -3,7 +3,7 @@
 use super::choice;
 use super::device_args::DeviceArgs;
 use crate::error::{Error, Result};
-use crate::gpu::Engine;
+use crate::gpu::{Engine, EngineRequest};
 use std::path::PathBuf;
 
 pub fn run(
@@ -15,7 +15,7 @@ pub fn run(
     seed: u64,
     cell: u32,
 ) -> Result<()> {
-    let e = Engine::open(&choice(&device))?;
+    let e = Engine::open(&EngineRequest::native(choice(&device), None)?)?;
     let backbone = crate::eval::features::Backbone::load(&checkpoint)?;
     let img = crate::data::image_io::load_rgb(&image).map_err(Error::Data)?;
     let fig = crate::eval::attention_map::render(&e, &backbone, &img, queries, seed, cell)?;

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::eval::embedding::{knn_2d, pca_2d, Map2d};
 use crate::eval::features::{evenly_spaced, features_of, Backbone, DatasetFeatures};
 use crate::figures::scatter::{scatter_maps, Panel};
-use crate::gpu::Engine;
+use crate::gpu::{Engine, EngineRequest};
 use crate::train::config::TrainConfig;
 use crate::train::run::CONFIG;
 use crate::train::schedule::plural;
@@ -45,7 +45,7 @@ pub fn run(device: DeviceArgs, a: EmbedArgs) -> Result<()> {
     }
     let trained = Backbone::load(&a.checkpoint)?;
     let floor = Backbone::random(trained.model.clone(), trained.norm.clone(), seed)?;
-    let e = Engine::open(&choice(&device))?;
+    let e = Engine::open(&EngineRequest::native(choice(&device), None)?)?;
     let indices = evenly_spaced(test.len(), a.images);
     eprintln!(
         "embed: teacher CLS features of {} of {} (test split), trained and random-init (seed {seed})",

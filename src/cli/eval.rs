@@ -5,14 +5,14 @@ use super::args::{DenseArgs, EvalSource, KnnArgs, LinearArgs, QueriesArgs};
 use super::choice;
 use crate::data::dataset::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::gpu::Engine;
+use crate::gpu::{Engine, EngineRequest};
 
 type EvalInputs = (Engine, crate::eval::features::Backbone, Dataset, Dataset);
 
 /// The device, backbone (checkpoint or random) and the train / test splits of an evaluation.
 fn eval_setup(src: &EvalSource) -> Result<EvalInputs> {
     use crate::eval::features::Backbone;
-    let e = Engine::open(&choice(&src.device))?;
+    let e = Engine::open(&EngineRequest::native(choice(&src.device), None)?)?;
     let backbone = match &src.checkpoint {
         Some(c) if !src.random_init => Backbone::load(c)?,
         // The floor of a trained model: its sizes and normalisation, fresh weights.

@@ -64,7 +64,9 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
     // The kernel of each family `train` and `bench` would run on the chosen adapter, or why
     // the environment's choice cannot run there.
     let ctx = crate::gpu::GpuContext::open(choice)?;
-    let kernels = match KernelChoice::for_adapter(&ctx, crate::gpu::tune::load_default(&ctx)) {
+    let decided = crate::gpu::Overrides::from_environment()
+        .and_then(|o| KernelChoice::decide(&ctx, crate::gpu::tune::load_default(&ctx), None, &o));
+    let kernels = match decided {
         Ok((kernels, sources)) => json!({
             "choice": kernels,
             "sources": sources,

@@ -3,7 +3,7 @@
 use super::args::PlanArgs;
 use super::choice;
 use crate::error::{Error, Result};
-use crate::gpu::Engine;
+use crate::gpu::{Engine, EngineRequest};
 
 pub fn run(p: PlanArgs) -> Result<()> {
     let PlanArgs { device, preset, batch, queries, local_crops } = p;
@@ -15,7 +15,7 @@ pub fn run(p: PlanArgs) -> Result<()> {
         cfg.lambda = 0.0;
     }
     cfg.validate().map_err(Error::Data)?;
-    let mut e = Engine::open(&choice(&device))?;
+    let mut e = Engine::open(&EngineRequest::native(choice(&device), None)?)?;
     e.dry_run = true;
     let step = crate::model::step::AdclrStep::new(&e, &cfg, 0)?;
     println!(

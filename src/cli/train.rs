@@ -107,9 +107,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             steps(out.total_steps)
         );
     }
-    let choice = tc.adapter_choice();
-    // The run's precision, as the k-NN during the run (tuning and kernel variables as `train`'s).
-    let e = match Engine::open_at(&choice, tc.precision().map_err(Error::Data)?) {
+    // The run's engine, as the k-NN during the run (precision, tuning and kernel variables).
+    let e = match tc.engine_request().and_then(|r| Engine::open(&r)) {
         Ok(e) => e,
         Err(err) => {
             println!("k-NN and TensorBoard figures skipped: {err}");

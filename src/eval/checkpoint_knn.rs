@@ -5,7 +5,7 @@ use super::features::{dataset_features, Backbone};
 use super::knn;
 use crate::data::dataset::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::gpu::{AdapterChoice, Engine};
+use crate::gpu::{Engine, EngineRequest};
 use std::path::Path;
 
 /// k-NN (k 20, T 0.07) of backbone `b` on a labelled source: its training split as the bank,
@@ -25,23 +25,9 @@ pub fn knn_of(e: &Engine, b: &Backbone, data: &str) -> Result<knn::KnnResult> {
     knn::evaluate(e, bank.features, &bank.labels, queries.features, &queries.labels, bank.dim, 20, 0.07)
 }
 
-/// k-NN top-1/top-5 of a checkpoint's teacher.
-pub fn knn_of_checkpoint(checkpoint: &Path, data: &str, choice: &AdapterChoice) -> Result<knn::KnnResult> {
-    let e = Engine::open(choice)?;
+/// k-NN top-1/top-5 of a checkpoint's teacher on the engine `request` opens.
+pub fn knn_of_checkpoint(checkpoint: &Path, data: &str, request: &EngineRequest) -> Result<knn::KnnResult> {
+    let e = Engine::open(request)?;
     let b = Backbone::load(checkpoint)?;
     knn_of(&e, &b, data)
-}
-
-/// k-NN of a checkpoint's teacher and of its random initialisation (the run's `seed`): the
-/// result and its floor, measured the same way.
-pub fn knn_and_floor_of_checkpoint(
-    checkpoint: &Path,
-    data: &str,
-    seed: u64,
-    choice: &AdapterChoice,
-) -> Result<(knn::KnnResult, knn::KnnResult)> {
-    let e = Engine::open(choice)?;
-    let trained = Backbone::load(checkpoint)?;
-    let random = Backbone::random(trained.model.clone(), trained.norm.clone(), seed)?;
-    Ok((knn_of(&e, &trained, data)?, knn_of(&e, &random, data)?))
 }

@@ -2,13 +2,14 @@
 //!
 //! Three families, each chosen on its own: the matmul and its operands' precision (`ops::matmul`), the row kernels
 //! (LayerNorm, residual + LayerNorm, weight norm, gradient block sums, column reductions) and
-//! the fused attention (`ops::attention`). `KernelChoice::for_adapter` takes each family from
-//! its environment variable (`ADCLR_MATMUL`, `ADCLR_PRECISION`, `ADCLR_ROWS`, `ADCLR_ATTENTION`), else from this
-//! adapter's `adclr-wgpu tune` measurements (`gpu::tune`), else from the built-in rule. Tests
-//! open one engine per combination they need (`Engine::open_with_choice`) so every variant is
-//! checked on lavapipe.
+//! the fused attention (`ops::attention`). `KernelChoice::decide` takes each family from
+//! its override (`request::Overrides`: `ADCLR_MATMUL`, `ADCLR_PRECISION`, `ADCLR_ROWS`,
+//! `ADCLR_ATTENTION`), else from this adapter's `adclr-wgpu tune` measurements (`gpu::tune`),
+//! else from the built-in rule. Tests open one engine per combination they need
+//! (`EngineRequest::exact`) so every variant is checked on lavapipe.
 
 use super::context::GpuContext;
+use super::request::Overrides;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -347,43 +348,23 @@ impl KernelChoice {
         }
     }
 
-    /// The choice `Engine::open` makes: per family its environment variable, else `tuned`
-    /// (this adapter's measured choice, where it still runs here), else the rule. A variable
-    /// naming no variant, or one this device cannot run, is an error that says which.
-    pub fn for_adapter(ctx: &GpuContext, tuned: Option<KernelChoice>) -> Result<(Self, ChoiceSources)> {
-        Self::for_adapter_at(ctx, tuned, None)
-    }
-
-    /// `for_adapter` with the precision the caller asked for (`train --precision`) over the
-    /// environment's; an error names what the device lacks. Cooperative matrices run only where
-    /// asked for (`ADCLR_MATMUL=coop`, `ADCLR_ATTENTION=coop`): they are candidates on every
-    /// family (`gpu::shipped`).
-    pub fn for_adapter_at(
+    /// The choice `Engine::open` makes for `KernelRequest::Decide`: per family its override,
+    /// else `tuned` (this adapter's measured choice, where it still runs here), else the rule;
+    /// the precision asked for (`train --precision`) over the override's, else f32. An override
+    /// this device cannot run is an error that says which. Cooperative matrices run only where
+    /// an override asks for them (`ADCLR_MATMUL=coop`, `ADCLR_ATTENTION=coop`): they are
+    /// candidates on every family (`gpu::shipped`).
+    pub fn decide(
         ctx: &GpuContext,
         tuned: Option<KernelChoice>,
         precision: Option<Precision>,
-    ) -> Result<(Self, ChoiceSources)> {
-        Self::decide(ctx, tuned, precision, Overrides::Environment)
-    }
-
-    /// The rule's kernels at the precision asked for, as `for_adapter_at` makes them with no
-    /// environment variable and no tuning: what a browser session runs (`train::session`), and
-    /// so the same choice `train` makes for the same settings on a clean machine.
-    pub fn rule_at(ctx: &GpuContext, precision: Option<Precision>) -> Result<(Self, ChoiceSources)> {
-        Self::decide(ctx, None, precision, Overrides::None)
-    }
-
-    fn decide(
-        ctx: &GpuContext,
-        tuned: Option<KernelChoice>,
-        precision: Option<Precision>,
-        overrides: Overrides,
+        overrides: &Overrides,
     ) -> Result<(Self, ChoiceSources)> {
         let rule = Self::rule(ctx);
         let tuned = tuned.filter(|t| t.check(ctx).is_ok());
-        let (matmul, m) = pick(ctx, tuned.map(|t| t.matmul), rule.matmul, overrides)?;
+        let (matmul, m) = pick(ctx, overrides.matmul, tuned.map(|t| t.matmul), rule.matmul)?;
         let (precision, p) = match precision {
-            None => pick(ctx, None, rule.precision, overrides)?,
+            None => pick(ctx, overrides.precision, None, rule.precision)?,
             Some(asked) => match asked.missing_on(ctx) {
                 Some(missing) => {
                     return Err(Error::Gpu(format!(
@@ -394,8 +375,8 @@ impl KernelChoice {
                 None => (asked, ChoiceSource::Explicit),
             },
         };
-        let (rows, r) = pick(ctx, tuned.map(|t| t.rows), rule.rows, overrides)?;
-        let (attention, a) = pick(ctx, tuned.map(|t| t.attention), rule.attention, overrides)?;
+        let (rows, r) = pick(ctx, overrides.rows, tuned.map(|t| t.rows), rule.rows)?;
+        let (attention, a) = pick(ctx, overrides.attention, tuned.map(|t| t.attention), rule.attention)?;
         let sources = ChoiceSources { matmul: m, precision: p, rows: r, attention: a };
         Ok((Self { matmul, precision, rows, attention }, sources))
     }
@@ -423,33 +404,19 @@ impl KernelChoice {
     }
 }
 
-/// Whether a family's environment variable may choose its variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Overrides {
-    Environment,
-    None,
-}
-
-/// A family's variant: its environment variable (with `Overrides::Environment`), else the
-/// tuned one, else the rule's.
-fn pick<F: Family>(ctx: &GpuContext, tuned: Option<F>, rule: F, overrides: Overrides) -> Result<(F, ChoiceSource)> {
-    let value = match overrides {
-        Overrides::Environment => crate::knobs::named(F::VARIABLE).and_then(crate::knobs::value).unwrap_or_default(),
-        Overrides::None => String::new(),
-    };
-    if value.is_empty() {
+/// A family's variant: its override, else the tuned one, else the rule's.
+fn pick<F: Family>(ctx: &GpuContext, overridden: Option<F>, tuned: Option<F>, rule: F) -> Result<(F, ChoiceSource)> {
+    let Some(variant) = overridden else {
         return Ok(match tuned {
             Some(t) => (t, ChoiceSource::Tuned),
             None => (rule, ChoiceSource::Default),
         });
-    }
-    let variant = F::parse(&value).ok_or_else(|| {
-        Error::Gpu(format!("{}={value} names no kernel; use {} (or unset it)", F::VARIABLE, F::names()))
-    })?;
+    };
     if let Some(missing) = variant.missing_on(ctx) {
         return Err(Error::Gpu(format!(
-            "{}={value} needs {missing}; unset it or choose one of {}",
+            "{}={} needs {missing}; unset it or choose one of {}",
             F::VARIABLE,
+            variant.name(),
             F::candidates(ctx).iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
         )));
     }

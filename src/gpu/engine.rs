@@ -3,8 +3,9 @@
 use super::choice::{
     AttentionKernel, ChoiceSource, ChoiceSources, Family, KernelChoice, MatmulKernel, Precision, RowKernels,
 };
-use super::context::{AdapterChoice, GpuContext};
+use super::context::GpuContext;
 use super::kernels::Kernels;
+use super::request::{EngineRequest, KernelRequest};
 use super::shipped::HardwareFamily;
 use super::GpuTensor;
 use crate::error::{Error, Result};
@@ -33,46 +34,26 @@ pub struct Engine {
 pub const SCRATCH_LEN: usize = 1 << 22;
 
 impl Engine {
-    /// Opens a device with the kernels of `KernelChoice::for_adapter`: per family its
-    /// environment variable, else this adapter's measured choice (`adclr-wgpu tune`), else
-    /// the built-in rule.
-    pub fn open(choice: &AdapterChoice) -> Result<Self> {
-        Self::open_at(choice, None)
+    /// Opens the request's adapter with the kernels it asks for (`EngineRequest`): the one way
+    /// an engine is made. An error names what the device lacks.
+    pub fn open(request: &EngineRequest) -> Result<Self> {
+        pollster::block_on(Self::open_async(request))
     }
 
-    /// `open` at the precision asked for (`train --precision`; None: the environment's or
-    /// f32); an error names what the device lacks for it.
-    pub fn open_at(choice: &AdapterChoice, precision: Option<Precision>) -> Result<Self> {
-        let ctx = GpuContext::open(choice)?;
-        let tuned = super::tune::load_default(&ctx);
-        let (kernels, sources) = KernelChoice::for_adapter_at(&ctx, tuned, precision)?;
-        Self::with_choice(ctx, kernels, sources)
-    }
-
-    /// Opens a device with the given kernels (tests and tuning try each one); an error names
-    /// what the device lacks for them.
-    pub fn open_with_choice(choice: &AdapterChoice, kernels: KernelChoice) -> Result<Self> {
-        pollster::block_on(Self::open_with_choice_async(choice, kernels))
-    }
-
-    /// `open_with_choice` as a future (what a browser awaits: no environment variables, no
-    /// tuning cache).
-    pub async fn open_with_choice_async(choice: &AdapterChoice, kernels: KernelChoice) -> Result<Self> {
-        let ctx = GpuContext::open_async(choice).await?;
-        Self::with_choice_async(ctx, kernels, ChoiceSources::all(ChoiceSource::Explicit)).await
-    }
-
-    /// Opens a device with the built-in rule's kernels for its adapter at `precision`
-    /// (`KernelChoice::rule_at`: None is f32), as a future: what a browser awaits (no
-    /// environment variables, no tuning cache).
-    pub async fn open_by_rule_async(choice: &AdapterChoice, precision: Option<Precision>) -> Result<Self> {
-        let ctx = GpuContext::open_async(choice).await?;
-        let (kernels, sources) = KernelChoice::rule_at(&ctx, precision)?;
+    /// `open` as a future (what a browser awaits).
+    pub async fn open_async(request: &EngineRequest) -> Result<Self> {
+        let ctx = GpuContext::open_async(&request.adapter).await?;
+        let (kernels, sources) = match request.kernels {
+            KernelRequest::Decide { precision, overrides, tuned } => {
+                let tuned = match tuned {
+                    true => super::tune::load_default(&ctx),
+                    false => None,
+                };
+                KernelChoice::decide(&ctx, tuned, precision, &overrides)?
+            }
+            KernelRequest::Exact(kernels) => (kernels, ChoiceSources::all(ChoiceSource::Explicit)),
+        };
         Self::with_choice_async(ctx, kernels, sources).await
-    }
-
-    fn with_choice(ctx: GpuContext, choice: KernelChoice, sources: ChoiceSources) -> Result<Self> {
-        pollster::block_on(Self::with_choice_async(ctx, choice, sources))
     }
 
     async fn with_choice_async(ctx: GpuContext, choice: KernelChoice, sources: ChoiceSources) -> Result<Self> {

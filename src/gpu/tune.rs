@@ -5,7 +5,7 @@
 //! products of a ViT-S linear layer, the row kernels on a LayerNorm forward and backward, the
 //! attention on ViT-S's fused attention. It keeps the fastest of each family per adapter;
 //! `Engine::open` uses that choice where no environment variable overrides it
-//! (`choice::KernelChoice::for_adapter`).
+//! (`choice::KernelChoice::decide`).
 
 use super::choice::KernelChoice;
 use super::context::GpuContext;

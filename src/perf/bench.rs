@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::gpu::choice::{Family, KernelChoice};
 use crate::gpu::tune;
-use crate::gpu::{AdapterChoice, Dispatch, Engine, GpuTensor};
+use crate::gpu::{AdapterChoice, Dispatch, Engine, EngineRequest, GpuTensor};
 use crate::ops::attention::{self, AttentionShape, QueryAttends};
 use crate::ops::matmul::{self, MatmulShape};
 use serde_json::json;
@@ -136,7 +136,7 @@ fn measure_family<F: Family>(
     let mut measured = Vec::new();
     for variant in F::candidates(&ctx) {
         let time = || -> Result<f64> {
-            let e = Engine::open_with_choice(adapter, with(base, variant))?;
+            let e = Engine::open(&EngineRequest::exact(adapter.clone(), with(base, variant)))?;
             Ok(time_case(&e, &case(&e)?, repeats)? * 1e3)
         };
         match time() {
@@ -254,7 +254,7 @@ pub fn vit_s_attention(batch: usize) -> AttentionShape {
 
 /// Every kernel benchmark as one JSON object.
 pub fn kernel_bench(choice: &AdapterChoice, repeats: usize, max_matmul: usize) -> Result<serde_json::Value> {
-    let e = Engine::open(choice)?;
+    let e = Engine::open(&EngineRequest::native(choice.clone(), None)?)?;
     let mut cases = Vec::new();
     for side in [256, 1024, 2048, 4096] {
         if side <= max_matmul {
@@ -410,7 +410,7 @@ fn gradient_round_trip(e: &Engine, step: &crate::model::step::AdclrStep) -> Resu
 
 /// Timed ADCLR steps of exactly this configuration on synthetic data, as one JSON object.
 pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps: usize) -> Result<serde_json::Value> {
-    let e = Engine::open(choice)?;
+    let e = Engine::open(&EngineRequest::native(choice.clone(), None)?)?;
     let mut step = crate::model::step::AdclrStep::new(&e, cfg, 0)?;
     let input = synthetic_input(cfg, 1);
     let hyper = crate::spec::batch::StepHyper {

@@ -3,7 +3,7 @@
 //! directory.
 
 use crate::gpu::choice::Family;
-use crate::gpu::{AdapterChoice, Precision};
+use crate::gpu::{AdapterChoice, EngineRequest, Precision};
 use crate::reference::attention::QueryAttends;
 use crate::spec::config::{AdclrConfig, ModelConfig};
 use serde::{Deserialize, Serialize};
@@ -227,6 +227,13 @@ impl TrainConfig {
     /// a training's `AdapterChoice` is made.
     pub fn adapter_choice(&self) -> AdapterChoice {
         AdapterChoice { backend: self.backend.clone(), adapter: self.adapter, limits: self.limits.clone() }
+    }
+
+    /// The engine these settings open on the command line: their adapter and precision, the
+    /// environment's kernel overrides and the tuning cache (`EngineRequest::native`).
+    pub fn engine_request(&self) -> crate::error::Result<EngineRequest> {
+        let precision = self.precision().map_err(crate::error::Error::Data)?;
+        EngineRequest::native(self.adapter_choice(), precision)
     }
 
     /// The precision asked for (None: the engine's choice, ADCLR_PRECISION or f32).

@@ -21,7 +21,7 @@ use crate::eval::knn::KnnResult;
 use crate::figures::curves::{training_curves, CurvePoint};
 use crate::fs::write_atomic;
 use crate::gpu::context::choice_for_rank;
-use crate::gpu::Engine;
+use crate::gpu::{Engine, EngineRequest};
 use crate::model::step::AdclrStep;
 use crate::spec::batch::{StepHyper, StepReport};
 use crate::spec::config::AdclrConfig;
@@ -285,7 +285,8 @@ fn open_engine(tc: &TrainConfig, coll: &dyn Collective, launch: &Launch) -> Resu
         1 => choice,
         _ => choice_for_rank(&choice, launch.local_rank)?,
     };
-    Engine::open_at(&choice, tc.precision().map_err(Error::Data)?)
+    let precision = tc.precision().map_err(Error::Data)?;
+    Engine::open(&EngineRequest::native(choice, precision)?)
 }
 
 /// The global configuration and this rank's share of it: `--batch` is the global batch,

@@ -16,7 +16,7 @@ use crate::eval::attention_map::cls_mean_tile_async;
 use crate::eval::features::Backbone;
 use crate::gpu::choice::Family;
 use crate::gpu::context::DeviceLimits;
-use crate::gpu::{AdapterChoice, Engine, KernelChoice, Precision};
+use crate::gpu::{AdapterChoice, Engine, EngineRequest, KernelChoice, Precision};
 use crate::model::step::{AdclrStep, Flat};
 use crate::spec::config::AdclrConfig;
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,7 @@ use std::rc::Rc;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KernelSet {
-    /// The built-in rule for the adapter at the settings' precision (`KernelChoice::rule_at`),
+    /// The built-in rule for the adapter at the settings' precision (`EngineRequest::rule`),
     /// as `adclr-wgpu train` picks without a tuning file or kernel variables.
     #[default]
     Rule,
@@ -197,9 +197,9 @@ impl Trainer {
         // The settings' precision, as `train` honours it (the portable kernels are f32 only).
         let precision = settings.train.precision().map_err(Error::Data)?;
         let engine = match (settings.kernels, precision) {
-            (KernelSet::Rule, _) => Engine::open_by_rule_async(&choice, precision).await?,
+            (KernelSet::Rule, _) => Engine::open_async(&EngineRequest::rule(choice, precision)).await?,
             (KernelSet::Portable, None | Some(Precision::F32)) => {
-                Engine::open_with_choice_async(&choice, KernelChoice::PORTABLE).await?
+                Engine::open_async(&EngineRequest::exact(choice, KernelChoice::PORTABLE)).await?
             }
             (KernelSet::Portable, Some(p)) => {
                 return Err(Error::Data(format!(

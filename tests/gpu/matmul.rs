@@ -454,7 +454,7 @@ fn f16_kernels_round_operands_to_nearest_even() {
         }
         let base = KernelChoice::f32(kernel, RowKernels::Workgroup, AttentionKernel::Tiled);
         let choice = KernelChoice { precision: Precision::F16Mixed, ..base };
-        let e = &Engine::open_with_choice(&AdapterChoice::default(), choice).unwrap();
+        let e = &Engine::open(&adclr_wgpu::gpu::EngineRequest::exact(AdapterChoice::default(), choice)).unwrap();
         let (ga, gb, gc) = (upload_on(e, "a", &a), upload_on(e, "b", &b), zeros_on(e, "c", m * n));
         let forward = matmul::forward(e, &s, &ga, &gb, None, &gc, 1.0, false).unwrap();
         assert_eq!(forward.kernel, entry);
@@ -481,7 +481,7 @@ fn f16_mixed_on(kernel: MatmulKernel, expected: &[String]) {
     }
     let base = KernelChoice::f32(kernel, RowKernels::Workgroup, AttentionKernel::Tiled);
     let choice = KernelChoice { precision: Precision::F16Mixed, ..base };
-    let e = Engine::open_with_choice(&AdapterChoice::default(), choice).unwrap();
+    let e = Engine::open(&adclr_wgpu::gpu::EngineRequest::exact(AdapterChoice::default(), choice)).unwrap();
     let e = &e;
     let (atol, rtol) = (1e-5, 1e-4);
     let round = reference::matmul::round_to_f16;

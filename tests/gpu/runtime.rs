@@ -84,7 +84,7 @@ fn a_kept_staging_buffer_reads_tensors_and_views_again_and_again() {
 }
 
 /// The async engine API (what a browser build awaits) gives what the blocking one gives: a
-/// device opened with `open_with_choice_async`, a dispatch run, and its output read back with
+/// device opened with `Engine::open_async`, a dispatch run, and its output read back with
 /// `read_f32_async`, `read_u32_async` and `read_into_async`, all awaited on one future.
 #[test]
 fn the_async_device_opening_and_readbacks_give_what_the_blocking_ones_give() {
@@ -93,7 +93,9 @@ fn the_async_device_opening_and_readbacks_give_what_the_blocking_ones_give() {
     let want = reference::softmax::forward(&data.iter().map(|&v| v as f64).collect::<Vec<_>>(), 25, 40, 2.0);
     let words: Vec<u32> = (0..77u32).map(|i| i.wrapping_mul(2654435761)).collect();
     let (got, got_u32, got_into, blocking) = pollster::block_on(async {
-        let e = Engine::open_with_choice_async(&AdapterChoice::default(), engine().choice).await.unwrap();
+        let e = Engine::open_async(&adclr_wgpu::gpu::EngineRequest::exact(AdapterChoice::default(), engine().choice))
+            .await
+            .unwrap();
         assert_eq!(e.choice, engine().choice);
         let x = GpuTensor::from_f32(&e.ctx, "x", &[25, 40], &data).unwrap();
         let y = GpuTensor::zeros(&e.ctx, "y", &[25, 40]).unwrap();

@@ -4,7 +4,9 @@
 use crate::common::*;
 use adclr_wgpu::gpu::choice::{self, ChoiceSource, Family};
 use adclr_wgpu::gpu::tune::{self, Measured, TunedEntry};
-use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, MatmulKernel, Precision, RowKernels};
+use adclr_wgpu::gpu::{
+    AdapterChoice, AttentionKernel, Engine, EngineRequest, KernelChoice, MatmulKernel, Overrides, Precision, RowKernels,
+};
 use adclr_wgpu::ops::attention::{AttentionShape, QueryAttends};
 use adclr_wgpu::perf::bench::{measure_candidates, TuneCases};
 
@@ -90,21 +92,21 @@ fn stale_or_corrupt_cache_entries_are_ignored() {
 /// otherwise; a tuned choice this device cannot run is ignored. (The environment variables
 /// are read by the same function; `tests/cli.rs` runs them in a child process.)
 #[test]
-fn for_adapter_takes_each_family_from_the_tuned_choice_or_the_rule() {
+fn decide_takes_each_family_from_the_tuned_choice_or_the_rule() {
     let e = engine();
-    let (rule, sources) = KernelChoice::for_adapter(&e.ctx, None).unwrap();
+    let (rule, sources) = KernelChoice::decide(&e.ctx, None, None, &Overrides::default()).unwrap();
     assert_eq!(rule, KernelChoice::rule(&e.ctx));
     assert_eq!(sources, choice::ChoiceSources::all(ChoiceSource::Default));
     // The precision is never taken from tuning: it changes the numbers, not just the speed.
     let f16 = KernelChoice { precision: Precision::F16Mixed, ..BLOCKED };
-    let (tuned, sources) = KernelChoice::for_adapter(&e.ctx, Some(f16)).unwrap();
+    let (tuned, sources) = KernelChoice::decide(&e.ctx, Some(f16), None, &Overrides::default()).unwrap();
     assert_eq!(tuned, BLOCKED);
     let tuned_sources =
         choice::ChoiceSources { precision: ChoiceSource::Default, ..choice::ChoiceSources::all(ChoiceSource::Tuned) };
     assert_eq!(sources, tuned_sources);
     if !choice::eight_lane_subgroups(&e.ctx) {
         let impossible = KernelChoice { matmul: MatmulKernel::Subgroup, ..BLOCKED };
-        assert_eq!(KernelChoice::for_adapter(&e.ctx, Some(impossible)).unwrap().0, rule);
+        assert_eq!(KernelChoice::decide(&e.ctx, Some(impossible), None, &Overrides::default()).unwrap().0, rule);
     }
     assert!(e.kernel_summary().contains(e.choice.matmul.name()), "{}", e.kernel_summary());
 }
@@ -113,27 +115,33 @@ fn for_adapter_takes_each_family_from_the_tuned_choice_or_the_rule() {
 fn opening_a_choice_the_device_cannot_run_names_what_is_missing() {
     let e = engine();
     let subgroup_matmul = KernelChoice { matmul: MatmulKernel::Subgroup, ..BLOCKED };
-    match (choice::eight_lane_subgroups(&e.ctx), Engine::open_with_choice(&AdapterChoice::default(), subgroup_matmul)) {
+    match (
+        choice::eight_lane_subgroups(&e.ctx),
+        Engine::open(&EngineRequest::exact(AdapterChoice::default(), subgroup_matmul)),
+    ) {
         (true, opened) => assert!(opened.is_ok()),
         (false, Err(err)) => assert!(err.to_string().contains("8-lane subgroups"), "{err}"),
         (false, Ok(_)) => panic!("a subgroup matmul opened without 8-lane subgroups"),
     }
     // The cooperative-matrix matmul: only at f16-mixed, only where the adapter lists them.
     let coop = KernelChoice { matmul: MatmulKernel::Coop, ..BLOCKED };
-    let err = Engine::open_with_choice(&AdapterChoice::default(), coop).err().expect("coop in f32 refused");
+    let err = Engine::open(&EngineRequest::exact(AdapterChoice::default(), coop)).err().expect("coop in f32 refused");
     assert!(err.to_string().contains("needs precision f16-mixed"), "{err}");
     if e.ctx.coop_sizes.is_empty() {
         let coop16 = KernelChoice { precision: adclr_wgpu::gpu::Precision::F16Mixed, ..coop };
-        let err = Engine::open_with_choice(&AdapterChoice::default(), coop16).err().expect("no coop here");
+        let err = Engine::open(&EngineRequest::exact(AdapterChoice::default(), coop16)).err().expect("no coop here");
         assert!(err.to_string().contains("cooperative matrices of 8x8x8 or 16x16x16"), "{err}");
     }
     // The cooperative-matrix attention likewise.
     let coop_attention = KernelChoice { attention: AttentionKernel::Coop, ..BLOCKED };
-    let err = Engine::open_with_choice(&AdapterChoice::default(), coop_attention).err().expect("coop attention in f32");
+    let err = Engine::open(&EngineRequest::exact(AdapterChoice::default(), coop_attention))
+        .err()
+        .expect("coop attention in f32");
     assert!(err.to_string().contains("the coop attention computes on f16 operands"), "{err}");
     if choice::coop_attention_size(&e.ctx).is_none() {
         let f16 = KernelChoice { precision: Precision::F16Mixed, ..coop_attention };
-        let err = Engine::open_with_choice(&AdapterChoice::default(), f16).err().expect("no coop attention here");
+        let err =
+            Engine::open(&EngineRequest::exact(AdapterChoice::default(), f16)).err().expect("no coop attention here");
         assert!(err.to_string().contains("the coop attention needs cooperative matrices of 8x8x8"), "{err}");
     }
     assert!(!AttentionKernel::candidates(&e.ctx).contains(&AttentionKernel::Coop), "tuning times f32 only");

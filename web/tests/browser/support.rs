@@ -1,7 +1,9 @@
 //! One engine per kernel choice for the whole test run (opened once: a browser compiles every
 //! pipeline again for each), tensors in and out, seeded data and the reference checker.
 
-use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, Engine, GpuTensor, KernelChoice, MatmulKernel, RowKernels};
+use adclr_wgpu::gpu::{
+    AdapterChoice, AttentionKernel, Engine, EngineRequest, GpuTensor, KernelChoice, MatmulKernel, RowKernels,
+};
 use adclr_wgpu::reference::check_close;
 use adclr_wgpu::rng::Rng;
 use std::cell::RefCell;
@@ -30,7 +32,7 @@ pub async fn engine_with(choice: KernelChoice, limits: &'static str) -> Rc<Engin
         return e;
     }
     let adapter = AdapterChoice { limits: Some(limits.into()), ..AdapterChoice::default() };
-    let e = Engine::open_with_choice_async(&adapter, choice)
+    let e = Engine::open_async(&EngineRequest::exact(adapter.clone(), choice))
         .await
         .unwrap_or_else(|err| panic!("opening WebGPU with {choice:?} under {limits} limits: {err}"));
     let e = Rc::new(e);
