@@ -103,7 +103,10 @@ fn every_op_has_one_name_across_shaders_launcher_reference_and_test() {
     const REFERENCE_ONLY: [&str; 3] = ["mod", "step", "vit"];
     // GPU tests of the runtime rather than of one op.
     const RUNTIME_TESTS: [&str; 5] = ["checker", "errors", "main", "runtime", "tune"];
-    let ops: Vec<String> = stems("src/ops", "rs").into_iter().filter(|s| s != "mod").collect();
+    // Parts of one op's launcher in a file of their own (the matmul's choice of variant).
+    const LAUNCHER_PARTS: [&str; 1] = ["matmul_variant"];
+    let ops: Vec<String> =
+        stems("src/ops", "rs").into_iter().filter(|s| s != "mod" && !LAUNCHER_PARTS.contains(&s.as_str())).collect();
     let (references, gpu_tests, shaders) =
         (stems("src/reference", "rs"), stems("tests/gpu", "rs"), stems("shaders", "wgsl"));
     for op in &ops {
@@ -391,4 +394,45 @@ fn no_circle_of_imports_among_files() {
         }
     }
     assert!(circles.is_empty(), "files importing each other:\n{}", circles.join("\n"));
+}
+
+/// A kernel's entry point is spelt once, in `gpu::entry` (listed per file by the shader
+/// table): no other code of the library names one in a string literal, so renaming or removing
+/// a kernel breaks the build where it is launched, not a run.
+#[test]
+fn no_kernel_entry_point_is_a_string_literal_outside_the_shader_table() {
+    use adclr_wgpu::gpu::kernels::SHADER_FILES;
+    let entries: std::collections::BTreeSet<&str> =
+        SHADER_FILES.iter().flat_map(|f| f.entries.iter().copied()).collect();
+    let files: std::collections::BTreeSet<&str> = SHADER_FILES.iter().map(|f| f.name).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut all = Vec::new();
+    sources(&root.join("src"), None, &mut all);
+    let table = [root.join("src/gpu/entry.rs")];
+    let mut found = Vec::new();
+    for (_, path) in all.iter().filter(|(_, p)| !table.contains(p)) {
+        let text = std::fs::read_to_string(path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            // Calls that take a kernel: a literal there names an entry point (file names and
+            // the labels of shape errors are other strings that may coincide with one).
+            for call in ["dispatch(", ".has(", ".get(", "missing("] {
+                for piece in line.split(call).skip(1) {
+                    let literal = piece.trim_start().strip_prefix('"').and_then(|r| r.split('"').next());
+                    if let Some(name) = literal.filter(|n| entries.contains(n)) {
+                        found.push(format!("{}:{}: {name}", path.strip_prefix(root).unwrap().display(), n + 1));
+                    }
+                }
+            }
+            // Any other literal that is an entry point and no file's name, outside the labels of
+            // shape errors.
+            let label = ["expect_len(", "check(", "shape_error("].iter().any(|c| line.contains(c));
+            for name in line.split('"').skip(1).step_by(2) {
+                if entries.contains(name) && !files.contains(name) && !label {
+                    found.push(format!("{}:{}: {name}", path.strip_prefix(root).unwrap().display(), n + 1));
+                }
+            }
+        }
+    }
+    found.dedup();
+    assert!(found.is_empty(), "entry points spelt outside gpu::entry (use gpu::entry::NAME):\n{}", found.join("\n"));
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use adclr_wgpu::gpu::entry;
 use adclr_wgpu::gpu::{AdapterChoice, Engine, EngineRequest};
 use adclr_wgpu::model::batch::{StepHyper, StepInput};
 use adclr_wgpu::model::config::AdclrConfig;
@@ -158,7 +159,7 @@ fn one_full_step_under_minimal_limits_matches_the_cpu_reference() {
     assert_eq!(l.max_storage_buffer_binding_size, 128 << 20);
     assert!(!e.ctx.subgroups && !e.ctx.timestamps);
     // The 9-buffer fused residual + LayerNorm and the subgroup kernels are left out.
-    assert!(!e.kernels.has("residual_layernorm") && !e.kernels.has("matmul_sg_nt"));
+    assert!(!e.kernels.has(entry::RESIDUAL_LAYERNORM) && !e.kernels.has(entry::MATMUL_SG_NT));
     step_matches_reference_on(&e, &tiny(3, 0.5), true);
 }
 

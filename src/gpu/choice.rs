@@ -3,13 +3,12 @@
 //! Three families, each chosen on its own: the matmul and its operands' precision (`ops::matmul`), the row kernels
 //! (LayerNorm, residual + LayerNorm, weight norm, gradient block sums, column reductions) and
 //! the fused attention (`ops::attention`). `KernelChoice::decide` takes each family from
-//! its override (`request::Overrides`: `ADCLR_MATMUL`, `ADCLR_PRECISION`, `ADCLR_ROWS`,
+//! its override (`Overrides`: `ADCLR_MATMUL`, `ADCLR_PRECISION`, `ADCLR_ROWS`,
 //! `ADCLR_ATTENTION`), else from this adapter's `adclr-wgpu tune` measurements (`gpu::tune`),
 //! else from the built-in rule. Tests open one engine per combination they need
 //! (`EngineRequest::exact`) so every variant is checked on lavapipe.
 
 use super::context::GpuContext;
-use super::request::Overrides;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -401,6 +400,35 @@ impl KernelChoice {
             self.attention.name(),
             why(sources.attention, AttentionKernel::VARIABLE),
         )
+    }
+}
+
+/// Per-family variants that replace the tuned or rule's choice (`ADCLR_MATMUL`,
+/// `ADCLR_PRECISION`, `ADCLR_ROWS`, `ADCLR_ATTENTION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub matmul: Option<MatmulKernel>,
+    pub precision: Option<Precision>,
+    pub rows: Option<RowKernels>,
+    pub attention: Option<AttentionKernel>,
+}
+
+impl Overrides {
+    /// The families' variables from the table of knobs, parsed once; a value that names no
+    /// variant is an error that says which variable and what it may be.
+    pub fn from_environment() -> Result<Self> {
+        Self::from_values(|name| crate::knobs::named(name).and_then(crate::knobs::value))
+    }
+
+    /// The variants named by `value(variable)` (empty or None: no override).
+    pub fn from_values(value: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        fn one<F: Family>(value: &impl Fn(&str) -> Option<String>) -> Result<Option<F>> {
+            let Some(name) = value(F::VARIABLE).filter(|v| !v.is_empty()) else { return Ok(None) };
+            F::parse(&name).map(Some).ok_or_else(|| {
+                Error::Gpu(format!("{}={name} names no kernel; use {} (or unset it)", F::VARIABLE, F::names()))
+            })
+        }
+        Ok(Self { matmul: one(&value)?, precision: one(&value)?, rows: one(&value)?, attention: one(&value)? })
     }
 }
 

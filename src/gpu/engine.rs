@@ -9,6 +9,7 @@ use super::request::{EngineRequest, KernelRequest};
 use super::shipped::HardwareFamily;
 use super::GpuTensor;
 use crate::error::{Error, Result};
+use crate::gpu::entry;
 
 pub struct Engine {
     pub ctx: GpuContext,
@@ -75,17 +76,17 @@ impl Engine {
             Ok(true)
         };
         if choice.matmul == MatmulKernel::Subgroup
-            && missing("matmul_sg_nt", "subgroup matmul", "the register blocks", sources.matmul)?
+            && missing(entry::MATMUL_SG_NT, "subgroup matmul", "the register blocks", sources.matmul)?
         {
             choice.matmul = MatmulKernel::Blocked;
         }
         if choice.attention == AttentionKernel::Subgroup
-            && missing("attention_forward_sg", "subgroup attention", "one invocation per row", sources.attention)?
+            && missing(entry::ATTENTION_FORWARD_SG, "subgroup attention", "one invocation per row", sources.attention)?
         {
             choice.attention = AttentionKernel::PerRow;
         }
         if choice.attention == AttentionKernel::Quad
-            && missing("attention_forward_quad", "quad attention", "shared-memory tiles", sources.attention)?
+            && missing(entry::ATTENTION_FORWARD_QUAD, "quad attention", "shared-memory tiles", sources.attention)?
         {
             choice.attention = AttentionKernel::Tiled;
         }
@@ -102,12 +103,12 @@ impl Engine {
                 choice.attention = rule;
             }
         }
-        if choice.precision == Precision::F16Mixed && !kernels.has("matmul_tiles_f16_nt") {
+        if choice.precision == Precision::F16Mixed && !kernels.has(entry::MATMUL_TILES_F16_NT) {
             return Err(Error::Gpu(format!("{}: the f16 matmul kernels did not compile", ctx.describe())));
         }
         if choice.precision == Precision::F16Mixed
             && choice.attention == AttentionKernel::Quad
-            && !kernels.has("attention_forward_quad_f16")
+            && !kernels.has(entry::ATTENTION_FORWARD_QUAD_F16)
         {
             return Err(Error::Gpu(format!("{}: the f16 quad attention kernels did not compile", ctx.describe())));
         }
@@ -136,12 +137,13 @@ impl Engine {
         Ok(Self { ctx, kernels, dry_run: false, choice, sources, untried, scratch })
     }
 
-    /// The cooperative-matrix kernel the Coop matmul runs: the largest matrix size the adapter
-    /// lists whose file compiled, as (size, entry point).
-    pub fn coop_kernel(&self) -> Option<(u32, &'static str)> {
-        [(16, "matmul_coop16"), (8, "matmul_coop8")]
+    /// The cooperative-matrix size the Coop matmul runs: the largest the adapter lists whose
+    /// file compiled.
+    pub fn coop_matmul_size(&self) -> Option<u32> {
+        [(16, super::entry::MATMUL_COOP16), (8, super::entry::MATMUL_COOP8)]
             .into_iter()
             .find(|(s, name)| self.ctx.coop_sizes.contains(s) && self.kernels.has(name))
+            .map(|(s, _)| s)
     }
 
     /// The cooperative-matrix attention's size where it runs here (`choice::coop_attention_size`

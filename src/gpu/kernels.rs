@@ -5,6 +5,7 @@
 //! textures a bound tensor is copied into (`Access::Texture`, see `texture`).
 
 use super::context::GpuContext;
+use super::entry;
 use super::tensor::GpuTensor;
 use super::texture::OperandTextures;
 use crate::error::{Error, Result};
@@ -55,10 +56,10 @@ pub const fn coop_attention_max_subgroups(size: u32) -> u32 {
 }
 
 macro_rules! shader {
-    ($name:literal, [$($entry:literal),* $(,)?], [$($acc:expr),*]) => {
+    ($name:literal, [$($entry:expr),* $(,)?], [$($acc:expr),*]) => {
         shader!($name, [$($entry),*], [$($acc),*], false)
     };
-    ($name:literal, [$($entry:literal),* $(,)?], [$($acc:expr),*], $subgroups:expr) => {
+    ($name:literal, [$($entry:expr),* $(,)?], [$($acc:expr),*], $subgroups:expr) => {
         ShaderFile {
             name: $name,
             source: include_str!(concat!("../../shaders/", $name, ".wgsl")),
@@ -76,18 +77,22 @@ macro_rules! shader {
 /// points share. Tests parse and validate each with naga.
 pub const SHADER_FILES: &[ShaderFile] = &[
     // a, b, bias, c, aux
-    shader!("matmul", ["matmul"], [R, R, R, W, W]),
+    shader!("matmul", [entry::MATMUL], [R, R, R, W, W]),
     // a, b (vec4), bias, c, a (vec4), aux; trusted (see its header)
     ShaderFile {
         trusted: true,
-        ..shader!("matmul_tiles", ["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"], [R, R, R, W, R, W])
+        ..shader!(
+            "matmul_tiles",
+            [entry::MATMUL_TILES_NT, entry::MATMUL_TILES_NN, entry::MATMUL_TILES_TN],
+            [R, R, R, W, R, W]
+        )
     },
     // as matmul_tiles on 64 x 128 and 128 x 64 tiles; trusted
     ShaderFile {
         trusted: true,
         ..shader!(
             "matmul_tiles_wide",
-            ["matmul_tiles_wide_nt", "matmul_tiles_wide_nn", "matmul_tiles_wide_tn"],
+            [entry::MATMUL_TILES_WIDE_NT, entry::MATMUL_TILES_WIDE_NN, entry::MATMUL_TILES_WIDE_TN],
             [R, R, R, W, R, W]
         )
     },
@@ -95,7 +100,7 @@ pub const SHADER_FILES: &[ShaderFile] = &[
         trusted: true,
         ..shader!(
             "matmul_tiles_tall",
-            ["matmul_tiles_tall_nt", "matmul_tiles_tall_nn", "matmul_tiles_tall_tn"],
+            [entry::MATMUL_TILES_TALL_NT, entry::MATMUL_TILES_TALL_NN, entry::MATMUL_TILES_TALL_TN],
             [R, R, R, W, R, W]
         )
     },
@@ -105,79 +110,95 @@ pub const SHADER_FILES: &[ShaderFile] = &[
         f16: true,
         ..shader!(
             "matmul_tiles_f16",
-            ["matmul_tiles_f16_nt", "matmul_tiles_f16_nn", "matmul_tiles_f16_tn"],
+            [entry::MATMUL_TILES_F16_NT, entry::MATMUL_TILES_F16_NN, entry::MATMUL_TILES_F16_TN],
             [R, R, R, W, R, W]
         )
     },
     // a, b (vec4), bias, c, a (vec4), aux
-    shader!("matmul_vec4", ["matmul_nt", "matmul_nn", "matmul_nn_k4", "matmul_tn"], [R, R, R, W, R, W]),
+    shader!(
+        "matmul_vec4",
+        [entry::MATMUL_NT, entry::MATMUL_NN, entry::MATMUL_NN_K4, entry::MATMUL_TN],
+        [R, R, R, W, R, W]
+    ),
     // as matmul_vec4, then a and b again as textures; needs 8-lane subgroups
-    shader!("matmul_subgroup", ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"], [R, R, R, W, R, W, T, T], true),
+    shader!(
+        "matmul_subgroup",
+        [entry::MATMUL_SG_NT, entry::MATMUL_SG_NN, entry::MATMUL_SG_TN],
+        [R, R, R, W, R, W, T, T],
+        true
+    ),
     // as matmul_subgroup (the same body, lib/matmul_subgroup_body.wgsl), operands rounded to
     // f16 as loaded (generated with it)
     shader!(
         "matmul_subgroup_f16",
-        ["matmul_sg_f16_nt", "matmul_sg_f16_nn", "matmul_sg_f16_tn"],
+        [entry::MATMUL_SG_F16_NT, entry::MATMUL_SG_F16_NN, entry::MATMUL_SG_F16_TN],
         [R, R, R, W, R, W, T, T],
         true
     ),
     // as matmul (strided f32 operands), on cooperative matrices of 8x8x8 or 16x16x16: f16
     // operands staged in workgroup memory, f32 accumulation
-    ShaderFile { f16: true, coop: 8, ..shader!("matmul_coop8", ["matmul_coop8"], [R, R, R, W, W], true) },
-    ShaderFile { f16: true, coop: 16, ..shader!("matmul_coop16", ["matmul_coop16"], [R, R, R, W, W], true) },
+    ShaderFile { f16: true, coop: 8, ..shader!("matmul_coop8", [entry::MATMUL_COOP8], [R, R, R, W, W], true) },
+    ShaderFile { f16: true, coop: 16, ..shader!("matmul_coop16", [entry::MATMUL_COOP16], [R, R, R, W, W], true) },
     // src, dst
-    shader!("reduce", ["column_sum", "column_sum_chunks"], [R, W]),
+    shader!("reduce", [entry::COLUMN_SUM, entry::COLUMN_SUM_CHUNKS], [R, W]),
     // x, y, out
-    shader!("elementwise", ["add_scaled", "scale", "fill"], [R, R, W]),
+    shader!("elementwise", [entry::ADD_SCALED, entry::SCALE, entry::FILL], [R, R, W]),
     // x, w, b, y, mean, rstd
-    shader!("layernorm_forward", ["layernorm_forward", "layernorm_forward_rowwise"], [R, R, R, W, W, W]),
+    shader!("layernorm_forward", [entry::LAYERNORM_FORWARD, entry::LAYERNORM_FORWARD_ROWWISE], [R, R, R, W, W, W]),
     // x, w, mean, rstd, dy, dx, dw, db
     shader!(
         "layernorm_backward",
         [
-            "layernorm_backward_input",
-            "layernorm_backward_params",
-            "layernorm_backward_params_chunks",
-            "layernorm_backward_input_rowwise"
+            entry::LAYERNORM_BACKWARD_INPUT,
+            entry::LAYERNORM_BACKWARD_PARAMS,
+            entry::LAYERNORM_BACKWARD_PARAMS_CHUNKS,
+            entry::LAYERNORM_BACKWARD_INPUT_ROWWISE
         ],
         [R, R, R, R, R, W, W, W]
     ),
     // x, y
-    shader!("softmax_forward", ["softmax_forward"], [R, W]),
+    shader!("softmax_forward", [entry::SOFTMAX_FORWARD], [R, W]),
     // y, dy, dx
-    shader!("softmax_backward", ["softmax_backward"], [R, R, W]),
+    shader!("softmax_backward", [entry::SOFTMAX_BACKWARD], [R, R, W]),
     // x, y
-    shader!("gelu_forward", ["gelu_forward"], [R, W]),
+    shader!("gelu_forward", [entry::GELU_FORWARD], [R, W]),
     // x, dy, dx
-    shader!("gelu_backward", ["gelu_backward"], [R, R, W]),
+    shader!("gelu_backward", [entry::GELU_BACKWARD], [R, R, W]),
     // qkv, out, lse
-    shader!("attention_forward", ["attention_forward"], [R, W, W]),
+    shader!("attention_forward", [entry::ATTENTION_FORWARD], [R, W, W]),
     // qkv, out, lse, dout, dqkv
-    shader!("attention_backward", ["attention_backward_query", "attention_backward_key_value"], [R, R, R, R, W]),
+    shader!(
+        "attention_backward",
+        [entry::ATTENTION_BACKWARD_QUERY, entry::ATTENTION_BACKWARD_KEY_VALUE],
+        [R, R, R, R, W]
+    ),
     // as attention_forward / attention_backward, head_dim 64, shared-memory tiles (GPUs)
-    shader!("attention_tiled_forward", ["attention_forward_tiled"], [R, W, W]),
+    shader!("attention_tiled_forward", [entry::ATTENTION_FORWARD_TILED], [R, W, W]),
     shader!(
         "attention_tiled_backward",
-        ["attention_backward_query_tiled", "attention_backward_key_value_tiled"],
+        [entry::ATTENTION_BACKWARD_QUERY_TILED, entry::ATTENTION_BACKWARD_KEY_VALUE_TILED],
         [R, R, R, R, W]
     ),
     // as attention_forward / attention_backward, head_dim 64, four lanes per row (GPUs with
     // subgroups)
-    shader!("attention_quad_forward", ["attention_forward_quad"], [R, W, W], true),
+    shader!("attention_quad_forward", [entry::ATTENTION_FORWARD_QUAD], [R, W, W], true),
     shader!(
         "attention_quad_backward",
-        ["attention_backward_query_quad", "attention_backward_key_value_quad"],
+        [entry::ATTENTION_BACKWARD_QUERY_QUAD, entry::ATTENTION_BACKWARD_KEY_VALUE_QUAD],
         [R, R, R, R, W],
         true
     ),
     // as attention_quad_forward / attention_quad_backward with q, k, v and dO rounded to f16
     // (staged in f16); needs SHADER_F16
-    ShaderFile { f16: true, ..shader!("attention_quad_forward_f16", ["attention_forward_quad_f16"], [R, W, W], true) },
+    ShaderFile {
+        f16: true,
+        ..shader!("attention_quad_forward_f16", [entry::ATTENTION_FORWARD_QUAD_F16], [R, W, W], true)
+    },
     ShaderFile {
         f16: true,
         ..shader!(
             "attention_quad_backward_f16",
-            ["attention_backward_query_quad_f16", "attention_backward_key_value_quad_f16"],
+            [entry::ATTENTION_BACKWARD_QUERY_QUAD_F16, entry::ATTENTION_BACKWARD_KEY_VALUE_QUAD_F16],
             [R, R, R, R, W],
             true
         )
@@ -187,14 +208,14 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     ShaderFile {
         f16: true,
         coop: 8,
-        ..shader!("attention_coop8_forward", ["attention_forward_coop8"], [R, W, W], true)
+        ..shader!("attention_coop8_forward", [entry::ATTENTION_FORWARD_COOP8], [R, W, W], true)
     },
     ShaderFile {
         f16: true,
         coop: 8,
         ..shader!(
             "attention_coop8_backward",
-            ["attention_backward_query_coop8", "attention_backward_key_value_coop8"],
+            [entry::ATTENTION_BACKWARD_QUERY_COOP8, entry::ATTENTION_BACKWARD_KEY_VALUE_COOP8],
             [R, R, R, R, W],
             true
         )
@@ -202,65 +223,81 @@ pub const SHADER_FILES: &[ShaderFile] = &[
     ShaderFile {
         f16: true,
         coop: 16,
-        ..shader!("attention_coop16_forward", ["attention_forward_coop16"], [R, W, W], true)
+        ..shader!("attention_coop16_forward", [entry::ATTENTION_FORWARD_COOP16], [R, W, W], true)
     },
     ShaderFile {
         f16: true,
         coop: 16,
         ..shader!(
             "attention_coop16_backward",
-            ["attention_backward_query_coop16", "attention_backward_key_value_coop16"],
+            [entry::ATTENTION_BACKWARD_QUERY_COOP16, entry::ATTENTION_BACKWARD_KEY_VALUE_COOP16],
             [R, R, R, R, W],
             true
         )
     },
     // as attention_forward / attention_backward, then qkv (forward), qkv, out and dout
     // (backward) again as textures; need 8-lane subgroups
-    shader!("attention_subgroup_forward", ["attention_forward_sg"], [R, W, W, T], true),
+    shader!("attention_subgroup_forward", [entry::ATTENTION_FORWARD_SG], [R, W, W, T], true),
     shader!(
         "attention_subgroup_backward",
-        ["attention_backward_query_sg", "attention_backward_key_value_sg"],
+        [entry::ATTENTION_BACKWARD_QUERY_SG, entry::ATTENTION_BACKWARD_KEY_VALUE_SG],
         [R, R, R, R, W, T, T, T],
         true
     ),
     // x, y, norm
-    shader!("l2norm_forward", ["l2norm_forward"], [R, W, W]),
+    shader!("l2norm_forward", [entry::L2NORM_FORWARD], [R, W, W]),
     // y, norm, dy, dx
-    shader!("l2norm_backward", ["l2norm_backward"], [R, R, R, W]),
+    shader!("l2norm_backward", [entry::L2NORM_BACKWARD], [R, R, R, W]),
     // g, v, w, vnorm
-    shader!("weight_norm_forward", ["weight_norm_forward", "weight_norm_forward_rowwise"], [R, R, W, W]),
+    shader!("weight_norm_forward", [entry::WEIGHT_NORM_FORWARD, entry::WEIGHT_NORM_FORWARD_ROWWISE], [R, R, W, W]),
     // g, v, vnorm, dw, dg, dv
-    shader!("weight_norm_backward", ["weight_norm_backward", "weight_norm_backward_rowwise"], [R, R, R, R, W, W]),
+    shader!(
+        "weight_norm_backward",
+        [entry::WEIGHT_NORM_BACKWARD, entry::WEIGHT_NORM_BACKWARD_ROWWISE],
+        [R, R, R, R, W, W]
+    ),
     // teacher, centre, pairs, teacher_probs, student logits, row_loss, loss, grad_student
     shader!(
         "dino_loss_forward",
-        ["dino_teacher_probs", "dino_student_loss_grad", "dino_loss_mean"],
+        [entry::DINO_TEACHER_PROBS, entry::DINO_STUDENT_LOSS_GRAD, entry::DINO_LOSS_MEAN],
         [R, R, R, W, R, W, W, W]
     ),
     // teacher, health, centre
-    shader!("dino_center", ["dino_center_update"], [R, R, W]),
+    shader!("dino_center", [entry::DINO_CENTER_UPDATE], [R, R, W]),
     // segments, blocks, grads, block_sumsq, clip, loss scale state, skipped steps
     shader!(
         "optim_grad_clip",
-        ["grad_block_sumsq", "grad_block_sumsq_rowwise", "grad_clip_scale"],
+        [entry::GRAD_BLOCK_SUMSQ, entry::GRAD_BLOCK_SUMSQ_ROWWISE, entry::GRAD_CLIP_SCALE],
         [R, R, R, W, W, R, R]
     ),
     // segments, blocks, clip, grads, health, params, m, v
-    shader!("optim_adamw", ["adamw_step"], [R, R, R, R, R, W, W, W]),
+    shader!("optim_adamw", [entry::ADAMW_STEP], [R, R, R, R, R, W, W, W]),
     // student, health, teacher
-    shader!("optim_ema", ["ema_update"], [R, R, W]),
+    shader!("optim_ema", [entry::EMA_UPDATE], [R, R, W]),
     // values, health
-    shader!("health", ["health_check"], [R, W]),
+    shader!("health", [entry::HEALTH_CHECK], [R, W]),
     // state, health, values, segments, skipped
-    shader!("loss_scale", ["loss_scale_apply", "loss_scale_count_skips", "loss_scale_update"], [W, W, W, R, W]),
+    shader!(
+        "loss_scale",
+        [entry::LOSS_SCALE_APPLY, entry::LOSS_SCALE_COUNT_SKIPS, entry::LOSS_SCALE_UPDATE],
+        [W, W, W, R, W]
+    ),
     // a, b, c, d, out0, out1
-    shader!("tokens", ["tokens_assemble", "tokens_split_grad", "tokens_position_grad"], [R, R, R, R, W, W]),
+    shader!(
+        "tokens",
+        [entry::TOKENS_ASSEMBLE, entry::TOKENS_SPLIT_GRAD, entry::TOKENS_POSITION_GRAD],
+        [R, R, R, R, W, W]
+    ),
     // src, index, dst
-    shader!("rows", ["gather_rows", "scatter_rows"], [R, R, W]),
+    shader!("rows", [entry::GATHER_ROWS, entry::SCATTER_ROWS], [R, R, W]),
     // x, branch, scale, out
-    shader!("residual", ["residual_add", "residual_branch_grad"], [R, R, R, W]),
+    shader!("residual", [entry::RESIDUAL_ADD, entry::RESIDUAL_BRANCH_GRAD], [R, R, R, W]),
     // x, branch, scale, w, b, out, y, mean, rstd (9 storage buffers: compiled where allowed)
-    shader!("residual_layernorm", ["residual_layernorm", "residual_layernorm_rowwise"], [R, R, R, R, R, W, W, W, W]),
+    shader!(
+        "residual_layernorm",
+        [entry::RESIDUAL_LAYERNORM, entry::RESIDUAL_LAYERNORM_ROWWISE],
+        [R, R, R, R, R, W, W, W, W]
+    ),
 ];
 
 /// Shared WGSL snippets a shader pulls in with a `// #import NAME` line.

@@ -2,9 +2,9 @@
 //! decided. Every engine of the program opens through one of these, so a front end (the CLI,
 //! the browser's `train::session`, a test) differs from another only in the request it makes.
 
-use super::choice::{AttentionKernel, Family, KernelChoice, MatmulKernel, Precision, RowKernels};
+use super::choice::{KernelChoice, Overrides, Precision};
 use super::context::AdapterChoice;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// An adapter and how its kernels are chosen.
 #[derive(Clone, Debug)]
@@ -23,35 +23,6 @@ pub enum KernelRequest {
     /// Exactly these kernels (tests and tuning try each one; the browser's portable set); an
     /// error names what the device lacks for them.
     Exact(KernelChoice),
-}
-
-/// Per-family variants that replace the tuned or rule's choice (`ADCLR_MATMUL`,
-/// `ADCLR_PRECISION`, `ADCLR_ROWS`, `ADCLR_ATTENTION`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Overrides {
-    pub matmul: Option<MatmulKernel>,
-    pub precision: Option<Precision>,
-    pub rows: Option<RowKernels>,
-    pub attention: Option<AttentionKernel>,
-}
-
-impl Overrides {
-    /// The families' variables from the table of knobs, parsed once; a value that names no
-    /// variant is an error that says which variable and what it may be.
-    pub fn from_environment() -> Result<Self> {
-        Self::from_values(|name| crate::knobs::named(name).and_then(crate::knobs::value))
-    }
-
-    /// The variants named by `value(variable)` (empty or None: no override).
-    pub fn from_values(value: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        fn one<F: Family>(value: &impl Fn(&str) -> Option<String>) -> Result<Option<F>> {
-            let Some(name) = value(F::VARIABLE).filter(|v| !v.is_empty()) else { return Ok(None) };
-            F::parse(&name).map(Some).ok_or_else(|| {
-                Error::Gpu(format!("{}={name} names no kernel; use {} (or unset it)", F::VARIABLE, F::names()))
-            })
-        }
-        Ok(Self { matmul: one(&value)?, precision: one(&value)?, rows: one(&value)?, attention: one(&value)? })
-    }
 }
 
 impl EngineRequest {

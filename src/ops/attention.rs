@@ -24,6 +24,7 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
+use crate::gpu::entry;
 use crate::gpu::kernels::coop_attention_max_subgroups;
 use crate::gpu::params::shader_params;
 use crate::gpu::texture;
@@ -161,14 +162,14 @@ pub fn forward(e: &Engine, s: &AttentionShape, qkv: &GpuTensor, out: &GpuTensor,
     expect_len("attention_forward", out, s.out_len())?;
     expect_len("attention_forward", lse, s.lse_len())?;
     let (entry, grid) = match variant(e, s, texture::fits(&e.ctx, qkv)) {
-        Variant::Coop(8, g) => ("attention_forward_coop8", g),
-        Variant::Coop(_, g) => ("attention_forward_coop16", g),
-        Variant::Quad(g) if f16(e) => ("attention_forward_quad_f16", g),
-        Variant::Quad(g) => ("attention_forward_quad", g),
-        Variant::Tiled(g) => ("attention_forward_tiled", g),
+        Variant::Coop(8, g) => (entry::ATTENTION_FORWARD_COOP8, g),
+        Variant::Coop(_, g) => (entry::ATTENTION_FORWARD_COOP16, g),
+        Variant::Quad(g) if f16(e) => (entry::ATTENTION_FORWARD_QUAD_F16, g),
+        Variant::Quad(g) => (entry::ATTENTION_FORWARD_QUAD, g),
+        Variant::Tiled(g) => (entry::ATTENTION_FORWARD_TILED, g),
         // qkv again, read as a texture.
-        Variant::Subgroup(g) => return e.dispatch("attention_forward_sg", &params(s), &[qkv, out, lse, qkv], g),
-        Variant::PerRow(g) => ("attention_forward", g),
+        Variant::Subgroup(g) => return e.dispatch(entry::ATTENTION_FORWARD_SG, &params(s), &[qkv, out, lse, qkv], g),
+        Variant::PerRow(g) => (entry::ATTENTION_FORWARD, g),
     };
     e.dispatch(entry, &params(s), &[qkv, out, lse], grid)
 }
@@ -193,18 +194,20 @@ pub fn backward(
     let bufs = [qkv, out, lse, dout, dqkv];
     let textures = [qkv, out, dout].iter().all(|t| texture::fits(&e.ctx, t));
     let (query, key_value, grid) = match variant(e, s, textures) {
-        Variant::Coop(8, g) => ("attention_backward_query_coop8", "attention_backward_key_value_coop8", g),
-        Variant::Coop(_, g) => ("attention_backward_query_coop16", "attention_backward_key_value_coop16", g),
-        Variant::Quad(g) if f16(e) => ("attention_backward_query_quad_f16", "attention_backward_key_value_quad_f16", g),
-        Variant::Quad(g) => ("attention_backward_query_quad", "attention_backward_key_value_quad", g),
-        Variant::Tiled(g) => ("attention_backward_query_tiled", "attention_backward_key_value_tiled", g),
+        Variant::Coop(8, g) => (entry::ATTENTION_BACKWARD_QUERY_COOP8, entry::ATTENTION_BACKWARD_KEY_VALUE_COOP8, g),
+        Variant::Coop(_, g) => (entry::ATTENTION_BACKWARD_QUERY_COOP16, entry::ATTENTION_BACKWARD_KEY_VALUE_COOP16, g),
+        Variant::Quad(g) if f16(e) => {
+            (entry::ATTENTION_BACKWARD_QUERY_QUAD_F16, entry::ATTENTION_BACKWARD_KEY_VALUE_QUAD_F16, g)
+        }
+        Variant::Quad(g) => (entry::ATTENTION_BACKWARD_QUERY_QUAD, entry::ATTENTION_BACKWARD_KEY_VALUE_QUAD, g),
+        Variant::Tiled(g) => (entry::ATTENTION_BACKWARD_QUERY_TILED, entry::ATTENTION_BACKWARD_KEY_VALUE_TILED, g),
         Variant::Subgroup(g) => {
             // qkv, out and dout again, read as textures.
             let bufs = [qkv, out, lse, dout, dqkv, qkv, out, dout];
-            let (query, key_value) = ("attention_backward_query_sg", "attention_backward_key_value_sg");
+            let (query, key_value) = (entry::ATTENTION_BACKWARD_QUERY_SG, entry::ATTENTION_BACKWARD_KEY_VALUE_SG);
             return Ok([e.dispatch(query, &p, &bufs, g)?, e.dispatch(key_value, &p, &bufs, g)?]);
         }
-        Variant::PerRow(g) => ("attention_backward_query", "attention_backward_key_value", g),
+        Variant::PerRow(g) => (entry::ATTENTION_BACKWARD_QUERY, entry::ATTENTION_BACKWARD_KEY_VALUE, g),
     };
     Ok([e.dispatch(query, &p, &bufs, grid)?, e.dispatch(key_value, &p, &bufs, grid)?])
 }

@@ -3,6 +3,7 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, grid_rows, Alloc, Dispatch, Engine, GpuTensor};
 use crate::reference::dino::pairs_csr;
@@ -74,9 +75,9 @@ impl DinoLoss {
         let params = Self::params(&shape, pairs.len(), shape.tau_t as f32, weight);
         let bufs = [teacher, centre, &pairs_t, &teacher_probs, student, &row_loss, &loss, grad_student];
         let forward = vec![
-            e.dispatch("dino_teacher_probs", &params, &bufs, grid_rows(nt))?,
-            e.dispatch("dino_student_loss_grad", &params, &bufs, grid_rows(ns))?,
-            e.dispatch("dino_loss_mean", &params, &bufs, [1, 1, 1])?,
+            e.dispatch(entry::DINO_TEACHER_PROBS, &params, &bufs, grid_rows(nt))?,
+            e.dispatch(entry::DINO_STUDENT_LOSS_GRAD, &params, &bufs, grid_rows(ns))?,
+            e.dispatch(entry::DINO_LOSS_MEAN, &params, &bufs, [1, 1, 1])?,
         ];
         Ok(Self {
             shape,
@@ -129,5 +130,5 @@ pub fn centre_update(
     expect_len("dino_center_update", teacher, rows * k)?;
     expect_len("dino_center_update", centre, k)?;
     let params = DinoCenterParams { rows: rows as u32, k: k as u32, momentum, _pad: 0 };
-    e.dispatch("dino_center_update", &params, &[teacher, health, centre], grid_1d(k, 256))
+    e.dispatch(entry::DINO_CENTER_UPDATE, &params, &[teacher, health, centre], grid_1d(k, 256))
 }

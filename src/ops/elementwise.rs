@@ -2,6 +2,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 
@@ -24,7 +25,7 @@ pub fn add_scaled(
     expect_len("add_scaled", a, n)?;
     expect_len("add_scaled", b, n)?;
     e.dispatch(
-        "add_scaled",
+        entry::ADD_SCALED,
         &ElementwiseParams { n: n as u32, alpha, beta, accumulate: 0 },
         &[a, b, out],
         grid_1d(n, 256),
@@ -37,7 +38,7 @@ pub fn scale(e: &Engine, x: &GpuTensor, out: &GpuTensor, alpha: f32, accumulate:
     expect_len("scale", x, n)?;
     let d = &e.kernels.dummy;
     e.dispatch(
-        "scale",
+        entry::SCALE,
         &ElementwiseParams { n: n as u32, alpha, beta: 0.0, accumulate: accumulate as u32 },
         &[x, d, out],
         grid_1d(n, 256),
@@ -49,7 +50,7 @@ pub fn fill(e: &Engine, out: &GpuTensor, value: f32) -> Result<Dispatch> {
     let n = out.len();
     let d = &e.kernels.dummy;
     e.dispatch(
-        "fill",
+        entry::FILL,
         &ElementwiseParams { n: n as u32, alpha: value, ..Default::default() },
         &[d, d, out],
         grid_1d(n, 256),

@@ -2,6 +2,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 
@@ -15,7 +16,7 @@ shader_params! {
 pub fn forward(e: &Engine, x: &GpuTensor, y: &GpuTensor) -> Result<Dispatch> {
     let n = x.len();
     expect_len("gelu_forward", y, n)?;
-    e.dispatch("gelu_forward", &GeluForwardParams { n: n as u32, ..Default::default() }, &[x, y], grid_1d(n, 256))
+    e.dispatch(entry::GELU_FORWARD, &GeluForwardParams { n: n as u32, ..Default::default() }, &[x, y], grid_1d(n, 256))
 }
 
 /// dx = dy * GELU'(x) (+ dx when `accumulate`).
@@ -24,7 +25,7 @@ pub fn backward(e: &Engine, x: &GpuTensor, dy: &GpuTensor, dx: &GpuTensor, accum
     expect_len("gelu_backward", dy, n)?;
     expect_len("gelu_backward", dx, n)?;
     e.dispatch(
-        "gelu_backward",
+        entry::GELU_BACKWARD,
         &GeluBackwardParams { n: n as u32, accumulate: accumulate as u32, ..Default::default() },
         &[x, dy, dx],
         grid_1d(n, 256),

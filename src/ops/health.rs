@@ -3,6 +3,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{Dispatch, Engine, GpuTensor};
 
@@ -49,7 +50,7 @@ impl Health {
     pub fn check(&self, e: &Engine, values: &GpuTensor, code: u32) -> Result<Dispatch> {
         expect_len("health_check", values, values.len())?;
         e.dispatch(
-            "health_check",
+            entry::HEALTH_CHECK,
             &HealthParams { n: values.len() as u32, code, step: 0, _pad: 0 },
             &[values, &self.flag],
             [1, 1, 1],

@@ -2,6 +2,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_rows, Dispatch, Engine, GpuTensor};
 
@@ -22,7 +23,7 @@ pub fn forward(e: &Engine, x: &GpuTensor, y: &GpuTensor, norm: &GpuTensor, d: us
     expect_len("l2norm_forward", y, rows * d)?;
     expect_len("l2norm_forward", norm, rows)?;
     let params = L2NormForwardParams { rows: rows as u32, d: d as u32, eps: EPS, _pad: 0 };
-    e.dispatch("l2norm_forward", &params, &[x, y, norm], grid_rows(rows))
+    e.dispatch(entry::L2NORM_FORWARD, &params, &[x, y, norm], grid_rows(rows))
 }
 
 pub fn backward(
@@ -39,5 +40,5 @@ pub fn backward(
     }
     expect_len("l2norm_backward", norm, rows)?;
     let params = L2NormBackwardParams { rows: rows as u32, d: d as u32, eps: EPS, accumulate: 0 };
-    e.dispatch("l2norm_backward", &params, &[y, norm, dy, dx], grid_rows(rows))
+    e.dispatch(entry::L2NORM_BACKWARD, &params, &[y, norm, dy, dx], grid_rows(rows))
 }

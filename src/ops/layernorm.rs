@@ -9,6 +9,7 @@
 use super::expect_len;
 use super::reduce::{column_sum_once, row_chunks};
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
 
@@ -47,9 +48,9 @@ pub fn forward(
     expect_len("layernorm_forward", rstd, rows)?;
     let params = LayerNormForwardParams { rows: rows as u32, d: d as u32, eps, _pad: 0 };
     if rowwise(e) {
-        return e.dispatch("layernorm_forward_rowwise", &params, &[x, w, b, y, mean, rstd], grid_1d(rows, 64));
+        return e.dispatch(entry::LAYERNORM_FORWARD_ROWWISE, &params, &[x, w, b, y, mean, rstd], grid_1d(rows, 64));
     }
-    e.dispatch("layernorm_forward", &params, &[x, w, b, y, mean, rstd], grid_rows(rows))
+    e.dispatch(entry::LAYERNORM_FORWARD, &params, &[x, w, b, y, mean, rstd], grid_rows(rows))
 }
 
 /// dx, dw, db from dy (added to the existing values with `accumulate`).
@@ -85,9 +86,9 @@ pub fn backward(
     };
     let bufs = [x, w, mean, rstd, dy, dx, dw, db];
     let mut out = vec![if rowwise(e) {
-        e.dispatch("layernorm_backward_input_rowwise", &params, &bufs, grid_1d(rows, 64))?
+        e.dispatch(entry::LAYERNORM_BACKWARD_INPUT_ROWWISE, &params, &bufs, grid_1d(rows, 64))?
     } else {
-        e.dispatch("layernorm_backward_input", &params, &bufs, grid_rows(rows))?
+        e.dispatch(entry::LAYERNORM_BACKWARD_INPUT, &params, &bufs, grid_rows(rows))?
     }];
     // dw, db: chunk sums into the two scratch buffers, then their column sums (GPUs);
     // one thread per column over every row otherwise.
@@ -104,11 +105,11 @@ pub fn backward(
             };
             let grid = [(d as u32).div_ceil(256), chunks as u32, 1];
             let bufs = [x, w, mean, rstd, dy, dx, &sw, &sb];
-            out.push(e.dispatch("layernorm_backward_params_chunks", &params, &bufs, grid)?);
+            out.push(e.dispatch(entry::LAYERNORM_BACKWARD_PARAMS_CHUNKS, &params, &bufs, grid)?);
             out.push(column_sum_once(e, &sw, dw, chunks, d, accumulate)?);
             out.push(column_sum_once(e, &sb, db, chunks, d, accumulate)?);
         }
-        _ => out.push(e.dispatch("layernorm_backward_params", &params, &bufs, grid_1d(d, 256))?),
+        _ => out.push(e.dispatch(entry::LAYERNORM_BACKWARD_PARAMS, &params, &bufs, grid_1d(d, 256))?),
     }
     Ok(out)
 }

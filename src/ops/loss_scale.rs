@@ -5,6 +5,7 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{bits, grid_1d, Dispatch, Engine, GpuTensor};
 pub use crate::reference::loss_scale::{LossScaleRule, LossScaler};
@@ -61,7 +62,7 @@ impl LossScale {
     pub fn apply(&self, e: &Engine, values: &GpuTensor, health: &GpuTensor) -> Result<Dispatch> {
         let [_, segments, skipped] = &self.spare;
         let bufs = [&self.state, health, values, segments, skipped];
-        e.dispatch("loss_scale_apply", &self.params(values.len()), &bufs, grid_1d(values.len(), 256))
+        e.dispatch(entry::LOSS_SCALE_APPLY, &self.params(values.len()), &bufs, grid_1d(values.len(), 256))
     }
 
     /// On a skipped step, one more skip in `skipped` [n_segments] for each segment of the
@@ -76,13 +77,18 @@ impl LossScale {
         let n = skipped.len();
         expect_len("loss_scale_count_skips", segments, n * 8)?;
         let bufs = [&self.state, health, &self.spare[0], segments, skipped];
-        e.dispatch("loss_scale_count_skips", &self.params(n), &bufs, grid_1d(n, 64))
+        e.dispatch(entry::LOSS_SCALE_COUNT_SKIPS, &self.params(n), &bufs, grid_1d(n, 64))
     }
 
     /// The scale for the next step (after every update of the step); clears the skip word.
     pub fn update(&self, e: &Engine, health: &GpuTensor) -> Result<Dispatch> {
         let [values, segments, skipped] = &self.spare;
-        e.dispatch("loss_scale_update", &self.params(1), &[&self.state, health, values, segments, skipped], [1, 1, 1])
+        e.dispatch(
+            entry::LOSS_SCALE_UPDATE,
+            &self.params(1),
+            &[&self.state, health, values, segments, skipped],
+            [1, 1, 1],
+        )
     }
 
     pub fn read(&self, e: &Engine) -> Result<LossScaler> {

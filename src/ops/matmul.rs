@@ -1,12 +1,13 @@
 //! The batched strided matmul and its backward (input and weight gradients, split-K).
 //!
-//! Kernel variants (`strided` chooses from the engine's `MatmulKernel` and the operands' layout):
+//! Kernel variants (`MatmulVariant::choose`, ops/matmul_variant.rs, picks one from the engine's
+//! `MatmulKernel` and precision and the operands' layout):
 //! - `matmul_tiles_nt`, `matmul_tiles_nn`, `matmul_tiles_tn` (matmul_tiles.wgsl): 128 x 128
 //!   workgroup tiles, 8 x 8 per invocation, vec4 loads double-buffered through workgroup
 //!   memory; `Tiles` (meant for GPUs, a candidate there until timed: `gpu::shipped`), by layout: A along K with B along K (nt) or N (nn), A along M
 //!   with B along N (tn); any row stride that keeps vec4 loads aligned. `matmul_tiles_wide_*`
 //!   (64 x 128) and `matmul_tiles_tall_*` (128 x 64) are the same kernel on narrow tiles, for
-//!   products whose 128 x 128 grid has too few workgroups to fill a GPU (`tiles_for`).
+//!   products whose 128 x 128 grid has too few workgroups to fill a GPU (`MatmulVariant::tiles_for`).
 //! - `matmul_nt`, `matmul_nn`, `matmul_nn_k4`, `matmul_tn` (matmul_vec4.wgsl): register blocks
 //!   of 8 x 4 with vec4 loads, no workgroup memory; `Blocked` (the GPU rule's, and CPU drivers
 //!   without 8-lane subgroups), by layout:
@@ -33,11 +34,12 @@
 //! gradient into the store.
 
 use super::expect_len;
+use super::matmul_variant::{Bindings, Strides, NARROW_TILE, SUBGROUP_COLS, SUBGROUP_ROWS, TILE, TILES_TILE};
+pub use super::matmul_variant::{MatmulVariant, NARROW_BELOW_WORKGROUPS};
 use crate::error::Result;
 use crate::gpu::params::shader_params;
 use crate::gpu::texture;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
-use crate::gpu::{MatmulKernel, Precision};
 pub use crate::reference::matmul::MatmulShape;
 
 shader_params! {
@@ -57,22 +59,6 @@ pub const FLAG_ACCUMULATE: u32 = 2;
 pub const FLAG_SUM_BATCH: u32 = 4;
 pub const FLAG_GELU: u32 = 8;
 pub const FLAG_GELU_GRAD: u32 = 16;
-
-/// Outputs per workgroup the grids below assume: 64 x 64 (matmul.wgsl), 128 x 128
-/// (matmul_tiles.wgsl), 256 x 64 (matmul_subgroup.wgsl: 8 subgroups of 32 rows x 64 columns),
-/// 64 x 32 (matmul_vec4.wgsl).
-const TILE: u32 = 64;
-const TILES_TILE: u32 = 128;
-/// The narrow tiles' short side (matmul_tiles_wide.wgsl: 64 rows, matmul_tiles_tall.wgsl: 64 columns).
-const NARROW_TILE: u32 = 64;
-/// Workgroups below which 128 x 128 tiles leave a GPU idle and the narrow tiles (twice as
-/// many workgroups) take the product: two per multiprocessor of a 132-SM H100 or H200.
-pub const NARROW_BELOW_WORKGROUPS: u32 = 264;
-const SUBGROUP_ROWS: u32 = 256;
-const SUBGROUP_COLS: u32 = 64;
-/// The register-blocked kernels (matmul_vec4.wgsl): 8 x 4 per invocation, 8 x 8 invocations.
-const BLOCKED_ROWS: u32 = 64;
-const BLOCKED_COLS: u32 = 32;
 
 /// The WGSL constants this launcher's flags and grids rely on: (shader file, name, value).
 pub const SHADER_CONSTANTS: &[(&str, &str, u32)] = &[
@@ -121,14 +107,6 @@ impl<'a> Epilogue<'a> {
             Self::GeluGrad { pre } => (FLAG_GELU_GRAD, pre),
         }
     }
-}
-
-/// An operand of the strided kernel: element (r, c) of batch b at b * bs + r * rs + c * cs.
-#[derive(Clone, Copy)]
-struct Strides {
-    rs: usize,
-    cs: usize,
-    bs: usize,
 }
 
 fn op_a(s: &MatmulShape) -> Strides {
@@ -192,121 +170,29 @@ fn strided(
     };
     let z = if flags & FLAG_SUM_BATCH != 0 { 1 } else { batch as u32 };
     let bias = bias.unwrap_or(&e.kernels.dummy);
-    if let (MatmulKernel::Coop, Some((size, entry))) = (e.choice.matmul, e.coop_kernel()) {
-        // A subgroup per 2S x 2S block, at least 64 / (largest subgroup) subgroups per workgroup.
-        let blocks = (n as u32).div_ceil(2 * size) as usize * (m as u32).div_ceil(2 * size) as usize;
-        let per_workgroup = (64 / e.ctx.info.subgroup_max_size.clamp(1, 64)).max(1);
-        let [gx, gy, _] = grid_1d(blocks, per_workgroup);
-        return e.dispatch(entry, &params, &[x, y, bias, c, aux], [gx, gy, z]);
-    }
     let textures = texture::fits(&e.ctx, x) && texture::fits(&e.ctx, y);
-    let (entry, [gx, gy]) = kernel_for((e.choice.matmul, e.choice.precision), xs, ys, (m, n, k, z), textures);
-    let grid = [(n as u32).div_ceil(gx), (m as u32).div_ceil(gy), z];
-    if entry == "matmul" {
-        return e.dispatch(entry, &params, &[x, y, bias, c, aux], grid);
-    }
-    if entry.starts_with("matmul_sg_") {
+    let coop = e.coop_matmul_size();
+    let variant = MatmulVariant::choose((e.choice.matmul, e.choice.precision), xs, ys, (m, n, k, z), (textures, coop));
+    let grid = match variant {
+        MatmulVariant::Coop(size) => {
+            // A subgroup per 2S x 2S block, at least 64 / (largest subgroup) subgroups per workgroup.
+            let blocks = (n as u32).div_ceil(2 * size) as usize * (m as u32).div_ceil(2 * size) as usize;
+            let per_workgroup = (64 / e.ctx.info.subgroup_max_size.clamp(1, 64)).max(1);
+            let [gx, gy, _] = grid_1d(blocks, per_workgroup);
+            [gx, gy, z]
+        }
+        _ => {
+            let [gx, gy] = variant.block();
+            [(n as u32).div_ceil(gx), (m as u32).div_ceil(gy), z]
+        }
+    };
+    let entry = variant.entry();
+    match variant.bindings() {
+        Bindings::Plain => e.dispatch(entry, &params, &[x, y, bias, c, aux], grid),
+        // The vec4 kernels bind A a second time as vec4.
+        Bindings::Vec4 => e.dispatch(entry, &params, &[x, y, bias, c, x, aux], grid),
         // A as vec4 again, then A and B as textures.
-        return e.dispatch(entry, &params, &[x, y, bias, c, x, aux, x, y], grid);
-    }
-    // The vec4 kernels bind A a second time as vec4.
-    e.dispatch(entry, &params, &[x, y, bias, c, x, aux], grid)
-}
-
-/// The kernel for a product with `kernel` at `precision` and the operands' layout
-/// (`textures`: both operand tensors fit operand textures), with the columns and rows of C
-/// each workgroup computes. f16-mixed runs the f16 subgroup kernels where `Subgroup` takes the
-/// layout, else the f16 tiles for every layout they take, and f32 for the rest.
-fn kernel_for(
-    (kernel, precision): (MatmulKernel, Precision),
-    xs: Strides,
-    ys: Strides,
-    (m, n, k, z): (usize, usize, usize, u32),
-    textures: bool,
-) -> (&'static str, [u32; 2]) {
-    let strided = ("matmul", [TILE, TILE]);
-    // vec4 loads need 16-byte aligned rows and batches along the operand's contiguous dimension.
-    let aligned = |len: usize, other: usize, batch: usize| {
-        len > 0 && len.is_multiple_of(4) && other.is_multiple_of(4) && batch.is_multiple_of(4)
-    };
-    let a_along_k = xs.cs == 1 && aligned(k, xs.rs, xs.bs);
-    let a_along_m = xs.rs == 1 && aligned(m, xs.cs, xs.bs);
-    let b_along_n = ys.cs == 1 && aligned(n, ys.rs, ys.bs);
-    let b_along_k = ys.rs == 1 && aligned(k, ys.cs, ys.bs);
-    let tiles = [TILES_TILE, TILES_TILE];
-    let layout = match () {
-        _ if a_along_k && b_along_k => Some(0),
-        _ if a_along_k && b_along_n => Some(1),
-        _ if a_along_m && b_along_n => Some(2),
-        _ => None,
-    };
-    let f16 = precision == Precision::F16Mixed;
-    if f16 && kernel != MatmulKernel::Subgroup {
-        if let Some(i) = layout {
-            return (["matmul_tiles_f16_nt", "matmul_tiles_f16_nn", "matmul_tiles_f16_tn"][i], tiles);
-        }
-    }
-    match kernel {
-        MatmulKernel::Strided => return strided,
-        MatmulKernel::Tiles => {
-            return layout.map_or(strided, |i| tiles_for(m, n, z, i));
-        }
-        // Coop without its kernel (see `Engine::coop_kernel`) runs the f32 register blocks.
-        MatmulKernel::Blocked | MatmulKernel::Subgroup | MatmulKernel::Coop => {}
-    }
-    // The register blocks also need tight rows where both run along K (nt) or B along N.
-    let dense_k = a_along_k && b_along_k && xs.rs == k && ys.cs == k;
-    let b_rows = b_along_n && ys.rs == n;
-    let a_rows = a_along_k;
-    let a_cols = a_along_m;
-    if kernel == MatmulKernel::Subgroup && textures {
-        // A subgroup computes 32 x 64, a workgroup 256 x 64.
-        let sg = [SUBGROUP_COLS, SUBGROUP_ROWS];
-        let names = match f16 {
-            false => ["matmul_sg_nt", "matmul_sg_nn", "matmul_sg_tn"],
-            true => ["matmul_sg_f16_nt", "matmul_sg_f16_nn", "matmul_sg_f16_tn"],
-        };
-        match () {
-            _ if dense_k => return (names[0], sg),
-            _ if b_rows && a_rows => return (names[1], sg),
-            _ if b_rows && a_cols => return (names[2], sg),
-            _ => {}
-        }
-    }
-    if f16 {
-        if let Some(i) = layout {
-            return (["matmul_tiles_f16_nt", "matmul_tiles_f16_nn", "matmul_tiles_f16_tn"][i], tiles);
-        }
-    }
-    // Every blocked kernel computes 8 x 4 per invocation: 32 columns x 64 rows per workgroup.
-    let blocked = [BLOCKED_COLS, BLOCKED_ROWS];
-    match () {
-        _ if dense_k => ("matmul_nt", blocked),
-        _ if b_rows && a_rows => ("matmul_nn_k4", blocked),
-        _ if b_rows && a_cols => ("matmul_tn", blocked),
-        _ if b_rows => ("matmul_nn", blocked),
-        _ => strided,
-    }
-}
-
-/// The f32 tiles for layout `i` (nt, nn, tn) of an m x n product over `z` batch workgroups,
-/// with the columns and rows of C per workgroup: 128 x 128 unless that grid has fewer than
-/// `NARROW_BELOW_WORKGROUPS` workgroups, else the narrow tiles that pad the product less
-/// (64 rows where both pad alike and the product has no more rows than columns).
-pub fn tiles_for(m: usize, n: usize, z: u32, i: usize) -> (&'static str, [u32; 2]) {
-    let workgroups = (m as u32).div_ceil(TILES_TILE) * (n as u32).div_ceil(TILES_TILE) * z;
-    if workgroups >= NARROW_BELOW_WORKGROUPS {
-        return (["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"][i], [TILES_TILE, TILES_TILE]);
-    }
-    let padded = |rows: u32, cols: u32| m.next_multiple_of(rows as usize) * n.next_multiple_of(cols as usize);
-    let (wide, tall) = (padded(NARROW_TILE, TILES_TILE), padded(TILES_TILE, NARROW_TILE));
-    match wide < tall || (wide == tall && m <= n) {
-        true => {
-            (["matmul_tiles_wide_nt", "matmul_tiles_wide_nn", "matmul_tiles_wide_tn"][i], [TILES_TILE, NARROW_TILE])
-        }
-        false => {
-            (["matmul_tiles_tall_nt", "matmul_tiles_tall_nn", "matmul_tiles_tall_tn"][i], [NARROW_TILE, TILES_TILE])
-        }
+        Bindings::Textures => e.dispatch(entry, &params, &[x, y, bias, c, x, aux, x, y], grid),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod layernorm;
 pub mod linear;
 pub mod loss_scale;
 pub mod matmul;
+pub mod matmul_variant;
 pub mod optim;
 pub mod reduce;
 pub mod residual;

@@ -7,6 +7,7 @@
 use super::expect_len;
 use super::loss_scale::LossScale;
 use crate::error::{shape_error, Result};
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{bits, grid_1d, grid_rows, Alloc, Dispatch, Engine, GpuTensor};
 pub use crate::reference::optim::{AdamW, Segment};
@@ -110,15 +111,15 @@ impl Optimizer {
         let cbufs = [&segments_table, &blocks_table, grads, &block_sumsq, &clip, &loss_scale.state, &skipped];
         // A workgroup per block on GPUs, an invocation per block on CPU drivers.
         let sumsq = if e.rows_per_invocation() {
-            e.dispatch("grad_block_sumsq_rowwise", &cparams, &cbufs, grid_1d(n_blocks, 64))?
+            e.dispatch(entry::GRAD_BLOCK_SUMSQ_ROWWISE, &cparams, &cbufs, grid_1d(n_blocks, 64))?
         } else {
-            e.dispatch("grad_block_sumsq", &cparams, &cbufs, grid_rows(n_blocks))?
+            e.dispatch(entry::GRAD_BLOCK_SUMSQ, &cparams, &cbufs, grid_rows(n_blocks))?
         };
         let dispatches = vec![
             sumsq,
-            e.dispatch("grad_clip_scale", &cparams, &cbufs, grid_1d(n_seg, 64))?,
+            e.dispatch(entry::GRAD_CLIP_SCALE, &cparams, &cbufs, grid_1d(n_seg, 64))?,
             e.dispatch(
-                "adamw_step",
+                entry::ADAMW_STEP,
                 &adamw_params(n_blocks, opt),
                 &[&segments_table, &blocks_table, &clip, grads, health, params, m, v],
                 grid_rows(n_blocks),
@@ -173,7 +174,7 @@ pub fn ema(
 ) -> Result<Dispatch> {
     let n = teacher.len();
     expect_len("ema_update", student, n)?;
-    e.dispatch("ema_update", &ema_params(n, momentum), &[student, health, teacher], grid_1d(n, 256))
+    e.dispatch(entry::EMA_UPDATE, &ema_params(n, momentum), &[student, health, teacher], grid_1d(n, 256))
 }
 
 /// The parameter block of `ema` (for a scheduled momentum via `Dispatch::set_params`).

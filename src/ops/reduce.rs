@@ -4,6 +4,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 
@@ -51,7 +52,7 @@ pub fn column_sum(
     let params = ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: 0, chunk_rows: chunk_rows as u32 };
     let grid = [(cols as u32).div_ceil(256), chunks as u32, 1];
     Ok(vec![
-        e.dispatch("column_sum_chunks", &params, &[src, &partial], grid)?,
+        e.dispatch(entry::COLUMN_SUM_CHUNKS, &params, &[src, &partial], grid)?,
         column_sum_once(e, &partial, dst, chunks, cols, accumulate)?,
     ])
 }
@@ -69,5 +70,5 @@ pub fn column_sum_once(
     expect_len("column_sum", dst, cols)?;
     let params =
         ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, chunk_rows: rows as u32 };
-    e.dispatch("column_sum", &params, &[src, dst], grid_1d(cols, 256))
+    e.dispatch(entry::COLUMN_SUM, &params, &[src, dst], grid_1d(cols, 256))
 }

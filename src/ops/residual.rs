@@ -9,6 +9,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 
@@ -64,10 +65,10 @@ pub fn add(
     let n = out.len();
     expect_len("residual_add", x, n)?;
     expect_len("residual_add", branch, n)?;
-    check_scale("residual_add", &scale, n / (dim * rows_per_sample))?;
+    check_scale(entry::RESIDUAL_ADD, &scale, n / (dim * rows_per_sample))?;
     let p = ResidualParams::new(n, dim, rows_per_sample, &scale);
     let scale = scale.scale;
-    e.dispatch("residual_add", &p, &[x, branch, scale, out], grid_1d(n, 256))
+    e.dispatch(entry::RESIDUAL_ADD, &p, &[x, branch, scale, out], grid_1d(n, 256))
 }
 
 /// dbranch = scale[sample] * dout (dx is dout itself).
@@ -81,10 +82,10 @@ pub fn branch_grad(
 ) -> Result<Dispatch> {
     let n = dout.len();
     expect_len("residual_branch_grad", dbranch, n)?;
-    check_scale("residual_branch_grad", &scale, n / (dim * rows_per_sample))?;
+    check_scale(entry::RESIDUAL_BRANCH_GRAD, &scale, n / (dim * rows_per_sample))?;
     let p = ResidualParams::new(n, dim, rows_per_sample, &scale);
     let scale = scale.scale;
-    e.dispatch("residual_branch_grad", &p, &[dout, &e.kernels.dummy, scale, dbranch], grid_1d(n, 256))
+    e.dispatch(entry::RESIDUAL_BRANCH_GRAD, &p, &[dout, &e.kernels.dummy, scale, dbranch], grid_1d(n, 256))
 }
 
 /// The LayerNorm that follows a residual add: weight and bias [dim], its output [rows, dim]
@@ -120,7 +121,7 @@ pub fn add_then_layernorm(
     norm: NextNorm,
 ) -> Result<Vec<Dispatch>> {
     let rowwise = e.rows_per_invocation();
-    if !e.kernels.has("residual_layernorm") || (!rowwise && dim > FUSED_MAX_DIM) {
+    if !e.kernels.has(entry::RESIDUAL_LAYERNORM) || (!rowwise && dim > FUSED_MAX_DIM) {
         return Ok(vec![
             add(e, x, branch, scale, out, dim, rows_per_sample)?,
             super::layernorm::forward(e, out, norm.w, norm.b, norm.y, norm.mean, norm.rstd, norm.eps)?,
@@ -128,7 +129,7 @@ pub fn add_then_layernorm(
     }
     let n = out.len();
     let rows = n / dim.max(1);
-    let kernel = "residual_layernorm";
+    let kernel = entry::RESIDUAL_LAYERNORM;
     expect_len(kernel, x, n)?;
     expect_len(kernel, branch, n)?;
     expect_len(kernel, norm.w, dim)?;
@@ -147,8 +148,8 @@ pub fn add_then_layernorm(
     };
     let bufs = [x, branch, scale.scale, norm.w, norm.b, out, norm.y, norm.mean, norm.rstd];
     Ok(vec![if rowwise {
-        e.dispatch("residual_layernorm_rowwise", &p, &bufs, grid_1d(rows, 64))?
+        e.dispatch(entry::RESIDUAL_LAYERNORM_ROWWISE, &p, &bufs, grid_1d(rows, 64))?
     } else {
-        e.dispatch("residual_layernorm", &p, &bufs, crate::gpu::grid_rows(rows))?
+        e.dispatch(entry::RESIDUAL_LAYERNORM, &p, &bufs, crate::gpu::grid_rows(rows))?
     }])
 }

@@ -2,6 +2,7 @@
 
 use super::expect_len;
 use crate::error::{shape_error, Result};
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 
@@ -38,7 +39,7 @@ pub fn gather(
     check("gather_rows", index, src.len() / dim, dst.len() / dim, dst_row0)?;
     expect_len("gather_rows", dst, dst.len() / dim * dim)?;
     let n = index.len();
-    e.dispatch("gather_rows", &RowsParams::new(n, dim, dst_row0), &[src, index, dst], grid_1d(n * dim, 256))
+    e.dispatch(entry::GATHER_ROWS, &RowsParams::new(n, dim, dst_row0), &[src, index, dst], grid_1d(n * dim, 256))
 }
 
 /// dsrc[index[r]] = ddst[dst_row0 + r] (other rows untouched: fill them first).
@@ -52,5 +53,5 @@ pub fn scatter(
 ) -> Result<Dispatch> {
     check("scatter_rows", index, dsrc.len() / dim, ddst.len() / dim, dst_row0)?;
     let n = index.len();
-    e.dispatch("scatter_rows", &RowsParams::new(n, dim, dst_row0), &[ddst, index, dsrc], grid_1d(n * dim, 256))
+    e.dispatch(entry::SCATTER_ROWS, &RowsParams::new(n, dim, dst_row0), &[ddst, index, dsrc], grid_1d(n * dim, 256))
 }

@@ -2,6 +2,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_rows, Dispatch, Engine, GpuTensor};
 
@@ -15,7 +16,7 @@ pub fn forward(e: &Engine, x: &GpuTensor, y: &GpuTensor, cols: usize, temperatur
     expect_len("softmax_forward", x, rows * cols)?;
     expect_len("softmax_forward", y, rows * cols)?;
     let params = SoftmaxParams { rows: rows as u32, cols: cols as u32, inv_temp: 1.0 / temperature, _pad: 0 };
-    e.dispatch("softmax_forward", &params, &[x, y], grid_rows(rows))
+    e.dispatch(entry::SOFTMAX_FORWARD, &params, &[x, y], grid_rows(rows))
 }
 
 /// dx from the forward output y and dy.
@@ -32,5 +33,5 @@ pub fn backward(
         expect_len("softmax_backward", t, rows * cols)?;
     }
     let params = SoftmaxParams { rows: rows as u32, cols: cols as u32, inv_temp: 1.0 / temperature, _pad: 0 };
-    e.dispatch("softmax_backward", &params, &[y, dy, dx], grid_rows(rows))
+    e.dispatch(entry::SOFTMAX_BACKWARD, &params, &[y, dy, dx], grid_rows(rows))
 }

@@ -2,6 +2,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, Dispatch, Engine, GpuTensor};
 pub use crate::reference::tokens::TokenShape;
@@ -42,7 +43,12 @@ pub fn assemble(
     }
     expect_len("tokens_assemble", x, s.x_len())?;
     let d = &e.kernels.dummy;
-    e.dispatch("tokens_assemble", &params(s, false), &[cls, pos, patch_proj, query_proj, x, d], grid_1d(s.x_len(), 256))
+    e.dispatch(
+        entry::TOKENS_ASSEMBLE,
+        &params(s, false),
+        &[cls, pos, patch_proj, query_proj, x, d],
+        grid_1d(s.x_len(), 256),
+    )
 }
 
 /// dpatch and dquery (overwritten), dcls and dpos (added to with `accumulate`) from dx.
@@ -67,7 +73,7 @@ pub fn backward(
     let d = &e.kernels.dummy;
     let p = params(s, accumulate);
     Ok([
-        e.dispatch("tokens_split_grad", &p, &[dx, d, d, d, dpatch, dquery], grid_1d(s.x_len(), 256))?,
-        e.dispatch("tokens_position_grad", &p, &[dx, d, d, d, dcls, dpos], grid_1d((1 + s.patches) * s.dim, 256))?,
+        e.dispatch(entry::TOKENS_SPLIT_GRAD, &p, &[dx, d, d, d, dpatch, dquery], grid_1d(s.x_len(), 256))?,
+        e.dispatch(entry::TOKENS_POSITION_GRAD, &p, &[dx, d, d, d, dcls, dpos], grid_1d((1 + s.patches) * s.dim, 256))?,
     ])
 }

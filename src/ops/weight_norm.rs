@@ -3,6 +3,7 @@
 
 use super::expect_len;
 use crate::error::Result;
+use crate::gpu::entry;
 use crate::gpu::params::shader_params;
 use crate::gpu::{grid_1d, grid_rows, Dispatch, Engine, GpuTensor};
 
@@ -19,9 +20,9 @@ pub fn forward(e: &Engine, g: &GpuTensor, v: &GpuTensor, w: &GpuTensor, vnorm: &
     expect_len("weight_norm_forward", vnorm, rows)?;
     let p = WeightNormParams { rows: rows as u32, d: d as u32, ..Default::default() };
     if e.rows_per_invocation() {
-        return e.dispatch("weight_norm_forward_rowwise", &p, &[g, v, w, vnorm], grid_1d(rows, 64));
+        return e.dispatch(entry::WEIGHT_NORM_FORWARD_ROWWISE, &p, &[g, v, w, vnorm], grid_1d(rows, 64));
     }
-    e.dispatch("weight_norm_forward", &p, &[g, v, w, vnorm], grid_rows(rows))
+    e.dispatch(entry::WEIGHT_NORM_FORWARD, &p, &[g, v, w, vnorm], grid_rows(rows))
 }
 
 /// dg and dv from dW.
@@ -46,7 +47,7 @@ pub fn backward(
     let p = WeightNormParams { rows: rows as u32, d: d as u32, ..Default::default() };
     let bufs = [g, v, vnorm, dw, dg, dv];
     if e.rows_per_invocation() {
-        return e.dispatch("weight_norm_backward_rowwise", &p, &bufs, grid_1d(rows, 64));
+        return e.dispatch(entry::WEIGHT_NORM_BACKWARD_ROWWISE, &p, &bufs, grid_1d(rows, 64));
     }
-    e.dispatch("weight_norm_backward", &p, &bufs, grid_rows(rows))
+    e.dispatch(entry::WEIGHT_NORM_BACKWARD, &p, &bufs, grid_rows(rows))
 }

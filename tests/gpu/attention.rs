@@ -1,4 +1,5 @@
 use crate::common::*;
+use adclr_wgpu::gpu::entry;
 use adclr_wgpu::gpu::Engine;
 use adclr_wgpu::ops::attention::{self, AttentionShape, QueryAttends, TILED_HEAD_DIM};
 use adclr_wgpu::reference;
@@ -159,9 +160,9 @@ fn quad_attention_f16_equals_the_reference_on_rounded_operands() {
         let dout = f32_exact(&rng.vec(s.out_len(), 1.0));
         let (out, lse, dqkv, kernels) = run_attention_kernels(&e, &s, &qkv, &dout);
         let quad_f16 = [
-            "attention_forward_quad_f16",
-            "attention_backward_query_quad_f16",
-            "attention_backward_key_value_quad_f16",
+            entry::ATTENTION_FORWARD_QUAD_F16,
+            entry::ATTENTION_BACKWARD_QUERY_QUAD_F16,
+            entry::ATTENTION_BACKWARD_KEY_VALUE_QUAD_F16,
         ];
         assert_eq!(kernels, quad_f16);
         let (qkv16, dout16) = (round(&qkv), round(&dout));

@@ -1,6 +1,7 @@
 //! Add, scale and fill (`shaders/elementwise.wgsl`, `ops::elementwise`, `reference::elementwise`).
 
 use crate::common::*;
+use adclr_wgpu::gpu::entry;
 use adclr_wgpu::ops::elementwise;
 use adclr_wgpu::reference;
 
@@ -14,7 +15,7 @@ fn add_scaled_scale_and_fill() {
         let (ga, gb, out) = (upload("a", &a), upload("b", &b), zeros("out", n));
         e.run(&[&elementwise::add_scaled(e, &ga, &gb, &out, 1.0, -0.25).unwrap()]).unwrap();
         assert_close(
-            "add_scaled",
+            entry::ADD_SCALED,
             &download(&out),
             &reference::elementwise::add_scaled(&a, &b, 1.0, -0.25),
             1e-6,

@@ -1,4 +1,5 @@
 use crate::common::*;
+use adclr_wgpu::gpu::entry;
 use adclr_wgpu::gpu::GpuTensor;
 use adclr_wgpu::ops::{elementwise, matmul};
 use adclr_wgpu::Error;
@@ -47,11 +48,11 @@ fn a_parameter_block_of_another_shader_is_refused() {
     let e = engine();
     let (x, y) = (zeros("x", 8), zeros("y", 8));
     let wrong = SoftmaxParams { rows: 1, cols: 8, inv_temp: 1.0, _pad: 0 };
-    let err = e.dispatch("gelu_forward", &wrong, &[&x, &y], [1, 1, 1]).err().expect("refused");
+    let err = e.dispatch(entry::GELU_FORWARD, &wrong, &[&x, &y], [1, 1, 1]).err().expect("refused");
     let text = err.to_string();
     assert!(text.contains("gelu_forward") && text.contains("SoftmaxParams"), "{text}");
     let right = GeluForwardParams { n: 8, ..Default::default() };
-    let d = e.dispatch("gelu_forward", &right, &[&x, &y], [1, 1, 1]).unwrap();
+    let d = e.dispatch(entry::GELU_FORWARD, &right, &[&x, &y], [1, 1, 1]).unwrap();
     assert!(d.set_params(&e.ctx, &right).is_ok());
     assert!(d.set_params(&e.ctx, &wrong).is_err());
 }

@@ -1,4 +1,5 @@
 use crate::common::*;
+use adclr_wgpu::gpu::entry;
 use adclr_wgpu::gpu::{GpuTensor, MatmulKernel};
 use adclr_wgpu::ops::matmul::{self, MatmulShape};
 use adclr_wgpu::reference;
@@ -180,16 +181,20 @@ fn tiles_kernels_match_reference_across_tile_edges() {
 /// narrow tile that pads less (64 rows for few rows, 64 columns for few columns).
 #[test]
 fn tiles_narrow_only_where_square_tiles_leave_workgroups_idle() {
-    use matmul::{tiles_for, NARROW_BELOW_WORKGROUPS};
+    use adclr_wgpu::ops::matmul_variant::{Layout, TileShape::*};
+    use matmul::{MatmulVariant::Tiles, NARROW_BELOW_WORKGROUPS};
+    let tiles_for = matmul::MatmulVariant::tiles_for;
     // ViT-S/16 b64: 12,608 token rows x 384 columns: 297 square workgroups.
-    assert_eq!(tiles_for(12608, 384, 1, 0).0, "matmul_tiles_nt");
+    assert_eq!(tiles_for(12608, 384, 1, Layout::Nt), Tiles(Square, Layout::Nt));
     // A projection head over 128 rows x 2048 columns: 16 square workgroups.
-    assert_eq!(tiles_for(128, 2048, 1, 0), ("matmul_tiles_wide_nt", [128, 64]));
-    assert_eq!(tiles_for(2048, 100, 1, 1), ("matmul_tiles_tall_nn", [64, 128]));
-    assert_eq!(tiles_for(60, 300, 1, 2).0, "matmul_tiles_wide_tn");
+    let wide = tiles_for(128, 2048, 1, Layout::Nt);
+    assert_eq!((wide, wide.entry(), wide.block()), (Tiles(Wide, Layout::Nt), entry::MATMUL_TILES_WIDE_NT, [128, 64]));
+    let tall = tiles_for(2048, 100, 1, Layout::Nn);
+    assert_eq!((tall, tall.entry(), tall.block()), (Tiles(Tall, Layout::Nn), entry::MATMUL_TILES_TALL_NN, [64, 128]));
+    assert_eq!(tiles_for(60, 300, 1, Layout::Tn).entry(), entry::MATMUL_TILES_WIDE_TN);
     // The batch counts: the same small product batched past the threshold runs square.
-    assert_eq!(tiles_for(128, 128, NARROW_BELOW_WORKGROUPS, 0).0, "matmul_tiles_nt");
-    assert_eq!(tiles_for(128, 128, NARROW_BELOW_WORKGROUPS - 1, 0).0, "matmul_tiles_wide_nt");
+    assert_eq!(tiles_for(128, 128, NARROW_BELOW_WORKGROUPS, Layout::Nt), Tiles(Square, Layout::Nt));
+    assert_eq!(tiles_for(128, 128, NARROW_BELOW_WORKGROUPS - 1, Layout::Nt), Tiles(Wide, Layout::Nt));
 }
 
 #[test]
@@ -290,10 +295,10 @@ fn trusted_tiles_kernels_stay_inside_their_operands() {
     // rounded operands). (entry, trans_a, trans_b, rows and columns of C per workgroup)
     let mut entries = Vec::new();
     let families: [(&str, [&'static str; 3], u32, u32); 4] = [
-        ("square", ["matmul_tiles_nt", "matmul_tiles_nn", "matmul_tiles_tn"], 128, 128),
-        ("wide", ["matmul_tiles_wide_nt", "matmul_tiles_wide_nn", "matmul_tiles_wide_tn"], 64, 128),
-        ("tall", ["matmul_tiles_tall_nt", "matmul_tiles_tall_nn", "matmul_tiles_tall_tn"], 128, 64),
-        ("f16", ["matmul_tiles_f16_nt", "matmul_tiles_f16_nn", "matmul_tiles_f16_tn"], 128, 128),
+        ("square", [entry::MATMUL_TILES_NT, entry::MATMUL_TILES_NN, entry::MATMUL_TILES_TN], 128, 128),
+        ("wide", [entry::MATMUL_TILES_WIDE_NT, entry::MATMUL_TILES_WIDE_NN, entry::MATMUL_TILES_WIDE_TN], 64, 128),
+        ("tall", [entry::MATMUL_TILES_TALL_NT, entry::MATMUL_TILES_TALL_NN, entry::MATMUL_TILES_TALL_TN], 128, 64),
+        ("f16", [entry::MATMUL_TILES_F16_NT, entry::MATMUL_TILES_F16_NN, entry::MATMUL_TILES_F16_TN], 128, 128),
     ];
     for (family, names, rows, cols) in families {
         if !e.kernels.has(names[0]) {
@@ -443,8 +448,8 @@ fn f16_kernels_round_operands_to_nearest_even() {
     let want = reference::matmul::round_to_f16(&values);
     let coop = format!("matmul_coop{}", engine().ctx.coop_sizes.iter().max().copied().unwrap_or_default());
     let kernels = [
-        (MatmulKernel::Tiles, "matmul_tiles_f16_nn"),
-        (MatmulKernel::Subgroup, "matmul_sg_f16_nn"),
+        (MatmulKernel::Tiles, entry::MATMUL_TILES_F16_NN),
+        (MatmulKernel::Subgroup, entry::MATMUL_SG_F16_NN),
         (MatmulKernel::Coop, coop.as_str()),
     ];
     for (kernel, entry) in kernels {

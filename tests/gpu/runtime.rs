@@ -1,6 +1,7 @@
 //! Runtime pieces: the memory plan, timestamp profiling, and grids past 65535 workgroups.
 
 use crate::common::*;
+use adclr_wgpu::gpu::entry;
 use adclr_wgpu::gpu::profiler::Profiler;
 use adclr_wgpu::gpu::MemoryPlan;
 use adclr_wgpu::ops::{elementwise, softmax};
@@ -40,7 +41,7 @@ fn profiler_times_each_dispatch_when_timestamps_exist() {
     let d1 = elementwise::scale(e, &x, &y, 2.0, false).unwrap();
     let d2 = elementwise::fill(e, &y, 3.0).unwrap();
     let times = profiler.time(&e.ctx, &[&d1, &d2]).unwrap();
-    assert_eq!(times.iter().map(|t| t.0).collect::<Vec<_>>(), vec!["scale", "fill"]);
+    assert_eq!(times.iter().map(|t| t.0).collect::<Vec<_>>(), vec![entry::SCALE, entry::FILL]);
     assert!(times.iter().all(|t| t.1 > 0.0 && t.1.is_finite()), "{times:?}");
     assert!(download(&y).iter().all(|&v| v == 3.0));
     assert!(profiler.time(&e.ctx, &[&d1, &d2, &d1, &d2, &d1]).is_err(), "capacity is 4");
