@@ -392,7 +392,7 @@ fn shipped_grids_and_recipes_are_valid() {
         ("ablation-laptop-lambda.toml", 2),
         ("ablation-laptop-local-crops.toml", 4),
         ("ablation-laptop-query-views.toml", 4),
-        ("ablation-laptop-claims.toml", 5),
+        ("ablation-laptop-claims.toml", 7),
     ] {
         let path = assets.join(name);
         let origin = path.display().to_string();
@@ -401,10 +401,12 @@ fn shipped_grids_and_recipes_are_valid() {
         let cells = ablate::cells(&grid, &origin).unwrap();
         assert_eq!(cells.len(), runs, "{name}");
         if name == "ablation-laptop-claims.toml" {
-            // The three arms of the claims at every seed, the two query fixes at two.
+            // The three arms of the claims at every seed, the two query fixes and the Q axis at two.
             let at_two: Vec<&str> =
                 cells.iter().filter(|c| c.seeds == Some(vec![0, 1])).map(|c| c.name.as_str()).collect();
-            assert_eq!(at_two, ["adclr-query-temp", "adclr-query-views-separate"]);
+            assert_eq!(at_two, ["adclr-query-temp", "adclr-query-views-separate", "adclr-q1", "adclr-q16"]);
+            let queries: Vec<usize> = cells.iter().map(|c| c.config.queries).collect();
+            assert_eq!(queries, [10, 10, 10, 10, 10, 1, 16]);
         }
         if name.starts_with("ablation-laptop") {
             // The laptop recipe's model under every cell.

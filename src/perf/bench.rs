@@ -123,13 +123,15 @@ pub fn layernorm_case(e: &Engine, rows: usize, d: usize) -> Result<Case> {
 }
 
 /// Median milliseconds of each of a family's candidates on this device, the others held at
-/// `base`, timed on `case`; and the fastest. A candidate that fails here (a pipeline the
-/// driver rejects, a device error) is reported on stderr and left out.
+/// `base`, timed on `case` after `matches` has checked its results against the CPU reference
+/// (`perf::verify`); and the fastest. A candidate that fails here (results that differ from the
+/// reference, a pipeline the driver rejects, a device error) is reported on stderr and left
+/// out: it can never be chosen.
 fn measure_family<F: Family>(
     adapter: &AdapterChoice,
     base: KernelChoice,
     with: impl Fn(KernelChoice, F) -> KernelChoice,
-    case: impl Fn(&Engine) -> Result<Case>,
+    (matches, case): (fn(&Engine) -> Result<()>, impl Fn(&Engine) -> Result<Case>),
     repeats: usize,
 ) -> Result<(Vec<(F, f64)>, F)> {
     let ctx = crate::gpu::GpuContext::open(adapter)?;
@@ -137,6 +139,7 @@ fn measure_family<F: Family>(
     for variant in F::candidates(&ctx) {
         let time = || -> Result<f64> {
             let e = Engine::open(&EngineRequest::exact(adapter.clone(), with(base, variant)))?;
+            matches(&e)?;
             Ok(time_case(&e, &case(&e)?, repeats)? * 1e3)
         };
         match time() {
@@ -170,21 +173,21 @@ pub fn measure_candidates(
         adapter,
         rule,
         |c, matmul| KernelChoice { matmul, ..c },
-        |e| linear_layer_case(e, rows, d_in, d_out),
+        (super::verify::matmul_matches, |e| linear_layer_case(e, rows, d_in, d_out)),
         repeats,
     )?;
     let (row_kernels, best_rows) = measure_family(
         adapter,
         rule,
         |c, rows| KernelChoice { rows, ..c },
-        |e| layernorm_case(e, rows, d_in),
+        (super::verify::layernorm_matches, |e| layernorm_case(e, rows, d_in)),
         repeats,
     )?;
     let (attention, best_attention) = measure_family(
         adapter,
         rule,
         |c, attention| KernelChoice { attention, ..c },
-        |e| attention_case(e, cases.attention),
+        (super::verify::attention_matches, |e| attention_case(e, cases.attention)),
         repeats,
     )?;
     let measured = tune::Measured { matmul: named(&matmul), rows: named(&row_kernels), attention: named(&attention) };

@@ -56,6 +56,27 @@ fn measure_times_every_candidate_of_each_family_and_picks_the_fastest() {
     assert_eq!(best.attention.name(), fastest(&measured.attention));
 }
 
+/// The check a candidate passes before `tune` times it (`perf::verify`) accepts the rule's
+/// kernels here and refuses kernels that compute something else: the same products with
+/// operands rounded to f16 (the f16-mixed kernels) differ from the f32 reference beyond its
+/// tolerance, and the error names the product.
+#[test]
+fn the_check_before_timing_accepts_correct_kernels_and_refuses_others() {
+    use adclr_wgpu::perf::verify;
+    let e = engine();
+    verify::matmul_matches(e).unwrap();
+    verify::layernorm_matches(e).unwrap();
+    verify::attention_matches(e).unwrap();
+    if Precision::F16Mixed.missing_on(&e.ctx).is_some() {
+        eprintln!("skipped the refusal: no f16 here");
+        return;
+    }
+    let f16 = KernelChoice { precision: Precision::F16Mixed, ..e.choice };
+    let rounded = Engine::open(&EngineRequest::exact(AdapterChoice::default(), f16)).unwrap();
+    let err = verify::matmul_matches(&rounded).expect_err("f16 operands are not the f32 product").to_string();
+    assert!(err.contains("matmul 1x37x29x53") || err.contains("matmul 2x36x44x20"), "{err}");
+}
+
 #[test]
 fn cache_round_trip_keeps_one_entry_per_adapter() {
     let e = engine();
