@@ -7,7 +7,8 @@
 #     (its build lints the library and the web crate for wasm32 with clippy);
 #  3. the page itself (web/index.html), driven by chromedriver through a short run, with a
 #     screenshot in target/web-page.png; the teacher backbone behind its download link is then
-#     loaded natively by `export` and `eval knn`.
+#     loaded natively by `export` and `eval knn`; then a run on a folder of images the check
+#     writes and chooses in the page's folder picker (target/web-page-own-images.png).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in chromium chromedriver; do
@@ -34,6 +35,8 @@ wasm_lint=(env RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CARGO_TARGET_WASM32_UNKN
 "${wasm_lint[@]}" scripts/web-build.sh --profile "$profile"
 python3 scripts/web-page-check.py --screenshot target/web-page.png --query "settings=small-test&steps=20&knn_bank=500" \
     --backbone-out target/web-backbone.safetensors
+python3 scripts/web-page-check.py --own-images --screenshot target/web-page-own-images.png \
+    --query "settings=small-test&steps=3&knn_bank=200"
 # The page's download, loaded natively: `export` (timm's file) and `eval knn` read it.
 cargo run --locked --quiet -- export --checkpoint target/web-backbone.safetensors --out target/web-backbone-export.safetensors
 cargo run --locked --quiet -- eval knn --checkpoint target/web-backbone.safetensors

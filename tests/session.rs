@@ -2,7 +2,8 @@
 //! adapter: it trains, repeats itself exactly, agrees with other kernels within the tolerance
 //! the browser test uses and is far from another seed's run. It leaves its record of
 //! `Settings::small_test` in target/tmp/web-reference.json: the native half of the browser
-//! test (web/tests/browser/training.rs, run by scripts/web-test.sh).
+//! test (web/tests/browser/training.rs, run by scripts/web-test.sh). It also trains on images
+//! handed over in memory, as the page does with a visitor's folder.
 
 use adclr_wgpu::train::session::{KernelSet, Settings, Trainer};
 use adclr_wgpu::train::session_record::{self as record, compare, largest_difference, Record, Tolerance};
@@ -99,4 +100,81 @@ fn the_session_chooses_as_train_does_and_honours_precision() {
     settings.kernels = KernelSet::Portable;
     let msg = pollster::block_on(Trainer::open(settings)).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(msg.contains("the portable kernels are f32"), "{msg}");
+}
+
+/// `per_class` images of each of two classes at `side` px, RGB: stripes across (`across`) or
+/// down (`down`), each image with its own phase and colour, and a class name per image.
+fn striped_images(per_class: usize, side: usize) -> (Vec<u8>, Vec<String>) {
+    let mut bytes = Vec::new();
+    let mut names = Vec::new();
+    for i in 0..2 * per_class {
+        let (class, n) = (i % 2, i / 2);
+        for y in 0..side {
+            for x in 0..side {
+                let along = if class == 0 { y } else { x };
+                let on = (along + n) % 4 < 2;
+                bytes.extend([if on { 230 } else { 20 }, (40 * n % 256) as u8, if on { 60 } else { 200 }]);
+            }
+        }
+        names.push(["across", "down"][class].to_string());
+    }
+    (bytes, names)
+}
+
+/// The session trains on images handed over in memory (labelled: k-NN on the held-out fifth,
+/// the attention over them, the feature map coloured by class) and refuses bad sets, naming
+/// what is wrong, before any device opens.
+#[test]
+fn the_session_trains_on_images_in_memory_and_names_a_bad_set() {
+    use adclr_wgpu::data::in_memory::{LabelledImages, PixelImages};
+    use adclr_wgpu::train::session_data::{SessionImages, SessionSets, OWN_IMAGES};
+    let mut settings = Settings::small_test();
+    settings.train.data = OWN_IMAGES.into();
+    let side = settings.image_size().unwrap();
+    assert_eq!(side, 16);
+    let (bytes, names) = striped_images(10, side);
+    let set = LabelledImages::new(PixelImages::new(bytes.clone(), 20, side).unwrap(), Some(names)).unwrap();
+    let mut trainer = pollster::block_on(Trainer::open_with(settings.clone(), SessionImages::Own(set)))
+        .unwrap_or_else(|e| panic!("opening on the images: {e}"));
+    let got = pollster::block_on(record::train(&mut trainer, &mut |_, _| {})).expect("training on the images");
+    assert_eq!(got.steps.len(), 2);
+    assert!(got.steps.iter().all(|s| s.loss.is_finite() && s.query_loss > 0.0), "{:?}", got.steps);
+    assert!(got.checksum.update_l2 > 0.0, "{:?}", got.checksum);
+    // 2 of each class's 10 held out: a bank of the other 16, 4 queries.
+    let knn = pollster::block_on(trainer.knn(200)).expect("k-NN on the held-out images");
+    assert_eq!((knn.bank, knn.queries), (16, 4));
+    assert!((0.0..=100.0).contains(&knn.teacher_top1) && (0.0..=100.0).contains(&knn.floor_top1), "{knn:?}");
+    let (width, heat, plain) = pollster::block_on(trainer.attention_tile(3, 32)).expect("attention over image 3");
+    assert_eq!((width, heat.len(), plain.len()), (32, 32 * 32 * 3, 32 * 32 * 3));
+    let msg = pollster::block_on(trainer.attention_tile(4, 32)).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains("attention_image 4: your images (held out) has 4 images"), "{msg}");
+    let map = pollster::block_on(trainer.feature_map(0)).expect("the feature map");
+    assert_eq!(map.points.len(), 20);
+    assert_eq!(map.classes, ["across", "down"]);
+    assert_eq!(map.labels.as_ref().map(|l| l.iter().filter(|&&c| c == 1).count()), Some(10));
+    // 10 images a class: each image's 9 nearest in the map, as many as its class has others.
+    assert!(map.knn_k == 9 && map.knn_in_map.is_some_and(|k| (0.0..=100.0).contains(&k)), "{map:?}");
+    assert!(map.points.iter().all(|p| p.0.is_finite() && p.1.is_finite()) && map.explained[0] > 0.0, "{map:?}");
+
+    // Refused before any device opens, each naming the problem.
+    let open = |s: &Settings, images| {
+        pollster::block_on(Trainer::open_with(s.clone(), images)).err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    let three =
+        |names| LabelledImages::new(PixelImages::new(bytes[..3 * side * side * 3].to_vec(), 3, side).unwrap(), names);
+    let msg = open(&settings, SessionImages::Own(three(None).unwrap()));
+    assert!(msg.contains("batch 4 exceeds the 3 training images of your images"), "{msg}");
+    let msg = open(&Settings::small_test(), SessionImages::Own(three(None).unwrap()));
+    assert!(msg.contains("data `embedded` with images handed over"), "{msg}");
+    let msg = open(&settings, SessionImages::Embedded);
+    assert!(msg.contains("data `images`") && msg.contains("none were"), "{msg}");
+    let msg = PixelImages::new(bytes[..100].to_vec(), 20, side).unwrap_err();
+    assert!(msg.contains("100 bytes for 20 images of 16 x 16 pixels"), "{msg}");
+    let msg = PixelImages::new(Vec::new(), 0, side).unwrap_err();
+    assert!(msg.starts_with("no images were given"), "{msg}");
+    let unlabelled = SessionSets::of(OWN_IMAGES, SessionImages::Own(three(None).unwrap()), 2).unwrap();
+    let cfg = settings.train.adclr().unwrap();
+    let norm = adclr_wgpu::data::normalization::Normalization::IMAGENET;
+    let msg = unlabelled.knn_monitor(10, &cfg.model, &norm).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains("k-NN needs labels and the images came without"), "{msg}");
 }

@@ -1,14 +1,20 @@
 // The page: loads the wasm module (built by scripts/web-build.sh into pkg/), trains with the
-// settings of the form, draws the loss terms as they come, then k-NN and an attention map.
+// settings of the form on the embedded subset or the visitor's own images (own-images.js),
+// draws the loss terms as they come, then k-NN, attention maps and, on own images, the map of
+// the teacher's features (feature-map.js).
 // URL parameters set the form and can start at once: ?settings=small-test&steps=3&knn_bank=200&autostart=1
 
-import init, { train, named_settings } from "./pkg/adclr_web.js";
+import init, { train, train_on_images, named_settings, image_size } from "./pkg/adclr_web.js";
+import { decodeAll, describe, droppedFiles, pickedFiles } from "./own-images.js";
+import { caption as mapCaption, drawFeatureMap, legend as mapLegend } from "./feature-map.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const points = [];
 // The adapter is a CPU fallback (SwiftShader, lavapipe): runs are short tests that do not learn.
 let fallback = false;
+// The visitor's images: the files chosen or dropped, and their pixels at the last side decoded.
+const own = { files: [], decoded: null };
 
 function setState(state, text) {
   document.body.dataset.state = state;
@@ -100,8 +106,9 @@ function putPixels(canvas, rgba, width) {
 }
 
 // Each test image beside the teacher's CLS attention over it, then the colour bar of the maps
-// (the heat colours of src/eval/attention_map.rs: blue low, green middle, red high).
-function drawAttention(maps) {
+// (the heat colours of src/eval/attention_map.rs: blue low, green middle, red high). `what`
+// names the images ("Embedded test images", "Your held-out images").
+function drawAttention(maps, what) {
   const grid = $("attention-grid");
   // The first map keeps the canvas the page check reads (id "attention").
   const first = $("attention");
@@ -109,10 +116,10 @@ function drawAttention(maps) {
   maps.forEach((att, i) => {
     const image = document.createElement("canvas");
     putPixels(image, att.image_rgba, att.width);
-    image.setAttribute("aria-label", `embedded test image ${att.image}`);
+    image.setAttribute("aria-label", `${what} ${att.image}`);
     const heat = i === 0 ? first : document.createElement("canvas");
     putPixels(heat, att.rgba, att.width);
-    heat.setAttribute("aria-label", `the teacher's attention over test image ${att.image}`);
+    heat.setAttribute("aria-label", `the teacher's attention over image ${att.image}`);
     grid.append(image, heat);
   });
   const bar = $("colour-bar");
@@ -124,7 +131,7 @@ function drawAttention(maps) {
   }
   const images = maps.map((a) => a.image).join(", ");
   $("attention-caption").textContent =
-    `Embedded test images ${images}, each beside the teacher's CLS attention over it (last block, ` +
+    `${what} ${images}, each beside the teacher's CLS attention over it (last block, ` +
     `mean of heads, blended over the image; each map scaled from its lowest to its highest patch).`;
 }
 
@@ -139,6 +146,76 @@ function offerBackbone(bytes, steps) {
   link.hidden = false;
 }
 
+// The visitor's images decoded at the side `settings` train on (again if the model changed).
+async function ownImages(settings) {
+  const side = image_size(JSON.stringify(settings));
+  if (!own.decoded || own.decoded.side !== side) {
+    own.decoded = await decodeAll(own.files, side, (done, total) => {
+      $("own-count").textContent = `Decoding your images at ${side} px: ${done} of ${total}…`;
+    });
+    showOwnCount();
+  }
+  return own.decoded;
+}
+
+function showOwnCount() {
+  const d = own.decoded;
+  const el = $("own-count");
+  el.textContent = describe(d);
+  el.dataset.count = String(d.count);
+  el.dataset.skipped = String(d.skipped.length);
+  el.dataset.classes = String(d.classes.length);
+}
+
+// New files from the picker or a drop: decode them at the selected model's side, count them,
+// and select them as the data.
+async function takeFiles(files) {
+  own.files = files;
+  own.decoded = null;
+  document.body.dataset.own = "decoding";
+  $("start").disabled = true;
+  try {
+    const settings = JSON.parse(named_settings($("preset").value));
+    const d = await ownImages(settings);
+    $("data-own").disabled = d.count === 0;
+    $("data-own").checked = d.count > 0;
+    $("data-embedded").checked = d.count === 0;
+    document.body.dataset.own = d.count > 0 ? "ready" : "empty";
+  } catch (e) {
+    $("own-count").textContent = `Could not read the files: ${e && e.message ? e.message : e}`;
+    document.body.dataset.own = "error";
+  } finally {
+    $("start").disabled = false;
+  }
+}
+
+// The k-NN sentence: the teacher against the random-init floor, or why there is none.
+function knnText(done, onOwn) {
+  if (!done.knn) {
+    if (onOwn && done.images.classes.length === 0) {
+      return "No k-NN: your images have no labels (put them in one sub-folder per class to measure it).";
+    }
+    return "k-NN skipped (bank 0).";
+  }
+  const k = done.knn;
+  const gain = k.teacher_top1 - k.floor_top1;
+  const queries = onOwn ? `${k.queries} of your images held out` : `${k.queries} test images`;
+  let text = `k-NN top-1 of the teacher ${k.teacher_top1.toFixed(2)}% against ` +
+    `${k.floor_top1.toFixed(2)}% at the random initialisation (${gain >= 0 ? "+" : ""}${gain.toFixed(2)} points; ` +
+    `bank ${k.bank}, ${queries}). A short run shows that training works, not that it has learnt.`;
+  if (fallback) text += " On this CPU fallback the run is a short test of the machinery: it will not learn.";
+  return text;
+}
+
+function showMap(map) {
+  $("map-figure").hidden = !map;
+  if (!map) return;
+  drawFeatureMap($("map"), map);
+  mapLegend($("map-legend"), map);
+  $("map").dataset.points = String(map.points.length);
+  $("map-caption").textContent = mapCaption(map);
+}
+
 async function run() {
   $("start").disabled = true;
   points.length = 0;
@@ -146,23 +223,28 @@ async function run() {
   $("results").hidden = true;
   const settings = JSON.parse(named_settings($("preset").value));
   settings.knn_bank = Number($("knn-bank").value);
+  const onOwn = $("data-own").checked;
   setState("running", "Starting…");
   try {
-    const done = await train(Number($("steps").value), JSON.stringify(settings), onEvent);
+    const steps = Number($("steps").value);
+    let done;
+    if (onOwn) {
+      const d = await ownImages(settings);
+      done = await train_on_images(steps, JSON.stringify(settings), d.bytes, d.count, JSON.stringify(d.labels), onEvent);
+    } else {
+      done = await train(steps, JSON.stringify(settings), onEvent);
+    }
     const r = done.record;
     const last = r.steps[r.steps.length - 1];
     $("rate").textContent = `${r.steps_per_second.toFixed(2)} steps/s (first step ${r.first_step_seconds.toFixed(1)} s)`;
-    if (done.knn) {
-      const k = done.knn;
-      const gain = k.teacher_top1 - k.floor_top1;
-      $("knn").textContent = `k-NN top-1 of the teacher ${k.teacher_top1.toFixed(2)}% against ` +
-        `${k.floor_top1.toFixed(2)}% at the random initialisation (${gain >= 0 ? "+" : ""}${gain.toFixed(2)} points; ` +
-        `bank ${k.bank}, ${k.queries} test images). A short run shows that training works, not that it has learnt.`;
-      if (fallback) $("knn").textContent += " On this CPU fallback the run is a short test of the machinery: it will not learn.";
-    } else {
-      $("knn").textContent = "k-NN skipped (bank 0).";
-    }
-    drawAttention(done.attention);
+    $("knn").textContent = knnText(done, onOwn);
+    const shown = !onOwn ? "Embedded test images" : done.images.held_out > 0 ? "Your held-out images" : "Your images";
+    drawAttention(done.attention, shown);
+    showMap(done.map);
+    $("trained-on").textContent = onOwn
+      ? `Trained on ${done.images.train} of your images` +
+        (done.images.held_out ? ` (${done.images.held_out} more held out for k-NN).` : ".")
+      : "Trained on the embedded Fashion-MNIST subset.";
     offerBackbone(done.backbone, last.step);
     $("result").textContent = `final loss ${last.loss.toFixed(6)} after ${last.step} steps on ${r.adapter}`;
     $("result").dataset.loss = String(last.loss);
@@ -196,6 +278,15 @@ async function main() {
     if (params.has(key)) $(id).value = params.get(key);
   }
   $("settings").addEventListener("submit", (e) => { e.preventDefault(); run(); });
+  $("folder").addEventListener("change", (e) => { if (e.target.files.length) takeFiles(pickedFiles(e.target.files)); });
+  const zone = $("drop-zone");
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    takeFiles(await droppedFiles(e.dataTransfer));
+  });
   $("start").disabled = false;
   if (fallback && !params.has("settings")) {
     // The tiny model takes about half a minute a step on a CPU (SwiftShader, lavapipe).

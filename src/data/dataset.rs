@@ -1,10 +1,11 @@
 //! Datasets: image folders (labels from first-level sub-folders), IDX files, the CIFAR-10,
-//! CIFAR-100 and STL-10 binaries, and the embedded Fashion-MNIST subset. Images are decoded
-//! on demand to RGB8.
+//! CIFAR-100 and STL-10 binaries, the embedded Fashion-MNIST subset, and images handed over in
+//! memory (a web page's). Images are decoded on demand to RGB8.
 
 use super::cifar::{self, Cifar, CifarImages};
 use super::idx::{self, IdxImages};
 use super::image_io::{is_image_path, load_rgb};
+use super::in_memory::{LabelledImages, PixelImages};
 use super::stl10::{self, Stl10Images};
 pub use super::Split;
 use image::RgbImage;
@@ -30,6 +31,7 @@ enum Source {
     Idx(IdxImages),
     Cifar(CifarImages),
     Stl10(Stl10Images),
+    Pixels(PixelImages),
 }
 
 pub struct Dataset {
@@ -47,6 +49,7 @@ impl Dataset {
             Source::Idx(d) => d.len(),
             Source::Cifar(d) => d.len(),
             Source::Stl10(d) => d.len(),
+            Source::Pixels(d) => d.len(),
         }
     }
 
@@ -67,6 +70,7 @@ impl Dataset {
             }
             Source::Cifar(d) => d.image(i),
             Source::Stl10(d) => d.image(i),
+            Source::Pixels(d) => Ok(d.image(i)),
         }
     }
 
@@ -77,6 +81,7 @@ impl Dataset {
             Source::Idx(_) => format!("{}#{i}", self.origin),
             Source::Cifar(d) => d.name(i),
             Source::Stl10(d) => d.name(i),
+            Source::Pixels(_) => format!("{} #{i}", self.origin),
         }
     }
 
@@ -99,6 +104,12 @@ impl Dataset {
         };
         let name = format!("embedded fashion-mnist subset ({})", if split == Split::Train { "train" } else { "test" });
         Ok(Self::from_idx(name, idx::parse(i.to_vec(), Some(l.to_vec()))?))
+    }
+
+    /// Images handed over in memory; `origin` names them in messages.
+    pub fn in_memory(origin: &str, images: LabelledImages) -> Self {
+        let LabelledImages { pixels, labels, classes } = images;
+        Self { origin: origin.to_string(), source: Source::Pixels(pixels), labels, classes }
     }
 
     fn from_cifar(kind: Cifar, dir: &Path, split: Split) -> Result<Self, String> {

@@ -62,6 +62,32 @@ pub fn pca_2d(features: &[f32], dim: usize) -> Result<Map2d, String> {
     Ok(Map2d { points, explained: [l1 / total, l2 / total] })
 }
 
+/// The map `adclr-wgpu embed` draws: each row of `features` ([n, dim]) L2-normalised (as k-NN
+/// compares them), then each coordinate z-scored (a few coordinates of large spread would
+/// otherwise be the whole map), then `pca_2d`.
+pub fn cosine_map_2d(features: &[f32], dim: usize) -> Result<Map2d, String> {
+    let mut rows = features.to_vec();
+    for row in rows.chunks_exact_mut(dim.max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+    let n = (rows.len() / dim.max(1)).max(1) as f64;
+    let (mut mean, mut sq) = (vec![0f64; dim], vec![0f64; dim]);
+    for row in rows.chunks_exact(dim.max(1)) {
+        for ((m, s), &v) in mean.iter_mut().zip(&mut sq).zip(row) {
+            *m += v as f64 / n;
+            *s += (v as f64).powi(2) / n;
+        }
+    }
+    let std: Vec<f64> = mean.iter().zip(&sq).map(|(m, s)| (s - m * m).max(0.0).sqrt()).collect();
+    for row in rows.chunks_exact_mut(dim.max(1)) {
+        for ((v, m), s) in row.iter_mut().zip(&mean).zip(&std) {
+            *v = if *s > 1e-12 { ((*v as f64 - m) / s) as f32 } else { 0.0 };
+        }
+    }
+    pca_2d(&rows, dim)
+}
+
 /// The leading eigenvector (unit length, its largest entry positive) and eigenvalue of the
 /// symmetric matrix `m` [dim, dim], with `deflate`'s component removed first.
 fn top_eigenvector(m: &[f64], dim: usize, deflate: Option<(&[f64], f64)>) -> (Vec<f64>, f64) {
@@ -165,6 +191,22 @@ mod tests {
         assert!((m.explained[0] - 1.0).abs() < 1e-9 && m.explained[1].abs() < 1e-9, "{m:?}");
         assert!(m.points.iter().all(|p| p.1.abs() < 1e-9), "{m:?}");
         assert!(pca_2d(&[1.0, 2.0], 1).unwrap_err().contains("3 or more"));
+    }
+
+    #[test]
+    fn the_cosine_map_ignores_row_length_and_coordinate_scale() {
+        // Two directions, each row at a different length, the second coordinate 1000x larger:
+        // after L2 and z-scoring, the rows of a direction meet at one point of the map.
+        let rows: Vec<f32> =
+            (1..=6).flat_map(|i| if i % 2 == 0 { [i as f32, 0.0] } else { [0.0, 1000.0 * i as f32] }).collect();
+        let m = cosine_map_2d(&rows, 2).unwrap();
+        let (even, odd) = (m.points[1], m.points[0]);
+        for (i, p) in m.points.iter().enumerate() {
+            let want = if i % 2 == 1 { even } else { odd };
+            assert!((p.0 - want.0).abs() < 1e-6 && (p.1 - want.1).abs() < 1e-6, "{:?}", m.points);
+        }
+        assert!((even.0 - odd.0).abs() > 1.0, "{:?}", m.points);
+        assert!(cosine_map_2d(&[1.0, 2.0], 2).unwrap_err().contains("3 or more"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `adclr-wgpu train`: configuration, schedules, batches from worker threads, the loop with
 //! progress, metrics, checkpoints and resume; and a session stepped by its caller (a browser's
-//! event loop) with its record.
+//! event loop) with its data (embedded or handed over in memory), record and feature map.
 
 pub mod batcher;
 pub mod config;
@@ -15,4 +15,6 @@ pub mod run_dir;
 mod saver;
 pub mod schedule;
 pub mod session;
+pub mod session_data;
+pub mod session_map;
 pub mod session_record;

@@ -38,6 +38,23 @@ impl KnnMonitor {
                 "k-NN needs labelled train and test splits; --data {data} has none (use {off})"
             )));
         }
+        Self::of_splits(train, test, bank, model, norm)
+    }
+
+    /// The same evaluation on two labelled splits already open (a page's own images: its
+    /// training part and its held-out part), or an error naming the split without labels.
+    pub fn of_splits(
+        train: Dataset,
+        test: Dataset,
+        bank: usize,
+        model: &ModelConfig,
+        norm: &Normalization,
+    ) -> Result<Self> {
+        for (what, d) in [("bank", &train), ("queries", &test)] {
+            if d.labels.is_none() {
+                return Err(Error::Data(format!("k-NN needs labels; the {what}' images ({}) have none", d.origin)));
+            }
+        }
         let bank = evenly_spaced(train.len(), bank);
         let queries = (0..test.len()).collect();
         Ok(Self { train, test, bank, queries, model: model.clone(), norm: norm.clone() })

@@ -1,14 +1,13 @@
 //! A training run driven one step at a time by its caller, the same in a browser (awaited on
 //! its event loop: the `web/` page) and natively (blocked on): the embedded Fashion-MNIST
-//! subset, the project's own seeded augmentation and schedules, and every readback through
-//! the engine's async API. Nothing here touches files, threads, the clock or the OS's
-//! randomness.
+//! subset or images handed over in memory (`session_data`), the project's own seeded
+//! augmentation and schedules, and every readback through the engine's async API. Nothing here
+//! touches files, threads, the clock or the OS's randomness.
 
 use super::batcher::{BatchMaker, Shard};
 use super::config::TrainConfig;
-use super::monitor::KnnMonitor;
 use super::schedule::{hyper, Plan};
-use crate::data::dataset::{Dataset, Split};
+use super::session_data::{SessionImages, SessionSets};
 use crate::data::image_io::resize_center_crop;
 use crate::data::normalization::{normalization_for, Normalization};
 use crate::error::{Error, Result};
@@ -36,7 +35,8 @@ pub enum KernelSet {
 }
 
 /// What a page (or the native reference) asks for: `train` is `adclr-wgpu train`'s settings
-/// (its TOML keys, as JSON), run for `steps` steps on the embedded data.
+/// (its TOML keys, as JSON), run for `steps` steps on the embedded data (`data = "embedded"`)
+/// or on images handed over in memory (`data = "images"`, `session_data`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -45,7 +45,8 @@ pub struct Settings {
     pub train: TrainConfig,
     /// Training images in the k-NN bank at the end (0: no k-NN).
     pub knn_bank: usize,
-    /// The embedded test image whose attention map the page draws.
+    /// The first image whose attention map the page draws: of the embedded test split, or of
+    /// the images shown (`SessionSets::shown`).
     pub attention_image: usize,
 }
 
@@ -101,40 +102,32 @@ impl Settings {
     pub fn adapter_choice(&self) -> AdapterChoice {
         self.train.adapter_choice()
     }
+
+    /// The side of the model's input in pixels: what images handed over must have.
+    pub fn image_size(&self) -> Result<usize> {
+        Ok(self.train.adclr().map_err(Error::Data)?.model.image_size)
+    }
 }
 
 /// What the settings resolve to before any device opens (each error names the setting).
 struct Resolved {
     train: TrainConfig,
     cfg: AdclrConfig,
-    data: Dataset,
+    sets: SessionSets,
     plan: Plan,
 }
 
 impl Resolved {
-    fn of(settings: &Settings) -> Result<Self> {
+    fn of(settings: &Settings, images: SessionImages) -> Result<Self> {
         if settings.steps == 0 {
             return Err(Error::Data("settings: steps must be at least 1".into()));
-        }
-        if settings.train.data != "embedded" {
-            let data = &settings.train.data;
-            return Err(Error::Data(format!(
-                "settings: data `{data}`: a browser has no files; only `embedded` (the Fashion-MNIST subset) runs here"
-            )));
         }
         let asked = TrainConfig { max_steps: Some(settings.steps), ..settings.train.clone() };
         let train = asked.effective().map_err(Error::Data)?;
         let cfg = train.adclr().map_err(Error::Data)?;
-        let data = Dataset::embedded(Split::Train).map_err(Error::Data)?;
-        if data.len() < cfg.batch {
-            return Err(Error::Data(format!(
-                "settings: batch {} exceeds the {} embedded images",
-                cfg.batch,
-                data.len()
-            )));
-        }
-        let plan = Plan::new(&train, data.len());
-        Ok(Self { train, cfg, data, plan })
+        let sets = SessionSets::of(&settings.train.data, images, cfg.batch)?;
+        let plan = Plan::new(&train, sets.train.len());
+        Ok(Self { train, cfg, sets, plan })
     }
 }
 
@@ -183,16 +176,23 @@ pub struct Trainer {
     pub cfg: AdclrConfig,
     pub plan: Plan,
     maker: BatchMaker,
-    data: Dataset,
+    /// What the steps sample, and what the evaluations and pictures use.
+    pub sets: SessionSets,
     norm: Normalization,
     /// The student's flats at the start, for `Checksum::update_l2`.
     initial: Vec<Vec<f32>>,
 }
 
 impl Trainer {
-    /// Opens the default adapter (a browser's WebGPU one) and builds the step.
+    /// Opens the default adapter (a browser's WebGPU one) and builds the step, on the embedded
+    /// subset.
     pub async fn open(settings: Settings) -> Result<Self> {
-        let run = Resolved::of(&settings)?;
+        Self::open_with(settings, SessionImages::Embedded).await
+    }
+
+    /// `open` on `images` (those handed over in memory need `data = "images"`).
+    pub async fn open_with(settings: Settings, images: SessionImages) -> Result<Self> {
+        let run = Resolved::of(&settings, images)?;
         let choice = settings.adapter_choice();
         // The settings' precision, as `train` honours it (the portable kernels are f32 only).
         let precision = settings.train.precision().map_err(Error::Data)?;
@@ -211,10 +211,10 @@ impl Trainer {
         Self::build(Rc::new(engine), settings, run).await
     }
 
-    /// `open` on an engine already open with the settings' limits and kernels (tests that
+    /// `open_with` on an engine already open with the settings' limits and kernels (tests that
     /// share one device between runs); an error says which of the two differs.
-    pub async fn open_on(engine: Rc<Engine>, settings: Settings) -> Result<Self> {
-        let run = Resolved::of(&settings)?;
+    pub async fn open_on(engine: Rc<Engine>, settings: Settings, images: SessionImages) -> Result<Self> {
+        let run = Resolved::of(&settings, images)?;
         let limits = DeviceLimits::of(&settings.adapter_choice())?;
         if engine.ctx.limits_choice != limits {
             return Err(Error::Gpu(format!(
@@ -240,7 +240,7 @@ impl Trainer {
     }
 
     async fn build(engine: Rc<Engine>, settings: Settings, run: Resolved) -> Result<Self> {
-        let Resolved { train, cfg, data, plan } = run;
+        let Resolved { train, cfg, sets, plan } = run;
         let step = AdclrStep::new(&engine, &cfg, train.seed)?;
         let norm = normalization_for(&train.data);
         let maker = BatchMaker {
@@ -252,7 +252,7 @@ impl Trainer {
             micro_batches: 1,
         };
         let initial = step.read_flat_async(&engine, Flat::Student).await?;
-        Ok(Self { engine, step, settings, train, cfg, plan, maker, data, norm, initial })
+        Ok(Self { engine, step, settings, train, cfg, plan, maker, sets, norm, initial })
     }
 
     /// Steps of the run.
@@ -271,7 +271,7 @@ impl Trainer {
         if s >= self.total_steps() {
             return Err(Error::Data(format!("the run's {} steps are done", self.total_steps())));
         }
-        let batch = self.maker.make(&self.data, s).map_err(Error::Data)?;
+        let batch = self.maker.make(&self.sets.train, s).map_err(Error::Data)?;
         let h = hyper(&self.train, &self.plan, s);
         for input in &batch.inputs {
             self.step.run(&self.engine, input, &h)?;
@@ -296,11 +296,11 @@ impl Trainer {
     }
 
     /// k-NN (k 20, T 0.07) of the teacher and of the initial weights, with `bank` training
-    /// images spread over the embedded split and every embedded test image as a query.
+    /// images spread over the training images and every embedded test image (or held-out image)
+    /// as a query.
     pub async fn knn(&self, bank: usize) -> Result<KnnFigures> {
         let e = &self.engine;
-        let off = "a run without k-NN";
-        let monitor = KnnMonitor::open(&self.train.data, bank, &self.cfg.model, &self.norm, off)?;
+        let monitor = self.sets.knn_monitor(bank, &self.cfg.model, &self.norm)?;
         let floor = monitor.floor_with_async(e, self.train.seed, &|_, _| {}).await?;
         let weights = self.step.backbone_weights_async(e, Flat::Teacher).await?;
         let teacher = monitor.evaluate_with_async(e, weights, &|_, _| {}).await?;
@@ -312,22 +312,27 @@ impl Trainer {
         })
     }
 
-    /// The teacher's CLS attention over test image `index` as an RGB heat map `cell` pixels
-    /// wide, blended over the image, and the image alone at that size (the model's centre crop):
+    /// The teacher's backbone now (its weights read back).
+    pub async fn teacher(&self) -> Result<Backbone> {
+        let weights = self.step.backbone_weights_async(&self.engine, Flat::Teacher).await?;
+        Ok(Backbone { model: self.cfg.model.clone(), norm: self.norm.clone(), weights })
+    }
+
+    /// The teacher's CLS attention over image `index` of those shown (`SessionSets::shown`:
+    /// embedded test images, or the images handed over) as an RGB heat map `cell` pixels wide,
+    /// blended over the image, and the image alone at that size (the model's centre crop):
     /// (width, heat-map RGB bytes, image RGB bytes).
     pub async fn attention_tile(&self, index: usize, cell: u32) -> Result<(u32, Vec<u8>, Vec<u8>)> {
-        let e = &self.engine;
-        let test = Dataset::embedded(Split::Test).map_err(Error::Data)?;
-        if index >= test.len() {
+        let shown = self.sets.shown()?;
+        if index >= shown.len() {
             return Err(Error::Data(format!(
-                "settings: attention_image {index}: the embedded test split has {} images",
-                test.len()
+                "settings: attention_image {index}: {} has {} images",
+                shown.origin,
+                shown.len()
             )));
         }
-        let img = test.image(index).map_err(Error::Data)?;
-        let weights = self.step.backbone_weights_async(e, Flat::Teacher).await?;
-        let b = Backbone { model: self.cfg.model.clone(), norm: self.norm.clone(), weights };
-        let tile = cls_mean_tile_async(e, &b, &img, cell).await?;
+        let img = shown.image(index).map_err(Error::Data)?;
+        let tile = cls_mean_tile_async(&self.engine, &self.teacher().await?, &img, cell).await?;
         let view = resize_center_crop(&img, self.cfg.model.image_size);
         let plain = image::imageops::resize(&view, tile.width(), tile.height(), image::imageops::FilterType::Triangle);
         Ok((tile.width(), tile.into_raw(), plain.into_raw()))
@@ -336,9 +341,9 @@ impl Trainer {
     /// The teacher's backbone as a safetensors file (timm names, what `adclr-wgpu export`
     /// writes): what the page offers for download; `adclr-wgpu eval` and `export` read it.
     pub async fn teacher_backbone(&self) -> Result<Vec<u8>> {
-        let weights = self.step.backbone_weights_async(&self.engine, Flat::Teacher).await?;
+        let teacher = self.teacher().await?;
         let name = std::path::Path::new("teacher-backbone.safetensors");
-        crate::checkpoint::backbone_bytes(name, &self.cfg.model, &self.norm, &weights, self.step.step)
+        crate::checkpoint::backbone_bytes(name, &self.cfg.model, &self.norm, &teacher.weights, self.step.step)
     }
 
     /// "adapter (backend, type); kernels: ...": what the run runs on.
