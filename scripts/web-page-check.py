@@ -244,6 +244,7 @@ def main():
                     attentionWidth: document.getElementById('attention').width,
                     trainedOn: document.getElementById('trained-on').textContent,
                     mapPoints: Number(document.getElementById('map').dataset.points || 0),
+                    knnPoints: Number(document.getElementById('chart').dataset.knnPoints || 0),
                     mapShown: !document.getElementById('map-figure').hidden};""")
         if a.own_images:
             # Tall enough for the results below the folder's section (the map is last).
@@ -262,6 +263,10 @@ def main():
                 problems.append(f"no finite loss shown: {page['result']!r}")
             if "k-NN top-1" not in page["knn"] and "skipped" not in page["knn"]:
                 problems.append(f"no k-NN shown: {page['knn']!r}")
+            # With knn_every in the query, the chart drew k-NN during the run as well as at its end.
+            query = dict(kv.split("=", 1) for kv in a.query.split("&") if "=" in kv)
+            if int(query.get("knn_every", 0) or 0) > 0 and not a.own_images and page["knnPoints"] < 2:
+                problems.append(f"k-NN not drawn during the run: {page['knnPoints']} points on the chart")
             if page["attentionWidth"] < 16:
                 problems.append("no attention map drawn")
             if a.own_images:

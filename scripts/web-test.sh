@@ -33,7 +33,7 @@ wasm_lint=(env RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CARGO_TARGET_WASM32_UNKN
     --profile "$profile" --test browser -- --nocapture
 
 "${wasm_lint[@]}" scripts/web-build.sh --profile "$profile"
-python3 scripts/web-page-check.py --screenshot target/web-page.png --query "settings=small-test&steps=20&knn_bank=500" \
+python3 scripts/web-page-check.py --screenshot target/web-page.png --query "settings=small-test&steps=20&knn_bank=500&knn_every=10" \
     --backbone-out target/web-backbone.safetensors
 python3 scripts/web-page-check.py --own-images --screenshot target/web-page-own-images.png \
     --query "settings=small-test&steps=3&knn_bank=200"

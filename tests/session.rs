@@ -79,8 +79,8 @@ fn the_session_chooses_as_train_does_and_honours_precision() {
     let mut settings = Settings::small_test();
     settings.kernels = KernelSet::Rule;
     for precision in [None, Some("f32"), Some("f16-mixed")] {
-        settings.train.precision = precision.map(String::from);
-        let asked = settings.train.precision().unwrap();
+        let asked = precision.map(|p| <Precision as adclr_wgpu::gpu::choice::Family>::parse(p).unwrap());
+        settings.train.precision = asked;
         let ctx = GpuContext::open(&settings.adapter_choice()).unwrap();
         let by_train = KernelChoice::decide(&ctx, None, asked, &Overrides::default());
         match (pollster::block_on(Trainer::open(settings.clone())), by_train) {
@@ -177,4 +177,39 @@ fn the_session_trains_on_images_in_memory_and_names_a_bad_set() {
     let norm = adclr_wgpu::data::normalization::Normalization::IMAGENET;
     let msg = unlabelled.knn_monitor(10, &cfg.model, &norm).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(msg.contains("k-NN needs labels and the images came without"), "{msg}");
+}
+
+/// `adclr-wgpu session` runs the page's session natively: k-NN of the teacher against the
+/// floor every `--knn-every` steps and at the end, as JSON lines and in the result file, the
+/// floor measured once (the same at every point); a bad settings file is named.
+#[test]
+fn the_session_command_trains_natively_with_knn_during_the_run() {
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("session-command.json");
+    let _ = std::fs::remove_file(&out);
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_adclr-wgpu"))
+        .args(["session", "--settings", "small-test", "--steps", "3", "--knn-every", "2", "--knn-bank", "60"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let knn = result["knn"].as_array().unwrap();
+    let steps: Vec<u64> = knn.iter().map(|p| p["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [2, 3], "{result}");
+    assert_eq!(knn[0]["floor_top1"], knn[1]["floor_top1"], "{result}");
+    assert!(knn
+        .iter()
+        .all(|p| p["bank"] == 60 && p["teacher_top1"].as_f64().is_some_and(|t| (0.0..=100.0).contains(&t))));
+    assert_eq!((result["steps"].as_u64(), result["settings"]["knn_every"].as_u64()), (Some(3), Some(2)), "{result}");
+    // The k-NN lines come first on stdout, then the result.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_adclr-wgpu"))
+        .args(["session", "--settings", "no-such-settings.json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("--settings no-such-settings.json"), "{stderr}");
 }

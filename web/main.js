@@ -2,7 +2,8 @@
 // settings of the form on the embedded subset or the visitor's own images (own-images.js),
 // draws the loss terms as they come, then k-NN, attention maps and, on own images, the map of
 // the teacher's features (feature-map.js).
-// URL parameters set the form and can start at once: ?settings=small-test&steps=3&knn_bank=200&autostart=1
+// URL parameters set the form and can start at once:
+// ?settings=small-test&steps=3&knn_bank=200&knn_every=2&autostart=1
 
 import init, { train, train_on_images, named_settings, image_size } from "./pkg/adclr_web.js";
 import { decodeAll, describe, droppedFiles, pickedFiles } from "./own-images.js";
@@ -11,6 +12,8 @@ import { caption as mapCaption, drawFeatureMap, legend as mapLegend } from "./fe
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const points = [];
+// k-NN top-1 (%) of the teacher and of the random initialisation (the floor) at steps of the run.
+const knnPoints = [];
 // The adapter is a CPU fallback (SwiftShader, lavapipe): runs are short tests that do not learn.
 let fallback = false;
 // The visitor's images: the files chosen or dropped, and their pixels at the last side decoded.
@@ -37,7 +40,7 @@ function drawChart() {
   const canvas = $("chart");
   const g = canvas.getContext("2d");
   const w = canvas.width, h = canvas.height;
-  const left = 62, right = 10, top = 10, bottom = 42;
+  const left = 62, right = 58, top = 10, bottom = 42;
   const pw = w - left - right, ph = h - top - bottom;
   g.clearRect(0, 0, w, h);
   g.strokeStyle = "#999";
@@ -51,6 +54,14 @@ function drawChart() {
   g.rotate(-Math.PI / 2);
   g.fillText("loss (nats)", 0, 0);
   g.restore();
+  if (knnPoints.length) {
+    g.save();
+    g.translate(w - 10, top + ph / 2);
+    g.rotate(Math.PI / 2);
+    g.fillStyle = "#2ca02c";
+    g.fillText("k-NN top-1 (%)", 0, 0);
+    g.restore();
+  }
   if (points.length === 0) return;
   const series = [["loss", "#222"], ["global_loss", "#1f77b4"], ["query_loss", "#d62728"]];
   const values = points.flatMap((p) => series.map(([k]) => p[k])).filter(Number.isFinite);
@@ -80,9 +91,50 @@ function drawChart() {
     points.forEach((p, i) => (i ? g.lineTo(x(p.step), y(p[key])) : g.moveTo(x(p.step), y(p[key]))));
     g.stroke();
   }
+  drawKnn(g, x, { left, top, pw, ph });
+}
+
+// k-NN of the teacher (solid, with dots) and the random-init floor (dashed) against the right
+// axis, in percent, as the run measures them.
+function drawKnn(g, x, { left, top, pw, ph }) {
+  g.canvas.dataset.knnPoints = String(knnPoints.length);
+  if (knnPoints.length === 0) return;
+  const values = knnPoints.flatMap((p) => [p.teacher_top1, p.floor_top1]);
+  let lo = Math.min(...values), hi = Math.max(...values);
+  if (hi - lo < 2) { lo -= 1; hi += 1; }
+  const pad = (hi - lo) * 0.1;
+  lo -= pad; hi += pad;
+  const y = (v) => top + (1 - (v - lo) / (hi - lo)) * ph;
+  g.font = "11px sans-serif";
+  g.fillStyle = "#2ca02c";
+  g.textAlign = "left";
+  for (const v of ticks(lo, hi, 5)) g.fillText(v.toPrecision(3), left + pw + 4, y(v) + 4);
+  g.strokeStyle = "#2ca02c";
+  g.lineWidth = 1.5;
+  g.setLineDash([5, 4]);
+  g.beginPath();
+  knnPoints.forEach((p, i) => (i ? g.lineTo(x(p.step), y(p.floor_top1)) : g.moveTo(x(p.step), y(p.floor_top1))));
+  g.stroke();
+  g.setLineDash([]);
+  g.lineWidth = 2;
+  g.beginPath();
+  knnPoints.forEach((p, i) => (i ? g.lineTo(x(p.step), y(p.teacher_top1)) : g.moveTo(x(p.step), y(p.teacher_top1))));
+  g.stroke();
+  for (const p of knnPoints) {
+    g.beginPath();
+    g.arc(x(p.step), y(p.teacher_top1), 3, 0, 2 * Math.PI);
+    g.fill();
+  }
 }
 
 function onEvent(event) {
+  if (event.kind === "knn") {
+    knnPoints.push(event.point);
+    $("knn").textContent = `k-NN at step ${event.point.step}: ${event.point.teacher_top1.toFixed(1)}% ` +
+      `(random-init floor ${event.point.floor_top1.toFixed(1)}%)`;
+    drawChart();
+    return;
+  }
   if (event.kind === "phase") {
     $("status").textContent = event.text + "…";
     if (event.text.startsWith("training on ")) $("kernels").textContent = event.text.slice(12);
@@ -219,10 +271,12 @@ function showMap(map) {
 async function run() {
   $("start").disabled = true;
   points.length = 0;
+  knnPoints.length = 0;
   drawChart();
   $("results").hidden = true;
   const settings = JSON.parse(named_settings($("preset").value));
   settings.knn_bank = Number($("knn-bank").value);
+  if (params.has("knn_every")) settings.knn_every = Number(params.get("knn_every"));
   const onOwn = $("data-own").checked;
   setState("running", "Starting…");
   try {
@@ -236,6 +290,10 @@ async function run() {
     }
     const r = done.record;
     const last = r.steps[r.steps.length - 1];
+    if (done.knn) {
+      knnPoints.push({ step: last.step, ...done.knn });
+      drawChart();
+    }
     $("rate").textContent = `${r.steps_per_second.toFixed(2)} steps/s (first step ${r.first_step_seconds.toFixed(1)} s)`;
     $("knn").textContent = knnText(done, onOwn);
     const shown = !onOwn ? "Embedded test images" : done.images.held_out > 0 ? "Your held-out images" : "Your images";
@@ -277,6 +335,10 @@ async function main() {
   for (const [key, id] of [["settings", "preset"], ["steps", "steps"], ["knn_bank", "knn-bank"]]) {
     if (params.has(key)) $(id).value = params.get(key);
   }
+  // The steps field follows the model chosen (each named setting has its own run length).
+  const presetSteps = () => { $("steps").value = JSON.parse(named_settings($("preset").value)).steps; };
+  if (!params.has("steps")) presetSteps();
+  $("preset").addEventListener("change", presetSteps);
   $("settings").addEventListener("submit", (e) => { e.preventDefault(); run(); });
   $("folder").addEventListener("change", (e) => { if (e.target.files.length) takeFiles(pickedFiles(e.target.files)); });
   const zone = $("drop-zone");
@@ -292,6 +354,7 @@ async function main() {
     // The tiny model takes about half a minute a step on a CPU (SwiftShader, lavapipe).
     $("preset").value = "small-test";
     $("knn-bank").value = "500";
+    if (!params.has("steps")) presetSteps();
     setState("ready", "WebGPU runs on the CPU here (a fallback adapter), so the 16-px test model is selected: " +
       "the tiny ViT takes about 30 s a step on such an adapter. This is a short test that shows the training " +
       "works; it will not learn (k-NN stays near the random-init floor). Press Train.");

@@ -87,6 +87,10 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// The web page's training session run natively (train::session): the same settings,
+    /// embedded data, steps and k-NN against the random-init floor as the page, on this
+    /// machine's adapter; k-NN points as JSON lines, then the result as one JSON object.
+    Session(super::session::SessionArgs),
     /// A 2-D map (PCA) of the teacher's CLS features of a labelled test split, coloured by
     /// class, beside the same map of the random initialisation the run started from: a PNG and
     /// a CSV of the points (OUT with .csv).

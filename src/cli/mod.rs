@@ -13,6 +13,7 @@ pub mod help;
 pub mod info;
 pub mod plan;
 pub mod plot;
+pub mod session;
 pub mod train;
 pub mod train_args;
 pub mod tune;
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(b) => bench::run(b),
         Command::Plan(p) => plan::run(p),
         Command::Export { checkpoint, out } => export::run(checkpoint, out),
+        Command::Session(args) => session::run(args),
         Command::Embed { device, checkpoint, data, images, out, seed } => {
             embed::run(device, embed::EmbedArgs { checkpoint, data, images, out, seed })
         }

@@ -150,7 +150,7 @@ fn tensorboard_figures(e: &Engine, out: &TrainOutcome, tc: &TrainConfig) -> Resu
 /// The k-NN of the trained teacher and of its random initialisation (`--final-knn`), with
 /// progress, printed, written to metrics.jsonl and drawn in loss.png.
 fn final_knn(e: &Engine, out: &TrainOutcome, tc: &TrainConfig) -> Result<()> {
-    let plan = tc.final_knn().map_err(Error::Data)?;
+    let plan = tc.final_knn;
     if plan == FinalKnn::Skip {
         return Ok(());
     }

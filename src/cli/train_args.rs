@@ -1,7 +1,9 @@
 //! `adclr-wgpu train` flags: every hyper-parameter of ADCLR.md; each overrides the
 //! `--config` file, which overrides the defaults.
 
-use crate::train::config::TrainConfig;
+use crate::gpu::choice::{Family, Precision};
+use crate::spec::config::QueryAttends;
+use crate::train::config::{FinalKnn, QueryViews, TrainConfig};
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -85,12 +87,12 @@ pub struct TrainArgs {
     #[arg(help_heading = "ADCLR and DINO", long)]
     pub query_scale_max: Option<f64>,
     /// Keys a query token attends to: cls+patches+self, cls+patches, patches or all.
-    #[arg(help_heading = "ADCLR and DINO", long)]
-    pub query_attends: Option<String>,
+    #[arg(help_heading = "ADCLR and DINO", long, value_parser = QueryAttends::parse)]
+    pub query_attends: Option<QueryAttends>,
     /// `shared`: both global views carry the same augmented query crops (the paper's reading);
     /// `separate`: the same crop boxes, each view's copy photometrically augmented on its own.
-    #[arg(help_heading = "ADCLR and DINO", long)]
-    pub query_views: Option<String>,
+    #[arg(help_heading = "ADCLR and DINO", long, value_parser = QueryViews::parse)]
+    pub query_views: Option<QueryViews>,
     /// Every token attends to every token (ablation).
     #[arg(help_heading = "ADCLR and DINO", long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -146,8 +148,8 @@ pub struct TrainArgs {
     /// `f32`, or `f16-mixed`: matmul operands in f16 with f32 accumulation, f32 weights,
     /// optimizer state, softmax and losses, dynamic loss scaling (needs SHADER_F16)
     /// [default: ADCLR_PRECISION, else f32]
-    #[arg(help_heading = "Optimisation", long)]
-    pub precision: Option<String>,
+    #[arg(help_heading = "Optimisation", long, value_parser = parse_precision)]
+    pub precision: Option<Precision>,
     /// Passes over the data. Run length: with neither --epochs nor --max-steps, a 24-step smoke
     /// run; with one of them, that one; with both, the shorter [default: unset]
     #[arg(help_heading = "Schedule", long)]
@@ -178,8 +180,8 @@ pub struct TrainArgs {
     /// metrics.jsonl and loss.png: `auto` (the default: sized to the run, as many images as it
     /// trained on, at least 100), `none`, `all` (every training image in the bank, every test
     /// image a query) or N (a bank of N training images, evenly spaced).
-    #[arg(help_heading = "Evaluation", long)]
-    pub final_knn: Option<String>,
+    #[arg(help_heading = "Evaluation", long, value_parser = FinalKnn::parse)]
+    pub final_knn: Option<FinalKnn>,
     /// A TOML file of settings (the keys are the flag names with underscores).
     #[arg(help_heading = "Run directory", long)]
     #[serde(skip)]
@@ -259,4 +261,9 @@ impl TrainArgs {
         }
         toml::Table::try_from(self).map_err(|e| format!("flags: {e}"))
     }
+}
+
+/// `--precision`'s value, or an error listing the precisions.
+fn parse_precision(name: &str) -> Result<Precision, String> {
+    Precision::parse(name).ok_or_else(|| format!("`{name}`: use {}", Precision::names()))
 }

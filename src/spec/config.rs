@@ -1,20 +1,44 @@
 //! Model presets and the ADCLR step's settings, validated before any work starts.
 
-/// Which keys a query token QP_i attends to (ADCLR.md `query-attends`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which keys a query token QP_i attends to (ADCLR.md `query-attends`); config.toml and
+/// `--query-attends` name them as below.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum QueryAttends {
     /// CLS, raw patches and itself (default).
+    #[default]
+    #[serde(rename = "cls+patches+self")]
     ClsPatchesSelf = 0,
     /// CLS and raw patches (Eq. 5).
+    #[serde(rename = "cls+patches")]
     ClsPatches = 1,
     /// Raw patches only (the paper's pseudocode).
+    #[serde(rename = "patches")]
     Patches = 2,
     /// CLS, raw patches and every query (PQCL code).
+    #[serde(rename = "all")]
     All = 3,
 }
 
 impl QueryAttends {
     pub const ALL_MODES: [QueryAttends; 4] = [Self::ClsPatchesSelf, Self::ClsPatches, Self::Patches, Self::All];
+
+    /// The name config.toml and the flag use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClsPatchesSelf => "cls+patches+self",
+            Self::ClsPatches => "cls+patches",
+            Self::Patches => "patches",
+            Self::All => "all",
+        }
+    }
+
+    /// The mode called `name`, or an error listing the names.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL_MODES
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| format!("`{name}`: use cls+patches+self, cls+patches, patches or all"))
+    }
 }
 
 /// Largest head dimension the attention kernels take (their per-invocation arrays).

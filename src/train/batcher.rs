@@ -5,7 +5,7 @@
 //! the same random draws a single process makes for those images (they are seeded per step and
 //! image of the global batch, not per process).
 
-use super::config::TrainConfig;
+use super::config::{QueryViews, TrainConfig};
 use crate::data::augment::{photometric, random_resized_crop, view, ViewAug, RATIO};
 use crate::data::dataset::Dataset;
 use crate::data::normalization::Normalization;
@@ -145,7 +145,7 @@ impl BatchMaker {
         let mut lviews = vec![Vec::new(); c.local_crops * n];
         // [view][image]: each global view's query crops of each image.
         let mut queries = [vec![Vec::new(); n], vec![Vec::new(); n]];
-        let separate = t.separate_query_views().unwrap_or(false);
+        let separate = t.query_views == QueryViews::Separate;
         for (j, i) in mine.clone().enumerate() {
             let img = &images[i];
             // Seeded by the image's position in the global batch: any shard draws the same.

@@ -2,7 +2,6 @@
 //! before any work starts, with errors that name the flag. Saved as `config.toml` in the run
 //! directory.
 
-use crate::gpu::choice::Family;
 use crate::gpu::{AdapterChoice, EngineRequest, Precision};
 use crate::reference::attention::QueryAttends;
 use crate::spec::config::{AdclrConfig, ModelConfig};
@@ -43,10 +42,8 @@ pub struct TrainConfig {
     pub query_scale_min: f64,
     pub query_scale_max: f64,
     /// cls+patches+self, cls+patches, patches or all.
-    pub query_attends: String,
-    /// `shared`: the same augmented query crops in both global views (ADCLR.md); `separate`:
-    /// the same crop boxes, each view's copy with its own photometric augmentation.
-    pub query_views: String,
+    pub query_attends: QueryAttends,
+    pub query_views: QueryViews,
     pub bidirectional: bool,
     pub local_crops: usize,
     /// 0: the preset's.
@@ -74,7 +71,7 @@ pub struct TrainConfig {
     pub seed: u64,
     /// `f32` or `f16-mixed` (f16 matmul operands, f32 accumulation and state, dynamic loss
     /// scaling); unset: ADCLR_PRECISION, else f32.
-    pub precision: Option<String>,
+    pub precision: Option<Precision>,
     pub backend: Option<String>,
     pub adapter: Option<usize>,
     /// `adapter` or `minimal` device limits (unset: ADCLR_LIMITS, else the adapter's).
@@ -96,8 +93,8 @@ pub struct TrainConfig {
     pub workers: usize,
     /// Stop at the first unreadable image instead of skipping it.
     pub strict: bool,
-    /// The k-NN after the run: `auto`, `none`, `all` or a bank size (`final_knn()` parses it).
-    pub final_knn: String,
+    /// The k-NN after the run: `auto`, `none`, `all` or a bank size.
+    pub final_knn: FinalKnn,
 }
 
 impl Default for TrainConfig {
@@ -125,8 +122,8 @@ impl Default for TrainConfig {
             queries: 10,
             query_scale_min: 0.05,
             query_scale_max: 0.15,
-            query_attends: "cls+patches+self".into(),
-            query_views: "shared".into(),
+            query_attends: QueryAttends::ClsPatchesSelf,
+            query_views: QueryViews::Shared,
             bidirectional: false,
             local_crops: 2,
             local_size: 0,
@@ -158,18 +155,8 @@ impl Default for TrainConfig {
             micro_batch: 0,
             workers: 0,
             strict: false,
-            final_knn: "auto".into(),
+            final_knn: FinalKnn::Auto,
         }
-    }
-}
-
-pub fn parse_query_attends(s: &str) -> Result<QueryAttends, String> {
-    match s {
-        "cls+patches+self" => Ok(QueryAttends::ClsPatchesSelf),
-        "cls+patches" => Ok(QueryAttends::ClsPatches),
-        "patches" => Ok(QueryAttends::Patches),
-        "all" => Ok(QueryAttends::All),
-        other => Err(format!("--query-attends `{other}`: use cls+patches+self, cls+patches, patches or all")),
     }
 }
 
@@ -213,7 +200,7 @@ impl TrainConfig {
         c.queries = self.queries;
         c.local_crops = self.local_crops;
         c.lambda = self.lambda;
-        c.query_attends = parse_query_attends(&self.query_attends)?;
+        c.query_attends = self.query_attends;
         c.bidirectional = self.bidirectional;
         c.student_temp = self.student_temp;
         c.clip_grad = self.clip_grad;
@@ -232,42 +219,7 @@ impl TrainConfig {
     /// The engine these settings open on the command line: their adapter and precision, the
     /// environment's kernel overrides and the tuning cache (`EngineRequest::native`).
     pub fn engine_request(&self) -> crate::error::Result<EngineRequest> {
-        let precision = self.precision().map_err(crate::error::Error::Data)?;
-        EngineRequest::native(self.adapter_choice(), precision)
-    }
-
-    /// The precision asked for (None: the engine's choice, ADCLR_PRECISION or f32).
-    pub fn precision(&self) -> Result<Option<Precision>, String> {
-        match &self.precision {
-            None => Ok(None),
-            Some(name) => Precision::parse(name)
-                .map(Some)
-                .ok_or_else(|| format!("--precision `{name}`: use {}", Precision::names())),
-        }
-    }
-
-    /// Whether each global view's query crops get their own photometric augmentation.
-    pub fn separate_query_views(&self) -> Result<bool, String> {
-        match self.query_views.as_str() {
-            "shared" => Ok(false),
-            "separate" => Ok(true),
-            other => Err(format!("--query-views `{other}`: use shared or separate")),
-        }
-    }
-
-    /// The k-NN after the run, parsed.
-    pub fn final_knn(&self) -> Result<FinalKnn, String> {
-        match self.final_knn.as_str() {
-            "auto" => Ok(FinalKnn::Auto),
-            "none" => Ok(FinalKnn::Skip),
-            "all" => Ok(FinalKnn::All),
-            n => match n.parse::<usize>() {
-                Ok(size) if size > 0 => Ok(FinalKnn::Bank(size)),
-                _ => Err(format!(
-                    "--final-knn `{n}`: use auto, none, all or a bank size (a number of training images > 0)"
-                )),
-            },
-        }
+        EngineRequest::native(self.adapter_choice(), self.precision)
     }
 
     /// These settings with every value the run resolves written out: the model sizes instead
@@ -355,9 +307,6 @@ impl TrainConfig {
                 return Err(format!("{flag} {min} {max} must satisfy 0 < MIN <= MAX <= 1"));
             }
         }
-        self.final_knn()?;
-        self.separate_query_views()?;
-        self.precision()?;
         if self.log_every == 0 {
             return Err("--log-every must be at least 1".into());
         }
@@ -382,8 +331,33 @@ pub const MAX_LR: f64 = 1e30;
 /// Most passes over the data a run may ask for (larger step counts overflow the schedules).
 pub const MAX_EPOCHS: usize = 1_000_000;
 
+/// Whether the two global views share their query crops' photometric augmentation
+/// (`--query-views`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryViews {
+    /// The same augmented query crops in both global views (ADCLR.md).
+    #[default]
+    Shared,
+    /// The same crop boxes, each view's copy with its own photometric augmentation.
+    Separate,
+}
+
+impl QueryViews {
+    /// The mode called `name`, or an error listing the names.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "shared" => Ok(Self::Shared),
+            "separate" => Ok(Self::Separate),
+            other => Err(format!("`{other}`: use shared or separate")),
+        }
+    }
+}
+
 /// The k-NN that ends a run (`--final-knn`), beside the floor of the run's own initialisation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// config.toml writes it as its flag's text (`auto`, `none`, `all` or the bank size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "FinalKnnText", into = "String")]
 pub enum FinalKnn {
     /// `none`.
     Skip,
@@ -399,7 +373,49 @@ pub enum FinalKnn {
 /// k = 20 to vote, about half a minute for a 224-px ViT-S on 2 CPU cores with lavapipe.
 pub const FINAL_KNN_AUTO_MIN_IMAGES: usize = 100;
 
+/// `final_knn` as config.toml may hold it: the flag's text, or a bank size as a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FinalKnnText {
+    Text(String),
+    Number(u64),
+}
+
+impl TryFrom<FinalKnnText> for FinalKnn {
+    type Error = String;
+    fn try_from(v: FinalKnnText) -> Result<Self, String> {
+        match v {
+            FinalKnnText::Text(s) => Self::parse(&s),
+            FinalKnnText::Number(n) => Self::parse(&n.to_string()),
+        }
+    }
+}
+
+impl From<FinalKnn> for String {
+    fn from(v: FinalKnn) -> String {
+        match v {
+            FinalKnn::Skip => "none".into(),
+            FinalKnn::Auto => "auto".into(),
+            FinalKnn::All => "all".into(),
+            FinalKnn::Bank(n) => n.to_string(),
+        }
+    }
+}
+
 impl FinalKnn {
+    /// `auto`, `none`, `all` or a bank size (a number > 0), or an error listing them.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "none" => Ok(Self::Skip),
+            "all" => Ok(Self::All),
+            n => match n.parse::<usize>() {
+                Ok(size) if size > 0 => Ok(Self::Bank(size)),
+                _ => Err(format!("`{n}`: use auto, none, all or a bank size (a number of training images > 0)")),
+            },
+        }
+    }
+
     /// (bank, queries) for splits of `train_len` and `test_len` images after a run that trained
     /// on `trained_images` images (steps x batch); None for `none`. `auto` lets each of its two
     /// evaluations (trained teacher and floor) encode as many images as the run trained on, at
@@ -425,8 +441,8 @@ mod tests {
 
     #[test]
     fn the_final_knn_is_sized_to_the_run_unless_asked_otherwise() {
-        let parse = |s: &str| TrainConfig { final_knn: s.into(), ..TrainConfig::default() }.final_knn().unwrap();
-        assert_eq!(TrainConfig::default().final_knn().unwrap(), FinalKnn::Auto);
+        let parse = |s: &str| FinalKnn::parse(s).unwrap();
+        assert_eq!(TrainConfig::default().final_knn, FinalKnn::Auto);
         assert_eq!(parse("none").sizes(10, 2000, 500), None);
         assert_eq!(parse("all").sizes(10, 2000, 500), Some((2000, 500)));
         assert_eq!(parse("300").sizes(10, 2000, 500), Some((300, 500)));
@@ -445,6 +461,24 @@ mod tests {
         let c = TrainConfig::default();
         assert!(c.adclr().is_ok());
         assert_eq!(TrainConfig::from_toml(&c.to_toml(), "x").unwrap(), c);
+        // The typed settings keep config.toml's text: the names the flags take.
+        let typed = TrainConfig {
+            precision: Some(Precision::F16Mixed),
+            query_attends: QueryAttends::ClsPatches,
+            query_views: QueryViews::Separate,
+            final_knn: FinalKnn::Bank(500),
+            ..TrainConfig::default()
+        };
+        let text = typed.to_toml();
+        for line in [
+            "precision = \"f16-mixed\"",
+            "query_attends = \"cls+patches\"",
+            "query_views = \"separate\"",
+            "final_knn = \"500\"",
+        ] {
+            assert!(text.contains(line), "{line} not in {text}");
+        }
+        assert_eq!(TrainConfig::from_toml(&text, "t").unwrap(), typed);
     }
 
     #[test]
@@ -481,17 +515,24 @@ mod tests {
         assert!(bad(|c| c.lambda = -1.0).contains("--lambda"));
         assert!(bad(|c| c.queries = 0).contains("--queries"));
         assert!(bad(|c| c.preset = "huge".into()).contains("--preset"));
-        assert!(bad(|c| c.query_attends = "some".into()).contains("--query-attends"));
         assert!(bad(|c| c.local_size = 10).contains("--local-size"));
         assert!(bad(|c| c.epochs = Some(0)).contains("--epochs"));
         assert!(bad(|c| c.max_steps = Some(0)).contains("--max-steps 0"));
         assert!(bad(|c| c.query_scale_max = 2.0).contains("--query-scale"));
         assert!(bad(|c| c.global_scale_max = 0.3).contains("--global-crops-scale 0.4 0.3 must satisfy"));
         assert!(bad(|c| c.local_scale_min = 0.0).contains("--local-crops-scale"));
-        assert!(bad(|c| c.final_knn = "some".into()).contains("--final-knn `some`"));
-        assert!(bad(|c| c.final_knn = "0".into()).contains("--final-knn"));
-        assert!(bad(|c| c.query_views = "both".into()).contains("--query-views `both`"));
-        assert!(bad(|c| c.precision = Some("f16".into())).contains("--precision `f16`: use f32 or f16-mixed"));
+        // Named settings are typed: a name that is none is refused as config.toml is read,
+        // naming the key, the value and the names there are.
+        let file = |text: &str| TrainConfig::from_toml(text, "f.toml").unwrap_err();
+        let msg = file("query_attends = \"some\"");
+        assert!(msg.contains("query_attends") && msg.contains("some") && msg.contains("cls+patches+self"), "{msg}");
+        let msg = file("final_knn = \"some\"");
+        assert!(msg.contains("final_knn") && msg.contains("`some`: use auto, none, all or a bank size"), "{msg}");
+        assert!(file("final_knn = 0").contains("`0`: use auto, none, all"));
+        let msg = file("query_views = \"both\"");
+        assert!(msg.contains("query_views") && msg.contains("both") && msg.contains("separate"), "{msg}");
+        let msg = file("precision = \"f16\"");
+        assert!(msg.contains("precision") && msg.contains("f16") && msg.contains("f16-mixed"), "{msg}");
         // Non-finite and negative values of every float setting.
         assert!(bad(|c| c.teacher_query_temp = Some(0.0)).contains("--teacher-query-temp"));
         let with_query_temp = |f: fn(&mut TrainConfig)| {

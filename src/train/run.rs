@@ -285,8 +285,7 @@ fn open_engine(tc: &TrainConfig, coll: &dyn Collective, launch: &Launch) -> Resu
         1 => choice,
         _ => choice_for_rank(&choice, launch.local_rank)?,
     };
-    let precision = tc.precision().map_err(Error::Data)?;
-    Engine::open(&EngineRequest::native(choice, precision)?)
+    Engine::open(&EngineRequest::native(choice, tc.precision)?)
 }
 
 /// The global configuration and this rank's share of it: `--batch` is the global batch,

@@ -45,6 +45,9 @@ pub struct Settings {
     pub train: TrainConfig,
     /// Training images in the k-NN bank at the end (0: no k-NN).
     pub knn_bank: usize,
+    /// k-NN of the teacher (with the floor beside it) every this many steps during the run,
+    /// on the same bank (0: only at the end).
+    pub knn_every: usize,
     /// The first image whose attention map the page draws: of the embedded test split, or of
     /// the images shown (`SessionSets::shown`).
     pub attention_image: usize,
@@ -52,7 +55,14 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { steps: 30, kernels: KernelSet::Rule, train: TrainConfig::default(), knn_bank: 2000, attention_image: 0 }
+        Self {
+            steps: 30,
+            kernels: KernelSet::Rule,
+            train: TrainConfig::default(),
+            knn_bank: 2000,
+            knn_every: 0,
+            attention_image: 0,
+        }
     }
 }
 
@@ -94,7 +104,7 @@ impl Settings {
             limits: Some("minimal".into()),
             ..TrainConfig::default()
         };
-        Self { steps: 2, kernels: KernelSet::Portable, train, knn_bank: 200, attention_image: 0 }
+        Self { steps: 2, kernels: KernelSet::Portable, train, knn_bank: 200, knn_every: 0, attention_image: 0 }
     }
 
     /// The adapter the settings ask for. A browser has one adapter and no environment: only
@@ -181,6 +191,8 @@ pub struct Trainer {
     norm: Normalization,
     /// The student's flats at the start, for `Checksum::update_l2`.
     initial: Vec<Vec<f32>>,
+    /// The floor's k-NN top-1 by bank size, measured once (the initial weights do not change).
+    floors: std::cell::RefCell<Vec<(usize, f64)>>,
 }
 
 impl Trainer {
@@ -195,7 +207,7 @@ impl Trainer {
         let run = Resolved::of(&settings, images)?;
         let choice = settings.adapter_choice();
         // The settings' precision, as `train` honours it (the portable kernels are f32 only).
-        let precision = settings.train.precision().map_err(Error::Data)?;
+        let precision = settings.train.precision;
         let engine = match (settings.kernels, precision) {
             (KernelSet::Rule, _) => Engine::open_async(&EngineRequest::rule(choice, precision)).await?,
             (KernelSet::Portable, None | Some(Precision::F32)) => {
@@ -222,7 +234,7 @@ impl Trainer {
                 engine.ctx.limits_choice
             )));
         }
-        let precision = settings.train.precision().map_err(Error::Data)?.unwrap_or(Precision::F32);
+        let precision = settings.train.precision.unwrap_or(Precision::F32);
         if engine.choice.precision != precision {
             return Err(Error::Gpu(format!(
                 "the engine computes in {}, the settings ask for {}",
@@ -252,7 +264,8 @@ impl Trainer {
             micro_batches: 1,
         };
         let initial = step.read_flat_async(&engine, Flat::Student).await?;
-        Ok(Self { engine, step, settings, train, cfg, plan, maker, sets, norm, initial })
+        let floors = Default::default();
+        Ok(Self { engine, step, settings, train, cfg, plan, maker, sets, norm, initial, floors })
     }
 
     /// Steps of the run.
@@ -297,19 +310,22 @@ impl Trainer {
 
     /// k-NN (k 20, T 0.07) of the teacher and of the initial weights, with `bank` training
     /// images spread over the training images and every embedded test image (or held-out image)
-    /// as a query.
+    /// as a query. The floor is measured at the first call per bank size and kept.
     pub async fn knn(&self, bank: usize) -> Result<KnnFigures> {
         let e = &self.engine;
         let monitor = self.sets.knn_monitor(bank, &self.cfg.model, &self.norm)?;
-        let floor = monitor.floor_with_async(e, self.train.seed, &|_, _| {}).await?;
+        let known = self.floors.borrow().iter().find(|f| f.0 == bank).map(|f| f.1);
+        let floor_top1 = match known {
+            Some(top1) => top1,
+            None => {
+                let top1 = monitor.floor_with_async(e, self.train.seed, &|_, _| {}).await?.top1;
+                self.floors.borrow_mut().push((bank, top1));
+                top1
+            }
+        };
         let weights = self.step.backbone_weights_async(e, Flat::Teacher).await?;
         let teacher = monitor.evaluate_with_async(e, weights, &|_, _| {}).await?;
-        Ok(KnnFigures {
-            teacher_top1: teacher.top1,
-            floor_top1: floor.top1,
-            bank: monitor.bank_size(),
-            queries: teacher.queries,
-        })
+        Ok(KnnFigures { teacher_top1: teacher.top1, floor_top1, bank: monitor.bank_size(), queries: teacher.queries })
     }
 
     /// The teacher's backbone now (its weights read back).

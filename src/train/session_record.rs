@@ -3,7 +3,7 @@
 //! different implementations: the native driver (naga, lavapipe) against a browser's (Tint,
 //! SwiftShader), whose compilers contract and order float arithmetic differently.
 
-use super::session::{Checksum, Settings, StepLog, Trainer};
+use super::session::{Checksum, KnnFigures, Settings, StepLog, Trainer};
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
@@ -32,19 +32,54 @@ pub async fn run(settings: Settings, on_step: &mut dyn FnMut(&StepLog, f64)) -> 
 /// Takes `trainer`'s remaining steps and records them, calling `on_step(log, seconds since the
 /// first of them began)` after each.
 pub async fn train(trainer: &mut Trainer, on_step: &mut dyn FnMut(&StepLog, f64)) -> Result<Record> {
+    train_with_knn(trainer, on_step, &mut |_| {}).await
+}
+
+/// The k-NN of the teacher at a step of the run, beside the floor.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnnPoint {
+    /// Steps done when it was measured.
+    pub step: usize,
+    #[serde(flatten)]
+    pub figures: KnnFigures,
+}
+
+/// `train`, with the k-NN of the teacher and the floor (`Trainer::knn` on the settings'
+/// `knn_bank`) every `knn_every` steps of the settings (none when either is 0 or the images
+/// have no labels), handed to
+/// `on_knn` as it is measured (the page draws it live). The last step's k-NN is the caller's
+/// to take (`Trainer::knn`), so a run does not measure it twice.
+pub async fn train_with_knn(
+    trainer: &mut Trainer,
+    on_step: &mut dyn FnMut(&StepLog, f64),
+    on_knn: &mut dyn FnMut(&KnnPoint),
+) -> Result<Record> {
+    // Unlabelled images have no k-NN.
+    let every = if trainer.sets.labelled() { trainer.settings.knn_every } else { 0 };
+    let bank = trainer.settings.knn_bank;
     let mut steps = Vec::with_capacity(trainer.total_steps());
     let started = Instant::now();
+    // Seconds spent in the k-NN during the run: left out of the steps' times.
+    let mut evaluating = 0.0;
     let mut first_step_seconds = 0.0;
     while trainer.done() < trainer.total_steps() {
         let log = trainer.next_step().await?;
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = started.elapsed().as_secs_f64() - evaluating;
         if steps.is_empty() {
             first_step_seconds = seconds;
         }
         on_step(&log, seconds);
         steps.push(log);
+        let done = trainer.done();
+        if every > 0 && bank > 0 && done.is_multiple_of(every) && done < trainer.total_steps() {
+            let at = Instant::now();
+            let figures = trainer.knn(bank).await?;
+            evaluating += at.elapsed().as_secs_f64();
+            on_knn(&KnnPoint { step: done, figures });
+        }
     }
-    let steps_per_second = steps_per_second(steps.len(), first_step_seconds, started.elapsed().as_secs_f64());
+    let training = started.elapsed().as_secs_f64() - evaluating;
+    let steps_per_second = steps_per_second(steps.len(), first_step_seconds, training);
     let checksum = trainer.checksum().await?;
     Ok(Record {
         settings: trainer.settings.clone(),

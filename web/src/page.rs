@@ -5,7 +5,7 @@
 use adclr_wgpu::train::session::{KnnFigures, Settings, StepLog, Trainer};
 use adclr_wgpu::train::session_data::{SessionImages, SetSizes};
 use adclr_wgpu::train::session_map::FeatureMap;
-use adclr_wgpu::train::session_record::{self as record, Record};
+use adclr_wgpu::train::session_record::{self as record, KnnPoint, Record};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -57,12 +57,14 @@ pub(crate) fn settings_of(steps: u32, settings: JsValue) -> Result<Settings, JsV
     Ok(settings)
 }
 
-/// What `onEvent` receives: a step's losses with the time since the first step began, or a
-/// phase of the run ("opening", "k-NN", "attention").
+/// What `onEvent` receives: a step's losses with the time since the first step began, the
+/// k-NN of the teacher against the floor during the run (every `knn_every` steps), or a phase
+/// of the run ("opening", "k-NN", "attention").
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum Event<'a> {
     Step { total: usize, seconds: f64, log: &'a StepLog },
+    Knn { point: &'a KnnPoint },
     Phase { text: &'a str },
 }
 
@@ -126,9 +128,13 @@ pub(crate) async fn run(
     let mut trainer = Trainer::open_with(settings.clone(), images).await.map_err(js_error)?;
     emit(on_event, &Event::Phase { text: &format!("training on {}", trainer.describe()) });
     let total = trainer.total_steps();
-    let record = record::train(&mut trainer, &mut |log, seconds| emit(on_event, &Event::Step { total, seconds, log }))
-        .await
-        .map_err(js_error)?;
+    let record = record::train_with_knn(
+        &mut trainer,
+        &mut |log, seconds| emit(on_event, &Event::Step { total, seconds, log }),
+        &mut |point| emit(on_event, &Event::Knn { point }),
+    )
+    .await
+    .map_err(js_error)?;
     let knn = match settings.knn_bank {
         0 => None,
         _ if !trainer.sets.labelled() => None,
