@@ -151,7 +151,7 @@ fn one_full_step_with_drop_path_matches_the_cpu_reference() {
 /// timestamps) every kernel family has a path that fits, and the step is still exact.
 #[test]
 fn one_full_step_under_minimal_limits_matches_the_cpu_reference() {
-    let choice = AdapterChoice { limits: Some("minimal".into()), ..Default::default() };
+    let choice = AdapterChoice { limits: Some(adclr_wgpu::gpu::context::DeviceLimits::Minimal), ..Default::default() };
     let e = Engine::open(&EngineRequest::native(choice.clone(), None).unwrap()).unwrap();
     let l = &e.ctx.limits;
     assert_eq!(l.max_storage_buffers_per_shader_stage, 8);

@@ -38,7 +38,7 @@ fn the_browser_tolerance_separates_reduction_order_from_another_run() {
     let want = run(small.clone());
     let mut other_kernels = small.clone();
     other_kernels.kernels = KernelSet::Rule;
-    other_kernels.train.limits = Some("adapter".into());
+    other_kernels.train.limits = Some(adclr_wgpu::gpu::context::DeviceLimits::Adapter);
     let mut got = run(other_kernels);
     eprintln!("kernels: {} against {}", got.adapter, want.adapter);
     got.settings = small.clone();

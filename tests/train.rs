@@ -394,13 +394,26 @@ fn short_run_then_interrupted_and_resumed_run_end_equal() {
 #[test]
 fn a_short_training_runs_under_minimal_limits() {
     let dir = temp("minimal");
-    let tc = TrainConfig { max_steps: Some(2), limits: Some("minimal".into()), ..small(&dir) };
+    let tc = TrainConfig {
+        max_steps: Some(2),
+        limits: Some(adclr_wgpu::gpu::context::DeviceLimits::Minimal),
+        ..small(&dir)
+    };
     let out = train(tc, None, Verbosity::Quiet, None).unwrap();
     assert_eq!((out.steps_done, out.interrupted), (2, false));
     assert!(out.final_loss.is_some_and(f64::is_finite));
-    let bad = TrainConfig { max_steps: Some(1), limits: Some("tiny".into()), ..small(&dir.join("bad")) };
-    let err = train(bad, None, Verbosity::Quiet, None).err().expect("an unknown --limits is refused").to_string();
-    assert!(err.contains("--limits `tiny`"), "{err}");
+    // An unknown name is refused where it is read: the flag, config.toml, ADCLR_LIMITS.
+    let flag = Cli::try_parse_from(["adclr-wgpu", "train", "--limits", "tiny"]).expect_err("refused").to_string();
+    assert!(flag.contains("--limits") && flag.contains("`tiny`: use adapter or minimal"), "{flag}");
+    let file = TrainConfig::from_toml("limits = \"tiny\"", "c.toml").unwrap_err();
+    assert!(file.contains("limits") && file.contains("tiny") && file.contains("minimal"), "{file}");
+    let variable = std::process::Command::new(env!("CARGO_BIN_EXE_adclr-wgpu"))
+        .args(["info"])
+        .env("ADCLR_LIMITS", "tiny")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&variable.stderr);
+    assert!(!variable.status.success() && stderr.contains("ADCLR_LIMITS=`tiny`: use adapter or minimal"), "{stderr}");
 }
 
 #[test]
@@ -441,10 +454,10 @@ fn a_step_over_the_binding_limit_runs_in_micro_batches() {
         batch: 32,
         max_steps: Some(2),
         eval_every: 0,
-        limits: Some("minimal".into()),
+        limits: Some(adclr_wgpu::gpu::context::DeviceLimits::Minimal),
         ..small(&dir)
     };
-    let minimal = AdapterChoice { limits: Some("minimal".into()), ..Default::default() };
+    let minimal = AdapterChoice { limits: Some(adclr_wgpu::gpu::context::DeviceLimits::Minimal), ..Default::default() };
     let e = Engine::open(&adclr_wgpu::gpu::EngineRequest::native(minimal.clone(), None).unwrap()).unwrap();
     let err = AdclrStep::new(&e, &tc.adclr().unwrap(), 0).err().expect("over the binding limit").to_string();
     assert!(err.contains("logits") && err.contains("134217728"), "{err}");

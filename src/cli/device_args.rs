@@ -1,5 +1,6 @@
 //! The device flags every GPU command shares.
 
+use crate::gpu::context::DeviceLimits;
 use clap::Args;
 
 /// Which GPU to use; `WGPU_BACKEND` is honoured when --backend is absent. (Serialized for
@@ -15,6 +16,6 @@ pub struct DeviceArgs {
     pub adapter: Option<usize>,
     /// Device limits: `adapter` (its own, the default) or `minimal` (wgpu's defaults, no
     /// subgroups or timestamps: what the smallest supported device offers). Also ADCLR_LIMITS.
-    #[arg(long)]
-    pub limits: Option<String>,
+    #[arg(long, value_parser = DeviceLimits::parse)]
+    pub limits: Option<DeviceLimits>,
 }

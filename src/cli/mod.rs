@@ -26,7 +26,7 @@ use crate::gpu::AdapterChoice;
 
 /// The adapter a command's device flags choose.
 pub fn choice(d: &DeviceArgs) -> AdapterChoice {
-    AdapterChoice { backend: d.backend.clone(), adapter: d.adapter, limits: d.limits.clone() }
+    AdapterChoice { backend: d.backend.clone(), adapter: d.adapter, limits: d.limits }
 }
 
 /// Runs one parsed command line.

@@ -9,35 +9,41 @@ use std::time::Duration;
 pub struct AdapterChoice {
     pub backend: Option<String>,
     pub adapter: Option<usize>,
-    /// `adapter` or `minimal` (`--limits`); None: `ADCLR_LIMITS`, else the adapter's.
-    pub limits: Option<String>,
+    /// `--limits`; None: `ADCLR_LIMITS`, else the adapter's.
+    pub limits: Option<DeviceLimits>,
 }
 
-/// The limits and features a device is opened with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The limits and features a device is opened with; config.toml and `--limits` name them
+/// `adapter` and `minimal`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DeviceLimits {
     /// The adapter's own limits, with timestamps and subgroups where offered.
     Adapter,
     /// wgpu's defaults (WebGPU's: 8 storage buffers per stage, 16 KiB of workgroup memory,
     /// 128 MiB per binding) and no optional features: what the smallest device that runs
     /// this program offers, for testing that every kernel family has a path that fits.
+    #[serde(alias = "min", alias = "default")]
     Minimal,
 }
 
 impl DeviceLimits {
-    pub fn parse(name: &str) -> Result<Self> {
+    /// The limits called `name` (`--limits`' value), or an error listing the names.
+    pub fn parse(name: &str) -> std::result::Result<Self, String> {
         match name.to_ascii_lowercase().as_str() {
             "adapter" => Ok(Self::Adapter),
             "minimal" | "min" | "default" => Ok(Self::Minimal),
-            other => Err(Error::Gpu(format!("--limits `{other}`: use adapter or minimal"))),
+            other => Err(format!("`{other}`: use adapter or minimal")),
         }
     }
 
     /// The choice's `--limits`, else `ADCLR_LIMITS`, else the adapter's.
     pub fn of(choice: &AdapterChoice) -> Result<Self> {
-        let env = crate::knobs::non_empty(&crate::knobs::LIMITS);
-        match choice.limits.as_deref().or(env.as_deref()) {
-            Some(name) => Self::parse(name),
+        if let Some(limits) = choice.limits {
+            return Ok(limits);
+        }
+        match crate::knobs::non_empty(&crate::knobs::LIMITS) {
+            Some(name) => Self::parse(&name).map_err(|e| Error::Gpu(format!("{}={e}", crate::knobs::LIMITS.name))),
             None => Ok(Self::Adapter),
         }
     }

@@ -2,6 +2,7 @@
 //! before any work starts, with errors that name the flag. Saved as `config.toml` in the run
 //! directory.
 
+use crate::gpu::context::DeviceLimits;
 use crate::gpu::{AdapterChoice, EngineRequest, Precision};
 use crate::reference::attention::QueryAttends;
 use crate::spec::config::{AdclrConfig, ModelConfig};
@@ -75,7 +76,7 @@ pub struct TrainConfig {
     pub backend: Option<String>,
     pub adapter: Option<usize>,
     /// `adapter` or `minimal` device limits (unset: ADCLR_LIMITS, else the adapter's).
-    pub limits: Option<String>,
+    pub limits: Option<DeviceLimits>,
     /// Run directory (default: runs/<preset>-<seconds since the epoch>).
     pub out: Option<String>,
     pub checkpoint_every: usize,
@@ -213,7 +214,7 @@ impl TrainConfig {
     /// The device these settings ask for (`--backend`, `--adapter`, `--limits`): the one place
     /// a training's `AdapterChoice` is made.
     pub fn adapter_choice(&self) -> AdapterChoice {
-        AdapterChoice { backend: self.backend.clone(), adapter: self.adapter, limits: self.limits.clone() }
+        AdapterChoice { backend: self.backend.clone(), adapter: self.adapter, limits: self.limits }
     }
 
     /// The engine these settings open on the command line: their adapter and precision, the

@@ -75,7 +75,7 @@ impl Settings {
     /// What the page trains: `adclr-wgpu train`'s tiny model on the embedded subset for 30
     /// steps, under WebGPU's default limits (what every browser with WebGPU offers).
     pub fn page() -> Self {
-        let train = TrainConfig { limits: Some("minimal".into()), ..TrainConfig::default() };
+        let train = TrainConfig { limits: Some(DeviceLimits::Minimal), ..TrainConfig::default() };
         Self { train, ..Self::default() }
     }
 
@@ -101,7 +101,7 @@ impl Settings {
             freeze_last_layer: 0,
             seed: 7,
             // WebGPU's default limits and no optional feature, in the browser and natively.
-            limits: Some("minimal".into()),
+            limits: Some(DeviceLimits::Minimal),
             ..TrainConfig::default()
         };
         Self { steps: 2, kernels: KernelSet::Portable, train, knn_bank: 200, knn_every: 0, attention_image: 0 }

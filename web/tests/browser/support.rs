@@ -31,7 +31,8 @@ pub async fn engine_with(choice: KernelChoice, limits: &'static str) -> Rc<Engin
     if let Some(e) = ENGINES.with_borrow(found) {
         return e;
     }
-    let adapter = AdapterChoice { limits: Some(limits.into()), ..AdapterChoice::default() };
+    let named = adclr_wgpu::gpu::context::DeviceLimits::parse(limits).unwrap_or_else(|e| panic!("limits {e}"));
+    let adapter = AdapterChoice { limits: Some(named), ..AdapterChoice::default() };
     let e = Engine::open_async(&EngineRequest::exact(adapter.clone(), choice))
         .await
         .unwrap_or_else(|err| panic!("opening WebGPU with {choice:?} under {limits} limits: {err}"));
