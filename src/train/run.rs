@@ -3,7 +3,7 @@
 
 use super::batcher::{BatchMaker, Prefetcher, Shard};
 use super::config::TrainConfig;
-use super::data_parallel::{average_centres, mean_report, share_settings, share_state, GradientExchange};
+use super::data_parallel::{mean_report, share_settings, share_state, GradientExchange};
 use super::metrics_line::{knn_metrics, step_metrics, Throughput};
 use super::micro_batch::{build_step, MicroBatches};
 use super::monitor::KnnMonitor;
@@ -12,6 +12,7 @@ use super::run_dir::{open_run_dir, resumed_state, settings_and_dir, MetricsLog};
 pub use super::run_dir::{Verbosity, CHECKPOINT, CONFIG, LOSS_PNG, METRICS};
 use super::saver::Saver;
 use super::schedule::{hyper, run_length, Plan};
+use super::step_once::{take_step, Ranks};
 use crate::data::dataset::{Dataset, Split};
 use crate::data::normalization::{normalization_for, Normalization};
 use crate::dist::launch::Launch;
@@ -128,35 +129,6 @@ struct LoopEnd {
     exchange: Duration,
 }
 
-/// One optimisation step on every rank: forward and backward on this rank's shard (in
-/// micro-batches when `inputs` holds several), the gradients averaged over the ranks, the
-/// update, the centres averaged. Returns the time of the gradient exchange, and the loss
-/// terms when micro-batches averaged them.
-fn train_step(
-    ctx: &LoopContext,
-    step: &mut AdclrStep,
-    (gradients, micro): (&mut GradientExchange, &mut Option<MicroBatches>),
-    inputs: &[crate::spec::batch::StepInput],
-    h: &StepHyper,
-) -> Result<(Duration, Option<StepReport>)> {
-    let coll = ctx.saver.coll;
-    let report = match (micro, inputs) {
-        (_, [one]) => {
-            step.forward_backward(ctx.e, one, h)?;
-            None
-        }
-        (Some(m), several) => Some(m.forward_backward(ctx.e, step, several, h)?),
-        (None, _) => return Err(Error::Data("a step of several micro-batches without their sums".into())),
-    };
-    let exchange = gradients.average(ctx.e, step, coll)?;
-    match report {
-        None => step.update(ctx.e)?,
-        Some(_) => step.update_parameters(ctx.e)?,
-    }
-    average_centres(ctx.e, step, coll)?;
-    Ok((exchange, report))
-}
-
 /// The metrics line of a logging step (every rank takes part in the loss average; rank 0 writes).
 fn log_step(
     ctx: &LoopContext,
@@ -228,7 +200,8 @@ fn run_steps(
         skipped += batch.skipped.len();
         let s = batch.step;
         let h = hyper(ctx.tc, ctx.plan, s);
-        let (spent, report) = train_step(ctx, step, (&mut gradients, &mut micro), &batch.inputs, &h)?;
+        let ranks = Ranks { gradients: &mut gradients, coll };
+        let (spent, report) = take_step(ctx.e, step, &batch.inputs, &h, &mut micro, Some(ranks))?;
         exchange += spent;
         done_here += 1;
         let last = s + 1 == ctx.plan.total_steps;

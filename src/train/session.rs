@@ -8,6 +8,7 @@ use super::batcher::{BatchMaker, Shard};
 use super::config::TrainConfig;
 use super::schedule::{hyper, Plan};
 use super::session_data::{SessionImages, SessionSets};
+use super::step_once::take_step;
 use crate::data::image_io::resize_center_crop;
 use crate::data::normalization::{normalization_for, Normalization};
 use crate::error::{Error, Result};
@@ -286,11 +287,13 @@ impl Trainer {
         }
         let batch = self.maker.make(&self.sets.train, s).map_err(Error::Data)?;
         let h = hyper(&self.train, &self.plan, s);
-        for input in &batch.inputs {
-            self.step.run(&self.engine, input, &h)?;
-        }
+        // The step `train` takes (`step_once`), on one rank; one micro-batch (the maker's).
+        let (_, averaged) = take_step(&self.engine, &mut self.step, &batch.inputs, &h, &mut None, None)?;
         self.step.check_health_async(&self.engine).await?;
-        let r = self.step.report_async(&self.engine).await?;
+        let r = match averaged {
+            Some(r) => r,
+            None => self.step.report_async(&self.engine).await?,
+        };
         Ok(StepLog { step: s + 1, loss: r.loss, global_loss: r.global_loss, query_loss: r.query_loss, lr: h.lr })
     }
 
