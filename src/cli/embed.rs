@@ -6,7 +6,7 @@ use super::choice;
 use super::device_args::DeviceArgs;
 use crate::data::dataset::{Dataset, Split, FASHION_CLASSES};
 use crate::error::{Error, Result};
-use crate::eval::embedding::{knn_2d, pca_2d, Map2d};
+use crate::eval::embedding::{cosine_map_2d, knn_2d, Map2d};
 use crate::eval::features::{evenly_spaced, features_of, Backbone, DatasetFeatures};
 use crate::figures::scatter::{scatter_maps, Panel};
 use crate::gpu::{Engine, EngineRequest};
@@ -66,20 +66,11 @@ pub fn run(device: DeviceArgs, a: EmbedArgs) -> Result<()> {
             tf.skipped.len()
         )));
     }
-    // L2-normalised rows, as the k-NN compares them (cosine), then every coordinate z-scored:
-    // a few coordinates of large spread would otherwise be the whole map.
-    let unit = |f: &DatasetFeatures| -> Vec<f32> {
-        let rows: Vec<f32> = f
-            .features
-            .chunks_exact(f.dim)
-            .flat_map(|row| {
-                let n = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                row.iter().map(move |v| v / n)
-            })
-            .collect();
-        standardized(&rows, f.dim)
-    };
-    let maps = [pca_2d(&unit(&tf), tf.dim).map_err(Error::Data)?, pca_2d(&unit(&ff), ff.dim).map_err(Error::Data)?];
+    // L2-normalised rows, as the k-NN compares them (cosine), then every coordinate z-scored
+    // (a few coordinates of large spread would otherwise be the whole map), then PCA: the map
+    // the page draws of the visitor's images too.
+    let map = |f: &DatasetFeatures| cosine_map_2d(&f.features, f.dim).map_err(Error::Data);
+    let maps = [map(&tf)?, map(&ff)?];
     let knn = [knn_2d(&maps[0].points, &tf.labels, MAP_K), knn_2d(&maps[1].points, &ff.labels, MAP_K)];
     let classes: Vec<String> = match test.classes.is_empty() {
         false => test.classes.clone(),
@@ -129,27 +120,4 @@ pub fn run(device: DeviceArgs, a: EmbedArgs) -> Result<()> {
 /// " (step N)" from a training checkpoint's metadata, or "" (an exported backbone).
 fn checkpoint_step(path: &Path) -> String {
     crate::checkpoint::load_training(path).map(|c| format!(" (step {})", c.state.step)).unwrap_or_default()
-}
-
-/// Each column of `rows` ([n, dim]) shifted to mean 0 and scaled to standard deviation 1 (a
-/// constant column stays 0).
-fn standardized(rows: &[f32], dim: usize) -> Vec<f32> {
-    let n = (rows.len() / dim.max(1)).max(1) as f64;
-    let mut mean = vec![0f64; dim];
-    let mut sq = vec![0f64; dim];
-    for row in rows.chunks_exact(dim) {
-        for ((m, s), &v) in mean.iter_mut().zip(&mut sq).zip(row) {
-            *m += v as f64 / n;
-            *s += (v as f64) * (v as f64) / n;
-        }
-    }
-    let std: Vec<f64> = mean.iter().zip(&sq).map(|(m, s)| (s - m * m).max(0.0).sqrt()).collect();
-    rows.chunks_exact(dim)
-        .flat_map(|row| {
-            row.iter()
-                .zip(&mean)
-                .zip(&std)
-                .map(|((&v, m), s)| if *s > 1e-12 { ((v as f64 - m) / s) as f32 } else { 0.0 })
-        })
-        .collect()
 }
