@@ -103,12 +103,17 @@ function drawKnn(g, x, { left, top, pw, ph }) {
   let lo = Math.min(...values), hi = Math.max(...values);
   if (hi - lo < 2) { lo -= 1; hi += 1; }
   const pad = (hi - lo) * 0.1;
-  lo -= pad; hi += pad;
+  // Percentages: the axis stays within 0-100.
+  lo = Math.max(0, lo - pad); hi = Math.min(100, hi + pad);
   const y = (v) => top + (1 - (v - lo) / (hi - lo)) * ph;
   g.font = "11px sans-serif";
   g.fillStyle = "#2ca02c";
   g.textAlign = "left";
-  for (const v of ticks(lo, hi, 5)) g.fillText(v.toPrecision(3), left + pw + 4, y(v) + 4);
+  const marks = ticks(lo, hi, 5);
+  // As many decimals as the tick step needs (100.5 is not "101" beside 101).
+  const unit = marks.length > 1 ? marks[1] - marks[0] : 1;
+  const decimals = Math.max(0, -Math.floor(Math.log10(unit) + 1e-9));
+  for (const v of marks) g.fillText(v.toFixed(decimals), left + pw + 4, y(v) + 4);
   g.strokeStyle = "#2ca02c";
   g.lineWidth = 1.5;
   g.setLineDash([5, 4]);
