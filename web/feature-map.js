@@ -2,26 +2,15 @@
 // (the session's `FeatureMap`, as `adclr-wgpu embed` maps them): a point per image, coloured by
 // class when the images have labels, with the axes' shares of the variance and a legend.
 
+import { drawFrame } from "./chart-frame.js";
+
 // Ten distinct colours (matplotlib's tab10), then again.
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
 export function drawFeatureMap(canvas, map) {
-  const g = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height;
-  const left = 40, right = 10, top = 10, bottom = 40;
-  const pw = w - left - right, ph = h - top - bottom;
-  g.clearRect(0, 0, w, h);
-  g.strokeStyle = "#999";
-  g.strokeRect(left, top, pw, ph);
-  g.fillStyle = "#444";
-  g.font = "12px sans-serif";
-  g.textAlign = "center";
-  g.fillText(`PC 1 (${(100 * map.explained[0]).toFixed(1)}% of the variance)`, left + pw / 2, h - 8);
-  g.save();
-  g.translate(14, top + ph / 2);
-  g.rotate(-Math.PI / 2);
-  g.fillText(`PC 2 (${(100 * map.explained[1]).toFixed(1)}%)`, 0, 0);
-  g.restore();
+  const left = 40, top = 10;
+  const { g, pw, ph } = drawFrame(canvas, { left, right: 10, top, bottom: 40 },
+    `PC 1 (${(100 * map.explained[0]).toFixed(1)}% of the variance)`, `PC 2 (${(100 * map.explained[1]).toFixed(1)}%)`);
   const xs = map.points.map((p) => p[0]), ys = map.points.map((p) => p[1]);
   const span = (v) => {
     const lo = Math.min(...v), hi = Math.max(...v);

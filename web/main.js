@@ -7,6 +7,7 @@
 
 import init, { train, train_on_images, named_settings, image_size } from "./pkg/adclr_web.js";
 import { decodeAll, describe, droppedFiles, pickedFiles } from "./own-images.js";
+import { drawFrame } from "./chart-frame.js";
 import { caption as mapCaption, drawFeatureMap, legend as mapLegend } from "./feature-map.js";
 
 const $ = (id) => document.getElementById(id);
@@ -38,22 +39,9 @@ function ticks(lo, hi, count) {
 // The loss terms over the steps: axes with ticks, their names and units.
 function drawChart() {
   const canvas = $("chart");
-  const g = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height;
-  const left = 62, right = 58, top = 10, bottom = 42;
-  const pw = w - left - right, ph = h - top - bottom;
-  g.clearRect(0, 0, w, h);
-  g.strokeStyle = "#999";
-  g.strokeRect(left, top, pw, ph);
-  g.fillStyle = "#444";
-  g.font = "12px sans-serif";
-  g.textAlign = "center";
-  g.fillText("training step", left + pw / 2, h - 6);
-  g.save();
-  g.translate(14, top + ph / 2);
-  g.rotate(-Math.PI / 2);
-  g.fillText("loss (nats)", 0, 0);
-  g.restore();
+  const w = canvas.width;
+  const left = 62, top = 10;
+  const { g, pw, ph } = drawFrame(canvas, { left, right: 58, top, bottom: 42 }, "training step", "loss (nats)");
   if (knnPoints.length) {
     g.save();
     g.translate(w - 10, top + ph / 2);
@@ -116,15 +104,16 @@ function drawKnn(g, x, { left, top, pw, ph }) {
   for (const v of marks) g.fillText(v.toFixed(decimals), left + pw + 4, y(v) + 4);
   g.strokeStyle = "#2ca02c";
   g.lineWidth = 1.5;
+  const line = (key) => {
+    g.beginPath();
+    knnPoints.forEach((p, i) => (i ? g.lineTo(x(p.step), y(p[key])) : g.moveTo(x(p.step), y(p[key]))));
+    g.stroke();
+  };
   g.setLineDash([5, 4]);
-  g.beginPath();
-  knnPoints.forEach((p, i) => (i ? g.lineTo(x(p.step), y(p.floor_top1)) : g.moveTo(x(p.step), y(p.floor_top1))));
-  g.stroke();
+  line("floor_top1");
   g.setLineDash([]);
   g.lineWidth = 2;
-  g.beginPath();
-  knnPoints.forEach((p, i) => (i ? g.lineTo(x(p.step), y(p.teacher_top1)) : g.moveTo(x(p.step), y(p.teacher_top1))));
-  g.stroke();
+  line("teacher_top1");
   for (const p of knnPoints) {
     g.beginPath();
     g.arc(x(p.step), y(p.teacher_top1), 3, 0, 2 * Math.PI);
