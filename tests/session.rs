@@ -8,6 +8,10 @@
 use adclr_wgpu::train::session::{KernelSet, Settings, Trainer};
 use adclr_wgpu::train::session_record::{self as record, compare, largest_difference, Record, Tolerance};
 
+#[path = "fixtures/striped_images.rs"]
+mod fixtures;
+use fixtures::striped_images;
+
 fn run(settings: Settings) -> Record {
     pollster::block_on(record::run(settings, &mut |_, _| {})).unwrap_or_else(|e| panic!("the session failed: {e}"))
 }
@@ -100,25 +104,6 @@ fn the_session_chooses_as_train_does_and_honours_precision() {
     settings.kernels = KernelSet::Portable;
     let msg = pollster::block_on(Trainer::open(settings)).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(msg.contains("the portable kernels are f32"), "{msg}");
-}
-
-/// `per_class` images of each of two classes at `side` px, RGB: stripes across (`across`) or
-/// down (`down`), each image with its own phase and colour, and a class name per image.
-fn striped_images(per_class: usize, side: usize) -> (Vec<u8>, Vec<String>) {
-    let mut bytes = Vec::new();
-    let mut names = Vec::new();
-    for i in 0..2 * per_class {
-        let (class, n) = (i % 2, i / 2);
-        for y in 0..side {
-            for x in 0..side {
-                let along = if class == 0 { y } else { x };
-                let on = (along + n) % 4 < 2;
-                bytes.extend([if on { 230 } else { 20 }, (40 * n % 256) as u8, if on { 60 } else { 200 }]);
-            }
-        }
-        names.push(["across", "down"][class].to_string());
-    }
-    (bytes, names)
 }
 
 /// The session trains on images handed over in memory (labelled: k-NN on the held-out fifth,

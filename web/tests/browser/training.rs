@@ -10,6 +10,10 @@ use adclr_wgpu::train::session_data::{SessionImages, OWN_IMAGES};
 use adclr_wgpu::train::session_record::{self as record, largest_difference, Record, Tolerance};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
 
+#[path = "../../../tests/fixtures/striped_images.rs"]
+mod fixtures;
+use fixtures::striped_images;
+
 const REFERENCE: &str = include_str!(concat!(env!("OUT_DIR"), "/reference.json"));
 
 #[wasm_bindgen_test]
@@ -42,24 +46,6 @@ async fn two_steps_match_the_native_run() {
     // The steps moved the parameters: a run that did nothing would match nothing above, but
     // say so plainly if the reference itself is degenerate.
     assert!(want.checksum.update_l2 > 0.0 && got.checksum.update_l2 > 0.0, "no update: {got:?}");
-}
-
-/// `per_class` RGB images of `side` px of each of two classes, stripes across or down (each
-/// image with its own phase and colour), with their class names.
-fn striped_images(per_class: usize, side: usize) -> (Vec<u8>, Vec<String>) {
-    let mut bytes = Vec::new();
-    let mut names = Vec::new();
-    for i in 0..2 * per_class {
-        let (class, n) = (i % 2, i / 2);
-        for y in 0..side {
-            for x in 0..side {
-                let on = (if class == 0 { y } else { x } + n) % 4 < 2;
-                bytes.extend([if on { 230 } else { 20 }, (40 * n % 256) as u8, if on { 60 } else { 200 }]);
-            }
-        }
-        names.push(["across", "down"][class].to_string());
-    }
-    (bytes, names)
 }
 
 #[wasm_bindgen_test]
