@@ -20,8 +20,12 @@ fn run_case(c: &mut Criterion, e: &Engine, case: &Case) {
 }
 
 fn kernels(c: &mut Criterion) {
-    let e = Engine::open(&EngineRequest::native(AdapterChoice::default(), None).unwrap())
-        .expect("a GPU adapter (or lavapipe)");
+    let e = Engine::open(&EngineRequest::native(
+        AdapterChoice::default(),
+        None,
+        &adclr_wgpu::cli::environment::native_defaults().unwrap(),
+    ))
+    .expect("a GPU adapter (or lavapipe)");
     let max: usize = std::env::var("ADCLR_BENCH_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(2048);
     let mut cases = Vec::new();
     for side in [256, 1024, 2048] {

@@ -1,6 +1,7 @@
 //! Every environment variable the program (and its tests) read: name, type, default and what
 //! it does, in one table; `value` is the only place in `src/` that reads the environment, so a
-//! variable cannot be read without being listed here. docs/commands.md's table is checked
+//! variable cannot be read without being listed here, and only the command line calls it
+//! (`cli::environment`, which parses the values into the types the library takes). docs/commands.md's table is checked
 //! against this one (tests/knobs.rs).
 
 /// One environment variable.
@@ -65,7 +66,7 @@ pub const WGPU_BACKEND: Knob = knob(
     "WGPU_BACKEND",
     "vulkan|metal|dx12|gl",
     "every backend, the best device type",
-    "the backend when `--backend` is absent (read by wgpu's instance from the environment)",
+    "the backend when `--backend` is absent",
 );
 pub const HOME: Knob = knob("HOME", "a path", "none", "the home folder (~/.cache)");
 pub const MPI_YIELD: Knob = knob(

@@ -4,6 +4,7 @@
 mod common;
 
 use adclr_wgpu::ablate;
+use adclr_wgpu::cli::environment::native_defaults;
 use adclr_wgpu::eval::attention_map;
 use adclr_wgpu::eval::features::Backbone;
 use adclr_wgpu::eval::knn;
@@ -117,7 +118,7 @@ lambda = [0.0, 0.5]
         ),
     )
     .unwrap();
-    let r = ablate::ablate(&grid, 1, &|_| {}).unwrap();
+    let r = ablate::ablate(&grid, 1, &native_defaults().unwrap(), &|_| {}).unwrap();
     assert_eq!((r.cells, r.runs, r.skipped, r.failed), (3, 6, 0, 0));
     let md = std::fs::read_to_string(dir.join("out/results.md")).unwrap();
     assert!(md.contains("lambda=0.0") && md.contains("lambda=0.5") && md.contains("random-init"), "{md}");
@@ -135,7 +136,7 @@ lambda = [0.0, 0.5]
     assert!(row.contains(&format!("| {:+.1} |", mean - floor)), "{row}");
     let png = image::open(dir.join("out/results.png")).unwrap();
     assert_eq!((png.width(), png.height()), (800, 480));
-    let again = ablate::ablate(&grid, 1, &|_| {}).unwrap();
+    let again = ablate::ablate(&grid, 1, &native_defaults().unwrap(), &|_| {}).unwrap();
     assert_eq!((again.runs, again.skipped), (6, 6));
     // An evaluation added to the grid later runs on the kept checkpoints (and the floor's
     // initialisations), training nothing again: the steps and k-NN figures stay.
@@ -145,7 +146,7 @@ lambda = [0.0, 0.5]
     std::fs::write(&grid, text).unwrap();
     let trained =
         std::fs::metadata(dir.join("out/lambda=0.5/seed-0/checkpoint.safetensors")).unwrap().modified().unwrap();
-    let probed = ablate::ablate(&grid, 1, &|_| {}).unwrap();
+    let probed = ablate::ablate(&grid, 1, &native_defaults().unwrap(), &|_| {}).unwrap();
     assert_eq!((probed.runs, probed.skipped, probed.failed), (6, 0, 0));
     let after =
         std::fs::metadata(dir.join("out/lambda=0.5/seed-0/checkpoint.safetensors")).unwrap().modified().unwrap();
@@ -162,7 +163,7 @@ lambda = [0.0, 0.5]
     assert!(md.contains("query teacher modes, last step"), "{md}");
     // A grid with an impossible cell is refused before any training, naming it.
     std::fs::write(&grid, "out = \"x\"\n[axes]\nqueries = [0]\n").unwrap();
-    let err = ablate::ablate(&grid, 1, &|_| {}).err().unwrap().to_string();
+    let err = ablate::ablate(&grid, 1, &native_defaults().unwrap(), &|_| {}).err().unwrap().to_string();
     assert!(err.contains("--queries"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -197,7 +198,7 @@ seeds = [1]
         TINY_BASE = TINY_GRID_BASE
     );
     std::fs::write(&grid, &text).unwrap();
-    let r = ablate::ablate(&grid, 2, &|_| {}).unwrap();
+    let r = ablate::ablate(&grid, 2, &native_defaults().unwrap(), &|_| {}).unwrap();
     // A cell with its own seeds runs at those alone.
     assert_eq!((r.cells, r.runs, r.skipped, r.failed), (3, 5, 0, 0));
     assert!(dir.join("record/adclr-seed-1/seed-1/result.json").exists());
@@ -235,7 +236,7 @@ seeds = [1]
     // A fresh clone: no run folder, only the record. Nothing trains; the linear probe added to
     // the grid runs on the recorded backbones.
     std::fs::remove_dir_all(dir.join("out")).unwrap();
-    let again = ablate::ablate(&grid, 2, &|_| {}).unwrap();
+    let again = ablate::ablate(&grid, 2, &native_defaults().unwrap(), &|_| {}).unwrap();
     assert_eq!((again.runs, again.skipped), (5, 5));
     // `--report` writes results.md again from the record alone, running nothing.
     std::fs::remove_file(dir.join("record/results.md")).unwrap();
@@ -246,7 +247,7 @@ seeds = [1]
     let probed =
         text.replace("[base]", "evaluate = [\"knn\", \"linear\"]\nlinear_epochs = 2\nlinear_views = 0\n[base]");
     std::fs::write(&grid, probed).unwrap();
-    let probed = ablate::ablate(&grid, 1, &|_| {}).unwrap();
+    let probed = ablate::ablate(&grid, 1, &native_defaults().unwrap(), &|_| {}).unwrap();
     assert_eq!((probed.runs, probed.skipped, probed.failed), (5, 0, 0));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("record/dino/seed-1/result.json")).unwrap()).unwrap();
@@ -267,10 +268,14 @@ seeds = [1]
         (text.replace("name = \"dino\"", "name = \"results.md\""), "would share `results.md`"),
     ] {
         std::fs::write(&grid, bad).unwrap();
-        let err = ablate::ablate(&grid, 1, &|_| {}).err().unwrap().to_string();
+        let err = ablate::ablate(&grid, 1, &native_defaults().unwrap(), &|_| {}).err().unwrap().to_string();
         assert!(err.contains(says), "{err}");
     }
-    assert!(ablate::ablate(&grid, 0, &|_| {}).err().unwrap().to_string().contains("--jobs 0"));
+    assert!(ablate::ablate(&grid, 0, &native_defaults().unwrap(), &|_| {})
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("--jobs 0"));
     std::fs::remove_dir_all(&dir).ok();
 }
 

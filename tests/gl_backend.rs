@@ -6,7 +6,7 @@
 
 mod common;
 
-use adclr_wgpu::gpu::{AdapterChoice, Engine, EngineRequest};
+use adclr_wgpu::gpu::{AdapterChoice, Backend, Engine, EngineRequest};
 use adclr_wgpu::gpu::{AttentionKernel, KernelChoice, MatmulKernel, RowKernels};
 use adclr_wgpu::model::batch::StepHyper;
 use adclr_wgpu::model::config::AdclrConfig;
@@ -15,13 +15,13 @@ use adclr_wgpu::perf::bench::synthetic_input;
 use common::check_close;
 
 /// The loss of one step, its parameter gradients and Adam moments, on `backend`.
-fn one_step(backend: &str) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
-    let choice = AdapterChoice { backend: Some(backend.into()), ..Default::default() };
+fn one_step(backend: Backend) -> (Vec<f64>, [Vec<Vec<f32>>; 3]) {
+    let choice = AdapterChoice { backend: Some(backend), ..Default::default() };
     let kernels = KernelChoice::f32(MatmulKernel::Blocked, RowKernels::Invocation, AttentionKernel::PerRow);
     let e = Engine::open(&EngineRequest::exact(choice.clone(), kernels)).unwrap_or_else(|err| {
-        panic!("no {backend} adapter (GL: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri): {err}")
+        panic!("no {backend:?} adapter (GL: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri): {err}")
     });
-    assert_eq!(format!("{:?}", e.ctx.info.backend).to_lowercase(), backend, "{}", e.ctx.describe());
+    assert_eq!(Backend::of(e.ctx.info.backend), Some(backend), "{}", e.ctx.describe());
     let mut c = AdclrConfig::new(common::tiny_model(), 2);
     (c.queries, c.local_crops) = (3, 1);
     let mut step = AdclrStep::new(&e, &c, 5).unwrap();
@@ -45,8 +45,8 @@ fn an_adclr_step_on_gl_equals_the_same_step_on_vulkan() {
     // The tolerances of the whole-step test against the CPU reference (tests/model_step.rs).
     // Parameters are not compared: where a gradient is zero up to rounding (the key bias,
     // by softmax shift invariance) Adam's first step, lr g / (|g| + eps), is decided by noise.
-    let (gl_loss, [gl_grads, gl_m, gl_v]) = one_step("gl");
-    let (vk_loss, [vk_grads, vk_m, vk_v]) = one_step("vulkan");
+    let (gl_loss, [gl_grads, gl_m, gl_v]) = one_step(Backend::Gl);
+    let (vk_loss, [vk_grads, vk_m, vk_v]) = one_step(Backend::Vulkan);
     check_close("loss", &gl_loss, &vk_loss, 1e-5, 1e-5).unwrap();
     let flat = |x: &[Vec<f32>]| x.iter().flatten().map(|&v| v as f64).collect::<Vec<f64>>();
     check_close("gradients", &flat(&gl_grads), &flat(&vk_grads), 2e-6, 1e-3).unwrap();

@@ -33,6 +33,26 @@ fn only_the_knobs_module_reads_the_environment() {
     assert_eq!(readers, vec!["src/knobs.rs"]);
 }
 
+/// The command line reads the table once (`cli::environment`) and hands typed values down:
+/// nothing below it reads a variable's value, or lets wgpu read `WGPU_BACKEND` for it.
+#[test]
+fn only_the_command_line_reads_the_knobs_values() {
+    let mut all = Vec::new();
+    files(&root().join("src"), &mut all);
+    let reads = ["knobs::value(", "knobs::value_os(", "knobs::non_empty(", "knobs::value)", ".with_env()"];
+    let readers: Vec<String> = all
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .filter(|p| !p.starts_with(root().join("src/cli")) && !p.ends_with("src/knobs.rs"))
+        .filter(|p| {
+            let code = std::fs::read_to_string(p).unwrap().replace("knobs::{self, Knob}", "knobs");
+            reads.iter().any(|r| code.contains(r)) || code.contains("use crate::knobs")
+        })
+        .map(|p| p.strip_prefix(root()).unwrap().display().to_string())
+        .collect();
+    assert!(readers.is_empty(), "read the environment below the command line: {readers:?}");
+}
+
 #[test]
 fn every_adclr_variable_used_anywhere_is_in_the_table() {
     let mut all = Vec::new();

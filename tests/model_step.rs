@@ -3,6 +3,7 @@
 
 mod common;
 
+use adclr_wgpu::cli::environment::native_defaults;
 use adclr_wgpu::gpu::entry;
 use adclr_wgpu::gpu::{AdapterChoice, Engine, EngineRequest};
 use adclr_wgpu::model::batch::{StepHyper, StepInput};
@@ -11,7 +12,7 @@ use adclr_wgpu::model::pos_embed::resize_matrix;
 use adclr_wgpu::model::step::{AdclrStep, Flat};
 use adclr_wgpu::ops::loss_scale::{LossScaleRule, LossScaler};
 use adclr_wgpu::reference::step::{adclr_step, RefState};
-use common::{check_close, engine, Rng};
+use common::{adapter, check_close, engine, Rng};
 
 fn tiny(queries: usize, lambda: f64) -> AdclrConfig {
     let model = common::tiny_model();
@@ -152,7 +153,7 @@ fn one_full_step_with_drop_path_matches_the_cpu_reference() {
 #[test]
 fn one_full_step_under_minimal_limits_matches_the_cpu_reference() {
     let choice = AdapterChoice { limits: Some(adclr_wgpu::gpu::context::DeviceLimits::Minimal), ..Default::default() };
-    let e = Engine::open(&EngineRequest::native(choice.clone(), None).unwrap()).unwrap();
+    let e = Engine::open(&EngineRequest::native(choice.clone(), None, &native_defaults().unwrap())).unwrap();
     let l = &e.ctx.limits;
     assert_eq!(l.max_storage_buffers_per_shader_stage, 8);
     assert_eq!(l.max_compute_workgroup_storage_size, 16 << 10);
@@ -321,7 +322,7 @@ fn f16_engine() -> Option<Engine> {
         };
     eprintln!("f16-mixed engine: the {} matmul, the {} attention", matmul.name(), attention.name());
     let choice = KernelChoice { precision: Precision::F16Mixed, matmul, attention, ..engine().choice };
-    Some(Engine::open(&EngineRequest::exact(AdapterChoice::default(), choice)).unwrap())
+    Some(Engine::open(&EngineRequest::exact(adapter(), choice)).unwrap())
 }
 
 fn set_loss_scaler(e: &Engine, s: &AdclrStep, l: LossScaler) {

@@ -6,6 +6,7 @@
 mod common;
 
 use adclr_wgpu::checkpoint;
+use adclr_wgpu::cli::environment::native_defaults;
 use adclr_wgpu::cli::{Cli, Command};
 use adclr_wgpu::data::dataset::{Dataset, Split};
 use adclr_wgpu::train::batcher::{BatchMaker, Shard};
@@ -331,7 +332,7 @@ fn short_run_then_interrupted_and_resumed_run_end_equal() {
     let dir = temp("resume");
     // k-NN of teacher and student every 2 steps (a 200-image bank): it must not touch training.
     let full = TrainConfig { eval_every: 2, eval_bank: 200, ..small(&dir.join("full")) };
-    let out = train(full.clone(), None, Verbosity::Quiet, None).unwrap();
+    let out = train(full.clone(), None, Verbosity::Quiet, None, &native_defaults().unwrap()).unwrap();
     assert_eq!((out.steps_done, out.interrupted), (4, false));
     assert!(out.final_loss.is_some_and(f64::is_finite));
     for f in [run::CHECKPOINT, run::CONFIG, run::METRICS, run::LOSS_PNG] {
@@ -360,7 +361,7 @@ fn short_run_then_interrupted_and_resumed_run_end_equal() {
 
     // The same run without k-NN, cut after 3 steps (as by Ctrl-C), then resumed: the same end.
     let cut = TrainConfig { out: Some(dir.join("cut").display().to_string()), eval_every: 0, ..full.clone() };
-    let first = train(cut, None, Verbosity::Quiet, Some(3)).unwrap();
+    let first = train(cut, None, Verbosity::Quiet, Some(3), &native_defaults().unwrap()).unwrap();
     assert_eq!((first.steps_done, first.interrupted), (3, true));
     let cut_dir = dir.join("cut");
     // What a kill -9 during a write leaves: removed at the next start.
@@ -371,10 +372,14 @@ fn short_run_then_interrupted_and_resumed_run_end_equal() {
     let edited = config.lines().map(|l| if l.starts_with("lr = ") { "lr = 0.5" } else { l }).collect::<Vec<_>>();
     std::fs::write(cut_dir.join(run::CONFIG), edited.join("\n") + "\n").unwrap();
     let resume = ResumeFrom { dir: &cut_dir, force: false };
-    let err = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None).err().unwrap().to_string();
+    let err = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None, &native_defaults().unwrap())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("lr: 0.5 in config.toml, 0.05 in the checkpoint") && err.contains("--force"), "{err}");
     std::fs::write(cut_dir.join(run::CONFIG), &config).unwrap();
-    let again = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None).unwrap();
+    let again =
+        train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None, &native_defaults().unwrap()).unwrap();
     assert_eq!((again.steps_done, again.interrupted), (4, false));
     assert!(!stale.exists(), "a stale temporary file stayed");
     assert_eq!(tensors(&dir.join("full").join(run::CHECKPOINT)), tensors(&cut_dir.join(run::CHECKPOINT)));
@@ -386,7 +391,7 @@ fn short_run_then_interrupted_and_resumed_run_end_equal() {
         .collect();
     assert_eq!(steps, vec![1, 2, 3, 4]);
     // A second fresh run into a used directory is refused.
-    let err = train(full, None, Verbosity::Quiet, None).err().unwrap().to_string();
+    let err = train(full, None, Verbosity::Quiet, None, &native_defaults().unwrap()).err().unwrap().to_string();
     assert!(err.contains("--resume"), "{err}");
 }
 
@@ -399,7 +404,7 @@ fn a_short_training_runs_under_minimal_limits() {
         limits: Some(adclr_wgpu::gpu::context::DeviceLimits::Minimal),
         ..small(&dir)
     };
-    let out = train(tc, None, Verbosity::Quiet, None).unwrap();
+    let out = train(tc, None, Verbosity::Quiet, None, &native_defaults().unwrap()).unwrap();
     assert_eq!((out.steps_done, out.interrupted), (2, false));
     assert!(out.final_loss.is_some_and(f64::is_finite));
     // An unknown name is refused where it is read: the flag, config.toml, ADCLR_LIMITS.
@@ -413,7 +418,7 @@ fn a_short_training_runs_under_minimal_limits() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&variable.stderr);
-    assert!(!variable.status.success() && stderr.contains("ADCLR_LIMITS=`tiny`: use adapter or minimal"), "{stderr}");
+    assert!(!variable.status.success() && stderr.contains("ADCLR_LIMITS: `tiny`: use adapter or minimal"), "{stderr}");
 }
 
 #[test]
@@ -425,14 +430,17 @@ fn micro_batches_take_the_step_of_the_whole_batch() {
     let base = TrainConfig { batch: 8, max_steps: Some(3), eval_every: 0, drop_path: Some(0.1), ..small(&dir) };
     let whole = TrainConfig { out: Some(dir.join("whole").display().to_string()), ..base.clone() };
     let split = TrainConfig { out: Some(dir.join("split").display().to_string()), micro_batch: 2, ..base.clone() };
-    let a = train(whole, None, Verbosity::Quiet, None).unwrap();
-    let b = train(split, None, Verbosity::Quiet, None).unwrap();
+    let a = train(whole, None, Verbosity::Quiet, None, &native_defaults().unwrap()).unwrap();
+    let b = train(split, None, Verbosity::Quiet, None, &native_defaults().unwrap()).unwrap();
     let state = |d: &Path| checkpoint::load_training(&d.join(run::CHECKPOINT)).unwrap().state;
     let (excess, at) = common::states::worst_excess(&state(&a.run_dir), &state(&b.run_dir));
     assert!(excess <= 1.0, "micro-batches differ from the whole batch at {at}");
     assert!((a.final_loss.unwrap() - b.final_loss.unwrap()).abs() < 1e-4);
     let bad = TrainConfig { micro_batch: 3, ..base };
-    let err = train(bad, None, Verbosity::Quiet, None).err().expect("3 does not divide 8").to_string();
+    let err = train(bad, None, Verbosity::Quiet, None, &native_defaults().unwrap())
+        .err()
+        .expect("3 does not divide 8")
+        .to_string();
     assert!(err.contains("--micro-batch 3"), "{err}");
 }
 
@@ -458,16 +466,17 @@ fn a_step_over_the_binding_limit_runs_in_micro_batches() {
         ..small(&dir)
     };
     let minimal = AdapterChoice { limits: Some(adclr_wgpu::gpu::context::DeviceLimits::Minimal), ..Default::default() };
-    let e = Engine::open(&adclr_wgpu::gpu::EngineRequest::native(minimal.clone(), None).unwrap()).unwrap();
+    let e = Engine::open(&adclr_wgpu::gpu::EngineRequest::native(minimal.clone(), None, &native_defaults().unwrap()))
+        .unwrap();
     let err = AdclrStep::new(&e, &tc.adclr().unwrap(), 0).err().expect("over the binding limit").to_string();
     assert!(err.contains("logits") && err.contains("134217728"), "{err}");
     drop(e);
-    let out = train(tc.clone(), None, Verbosity::Quiet, None).unwrap();
+    let out = train(tc.clone(), None, Verbosity::Quiet, None, &native_defaults().unwrap()).unwrap();
     assert_eq!((out.steps_done, out.interrupted), (2, false));
     assert!(out.final_loss.is_some_and(f64::is_finite));
     // The same step in micro-batches of 8 (4 instead of the 2 the limit needs): the same state.
     let four = TrainConfig { micro_batch: 8, out: Some(dir.join("four").display().to_string()), ..tc };
-    let other = train(four, None, Verbosity::Quiet, None).unwrap();
+    let other = train(four, None, Verbosity::Quiet, None, &native_defaults().unwrap()).unwrap();
     let state = |d: &Path| checkpoint::load_training(&d.join(run::CHECKPOINT)).unwrap().state;
     let (excess, at) = common::states::worst_excess(&state(&out.run_dir), &state(&other.run_dir));
     assert!(excess <= 1.0, "2 and 4 micro-batches differ at {at}");
@@ -547,21 +556,25 @@ fn a_run_directory_in_use_is_refused_and_a_stale_lock_is_taken_over() {
     // A live owner (this test holds the OS lock): a fresh run is refused, nothing written.
     let held = adclr_wgpu::train::lock::RunLock::acquire(&out).unwrap();
     let cfg = TrainConfig { max_steps: Some(2), ..small(&out) };
-    let err = train(cfg.clone(), None, Verbosity::Quiet, None).err().unwrap().to_string();
+    let err = train(cfg.clone(), None, Verbosity::Quiet, None, &native_defaults().unwrap()).err().unwrap().to_string();
     assert!(err.contains("being trained by process") && err.contains(&std::process::id().to_string()), "{err}");
     assert!(!out.join(run::CONFIG).exists());
     // The lock file of a process that no longer exists (as after kill -9) holds no OS lock.
     drop(held);
     std::fs::write(out.join(adclr_wgpu::train::lock::LOCK), "4294967295").unwrap();
-    let done = train(cfg, None, Verbosity::Quiet, None).unwrap();
+    let done = train(cfg, None, Verbosity::Quiet, None, &native_defaults().unwrap()).unwrap();
     assert_eq!(done.steps_done, 2);
     // A resume of a directory in use is refused too; released at the end of a run, it goes.
     let held = adclr_wgpu::train::lock::RunLock::acquire(&out).unwrap();
     let resume = ResumeFrom { dir: &out, force: false };
-    let err = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None).err().unwrap().to_string();
+    let err = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None, &native_defaults().unwrap())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("being trained by process"), "{err}");
     drop(held);
-    let again = train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None).unwrap();
+    let again =
+        train(TrainConfig::default(), Some(resume), Verbosity::Quiet, None, &native_defaults().unwrap()).unwrap();
     assert_eq!(again.steps_done, 2);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -576,7 +589,7 @@ fn a_failing_step_leaves_the_last_finite_state_on_disk_and_says_where() {
     let out = dir.join("run");
     let cfg =
         TrainConfig { lr: adclr_wgpu::train::config::MAX_LR, max_steps: Some(6), checkpoint_every: 0, ..small(&out) };
-    let err = train(cfg, None, Verbosity::Quiet, None).err().unwrap();
+    let err = train(cfg, None, Verbosity::Quiet, None, &native_defaults().unwrap()).err().unwrap();
     let (failed, msg) = match &err {
         adclr_wgpu::Error::NonFinite { step, .. } => (*step, err.to_string()),
         other => panic!("{other}"),

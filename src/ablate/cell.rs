@@ -57,19 +57,19 @@ pub fn run_cell(
     let started = std::time::Instant::now();
     let outcome = (|| -> Result<serde_json::Value> {
         let (knn, loss, steps) = if random {
-            let e = Engine::open(&config.engine_request()?)?;
+            let e = Engine::open(&config.engine_request(&evals.engines))?;
             let cfg = config.adclr().map_err(Error::Data)?;
             let b = Backbone::random(cfg.model, normalization_for(&config.data), config.seed)?;
             (knn_of(&e, &b, &config.data)?, None, 0)
         } else {
             let resume =
                 dir.join(run::CHECKPOINT).exists().then_some(crate::train::resume::ResumeFrom { dir, force: false });
-            let t = train(config.clone(), resume, Verbosity::Quiet, None)?;
+            let t = train(config.clone(), resume, Verbosity::Quiet, None, &evals.engines)?;
             if t.interrupted {
                 return Err(Error::Data("interrupted".into()));
             }
             (
-                knn_of_checkpoint(&dir.join(run::CHECKPOINT), &config.data, &config.engine_request()?)?,
+                knn_of_checkpoint(&dir.join(run::CHECKPOINT), &config.data, &config.engine_request(&evals.engines))?,
                 t.final_loss,
                 t.steps_done,
             )
@@ -128,7 +128,7 @@ fn add_evaluation(
 ) -> Result<()> {
     use crate::data::dataset::{Dataset, Split};
     let figures = (|| -> Result<serde_json::Value> {
-        let e = Engine::open(&config.engine_request()?)?;
+        let e = Engine::open(&config.engine_request(&evals.engines))?;
         let b = match weights {
             None => {
                 let cfg = config.adclr().map_err(Error::Data)?;

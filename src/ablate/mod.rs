@@ -25,6 +25,7 @@ pub mod results;
 pub use results::mean_std;
 
 use crate::error::{Error, Result};
+use crate::gpu::NativeDefaults;
 use crate::train::config::TrainConfig;
 use record::CellPaths;
 use std::path::{Path, PathBuf};
@@ -95,11 +96,13 @@ fn default_linear_views() -> usize {
     4
 }
 
-/// How a grid evaluates its cells besides k-NN.
+/// How a grid evaluates its cells besides k-NN, and what their engines open with.
 pub(crate) struct Evaluations {
     extra: Vec<String>,
     linear_epochs: usize,
     linear_views: usize,
+    /// The command line's environment (kernel overrides, tuning cache, adapter fallbacks).
+    engines: NativeDefaults,
 }
 
 /// The evaluations a grid asks for, besides k-NN (always run).
@@ -290,22 +293,33 @@ struct Unit {
     random: bool,
 }
 
-/// Runs (or resumes) the grid, `jobs` (cell, seed) pairs at once.
-pub fn ablate(grid_path: &Path, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -> Result<AblationReport> {
+/// Runs (or resumes) the grid, `jobs` (cell, seed) pairs at once, on engines that open with
+/// `defaults`.
+pub fn ablate(
+    grid_path: &Path,
+    jobs: usize,
+    defaults: &NativeDefaults,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<AblationReport> {
     if jobs == 0 {
         return Err(Error::Data("--jobs 0: give 1 or more (the cells trained at once)".into()));
     }
-    run_grid(grid_path, Some(jobs), progress)
+    run_grid(grid_path, Some(jobs), defaults, progress)
 }
 
 /// `ablate --report`: results.md and results.png (and the record's copy) from the results
 /// already there (the run folder's or the record's), training and evaluating nothing.
 pub fn report(grid_path: &Path) -> Result<AblationReport> {
-    run_grid(grid_path, None, &|_| {})
+    run_grid(grid_path, None, &NativeDefaults::default(), &|_| {})
 }
 
 /// The grid's units run on `jobs` threads (None: none run), then the report.
-fn run_grid(grid_path: &Path, jobs: Option<usize>, progress: &(dyn Fn(&str) + Sync)) -> Result<AblationReport> {
+fn run_grid(
+    grid_path: &Path,
+    jobs: Option<usize>,
+    defaults: &NativeDefaults,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<AblationReport> {
     let origin = grid_path.display().to_string();
     let text = std::fs::read_to_string(grid_path).map_err(|e| Error::Data(format!("--grid {origin}: {e}")))?;
     let grid = with_recipe(toml::from_str(&text).map_err(|e| Error::Data(format!("{origin}: {e}")))?, grid_path)
@@ -333,6 +347,7 @@ fn run_grid(grid_path: &Path, jobs: Option<usize>, progress: &(dyn Fn(&str) + Sy
         extra: extra_evaluations(&grid, &origin).map_err(Error::Data)?,
         linear_epochs: grid.linear_epochs,
         linear_views: grid.linear_views,
+        engines: defaults.clone(),
     };
     let out = PathBuf::from(&grid.out);
     let record = grid.record.as_ref().map(PathBuf::from);

@@ -7,7 +7,10 @@ pub fn run(grid: PathBuf, jobs: usize, report: bool) -> Result<()> {
     crate::train::run::stop_on_signals();
     let r = match report {
         true => crate::ablate::report(&grid)?,
-        false => crate::ablate::ablate(&grid, jobs, &|m| eprintln!("ablate: {m}"))?,
+        false => {
+            let defaults = super::environment::native_defaults()?;
+            crate::ablate::ablate(&grid, jobs, &defaults, &|m| eprintln!("ablate: {m}"))?
+        }
     };
     let results = r.out.join("results.md");
     match report {

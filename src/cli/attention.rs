@@ -1,9 +1,9 @@
 //! `adclr-wgpu attention`: the attention figure of one image.
 
-use super::choice;
 use super::device_args::DeviceArgs;
+use super::engine_request;
 use crate::error::{Error, Result};
-use crate::gpu::{Engine, EngineRequest};
+use crate::gpu::Engine;
 use std::path::PathBuf;
 
 pub fn run(
@@ -15,7 +15,7 @@ pub fn run(
     seed: u64,
     cell: u32,
 ) -> Result<()> {
-    let e = Engine::open(&EngineRequest::native(choice(&device), None)?)?;
+    let e = Engine::open(&engine_request(&device)?)?;
     let backbone = crate::eval::features::Backbone::load(&checkpoint)?;
     let img = crate::data::image_io::load_rgb(&image).map_err(Error::Data)?;
     let fig = crate::eval::attention_map::render(&e, &backbone, &img, queries, seed, cell)?;

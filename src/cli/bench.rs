@@ -1,7 +1,7 @@
 //! `adclr-wgpu bench`: training steps (and kernels) timed, as JSON.
 
 use super::args::BenchArgs;
-use super::choice;
+use super::engine_request;
 use crate::error::{Error, Result};
 
 pub fn run(b: BenchArgs) -> Result<()> {
@@ -13,9 +13,10 @@ pub fn run(b: BenchArgs) -> Result<()> {
     if queries == 0 {
         cfg.lambda = 0.0;
     }
-    let mut report = serde_json::json!({ "step": crate::perf::bench::step_bench(&choice(&device), &cfg, steps)? });
+    let request = engine_request(&device)?;
+    let mut report = serde_json::json!({ "step": crate::perf::bench::step_bench(&request, &cfg, steps)? });
     if kernels {
-        report["kernels"] = crate::perf::bench::kernel_bench(&choice(&device), repeats, max_matmul)?;
+        report["kernels"] = crate::perf::bench::kernel_bench(&request, repeats, max_matmul)?;
     }
     println!("{report}");
     Ok(())

@@ -1,6 +1,6 @@
 //! The device flags every GPU command shares.
 
-use crate::gpu::context::DeviceLimits;
+use crate::gpu::context::{Backend, DeviceLimits};
 use clap::Args;
 
 /// Which GPU to use; `WGPU_BACKEND` is honoured when --backend is absent. (Serialized for
@@ -9,8 +9,8 @@ use clap::Args;
 #[command(next_help_heading = "Device")]
 pub struct DeviceArgs {
     /// Backend: vulkan, metal, dx12 or gl.
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[arg(long, value_parser = Backend::parse_flag)]
+    pub backend: Option<Backend>,
     /// Adapter index as listed by `adclr-wgpu info`.
     #[arg(long)]
     pub adapter: Option<usize>,

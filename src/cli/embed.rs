@@ -2,14 +2,14 @@
 //! coloured by class, beside the same map of the random initialisation the run started from:
 //! a PNG, and a CSV of every point.
 
-use super::choice;
 use super::device_args::DeviceArgs;
+use super::engine_request;
 use crate::data::dataset::{Dataset, Split, FASHION_CLASSES};
 use crate::error::{Error, Result};
 use crate::eval::embedding::{cosine_map_2d, knn_2d, Map2d};
 use crate::eval::features::{evenly_spaced, features_of, Backbone, DatasetFeatures};
 use crate::figures::scatter::{scatter_maps, Panel};
-use crate::gpu::{Engine, EngineRequest};
+use crate::gpu::Engine;
 use crate::train::config::TrainConfig;
 use crate::train::run::CONFIG;
 use crate::train::schedule::plural;
@@ -45,7 +45,7 @@ pub fn run(device: DeviceArgs, a: EmbedArgs) -> Result<()> {
     }
     let trained = Backbone::load(&a.checkpoint)?;
     let floor = Backbone::random(trained.model.clone(), trained.norm.clone(), seed)?;
-    let e = Engine::open(&EngineRequest::native(choice(&device), None)?)?;
+    let e = Engine::open(&engine_request(&device)?)?;
     let indices = evenly_spaced(test.len(), a.images);
     eprintln!(
         "embed: teacher CLS features of {} of {} (test split), trained and random-init (seed {seed})",

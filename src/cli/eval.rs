@@ -2,17 +2,17 @@
 //! labelled source's train and test splits.
 
 use super::args::{DenseArgs, EvalSource, KnnArgs, LinearArgs, QueriesArgs};
-use super::choice;
+use super::engine_request;
 use crate::data::dataset::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::gpu::{Engine, EngineRequest};
+use crate::gpu::Engine;
 
 type EvalInputs = (Engine, crate::eval::features::Backbone, Dataset, Dataset);
 
 /// The device, backbone (checkpoint or random) and the train / test splits of an evaluation.
 fn eval_setup(src: &EvalSource) -> Result<EvalInputs> {
     use crate::eval::features::Backbone;
-    let e = Engine::open(&EngineRequest::native(choice(&src.device), None)?)?;
+    let e = Engine::open(&engine_request(&src.device)?)?;
     let backbone = match &src.checkpoint {
         Some(c) if !src.random_init => Backbone::load(c)?,
         // The floor of a trained model: its sizes and normalisation, fresh weights.

@@ -1,9 +1,9 @@
 //! `adclr-wgpu features`: teacher CLS features of an image folder, written to safetensors.
 
-use super::choice;
 use super::device_args::DeviceArgs;
+use super::engine_request;
 use crate::error::Result;
-use crate::gpu::{Engine, EngineRequest};
+use crate::gpu::Engine;
 use std::path::PathBuf;
 
 /// `(batch, patches, side)`: images per forward, whether patch tokens are written, the input side.
@@ -14,7 +14,7 @@ pub fn run(
     out: PathBuf,
     (batch, patches, side): (usize, bool, Option<usize>),
 ) -> Result<()> {
-    let e = Engine::open(&EngineRequest::native(choice(&device), None)?)?;
+    let e = Engine::open(&engine_request(&device)?)?;
     let what = crate::eval::folder_features::What { batch, patches, side };
     let report = crate::eval::folder_features::extract(&e, &checkpoint, &images, &out, &what, |done, total| {
         if done == total || done % 256 == 0 {

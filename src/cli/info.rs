@@ -2,8 +2,9 @@
 
 use crate::error::Result;
 use crate::gpu::context::{choose_adapter, list_adapters, AdapterChoice, DeviceLimits};
-use crate::gpu::KernelChoice;
+use crate::gpu::{KernelChoice, Overrides};
 use serde_json::json;
+use std::path::Path;
 
 /// The limits that matter, as reported.
 fn limits_json(limits: &wgpu::Limits) -> serde_json::Value {
@@ -19,9 +20,14 @@ fn limits_json(limits: &wgpu::Limits) -> serde_json::Value {
 }
 
 /// The report as JSON (printed by the CLI): every adapter with what it offers, the chosen one,
-/// and under `--limits minimal` the limits the device is opened with instead.
-pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
-    let device_limits = DeviceLimits::of(choice)?;
+/// under `--limits minimal` the limits the device is opened with instead, and the kernels
+/// `overrides` (or why they cannot run), the tuning cache `tuning_file` and the rule choose.
+pub fn adapter_report(
+    choice: &AdapterChoice,
+    overrides: Result<Overrides>,
+    tuning_file: Option<&Path>,
+) -> Result<serde_json::Value> {
+    let device_limits = DeviceLimits::of(choice);
     let adapters = list_adapters(choice)?;
     let chosen = choose_adapter(&adapters, choice)?;
     let list: Vec<_> = adapters
@@ -64,8 +70,8 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
     // The kernel of each family `train` and `bench` would run on the chosen adapter, or why
     // the environment's choice cannot run there.
     let ctx = crate::gpu::GpuContext::open(choice)?;
-    let decided = crate::gpu::Overrides::from_environment()
-        .and_then(|o| KernelChoice::decide(&ctx, crate::gpu::tune::load_default(&ctx), None, &o));
+    let tuned = tuning_file.and_then(|path| crate::gpu::tune::load(path, &ctx));
+    let decided = overrides.and_then(|o| KernelChoice::decide(&ctx, tuned, None, &o));
     let kernels = match decided {
         Ok((kernels, sources)) => json!({
             "choice": kernels,
@@ -88,7 +94,9 @@ pub fn adapter_report(choice: &AdapterChoice) -> Result<serde_json::Value> {
 /// (the convention of every command that reports: info, bench, tune, eval; `jq .` shows it
 /// indented).
 pub fn run(device: super::device_args::DeviceArgs) -> Result<()> {
-    let mut report = adapter_report(&super::choice(&device))?;
+    let overrides = super::environment::overrides();
+    let tuning_file = super::environment::tuning_file();
+    let mut report = adapter_report(&super::choice(&device)?, overrides, tuning_file.as_deref())?;
     let presets: serde_json::Map<String, serde_json::Value> = crate::spec::config::PRESETS
         .iter()
         .filter_map(|&p| crate::model::ModelConfig::preset(p).ok().map(|m| (p.to_string(), json!(m.summary()))))

@@ -6,6 +6,7 @@ pub mod attention;
 pub mod bench;
 pub mod device_args;
 pub mod embed;
+pub mod environment;
 pub mod eval;
 pub mod export;
 pub mod features;
@@ -22,16 +23,29 @@ pub use args::{Cli, Command, EvalCommand, EvalSource};
 pub use device_args::DeviceArgs;
 
 use crate::error::Result;
-use crate::gpu::AdapterChoice;
+use crate::gpu::{AdapterChoice, EngineRequest, NativeDefaults};
 
-/// The adapter a command's device flags choose.
-pub fn choice(d: &DeviceArgs) -> AdapterChoice {
-    AdapterChoice { backend: d.backend.clone(), adapter: d.adapter, limits: d.limits }
+/// The adapter a command's device flags choose, a flag left out taken from the environment
+/// (`WGPU_BACKEND`, `ADCLR_LIMITS`).
+pub fn choice(d: &DeviceArgs) -> Result<AdapterChoice> {
+    let (backend, limits) = environment::adapter_fallbacks()?;
+    Ok(NativeDefaults { backend, limits, ..Default::default() }.adapter(flags_choice(d)))
+}
+
+/// The adapter the device flags alone name.
+fn flags_choice(d: &DeviceArgs) -> AdapterChoice {
+    AdapterChoice { backend: d.backend, adapter: d.adapter, limits: d.limits }
+}
+
+/// The engine a command that opens one at its device flags asks for: the flags, the
+/// environment's kernel overrides and tuning cache, f32 unless `ADCLR_PRECISION` says otherwise.
+pub fn engine_request(d: &DeviceArgs) -> Result<EngineRequest> {
+    Ok(EngineRequest::native(flags_choice(d), None, &environment::native_defaults()?))
 }
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let launch = crate::dist::launch::Launch::current();
+    let launch = environment::launch();
     if launch.ranks > 1 && !matches!(cli.command, Command::Train(_)) {
         return Err(crate::error::Error::Data(format!(
             "{} started {} ranks, but only `train` runs on several ranks: run this command once, without it",

@@ -1,9 +1,9 @@
 //! `adclr-wgpu plan`: the training step's memory plan, built as a dry run (nothing large allocated).
 
 use super::args::PlanArgs;
-use super::choice;
+use super::engine_request;
 use crate::error::{Error, Result};
-use crate::gpu::{Engine, EngineRequest};
+use crate::gpu::Engine;
 
 pub fn run(p: PlanArgs) -> Result<()> {
     let PlanArgs { device, preset, batch, queries, local_crops } = p;
@@ -15,7 +15,7 @@ pub fn run(p: PlanArgs) -> Result<()> {
         cfg.lambda = 0.0;
     }
     cfg.validate().map_err(Error::Data)?;
-    let mut e = Engine::open(&EngineRequest::native(choice(&device), None)?)?;
+    let mut e = Engine::open(&engine_request(&device)?)?;
     e.dry_run = true;
     let step = crate::model::step::AdclrStep::new(&e, &cfg, 0)?;
     println!(

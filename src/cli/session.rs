@@ -56,6 +56,10 @@ fn settings_of(args: &SessionArgs) -> Result<Settings> {
     if let Some(bank) = args.knn_bank {
         settings.knn_bank = bank;
     }
+    // As every command: a backend or limits the settings leave open come from the environment.
+    let (backend, limits) = super::environment::adapter_fallbacks()?;
+    settings.train.backend = settings.train.backend.or(backend);
+    settings.train.limits = settings.train.limits.or(limits);
     Ok(settings)
 }
 

@@ -2,7 +2,6 @@
 
 use super::train_args::TrainArgs;
 use crate::data::dataset::{Dataset, Split};
-use crate::dist::launch::Launch;
 use crate::dist::open_collective;
 use crate::error::{Error, Result};
 use crate::eval::features::Backbone;
@@ -43,11 +42,15 @@ fn settings(args: &TrainArgs) -> Result<TrainConfig> {
 pub fn run(args: TrainArgs) -> Result<()> {
     let tc = settings(&args)?;
     crate::train::run::stop_on_signals();
+    let defaults = super::environment::native_defaults()?;
     // One process, or one of `mpirun -np N`'s ranks (a build with `--features mpi`).
-    let launch = Launch::current();
-    let coll = open_collective()?;
+    let launch = super::environment::launch();
+    if launch.ranks > 1 {
+        super::environment::let_waiting_ranks_yield();
+    }
+    let coll = open_collective(launch)?;
     let resume = args.resume.as_deref().map(|dir| crate::train::resume::ResumeFrom { dir, force: args.force });
-    let out = match train_ranks(tc, resume, Verbosity::Progress, args.stop_after, coll.as_ref(), &launch) {
+    let out = match train_ranks(tc, resume, Verbosity::Progress, args.stop_after, coll.as_ref(), &launch, &defaults) {
         Ok(out) => out,
         // A NaN is found by every rank at the same step (the health check is combined) and
         // no rank waits: each ends normally, after rank 0 wrote the state before that step.
@@ -108,7 +111,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     // The run's engine, as the k-NN during the run (precision, tuning and kernel variables).
-    let e = match tc.engine_request().and_then(|r| Engine::open(&r)) {
+    let e = match Engine::open(&tc.engine_request(&defaults)) {
         Ok(e) => e,
         Err(err) => {
             println!("k-NN and TensorBoard figures skipped: {err}");

@@ -25,8 +25,8 @@ const LAUNCHERS: [(&str, &str, &str, &str); 2] = [
 ];
 
 impl Launch {
-    /// From the environment `var` gives (`knobs::value` in practice); None when no launcher
-    /// started this process.
+    /// From the environment `var` gives (the command line's read of the knobs,
+    /// `cli::environment::launch`); None when no launcher started this process.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
         let num = |name: &str| var(name).and_then(|v| v.trim().parse::<usize>().ok());
         LAUNCHERS.iter().find_map(|&(launcher, size, rank, local)| {
@@ -34,11 +34,6 @@ impl Launch {
             let rank = num(rank).unwrap_or(0);
             Some(Self { rank, ranks, local_rank: num(local).unwrap_or(rank), launcher })
         })
-    }
-
-    /// This process's launch (a lone process when no launcher variables are set).
-    pub fn current() -> Self {
-        Self::from_env(|name| crate::knobs::named(name).and_then(crate::knobs::value)).unwrap_or(Self::ALONE)
     }
 
     pub const ALONE: Self = Self { rank: 0, ranks: 1, local_rank: 0, launcher: "none" };

@@ -67,11 +67,10 @@ pub trait Collective {
     }
 }
 
-/// The collective for this process: MPI's world when launched as several ranks (feature
-/// `mpi`), else the single process. Several ranks without the feature is an error that says
-/// how to build.
-pub fn open_collective() -> Result<Box<dyn Collective>> {
-    let launch = Launch::current();
+/// The collective for a process started as `launch` says: MPI's world when launched as several
+/// ranks (feature `mpi`), else the single process. Several ranks without the feature is an
+/// error that says how to build.
+pub fn open_collective(launch: Launch) -> Result<Box<dyn Collective>> {
     if launch.ranks <= 1 {
         return Ok(Box::new(SingleProcess));
     }

@@ -15,9 +15,6 @@ use mpi::Threading;
 /// far below MPI's `int` limit.
 const BLOCK: usize = 1 << 24;
 
-/// Open MPI's switch that makes a waiting rank yield its core.
-const YIELD: &str = crate::knobs::MPI_YIELD.name;
-
 pub struct MpiWorld {
     world: SimpleCommunicator,
     /// Finalises MPI when dropped (after `world`).
@@ -25,14 +22,9 @@ pub struct MpiWorld {
 }
 
 impl MpiWorld {
+    /// Starts MPI (the command line has set Open MPI's yield switch before this:
+    /// `cli::environment::let_waiting_ranks_yield`).
     pub fn init(launch: Launch) -> Result<Self> {
-        // A rank waiting in a collective otherwise spins on its core, and a CPU driver
-        // (lavapipe) of the other ranks on the same cores runs 50-100x slower (measured: the
-        // first 2-rank step 19 s instead of 0.1 s). Open MPI reads this at MPI_Init; the
-        // user's own setting wins.
-        if crate::knobs::value_os(&crate::knobs::MPI_YIELD).is_none() {
-            std::env::set_var(YIELD, "1");
-        }
         let (universe, _) = mpi::initialize_with_threading(Threading::Funneled).ok_or_else(|| {
             Error::Data(format!(
                 "rank {} of {}: MPI was already initialised in this process",

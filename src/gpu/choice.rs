@@ -414,13 +414,9 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    /// The families' variables from the table of knobs, parsed once; a value that names no
-    /// variant is an error that says which variable and what it may be.
-    pub fn from_environment() -> Result<Self> {
-        Self::from_values(|name| crate::knobs::named(name).and_then(crate::knobs::value))
-    }
-
-    /// The variants named by `value(variable)` (empty or None: no override).
+    /// The variants named by `value(variable)` (empty or None: no override), parsed once (the
+    /// command line's `value` reads the table of knobs); a value that names no variant is an
+    /// error that says which variable and what it may be.
     pub fn from_values(value: impl Fn(&str) -> Option<String>) -> Result<Self> {
         fn one<F: Family>(value: &impl Fn(&str) -> Option<String>) -> Result<Option<F>> {
             let Some(name) = value(F::VARIABLE).filter(|v| !v.is_empty()) else { return Ok(None) };

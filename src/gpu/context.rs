@@ -4,13 +4,86 @@ use crate::error::{Error, Result};
 use std::time::Duration;
 
 /// Which adapter to use: an explicit backend and/or index into `adclr-wgpu info`'s list.
-/// With neither, `WGPU_BACKEND` is honoured and the best device type wins.
+/// With neither, the best device type of every backend wins. (The command line fills a flag
+/// left out from its variable, `WGPU_BACKEND` and `ADCLR_LIMITS`, before it gets here.)
 #[derive(Clone, Debug, Default)]
 pub struct AdapterChoice {
-    pub backend: Option<String>,
+    pub backend: Option<Backend>,
     pub adapter: Option<usize>,
-    /// `--limits`; None: `ADCLR_LIMITS`, else the adapter's.
+    /// None: the adapter's own.
     pub limits: Option<DeviceLimits>,
+}
+
+/// A wgpu backend, as `--backend`, config.toml and `WGPU_BACKEND` name it (any case; config.toml
+/// is written with `name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
+pub enum Backend {
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+impl TryFrom<String> for Backend {
+    type Error = String;
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        Self::parse_flag(&name)
+    }
+}
+
+impl From<Backend> for &'static str {
+    fn from(b: Backend) -> Self {
+        b.name()
+    }
+}
+
+impl Backend {
+    /// The backend called `name` (any case, with wgpu's aliases), or an error listing the names.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "vulkan" | "vk" => Ok(Self::Vulkan),
+            "metal" | "mtl" => Ok(Self::Metal),
+            "dx12" | "d3d12" => Ok(Self::Dx12),
+            "gl" | "gles" | "opengl" => Ok(Self::Gl),
+            other => Err(Error::UnknownBackend(other.to_string())),
+        }
+    }
+
+    /// `--backend`'s value parser.
+    pub fn parse_flag(name: &str) -> std::result::Result<Self, String> {
+        Self::parse(name).map_err(|e| e.to_string())
+    }
+
+    /// The name config.toml and the flag use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vulkan => "vulkan",
+            Self::Metal => "metal",
+            Self::Dx12 => "dx12",
+            Self::Gl => "gl",
+        }
+    }
+
+    /// The backend wgpu calls `backend`, where this program knows it.
+    pub fn of(backend: wgpu::Backend) -> Option<Self> {
+        match backend {
+            wgpu::Backend::Vulkan => Some(Self::Vulkan),
+            wgpu::Backend::Metal => Some(Self::Metal),
+            wgpu::Backend::Dx12 => Some(Self::Dx12),
+            wgpu::Backend::Gl => Some(Self::Gl),
+            _ => None,
+        }
+    }
+
+    fn backends(self) -> wgpu::Backends {
+        match self {
+            Self::Vulkan => wgpu::Backends::VULKAN,
+            Self::Metal => wgpu::Backends::METAL,
+            Self::Dx12 => wgpu::Backends::DX12,
+            Self::Gl => wgpu::Backends::GL,
+        }
+    }
 }
 
 /// The limits and features a device is opened with; config.toml and `--limits` name them
@@ -37,37 +110,18 @@ impl DeviceLimits {
         }
     }
 
-    /// The choice's `--limits`, else `ADCLR_LIMITS`, else the adapter's.
-    pub fn of(choice: &AdapterChoice) -> Result<Self> {
-        if let Some(limits) = choice.limits {
-            return Ok(limits);
-        }
-        match crate::knobs::non_empty(&crate::knobs::LIMITS) {
-            Some(name) => Self::parse(&name).map_err(|e| Error::Gpu(format!("{}={e}", crate::knobs::LIMITS.name))),
-            None => Ok(Self::Adapter),
-        }
+    /// The limits a choice opens with: its own, else the adapter's.
+    pub fn of(choice: &AdapterChoice) -> Self {
+        choice.limits.unwrap_or(Self::Adapter)
     }
 }
 
 /// How long a blocking wait on the GPU may take before it is reported as a hang.
 pub const GPU_WAIT_TIMEOUT: Duration = Duration::from_secs(600);
 
-pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
-    match name.to_ascii_lowercase().as_str() {
-        "vulkan" | "vk" => Ok(wgpu::Backends::VULKAN),
-        "metal" | "mtl" => Ok(wgpu::Backends::METAL),
-        "dx12" | "d3d12" => Ok(wgpu::Backends::DX12),
-        "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
-        other => Err(Error::UnknownBackend(other.to_string())),
-    }
-}
-
-/// The backends a choice asks for: --backend, else `WGPU_BACKEND`, else all.
-fn requested_backends(choice: &AdapterChoice) -> Result<wgpu::Backends> {
-    match &choice.backend {
-        Some(name) => parse_backend(name),
-        None => Ok(wgpu::Backends::all().with_env()),
-    }
+/// The backends a choice asks for: its backend, else all.
+fn requested_backends(choice: &AdapterChoice) -> wgpu::Backends {
+    choice.backend.map_or(wgpu::Backends::all(), Backend::backends)
 }
 
 async fn adapters_for(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
@@ -79,13 +133,13 @@ async fn adapters_for(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
 
 /// Every adapter wgpu sees for this choice's backends, in wgpu's order.
 pub fn list_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
-    Ok(pollster::block_on(adapters_for(requested_backends(choice)?)))
+    Ok(pollster::block_on(adapters_for(requested_backends(choice))))
 }
 
 /// The adapters to choose from when opening a device: Vulkan/Metal/DX12 first; GL only
 /// when none of those exists (or when asked for), which also keeps EGL's probing quiet.
 async fn candidate_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
-    let requested = requested_backends(choice)?;
+    let requested = requested_backends(choice);
     if choice.adapter.is_some() || requested == wgpu::Backends::GL {
         return Ok(adapters_for(requested).await);
     }
@@ -110,8 +164,8 @@ fn device_type_rank(t: wgpu::DeviceType) -> u8 {
 /// (discrete > integrated > virtual > CPU), preferring Vulkan/Metal/DX12 over GL on ties.
 pub fn choose_adapter(adapters: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize> {
     if adapters.is_empty() {
-        let detail = match &choice.backend {
-            Some(b) => format!(" for backend `{b}`"),
+        let detail = match choice.backend {
+            Some(b) => format!(" for backend `{}`", b.name()),
             None => String::new(),
         };
         return Err(Error::NoAdapter(detail));
@@ -146,7 +200,8 @@ pub fn choice_for_rank(choice: &AdapterChoice, local_rank: usize) -> Result<Adap
     let index = *same_kind
         .get(local_rank % same_kind.len().max(1))
         .ok_or_else(|| Error::NoAdapter(format!(" of kind {:?} on {:?}", best.device_type, best.backend)))?;
-    let backend = format!("{:?}", best.backend).to_lowercase();
+    let backend = Backend::of(best.backend)
+        .ok_or_else(|| Error::NoAdapter(format!(" of a backend this program names ({:?})", best.backend)))?;
     Ok(AdapterChoice { backend: Some(backend), adapter: Some(index), ..choice.clone() })
 }
 
@@ -217,7 +272,7 @@ impl GpuContext {
 
     /// `open` as a future (what a browser awaits).
     pub async fn open_async(choice: &AdapterChoice) -> Result<Self> {
-        let limits_choice = DeviceLimits::of(choice)?;
+        let limits_choice = DeviceLimits::of(choice);
         let mut adapters = candidate_adapters(choice).await?;
         let index = choose_adapter(&adapters, choice)?;
         let adapter = adapters.swap_remove(index);
@@ -292,7 +347,7 @@ mod tests {
     fn no_adapter_error_says_what_to_install() {
         let msg = choose_adapter(&[], &AdapterChoice::default()).unwrap_err().to_string();
         assert!(msg.contains("mesa-vulkan-drivers") && msg.contains("driver"), "{msg}");
-        let msg = choose_adapter(&[], &AdapterChoice { backend: Some("metal".into()), ..Default::default() })
+        let msg = choose_adapter(&[], &AdapterChoice { backend: Some(Backend::Metal), ..Default::default() })
             .unwrap_err()
             .to_string();
         assert!(msg.contains("`metal`"), "{msg}");
@@ -300,9 +355,21 @@ mod tests {
 
     #[test]
     fn backends_parse_and_unknown_ones_are_named() {
-        assert_eq!(parse_backend("Vulkan").unwrap(), wgpu::Backends::VULKAN);
-        assert_eq!(parse_backend("dx12").unwrap(), wgpu::Backends::DX12);
-        let msg = parse_backend("cuda").unwrap_err().to_string();
+        assert_eq!(Backend::parse("Vulkan").unwrap(), Backend::Vulkan);
+        assert_eq!(Backend::parse("d3d12").unwrap(), Backend::Dx12);
+        for b in [Backend::Vulkan, Backend::Metal, Backend::Dx12, Backend::Gl] {
+            assert_eq!(Backend::parse(b.name()).unwrap(), b);
+            assert_eq!(
+                Backend::of(match b {
+                    Backend::Vulkan => wgpu::Backend::Vulkan,
+                    Backend::Metal => wgpu::Backend::Metal,
+                    Backend::Dx12 => wgpu::Backend::Dx12,
+                    Backend::Gl => wgpu::Backend::Gl,
+                }),
+                Some(b)
+            );
+        }
+        let msg = Backend::parse("cuda").unwrap_err().to_string();
         assert!(msg.contains("`cuda`") && msg.contains("vulkan"), "{msg}");
     }
 }

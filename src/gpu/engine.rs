@@ -44,15 +44,12 @@ impl Engine {
     /// `open` as a future (what a browser awaits).
     pub async fn open_async(request: &EngineRequest) -> Result<Self> {
         let ctx = GpuContext::open_async(&request.adapter).await?;
-        let (kernels, sources) = match request.kernels {
-            KernelRequest::Decide { precision, overrides, tuned } => {
-                let tuned = match tuned {
-                    true => super::tune::load_default(&ctx),
-                    false => None,
-                };
-                KernelChoice::decide(&ctx, tuned, precision, &overrides)?
+        let (kernels, sources) = match &request.kernels {
+            KernelRequest::Decide { precision, overrides, tuning } => {
+                let tuned = tuning.as_deref().and_then(|path| super::tune::load(path, &ctx));
+                KernelChoice::decide(&ctx, tuned, *precision, overrides)?
             }
-            KernelRequest::Exact(kernels) => (kernels, ChoiceSources::all(ChoiceSource::Explicit)),
+            KernelRequest::Exact(kernels) => (*kernels, ChoiceSources::all(ChoiceSource::Explicit)),
         };
         Self::with_choice_async(ctx, kernels, sources).await
     }

@@ -10,26 +10,13 @@
 use super::choice::KernelChoice;
 use super::context::GpuContext;
 use crate::error::{Error, Result};
-use crate::knobs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What identifies an adapter in the cache: name, driver, driver version and backend.
 pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
     format!("{} | {} | {} | {:?}", info.name, info.driver, info.driver_info, info.backend)
-}
-
-/// `ADCLR_TUNING_FILE`, else `$XDG_CACHE_HOME/adclr-wgpu/kernel-tuning.json`, else
-/// `$HOME/.cache/adclr-wgpu/kernel-tuning.json`.
-pub fn cache_file() -> Option<PathBuf> {
-    if let Some(p) = knobs::value_os(&knobs::TUNING_FILE) {
-        return Some(PathBuf::from(p));
-    }
-    let base = knobs::value_os(&knobs::XDG_CACHE_HOME)
-        .map(PathBuf::from)
-        .or_else(|| knobs::value_os(&knobs::HOME).map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("adclr-wgpu").join("kernel-tuning.json"))
 }
 
 /// Median milliseconds of each variant of each family, by variant name.
@@ -76,11 +63,6 @@ pub fn load(path: &Path, ctx: &GpuContext) -> Option<KernelChoice> {
     };
     let entry = cache.get(&adapter_key(&ctx.info))?;
     (entry.version == env!("CARGO_PKG_VERSION") && entry.chosen.check(ctx).is_ok()).then_some(entry.chosen)
-}
-
-/// This adapter's cached choice from the default cache file, if any.
-pub fn load_default(ctx: &GpuContext) -> Option<KernelChoice> {
-    cache_file().and_then(|p| load(&p, ctx))
 }
 
 /// Writes (or replaces) this adapter's entry in the cache at `path`.

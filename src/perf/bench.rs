@@ -255,9 +255,9 @@ pub fn vit_s_attention(batch: usize) -> AttentionShape {
     }
 }
 
-/// Every kernel benchmark as one JSON object.
-pub fn kernel_bench(choice: &AdapterChoice, repeats: usize, max_matmul: usize) -> Result<serde_json::Value> {
-    let e = Engine::open(&EngineRequest::native(choice.clone(), None)?)?;
+/// Every kernel benchmark, on the engine `request` opens, as one JSON object.
+pub fn kernel_bench(request: &EngineRequest, repeats: usize, max_matmul: usize) -> Result<serde_json::Value> {
+    let e = Engine::open(request)?;
     let mut cases = Vec::new();
     for side in [256, 1024, 2048, 4096] {
         if side <= max_matmul {
@@ -311,8 +311,13 @@ pub fn kernels_json(e: &Engine) -> serde_json::Value {
 }
 
 /// `adclr-wgpu tune`: times each family's candidates on ViT-S shapes of `rows` token rows and,
-/// with `save`, stores the fastest of each for this adapter.
-pub fn tune_report(choice: &AdapterChoice, repeats: usize, rows: usize, save: bool) -> Result<serde_json::Value> {
+/// with `save_to` (the tuning cache), stores the fastest of each for this adapter there.
+pub fn tune_report(
+    choice: &AdapterChoice,
+    repeats: usize,
+    rows: usize,
+    save_to: Option<&std::path::Path>,
+) -> Result<serde_json::Value> {
     if rows == 0 {
         return Err(crate::Error::Data("--rows must be at least 1".into()));
     }
@@ -334,12 +339,9 @@ pub fn tune_report(choice: &AdapterChoice, repeats: usize, rows: usize, save: bo
                        "candidates": timed(&measured.attention, Some(attention_flops)) },
     });
     let mut saved_to = None;
-    if save {
-        let path = tune::cache_file().ok_or_else(|| {
-            crate::Error::Data("no cache folder: set ADCLR_TUNING_FILE, XDG_CACHE_HOME or HOME".into())
-        })?;
+    if let Some(path) = save_to {
         let entry = tune::TunedEntry { chosen: best, measured, version: env!("CARGO_PKG_VERSION").into() };
-        tune::store(&path, &ctx.info, entry)?;
+        tune::store(path, &ctx.info, entry)?;
         saved_to = Some(path.display().to_string());
     }
     Ok(json!({
@@ -411,9 +413,10 @@ fn gradient_round_trip(e: &Engine, step: &crate::model::step::AdclrStep) -> Resu
     }))
 }
 
-/// Timed ADCLR steps of exactly this configuration on synthetic data, as one JSON object.
-pub fn step_bench(choice: &AdapterChoice, cfg: &crate::model::AdclrConfig, steps: usize) -> Result<serde_json::Value> {
-    let e = Engine::open(&EngineRequest::native(choice.clone(), None)?)?;
+/// Timed ADCLR steps of exactly this configuration on synthetic data, on the engine `request`
+/// opens, as one JSON object.
+pub fn step_bench(request: &EngineRequest, cfg: &crate::model::AdclrConfig, steps: usize) -> Result<serde_json::Value> {
+    let e = Engine::open(request)?;
     let mut step = crate::model::step::AdclrStep::new(&e, cfg, 0)?;
     let input = synthetic_input(cfg, 1);
     let hyper = crate::spec::batch::StepHyper {

@@ -2,8 +2,8 @@
 //! before any work starts, with errors that name the flag. Saved as `config.toml` in the run
 //! directory.
 
-use crate::gpu::context::DeviceLimits;
-use crate::gpu::{AdapterChoice, EngineRequest, Precision};
+use crate::gpu::context::{Backend, DeviceLimits};
+use crate::gpu::{AdapterChoice, EngineRequest, NativeDefaults, Precision};
 use crate::reference::attention::QueryAttends;
 use crate::spec::config::{AdclrConfig, ModelConfig};
 use serde::{Deserialize, Serialize};
@@ -73,7 +73,7 @@ pub struct TrainConfig {
     /// `f32` or `f16-mixed` (f16 matmul operands, f32 accumulation and state, dynamic loss
     /// scaling); unset: ADCLR_PRECISION, else f32.
     pub precision: Option<Precision>,
-    pub backend: Option<String>,
+    pub backend: Option<Backend>,
     pub adapter: Option<usize>,
     /// `adapter` or `minimal` device limits (unset: ADCLR_LIMITS, else the adapter's).
     pub limits: Option<DeviceLimits>,
@@ -214,13 +214,13 @@ impl TrainConfig {
     /// The device these settings ask for (`--backend`, `--adapter`, `--limits`): the one place
     /// a training's `AdapterChoice` is made.
     pub fn adapter_choice(&self) -> AdapterChoice {
-        AdapterChoice { backend: self.backend.clone(), adapter: self.adapter, limits: self.limits }
+        AdapterChoice { backend: self.backend, adapter: self.adapter, limits: self.limits }
     }
 
     /// The engine these settings open on the command line: their adapter and precision, the
-    /// environment's kernel overrides and the tuning cache (`EngineRequest::native`).
-    pub fn engine_request(&self) -> crate::error::Result<EngineRequest> {
-        EngineRequest::native(self.adapter_choice(), self.precision)
+    /// environment's kernel overrides and tuning cache (`EngineRequest::native`).
+    pub fn engine_request(&self, defaults: &NativeDefaults) -> EngineRequest {
+        EngineRequest::native(self.adapter_choice(), self.precision, defaults)
     }
 
     /// These settings with every value the run resolves written out: the model sizes instead
@@ -468,10 +468,12 @@ mod tests {
             query_attends: QueryAttends::ClsPatches,
             query_views: QueryViews::Separate,
             final_knn: FinalKnn::Bank(500),
+            backend: Some(Backend::Dx12),
             ..TrainConfig::default()
         };
         let text = typed.to_toml();
         for line in [
+            "backend = \"dx12\"",
             "precision = \"f16-mixed\"",
             "query_attends = \"cls+patches\"",
             "query_views = \"separate\"",
@@ -480,6 +482,10 @@ mod tests {
             assert!(text.contains(line), "{line} not in {text}");
         }
         assert_eq!(TrainConfig::from_toml(&text, "t").unwrap(), typed);
+        // A backend written by hand in any case, as the flag takes it; a wrong one is named.
+        assert_eq!(TrainConfig::from_toml("backend = \"Vulkan\"", "t").unwrap().backend, Some(Backend::Vulkan));
+        let err = TrainConfig::from_toml("backend = \"cuda\"", "t").unwrap_err();
+        assert!(err.contains("unknown backend `cuda`: use vulkan"), "{err}");
     }
 
     #[test]

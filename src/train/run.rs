@@ -22,7 +22,7 @@ use crate::eval::knn::KnnResult;
 use crate::figures::curves::{training_curves, CurvePoint};
 use crate::fs::write_atomic;
 use crate::gpu::context::choice_for_rank;
-use crate::gpu::{Engine, EngineRequest};
+use crate::gpu::{Engine, EngineRequest, NativeDefaults};
 use crate::model::step::AdclrStep;
 use crate::spec::batch::{StepHyper, StepReport};
 use crate::spec::config::AdclrConfig;
@@ -246,19 +246,20 @@ pub fn train(
     resume: Option<ResumeFrom>,
     verbosity: Verbosity,
     stop_after: Option<usize>,
+    defaults: &NativeDefaults,
 ) -> Result<TrainOutcome> {
-    train_ranks(tc, resume, verbosity, stop_after, &SingleProcess, &Launch::ALONE)
+    train_ranks(tc, resume, verbosity, stop_after, &SingleProcess, &Launch::ALONE, defaults)
 }
 
 /// The device of this rank (the adapter `local_rank mod n` of the best kind, unless
-/// `--adapter` names one).
-fn open_engine(tc: &TrainConfig, coll: &dyn Collective, launch: &Launch) -> Result<Engine> {
-    let choice = tc.adapter_choice();
+/// `--adapter` names one), completed by `defaults`.
+fn open_engine(tc: &TrainConfig, coll: &dyn Collective, launch: &Launch, defaults: &NativeDefaults) -> Result<Engine> {
+    let choice = defaults.adapter(tc.adapter_choice());
     let choice = match coll.ranks() {
         1 => choice,
         _ => choice_for_rank(&choice, launch.local_rank)?,
     };
-    Engine::open(&EngineRequest::native(choice, tc.precision)?)
+    Engine::open(&EngineRequest::native(choice, tc.precision, defaults))
 }
 
 /// The global configuration and this rank's share of it: `--batch` is the global batch,
@@ -383,6 +384,7 @@ pub fn train_ranks(
     stop_after: Option<usize>,
     coll: &dyn Collective,
     launch: &Launch,
+    defaults: &NativeDefaults,
 ) -> Result<TrainOutcome> {
     let root = coll.is_root();
     let verbosity = if root { verbosity } else { Verbosity::Quiet };
@@ -402,7 +404,7 @@ pub fn train_ranks(
         true => Some(open_run_dir(&run_dir, resume.is_none().then(|| config_file(&tc, &plan)).as_deref(), verbosity)?),
         false => None,
     };
-    let e = open_engine(&tc, coll, launch)?;
+    let e = open_engine(&tc, coll, launch, defaults)?;
     let (mut step, micro_batches) = build_step(&e, &cfg, tc.seed, tc.micro_batch)?;
     let norm = normalization_for(&tc.data);
     if let Some(r) = resume {

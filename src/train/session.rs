@@ -228,7 +228,7 @@ impl Trainer {
     /// share one device between runs); an error says which of the two differs.
     pub async fn open_on(engine: Rc<Engine>, settings: Settings, images: SessionImages) -> Result<Self> {
         let run = Resolved::of(&settings, images)?;
-        let limits = DeviceLimits::of(&settings.adapter_choice())?;
+        let limits = DeviceLimits::of(&settings.adapter_choice());
         if engine.ctx.limits_choice != limits {
             return Err(Error::Gpu(format!(
                 "the engine was opened with {:?} limits, the settings ask for {limits:?}",

@@ -12,14 +12,21 @@ pub const SMALL_MODEL_FLAGS: [&str; 18] = [
     "--head-hidden", "64", "--head-bottleneck", "16", "--out-dim", "64", "--local-size", "8",
 ];
 
+use adclr_wgpu::cli::environment::native_defaults;
 use adclr_wgpu::gpu::{AdapterChoice, Engine, EngineRequest, GpuTensor};
 use std::sync::OnceLock;
+
+/// The adapter every test opens: the default one, with the environment's `WGPU_BACKEND` and
+/// `ADCLR_LIMITS` applied as the command line applies them (`ADCLR_LIMITS=minimal cargo test`).
+pub fn adapter() -> AdapterChoice {
+    native_defaults().unwrap().adapter(AdapterChoice::default())
+}
 
 /// The engine every GPU test of this binary shares (lavapipe in CI).
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        Engine::open(&EngineRequest::native(AdapterChoice::default(), None).unwrap())
+        Engine::open(&EngineRequest::native(AdapterChoice::default(), None, &native_defaults().unwrap()))
             .unwrap_or_else(|e| panic!("GPU tests need an adapter (lavapipe: mesa-vulkan-drivers): {e}"))
     })
 }
@@ -36,7 +43,7 @@ pub fn engines() -> Vec<&'static Engine> {
     static BLOCKED: OnceLock<Engine> = OnceLock::new();
     static SUBGROUP: OnceLock<Option<Engine>> = OnceLock::new();
     let open = |matmul, rows, attention| {
-        Engine::open(&EngineRequest::exact(AdapterChoice::default(), KernelChoice::f32(matmul, rows, attention)))
+        Engine::open(&EngineRequest::exact(adapter(), KernelChoice::f32(matmul, rows, attention)))
     };
     let must = |matmul, rows, attention| {
         open(matmul, rows, attention).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))

@@ -136,18 +136,14 @@ fn one_way_mask_on(e: &Engine) {
 #[test]
 fn quad_attention_f16_equals_the_reference_on_rounded_operands() {
     use adclr_wgpu::gpu::choice::Family;
-    use adclr_wgpu::gpu::{
-        AdapterChoice, AttentionKernel, EngineRequest, KernelChoice, MatmulKernel, Precision, RowKernels,
-    };
+    use adclr_wgpu::gpu::{AttentionKernel, EngineRequest, KernelChoice, MatmulKernel, Precision, RowKernels};
     if let Some(missing) = Precision::F16Mixed.missing_on(&engine().ctx) {
         eprintln!("note: f16-mixed needs {missing}; the f16 attention is not tested here");
         return;
     }
     let base = KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Quad);
-    let Ok(e) = Engine::open(&EngineRequest::exact(
-        AdapterChoice::default(),
-        KernelChoice { precision: Precision::F16Mixed, ..base },
-    )) else {
+    let Ok(e) = Engine::open(&EngineRequest::exact(adapter(), KernelChoice { precision: Precision::F16Mixed, ..base }))
+    else {
         eprintln!("note: quad attention needs subgroups of 4+ lanes; the f16 attention is not tested here");
         return;
     };
@@ -200,20 +196,15 @@ const COOP_ATTENTION_ERROR: f64 = 1e-3;
 #[test]
 fn coop_attention_matches_the_reference_on_rounded_operands() {
     use adclr_wgpu::gpu::choice::Family;
-    use adclr_wgpu::gpu::{
-        AdapterChoice, AttentionKernel, EngineRequest, KernelChoice, MatmulKernel, Precision, RowKernels,
-    };
+    use adclr_wgpu::gpu::{AttentionKernel, EngineRequest, KernelChoice, MatmulKernel, Precision, RowKernels};
     if let Some(missing) = AttentionKernel::Coop.missing_on(&engine().ctx) {
         assert!(std::env::var_os("ADCLR_EXPECT_COOP").is_none(), "ADCLR_EXPECT_COOP is set, but {missing}");
         eprintln!("note: the coop attention needs {missing}; not tested here");
         return;
     }
     let base = KernelChoice::f32(MatmulKernel::Tiles, RowKernels::Workgroup, AttentionKernel::Coop);
-    let e = Engine::open(&EngineRequest::exact(
-        AdapterChoice::default(),
-        KernelChoice { precision: Precision::F16Mixed, ..base },
-    ))
-    .unwrap();
+    let e = Engine::open(&EngineRequest::exact(adapter(), KernelChoice { precision: Precision::F16Mixed, ..base }))
+        .unwrap();
     let size = e.coop_attention_size().expect("the coop attention compiled");
     let round = reference::matmul::round_to_f16;
     let mut rng = Rng::new(14);

@@ -414,7 +414,7 @@ fn f16_mixed_subgroup_kernels_round_operands_and_accumulate_in_f32() {
 #[test]
 fn f16_kernels_round_operands_to_nearest_even() {
     use adclr_wgpu::gpu::choice::Family;
-    use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, Precision, RowKernels};
+    use adclr_wgpu::gpu::{AttentionKernel, Engine, KernelChoice, Precision, RowKernels};
     if let Some(missing) = Precision::F16Mixed.missing_on(&engine().ctx) {
         eprintln!("note: f16-mixed needs {missing}; not tested here");
         return;
@@ -459,7 +459,7 @@ fn f16_kernels_round_operands_to_nearest_even() {
         }
         let base = KernelChoice::f32(kernel, RowKernels::Workgroup, AttentionKernel::Tiled);
         let choice = KernelChoice { precision: Precision::F16Mixed, ..base };
-        let e = &Engine::open(&adclr_wgpu::gpu::EngineRequest::exact(AdapterChoice::default(), choice)).unwrap();
+        let e = &Engine::open(&adclr_wgpu::gpu::EngineRequest::exact(adapter(), choice)).unwrap();
         let (ga, gb, gc) = (upload_on(e, "a", &a), upload_on(e, "b", &b), zeros_on(e, "c", m * n));
         let forward = matmul::forward(e, &s, &ga, &gb, None, &gc, 1.0, false).unwrap();
         assert_eq!(forward.kernel, entry);
@@ -479,14 +479,14 @@ fn f16_kernels_round_operands_to_nearest_even() {
 /// have taken.
 fn f16_mixed_on(kernel: MatmulKernel, expected: &[String]) {
     use adclr_wgpu::gpu::choice::Family;
-    use adclr_wgpu::gpu::{AdapterChoice, AttentionKernel, Engine, KernelChoice, Precision, RowKernels};
+    use adclr_wgpu::gpu::{AttentionKernel, Engine, KernelChoice, Precision, RowKernels};
     if let Some(missing) = Precision::F16Mixed.missing_on(&engine().ctx) {
         eprintln!("note: f16-mixed needs {missing}; not tested here");
         return;
     }
     let base = KernelChoice::f32(kernel, RowKernels::Workgroup, AttentionKernel::Tiled);
     let choice = KernelChoice { precision: Precision::F16Mixed, ..base };
-    let e = Engine::open(&adclr_wgpu::gpu::EngineRequest::exact(AdapterChoice::default(), choice)).unwrap();
+    let e = Engine::open(&adclr_wgpu::gpu::EngineRequest::exact(adapter(), choice)).unwrap();
     let e = &e;
     let (atol, rtol) = (1e-5, 1e-4);
     let round = reference::matmul::round_to_f16;

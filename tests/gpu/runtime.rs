@@ -89,14 +89,12 @@ fn a_kept_staging_buffer_reads_tensors_and_views_again_and_again() {
 /// `read_f32_async`, `read_u32_async` and `read_into_async`, all awaited on one future.
 #[test]
 fn the_async_device_opening_and_readbacks_give_what_the_blocking_ones_give() {
-    use adclr_wgpu::gpu::{AdapterChoice, Engine, GpuTensor, Staging};
+    use adclr_wgpu::gpu::{Engine, GpuTensor, Staging};
     let data: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
     let want = reference::softmax::forward(&data.iter().map(|&v| v as f64).collect::<Vec<_>>(), 25, 40, 2.0);
     let words: Vec<u32> = (0..77u32).map(|i| i.wrapping_mul(2654435761)).collect();
     let (got, got_u32, got_into, blocking) = pollster::block_on(async {
-        let e = Engine::open_async(&adclr_wgpu::gpu::EngineRequest::exact(AdapterChoice::default(), engine().choice))
-            .await
-            .unwrap();
+        let e = Engine::open_async(&adclr_wgpu::gpu::EngineRequest::exact(adapter(), engine().choice)).await.unwrap();
         assert_eq!(e.choice, engine().choice);
         let x = GpuTensor::from_f32(&e.ctx, "x", &[25, 40], &data).unwrap();
         let y = GpuTensor::zeros(&e.ctx, "y", &[25, 40]).unwrap();

@@ -5,7 +5,7 @@ use crate::common::*;
 use adclr_wgpu::gpu::choice::{self, ChoiceSource, Family};
 use adclr_wgpu::gpu::tune::{self, Measured, TunedEntry};
 use adclr_wgpu::gpu::{
-    AdapterChoice, AttentionKernel, Engine, EngineRequest, KernelChoice, MatmulKernel, Overrides, Precision, RowKernels,
+    AttentionKernel, Engine, EngineRequest, KernelChoice, MatmulKernel, Overrides, Precision, RowKernels,
 };
 use adclr_wgpu::ops::attention::{AttentionShape, QueryAttends};
 use adclr_wgpu::perf::bench::{measure_candidates, TuneCases};
@@ -38,7 +38,7 @@ fn measure_times_every_candidate_of_each_family_and_picks_the_fastest() {
         bidirectional: false,
     };
     let cases = TuneCases { linear: (5, 8, 12), attention };
-    let (measured, best) = measure_candidates(&AdapterChoice::default(), cases, 1).unwrap();
+    let (measured, best) = measure_candidates(&adapter(), cases, 1).unwrap();
     let names = |v: &[(String, f64)]| v.iter().map(|m| m.0.clone()).collect::<Vec<_>>();
     let want = |c: Vec<&'static str>| c.into_iter().map(String::from).collect::<Vec<_>>();
     assert_eq!(names(&measured.matmul), want(matmuls.iter().map(|v| v.name()).collect()));
@@ -72,7 +72,7 @@ fn the_check_before_timing_accepts_correct_kernels_and_refuses_others() {
         return;
     }
     let f16 = KernelChoice { precision: Precision::F16Mixed, ..e.choice };
-    let rounded = Engine::open(&EngineRequest::exact(AdapterChoice::default(), f16)).unwrap();
+    let rounded = Engine::open(&EngineRequest::exact(adapter(), f16)).unwrap();
     let err = verify::matmul_matches(&rounded).expect_err("f16 operands are not the f32 product").to_string();
     assert!(err.contains("matmul 1x37x29x53") || err.contains("matmul 2x36x44x20"), "{err}");
 }
@@ -119,12 +119,17 @@ fn decide_takes_each_family_from_the_tuned_choice_or_the_rule() {
     assert_eq!(rule, KernelChoice::rule(&e.ctx));
     assert_eq!(sources, choice::ChoiceSources::all(ChoiceSource::Default));
     // The precision is never taken from tuning: it changes the numbers, not just the speed.
-    let f16 = KernelChoice { precision: Precision::F16Mixed, ..BLOCKED };
-    let (tuned, sources) = KernelChoice::decide(&e.ctx, Some(f16), None, &Overrides::default()).unwrap();
-    assert_eq!(tuned, BLOCKED);
     let tuned_sources =
         choice::ChoiceSources { precision: ChoiceSource::Default, ..choice::ChoiceSources::all(ChoiceSource::Tuned) };
-    assert_eq!(sources, tuned_sources);
+    let (tuned, sources) = KernelChoice::decide(&e.ctx, Some(BLOCKED), None, &Overrides::default()).unwrap();
+    assert_eq!((tuned, sources), (BLOCKED, tuned_sources));
+    let f16 = KernelChoice { precision: Precision::F16Mixed, ..BLOCKED };
+    let (tuned, sources) = KernelChoice::decide(&e.ctx, Some(f16), None, &Overrides::default()).unwrap();
+    match f16.check(&e.ctx) {
+        Ok(()) => assert_eq!((tuned, sources), (BLOCKED, tuned_sources)),
+        // A device without f16 (`ADCLR_LIMITS=minimal`) cannot run that entry: the rule decides.
+        Err(_) => assert_eq!((tuned, sources), (rule, choice::ChoiceSources::all(ChoiceSource::Default))),
+    }
     if !choice::eight_lane_subgroups(&e.ctx) {
         let impossible = KernelChoice { matmul: MatmulKernel::Subgroup, ..BLOCKED };
         assert_eq!(KernelChoice::decide(&e.ctx, Some(impossible), None, &Overrides::default()).unwrap().0, rule);
@@ -136,33 +141,27 @@ fn decide_takes_each_family_from_the_tuned_choice_or_the_rule() {
 fn opening_a_choice_the_device_cannot_run_names_what_is_missing() {
     let e = engine();
     let subgroup_matmul = KernelChoice { matmul: MatmulKernel::Subgroup, ..BLOCKED };
-    match (
-        choice::eight_lane_subgroups(&e.ctx),
-        Engine::open(&EngineRequest::exact(AdapterChoice::default(), subgroup_matmul)),
-    ) {
+    match (choice::eight_lane_subgroups(&e.ctx), Engine::open(&EngineRequest::exact(adapter(), subgroup_matmul))) {
         (true, opened) => assert!(opened.is_ok()),
         (false, Err(err)) => assert!(err.to_string().contains("8-lane subgroups"), "{err}"),
         (false, Ok(_)) => panic!("a subgroup matmul opened without 8-lane subgroups"),
     }
     // The cooperative-matrix matmul: only at f16-mixed, only where the adapter lists them.
     let coop = KernelChoice { matmul: MatmulKernel::Coop, ..BLOCKED };
-    let err = Engine::open(&EngineRequest::exact(AdapterChoice::default(), coop)).err().expect("coop in f32 refused");
+    let err = Engine::open(&EngineRequest::exact(adapter(), coop)).err().expect("coop in f32 refused");
     assert!(err.to_string().contains("needs precision f16-mixed"), "{err}");
     if e.ctx.coop_sizes.is_empty() {
         let coop16 = KernelChoice { precision: adclr_wgpu::gpu::Precision::F16Mixed, ..coop };
-        let err = Engine::open(&EngineRequest::exact(AdapterChoice::default(), coop16)).err().expect("no coop here");
+        let err = Engine::open(&EngineRequest::exact(adapter(), coop16)).err().expect("no coop here");
         assert!(err.to_string().contains("cooperative matrices of 8x8x8 or 16x16x16"), "{err}");
     }
     // The cooperative-matrix attention likewise.
     let coop_attention = KernelChoice { attention: AttentionKernel::Coop, ..BLOCKED };
-    let err = Engine::open(&EngineRequest::exact(AdapterChoice::default(), coop_attention))
-        .err()
-        .expect("coop attention in f32");
+    let err = Engine::open(&EngineRequest::exact(adapter(), coop_attention)).err().expect("coop attention in f32");
     assert!(err.to_string().contains("the coop attention computes on f16 operands"), "{err}");
     if choice::coop_attention_size(&e.ctx).is_none() {
         let f16 = KernelChoice { precision: Precision::F16Mixed, ..coop_attention };
-        let err =
-            Engine::open(&EngineRequest::exact(AdapterChoice::default(), f16)).err().expect("no coop attention here");
+        let err = Engine::open(&EngineRequest::exact(adapter(), f16)).err().expect("no coop attention here");
         assert!(err.to_string().contains("the coop attention needs cooperative matrices of 8x8x8"), "{err}");
     }
     assert!(!AttentionKernel::candidates(&e.ctx).contains(&AttentionKernel::Coop), "tuning times f32 only");
@@ -176,7 +175,9 @@ fn opening_a_choice_the_device_cannot_run_names_what_is_missing() {
 /// 256^3 matmul reads A and B and writes C once (3 x 256^2 f32), 2 x 256^3 FLOPs.
 #[test]
 fn kernel_bench_reports_flops_and_bytes_per_case() {
-    let report = adclr_wgpu::perf::bench::kernel_bench(&AdapterChoice::default(), 1, 256).unwrap();
+    let report =
+        adclr_wgpu::perf::bench::kernel_bench(&EngineRequest::exact(adapter(), KernelChoice::PORTABLE), 1, 256)
+            .unwrap();
     let results = report["results"].as_array().expect("results");
     assert!(results.len() >= 3, "{report}");
     for r in results {
