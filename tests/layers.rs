@@ -101,8 +101,9 @@ fn every_op_has_one_name_across_shaders_launcher_reference_and_test() {
     const NO_SHADER: [&str; 1] = ["linear"];
     // Model-level references (the ViT and the whole step) and the module roots.
     const REFERENCE_ONLY: [&str; 3] = ["mod", "step", "vit"];
-    // GPU tests of the runtime rather than of one op.
-    const RUNTIME_TESTS: [&str; 5] = ["checker", "errors", "main", "runtime", "tune"];
+    // GPU tests of the runtime rather than of one op, and the browser's shared cases
+    // (tests/cases) run natively.
+    const RUNTIME_TESTS: [&str; 6] = ["browser", "checker", "errors", "main", "runtime", "tune"];
     // Parts of one op's launcher in a file of their own (the matmul's choice of variant).
     const LAUNCHER_PARTS: [&str; 1] = ["matmul_variant"];
     let ops: Vec<String> =

@@ -1,10 +1,13 @@
 //! GPU kernels against the CPU reference, forward and backward, on lavapipe in CI.
 //! Shapes are deliberately not tile multiples and include size-1 dimensions.
 
+#[path = "../cases/mod.rs"]
+mod cases;
 #[path = "../common/mod.rs"]
 mod common;
 
 mod attention;
+mod browser;
 mod checker;
 mod dino;
 mod elementwise;
