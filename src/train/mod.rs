@@ -18,4 +18,5 @@ pub mod session;
 pub mod session_data;
 pub mod session_map;
 pub mod session_record;
+pub mod step_loop;
 pub mod step_once;

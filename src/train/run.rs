@@ -3,16 +3,16 @@
 
 use super::batcher::{BatchMaker, Prefetcher, Shard};
 use super::config::TrainConfig;
-use super::data_parallel::{mean_report, share_settings, share_state, GradientExchange};
-use super::metrics_line::{knn_metrics, step_metrics, Throughput};
-use super::micro_batch::{build_step, MicroBatches};
+use super::data_parallel::{share_settings, share_state};
+use super::micro_batch::build_step;
 use super::monitor::KnnMonitor;
 use super::resume::{truncate_metrics, ResumeFrom};
 use super::run_dir::{open_run_dir, resumed_state, settings_and_dir, MetricsLog};
 pub use super::run_dir::{Verbosity, CHECKPOINT, CONFIG, LOSS_PNG, METRICS};
 use super::saver::Saver;
-use super::schedule::{hyper, run_length, Plan};
-use super::step_once::{take_step, Ranks};
+use super::schedule::{run_length, Plan};
+use super::step_loop::{progress_bar, run_steps, LoopContext, LoopEnd};
+pub use super::step_loop::{stop_on_signals, INTERRUPTED};
 use crate::data::dataset::{Dataset, Split};
 use crate::data::normalization::{normalization_for, Normalization};
 use crate::dist::launch::Launch;
@@ -24,26 +24,12 @@ use crate::fs::write_atomic;
 use crate::gpu::context::choice_for_rank;
 use crate::gpu::{Engine, EngineRequest, NativeDefaults};
 use crate::model::step::AdclrStep;
-use crate::spec::batch::{StepHyper, StepReport};
 use crate::spec::config::AdclrConfig;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde_json::json;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Set by Ctrl-C, SIGTERM or SIGHUP: the loop writes a checkpoint and stops.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Makes Ctrl-C, SIGTERM and SIGHUP set `INTERRUPTED` instead of ending the process, so that
-/// a training (or an ablation's current training) writes its checkpoint and stops. The CLI
-/// calls it once; a library user who wants the same calls it too. A browser has no signals.
-pub fn stop_on_signals() {
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-}
 
 pub struct TrainOutcome {
     pub run_dir: PathBuf,
@@ -55,20 +41,6 @@ pub struct TrainOutcome {
     pub data_wait_share: f64,
     /// Share of the loop's time spent reading, combining and writing gradients (0 alone).
     pub exchange_share: f64,
-}
-
-/// The progress bar (hidden when quiet), at the run's first step.
-fn progress_bar(verbosity: Verbosity, total: usize, first: usize) -> ProgressBar {
-    let bar = match verbosity {
-        Verbosity::Progress => ProgressBar::new(total as u64),
-        Verbosity::Quiet => ProgressBar::hidden(),
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_position(first as u64);
-    bar
 }
 
 /// The k-NN monitor and the floor (k-NN of the initial teacher), logged at step 0 of a fresh run.
@@ -91,152 +63,6 @@ fn start_monitor(
         }))?;
     }
     Ok((m, f))
-}
-
-/// Warns about the first few unreadable images of the run.
-fn warn_skipped(bar: &ProgressBar, skipped: &[String], warned: &mut usize) {
-    for s in skipped {
-        if *warned < 5 {
-            bar.suspend(|| eprintln!("warning: skipped {s}"));
-        }
-        *warned += 1;
-    }
-}
-
-/// What the loop needs besides the step, the batches and the metrics log.
-struct LoopContext<'a> {
-    e: &'a Engine,
-    tc: &'a TrainConfig,
-    plan: &'a Plan,
-    saver: &'a Saver<'a>,
-    bar: &'a ProgressBar,
-    /// Rank 0's k-NN monitor and floor (None elsewhere, or without `--eval-every`).
-    monitor: Option<&'a (KnnMonitor, KnnResult)>,
-    /// The global batch.
-    batch: usize,
-    /// Micro-batches per step on each rank.
-    micro_batches: usize,
-    /// A plain line per metrics step on stderr, where the progress bar is not drawn.
-    plain_log: bool,
-}
-
-/// What the loop leaves for the outcome.
-struct LoopEnd {
-    started: Instant,
-    skipped: usize,
-    last_loss: Option<f64>,
-    interrupted: bool,
-    exchange: Duration,
-}
-
-/// The metrics line of a logging step (every rank takes part in the loss average; rank 0 writes).
-fn log_step(
-    ctx: &LoopContext,
-    step: &mut AdclrStep,
-    (s, h, report): (usize, &StepHyper, Option<StepReport>),
-    t: &Throughput,
-    metrics: &mut Option<MetricsLog>,
-) -> Result<f64> {
-    let report = match report {
-        Some(r) => r,
-        None => step.report(ctx.e)?,
-    };
-    let r = mean_report(ctx.saver.coll, report)?;
-    ctx.saver.healthy(step)?;
-    let epoch = s / ctx.plan.steps_per_epoch;
-    if let Some(m) = metrics {
-        let mut line = step_metrics(ctx.e, step, &r, h, (s, epoch), t)?;
-        if ctx.saver.coll.ranks() > 1 {
-            line["ranks"] = json!(ctx.saver.coll.ranks());
-            line["exchange_share"] = json!(t.exchange_share);
-        }
-        m.write(&line)?;
-    }
-    ctx.bar.set_message(format!("epoch {epoch} loss {:.4} lr {:.2e} {:.1} img/s", r.loss, h.lr, t.images_per_s));
-    if ctx.plain_log {
-        eprintln!("{}", plain_line(s + 1, ctx.plan.total_steps, &r, h.lr, t));
-    }
-    Ok(r.loss)
-}
-
-/// The log line of a step where no progress bar is drawn (stderr not a terminal: nohup, a
-/// batch job, a pipe): "step 10/24 loss 9.1234 (global 8.9000, query 0.6468) lr 1.95e-06
-/// 12.3 img/s ETA 0:01:23".
-fn plain_line(step: usize, total: usize, r: &StepReport, lr: f64, t: &Throughput) -> String {
-    let eta = t.eta_s.max(0.0).round() as u64;
-    format!(
-        "step {step}/{total} loss {:.4} (global {:.4}, query {:.4}) lr {lr:.2e} {:.1} img/s ETA {}:{:02}:{:02}",
-        r.loss,
-        r.global_loss,
-        r.query_loss,
-        t.images_per_s,
-        eta / 3600,
-        eta / 60 % 60,
-        eta % 60
-    )
-}
-
-/// The loop proper: a step per batch; metrics, k-NN and checkpoints when due; stops at the
-/// end of the run, on Ctrl-C / SIGTERM (on any rank: every rank stops at the same step), or
-/// after `stop_after` steps of this call.
-fn run_steps(
-    ctx: &LoopContext,
-    step: &mut AdclrStep,
-    pre: &mut Prefetcher,
-    metrics: &mut Option<MetricsLog>,
-    stop_after: Option<usize>,
-) -> Result<LoopEnd> {
-    let started = Instant::now();
-    let (mut skipped, mut warned, mut last_loss, mut interrupted) = (0usize, 0usize, None, false);
-    let (mut done_here, mut exchange) = (0usize, Duration::ZERO);
-    let coll = ctx.saver.coll;
-    let mut gradients = GradientExchange::new(ctx.e, step, coll);
-    let mut micro = (ctx.micro_batches > 1).then(|| MicroBatches::new(ctx.e, step));
-    while let Some(batch) = pre.next_batch() {
-        let batch = batch.map_err(Error::Data)?;
-        if coll.is_root() {
-            warn_skipped(ctx.bar, &batch.skipped, &mut warned);
-        }
-        skipped += batch.skipped.len();
-        let s = batch.step;
-        let h = hyper(ctx.tc, ctx.plan, s);
-        let ranks = Ranks { gradients: &mut gradients, coll };
-        let (spent, report) = take_step(ctx.e, step, &batch.inputs, &h, &mut micro, Some(ranks))?;
-        exchange += spent;
-        done_here += 1;
-        let last = s + 1 == ctx.plan.total_steps;
-        if (s + 1) % ctx.tc.log_every == 0 || last {
-            let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-            let t = Throughput {
-                images_per_s: (done_here * ctx.batch) as f64 / elapsed,
-                data_wait_share: pre.waited.as_secs_f64() / elapsed,
-                skipped_images: skipped,
-                exchange_share: exchange.as_secs_f64() / elapsed,
-                eta_s: elapsed / done_here as f64 * (ctx.plan.total_steps - s - 1) as f64,
-            };
-            last_loss = Some(log_step(ctx, step, (s, &h, report), &t, metrics)?);
-        }
-        if ctx.tc.eval_every > 0 && ((s + 1) % ctx.tc.eval_every == 0 || last) {
-            ctx.saver.healthy(step)?;
-            if let (Some((m, floor)), Some(log)) = (ctx.monitor, metrics.as_mut()) {
-                ctx.bar.set_message(format!("k-NN of teacher and student at step {}", s + 1));
-                let (line, said) = knn_metrics(ctx.e, step, m, floor, s + 1)?;
-                log.write(&line)?;
-                ctx.bar.suspend(|| eprintln!("{said}"));
-            }
-        }
-        ctx.bar.set_position((s + 1) as u64);
-        if ctx.tc.checkpoint_every > 0 && (s + 1) % ctx.tc.checkpoint_every == 0 && !last {
-            ctx.saver.healthy(step)?;
-            ctx.saver.save(step)?;
-        }
-        let stop = INTERRUPTED.load(Ordering::SeqCst) || stop_after.is_some_and(|n| done_here >= n);
-        if coll.any(stop)? {
-            interrupted = !last;
-            break;
-        }
-    }
-    Ok(LoopEnd { started, skipped, last_loss, interrupted, exchange })
 }
 
 /// Trains per `tc` (or continues the run in `resume`). `stop_after` ends the loop after that
