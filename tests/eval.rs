@@ -397,7 +397,7 @@ fn shipped_grids_and_recipes_are_valid() {
         ("ablation-laptop-lambda.toml", 2),
         ("ablation-laptop-local-crops.toml", 4),
         ("ablation-laptop-query-views.toml", 4),
-        ("ablation-laptop-claims.toml", 7),
+        ("ablation-laptop-claims.toml", 11),
     ] {
         let path = assets.join(name);
         let origin = path.display().to_string();
@@ -406,12 +406,27 @@ fn shipped_grids_and_recipes_are_valid() {
         let cells = ablate::cells(&grid, &origin).unwrap();
         assert_eq!(cells.len(), runs, "{name}");
         if name == "ablation-laptop-claims.toml" {
-            // The three arms of the claims at every seed, the two query fixes and the Q axis at two.
+            // The three arms of the claims at every seed; the two query fixes, the Q axis, the
+            // lambda axis and the local crops at two.
             let at_two: Vec<&str> =
                 cells.iter().filter(|c| c.seeds == Some(vec![0, 1])).map(|c| c.name.as_str()).collect();
-            assert_eq!(at_two, ["adclr-query-temp", "adclr-query-views-separate", "adclr-q1", "adclr-q16"]);
+            let two = [
+                "adclr-query-temp",
+                "adclr-query-views-separate",
+                "adclr-q1",
+                "adclr-q16",
+                "adclr-lambda0.2",
+                "adclr-lambda1",
+                "dino-local0",
+                "adclr-local0",
+            ];
+            assert_eq!(at_two, two);
             let queries: Vec<usize> = cells.iter().map(|c| c.config.queries).collect();
-            assert_eq!(queries, [10, 10, 10, 10, 10, 1, 16]);
+            assert_eq!(queries, [10, 10, 10, 10, 10, 1, 16, 10, 10, 10, 10]);
+            let lambdas: Vec<f64> = cells.iter().map(|c| c.config.lambda).collect();
+            assert_eq!(lambdas, [0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.2, 1.0, 0.0, 0.5]);
+            let locals: Vec<usize> = cells.iter().map(|c| c.config.local_crops).collect();
+            assert_eq!(locals, [2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0]);
         }
         if name.starts_with("ablation-laptop") {
             // The laptop recipe's model under every cell.
