@@ -88,9 +88,14 @@ fn the_session_chooses_as_train_does_and_honours_precision() {
         let ctx = GpuContext::open(&settings.adapter_choice()).unwrap();
         let by_train = KernelChoice::decide(&ctx, None, asked, &Overrides::default());
         match (pollster::block_on(Trainer::open(settings.clone())), by_train) {
-            (Ok(t), Ok((want, _))) => {
+            (Ok(mut t), Ok((want, _))) => {
                 assert_eq!(t.engine.choice, want, "precision {precision:?}");
                 assert_eq!(t.engine.choice.precision, asked.unwrap_or(Precision::F32));
+                // A step reports the loss scale as `train`'s metrics do: under f16-mixed only.
+                let log = pollster::block_on(t.next_step()).unwrap();
+                let f16 = asked == Some(Precision::F16Mixed);
+                assert_eq!((log.loss_scale.is_some(), log.skipped_steps.is_some()), (f16, f16), "{log:?}");
+                assert!(log.loss_scale.is_none_or(|s| s > 1.0), "{log:?}");
             }
             // A device without f16: both refuse, naming it.
             (Err(e), Err(want)) => {
@@ -197,4 +202,26 @@ fn the_session_command_trains_natively_with_knn_during_the_run() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && stderr.contains("--settings no-such-settings.json"), "{stderr}");
+}
+
+/// The page's default run on a GPU is the run measured natively to beat the floor: every
+/// setting of the measured file (`PAGE_MEASURED`) is `Settings::page()`'s.
+#[test]
+fn the_page_runs_the_settings_that_were_measured() {
+    use adclr_wgpu::train::session::{PAGE_KNN_EVERY, PAGE_MEASURED, PAGE_STEPS};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(PAGE_MEASURED);
+    let measured: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let page = Settings::page().unwrap();
+    let ours = serde_json::to_value(&page).unwrap();
+    for key in ["steps", "kernels", "knn_bank", "knn_every"] {
+        assert_eq!(ours[key], measured[key], "{key}");
+    }
+    let keys = measured["train"].as_object().unwrap();
+    assert!(keys.len() >= 20, "{measured}");
+    for (key, value) in keys {
+        assert_eq!(&ours["train"][key], value, "train.{key}");
+    }
+    assert_eq!((page.steps, page.knn_every), (PAGE_STEPS, PAGE_KNN_EVERY));
+    // It resolves to a model (the recipe file parses and its sizes are valid).
+    assert_eq!(page.train.adclr().unwrap().model.image_size, 32);
 }

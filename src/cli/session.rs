@@ -35,7 +35,7 @@ pub struct SessionArgs {
 
 fn settings_of(args: &SessionArgs) -> Result<Settings> {
     let mut settings = match args.settings.as_str() {
-        "page" => Settings::page(),
+        "page" => Settings::page()?,
         "small-test" => Settings::small_test(),
         path => {
             let text = std::fs::read_to_string(path).map_err(|e| {

@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::eval::knn::KnnResult;
 use crate::gpu::Engine;
 use crate::model::step::{AdclrStep, Flat};
+use crate::reference::loss_scale::LossScaler;
 use crate::spec::batch::{StepHyper, StepReport};
 use serde_json::json;
 
@@ -18,12 +19,12 @@ pub(super) struct Throughput {
     pub(super) eta_s: f64,
 }
 
-/// The metrics line of step `s` (0-based) just run: loss terms, schedules, teacher entropy,
-/// centre norms, speed.
+/// The metrics line of step `s` (0-based) just run: loss terms and loss scale (as
+/// `step_once::read_figures` read them), schedules, teacher entropy, centre norms, speed.
 pub(super) fn step_metrics(
     e: &Engine,
     step: &AdclrStep,
-    r: &StepReport,
+    (r, loss_scale): (&StepReport, Option<LossScaler>),
     h: &StepHyper,
     (s, epoch): (usize, usize),
     t: &Throughput,
@@ -44,7 +45,7 @@ pub(super) fn step_metrics(
         None => (serde_json::Value::Null, serde_json::Value::Null, serde_json::Value::Null),
     };
     // f16-mixed: the dynamic loss scale for the next step and the steps skipped so far.
-    let (loss_scale, skipped_steps) = match step.loss_scaler(e)? {
+    let (loss_scale, skipped_steps) = match loss_scale {
         Some(l) => (json!(l.scale), json!(l.skipped)),
         None => (serde_json::Value::Null, serde_json::Value::Null),
     };

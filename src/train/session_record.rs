@@ -177,7 +177,15 @@ mod tests {
     use super::*;
 
     fn record() -> Record {
-        let log = |step, loss| StepLog { step, loss, global_loss: loss - 1.0, query_loss: 2.0, lr: 1e-3 };
+        let log = |step, loss| StepLog {
+            step,
+            loss,
+            global_loss: loss - 1.0,
+            query_loss: 2.0,
+            lr: 1e-3,
+            loss_scale: None,
+            skipped_steps: None,
+        };
         Record {
             settings: Settings::small_test(),
             adapter: "test".into(),

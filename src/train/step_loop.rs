@@ -12,7 +12,7 @@ use super::monitor::KnnMonitor;
 use super::run_dir::{MetricsLog, Verbosity};
 use super::saver::Saver;
 use super::schedule::{hyper, Plan};
-use super::step_once::{take_step, Ranks};
+use super::step_once::{read_figures, take_step, Ranks};
 use crate::error::{Error, Result};
 use crate::eval::knn::KnnResult;
 use crate::gpu::Engine;
@@ -92,15 +92,12 @@ fn log_step(
     t: &Throughput,
     metrics: &mut Option<MetricsLog>,
 ) -> Result<f64> {
-    let report = match report {
-        Some(r) => r,
-        None => step.report(ctx.e)?,
-    };
-    let r = mean_report(ctx.saver.coll, report)?;
+    let figures = pollster::block_on(read_figures(ctx.e, step, report))?;
+    let r = mean_report(ctx.saver.coll, figures.report)?;
     ctx.saver.healthy(step)?;
     let epoch = s / ctx.plan.steps_per_epoch;
     if let Some(m) = metrics {
-        let mut line = step_metrics(ctx.e, step, &r, h, (s, epoch), t)?;
+        let mut line = step_metrics(ctx.e, step, (&r, figures.loss_scale), h, (s, epoch), t)?;
         if ctx.saver.coll.ranks() > 1 {
             line["ranks"] = json!(ctx.saver.coll.ranks());
             line["exchange_share"] = json!(t.exchange_share);

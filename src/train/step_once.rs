@@ -1,8 +1,9 @@
 //! One optimisation step, as `train` (`run`) and the browser's session (`session`) both take
 //! it: forward and backward over the batch (in micro-batches when it holds several), the
 //! gradients averaged over the ranks where there are others, the update, the centres averaged.
-//! Records and submits only: what each caller reads back (health, losses) stays its own, as
-//! the session awaits its readbacks and `train` blocks on them.
+//! `read_figures` is what both read back after a step (the loss terms and the loss scale), as
+//! a future: the session awaits it, `train` blocks on it. The health check stays each caller's:
+//! `train` combines it over the ranks and rewinds to the last state on disk.
 
 use super::data_parallel::{average_centres, GradientExchange};
 use super::micro_batch::MicroBatches;
@@ -10,6 +11,7 @@ use crate::dist::Collective;
 use crate::error::{Error, Result};
 use crate::gpu::Engine;
 use crate::model::step::AdclrStep;
+use crate::reference::loss_scale::LossScaler;
 use crate::spec::batch::{StepHyper, StepInput, StepReport};
 use std::time::Duration;
 
@@ -51,4 +53,22 @@ pub fn take_step(
         average_centres(e, step, r.coll)?;
     }
     Ok((exchange, report))
+}
+
+/// What a step reports, read the same way by `train` and the session.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepFigures {
+    /// The loss terms: the micro-batches' average where there were several, else the step's.
+    pub report: StepReport,
+    /// f16-mixed: the dynamic loss scale for the next step and the steps skipped so far.
+    pub loss_scale: Option<LossScaler>,
+}
+
+/// The figures of the step just taken (`averaged`: what `take_step` returned).
+pub async fn read_figures(e: &Engine, step: &AdclrStep, averaged: Option<StepReport>) -> Result<StepFigures> {
+    let report = match averaged {
+        Some(r) => r,
+        None => step.report_async(e).await?,
+    };
+    Ok(StepFigures { report, loss_scale: step.loss_scaler_async(e).await? })
 }

@@ -23,12 +23,13 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     js_sys::JSON::parse(&text)
 }
 
-/// Settings by name, as JSON: `page` (the tiny model, 30 steps, WebGPU's default limits) or
-/// `small-test` (the browser test's two steps of a 16-px model).
+/// Settings by name, as JSON: `page` (the laptop recipe on the embedded subset, WebGPU's
+/// default limits: the run that learns on a GPU) or `small-test` (the browser test's two steps
+/// of a 16-px model, what a CPU adapter runs).
 #[wasm_bindgen]
 pub fn named_settings(name: &str) -> Result<String, JsValue> {
     let settings = match name {
-        "page" => Settings::page(),
+        "page" => Settings::page().map_err(js_error)?,
         "small-test" => Settings::small_test(),
         other => return Err(js_error(format!("no settings named `{other}`: use page or small-test"))),
     };
