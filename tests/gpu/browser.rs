@@ -36,13 +36,4 @@ macro_rules! natively {
     )*};
 }
 
-natively!(
-    matmul_every_layout_forward_and_backward,
-    attention_every_mask_mode_forward_and_backward,
-    layernorm_and_residual_layernorm_forward_and_backward,
-    softmax_gelu_l2norm_forward_and_backward,
-    weight_norm_and_column_sums,
-    tokens_rows_and_elementwise,
-    dino_loss_gradient_and_centre,
-    clipping_adamw_ema_and_the_health_flag,
-);
+crate::cases::every_kernel_case!(natively);
