@@ -111,6 +111,62 @@ fn the_session_chooses_as_train_does_and_honours_precision() {
     assert!(msg.contains("the portable kernels are f32"), "{msg}");
 }
 
+/// `train` and the session take the same turns (`train::turn`): on the same settings and
+/// kernels, every step's loss terms and learning rate agree, and k-NN during the run (teacher
+/// and floor) is measured on the same steps with the same figures.
+#[test]
+fn the_session_and_train_take_the_same_steps() {
+    use adclr_wgpu::gpu::NativeDefaults;
+    use adclr_wgpu::train::run::{train, Verbosity, METRICS};
+    let mut settings = Settings::small_test();
+    settings.kernels = KernelSet::Rule;
+    (settings.steps, settings.knn_every, settings.knn_bank) = (4, 2, 100);
+    let session = pollster::block_on(async {
+        let mut trainer = Trainer::open(settings.clone()).await.unwrap();
+        let mut steps = Vec::new();
+        let mut knn = Vec::new();
+        while trainer.done() < trainer.total_steps() {
+            steps.push(trainer.next_step().await.unwrap());
+            if trainer.cadence.due(trainer.done()).knn || trainer.done() == trainer.total_steps() {
+                knn.push((trainer.done(), trainer.knn(settings.knn_bank).await.unwrap()));
+            }
+        }
+        (steps, knn)
+    });
+    let out = std::env::temp_dir().join(format!("adclr-session-as-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut tc = settings.train.clone();
+    tc.data = "embedded".into();
+    tc.out = Some(out.display().to_string());
+    (tc.max_steps, tc.log_every, tc.eval_every, tc.eval_bank) = (Some(settings.steps), 1, 2, settings.knn_bank);
+    // The rule's kernels, as the session's `KernelSet::Rule`: no tuning file, no kernel variables.
+    let done = train(tc, None, Verbosity::Quiet, None, &NativeDefaults::default()).unwrap();
+    let text = std::fs::read_to_string(done.run_dir.join(METRICS)).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+    let by_train: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("loss").is_some()).collect();
+    assert_eq!(by_train.len(), session.0.len(), "{text}");
+    for (t, s) in by_train.iter().zip(&session.0) {
+        assert_eq!(t["step"].as_u64(), Some(s.step as u64));
+        let got = [s.loss, s.global_loss, s.query_loss, s.lr];
+        let want = ["loss", "global_loss", "query_loss", "lr"].map(|k| t[k].as_f64().unwrap());
+        assert!(got.iter().zip(want).all(|(&g, w)| close(g, w)), "step {}: session {got:?}, train {want:?}", s.step);
+    }
+    let knn_by_train: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l.get("knn_teacher_top1").is_some() && l["step"].as_u64() > Some(0)).collect();
+    let steps_of =
+        |v: &[&serde_json::Value]| v.iter().map(|l| l["step"].as_u64().unwrap() as usize).collect::<Vec<_>>();
+    assert_eq!(steps_of(&knn_by_train), session.1.iter().map(|k| k.0).collect::<Vec<_>>(), "{text}");
+    for (t, (step, s)) in knn_by_train.iter().zip(&session.1) {
+        let want = [t["knn_teacher_top1"].as_f64().unwrap(), t["knn_floor_top1"].as_f64().unwrap()];
+        assert!(
+            close(s.teacher_top1, want[0]) && close(s.floor_top1, want[1]),
+            "step {step}: session {s:?}, train {t}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// The session trains on images handed over in memory (labelled: k-NN on the held-out fifth,
 /// the attention over them, the feature map coloured by class) and refuses bad sets, naming
 /// what is wrong, before any device opens.

@@ -1,10 +1,9 @@
 //! The metrics lines of a training step and of a k-NN evaluation, with the teacher's entropy and mode helpers.
 
-use super::monitor::{with_floor, KnnMonitor};
+use super::monitor::{with_floor, LivePoint};
 use crate::error::Result;
-use crate::eval::knn::KnnResult;
 use crate::gpu::Engine;
-use crate::model::step::{AdclrStep, Flat};
+use crate::model::step::AdclrStep;
 use crate::reference::loss_scale::LossScaler;
 use crate::spec::batch::{StepHyper, StepReport};
 use serde_json::json;
@@ -106,24 +105,20 @@ fn distinct_modes(probs: &[f32], k: usize) -> usize {
     modes.len()
 }
 
-/// k-NN of teacher and student after `steps` steps, with the floor: its metrics line, and
-/// the line the progress shows.
-pub(super) fn knn_metrics(
-    e: &Engine,
-    step: &AdclrStep,
-    m: &KnnMonitor,
-    floor: &KnnResult,
-    steps: usize,
-) -> Result<(serde_json::Value, String)> {
-    let teacher = m.evaluate(e, step.backbone_weights(e, Flat::Teacher)?)?;
-    let student = m.evaluate(e, step.backbone_weights(e, Flat::Student)?)?;
-    let line = json!({
-        "step": steps, "knn_teacher_top1": teacher.top1, "knn_student_top1": student.top1,
-        "knn_floor_top1": floor.top1, "knn_teacher_top5": teacher.top5, "knn_student_top5": student.top5,
-        "knn_bank": teacher.bank, "knn_queries": teacher.queries,
+/// The metrics line and the message of a k-NN point (teacher and student) after `steps` steps.
+pub(super) fn knn_metrics(point: &LivePoint, steps: usize) -> (serde_json::Value, String) {
+    let (teacher, floor) = (&point.teacher, point.floor);
+    let mut line = json!({
+        "step": steps, "knn_teacher_top1": teacher.top1, "knn_floor_top1": floor.top1,
+        "knn_teacher_top5": teacher.top5, "knn_bank": teacher.bank, "knn_queries": teacher.queries,
     });
-    let said = format!("step {steps}: k-NN teacher {}, student {:.1}%", with_floor(&teacher, floor), student.top1);
-    Ok((line, said))
+    let mut said = format!("step {steps}: k-NN teacher {}", with_floor(teacher, floor));
+    if let Some(student) = &point.student {
+        line["knn_student_top1"] = json!(student.top1);
+        line["knn_student_top5"] = json!(student.top5);
+        said.push_str(&format!(", student {:.1}%", student.top1));
+    }
+    (line, said)
 }
 
 #[cfg(test)]

@@ -20,3 +20,4 @@ pub mod session_map;
 pub mod session_record;
 pub mod step_loop;
 pub mod step_once;
+pub mod turn;

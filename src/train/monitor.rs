@@ -10,6 +10,7 @@ use crate::eval::features::{evenly_spaced, features_of_async, Backbone, DatasetF
 use crate::eval::knn::{self, KnnResult};
 use crate::gpu::Engine;
 use crate::model::state::Named;
+use crate::model::step::{AdclrStep, Flat};
 use crate::model::ModelConfig;
 use crate::train::schedule::plural;
 
@@ -140,4 +141,40 @@ impl KnnMonitor {
 /// "top-1 71.2% (floor 68.4%, +2.8)": a k-NN figure with its floor and the gain over it.
 pub fn with_floor(r: &KnnResult, floor: &KnnResult) -> String {
     format!("top-1 {:.1}% (random-init floor {:.1}%, gain {:+.1})", r.top1, floor.top1, r.top1 - floor.top1)
+}
+
+/// A monitor with its floor, measured once when it opens (the initial weights do not
+/// change): what `train` and the session measure during a run.
+pub struct LiveKnn {
+    pub monitor: KnnMonitor,
+    pub floor: KnnResult,
+}
+
+/// k-NN of the teacher (and of the student where asked) at some step, with the run's floor.
+pub struct LivePoint<'a> {
+    pub teacher: KnnResult,
+    pub student: Option<KnnResult>,
+    pub floor: &'a KnnResult,
+}
+
+impl LiveKnn {
+    /// Measures the floor of `seed`'s initialisation on `monitor`.
+    pub async fn open(e: &Engine, monitor: KnnMonitor, seed: u64) -> Result<Self> {
+        let floor = monitor.floor_with_async(e, seed, &|_, _| {}).await?;
+        Ok(Self { monitor, floor })
+    }
+
+    /// The teacher of `step` now, and its student when `student`.
+    pub async fn measure(&self, e: &Engine, step: &AdclrStep, student: bool) -> Result<LivePoint<'_>> {
+        let weights = step.backbone_weights_async(e, Flat::Teacher).await?;
+        let teacher = self.monitor.evaluate_with_async(e, weights, &|_, _| {}).await?;
+        let student = match student {
+            true => {
+                let weights = step.backbone_weights_async(e, Flat::Student).await?;
+                Some(self.monitor.evaluate_with_async(e, weights, &|_, _| {}).await?)
+            }
+            false => None,
+        };
+        Ok(LivePoint { teacher, student, floor: &self.floor })
+    }
 }

@@ -5,7 +5,7 @@ use super::batcher::{BatchMaker, Prefetcher, Shard};
 use super::config::TrainConfig;
 use super::data_parallel::{share_settings, share_state};
 use super::micro_batch::build_step;
-use super::monitor::KnnMonitor;
+use super::monitor::{KnnMonitor, LiveKnn};
 use super::resume::{truncate_metrics, ResumeFrom};
 use super::run_dir::{open_run_dir, resumed_state, settings_and_dir, MetricsLog};
 pub use super::run_dir::{Verbosity, CHECKPOINT, CONFIG, LOSS_PNG, METRICS};
@@ -18,7 +18,6 @@ use crate::data::normalization::{normalization_for, Normalization};
 use crate::dist::launch::Launch;
 use crate::dist::{Collective, SingleProcess};
 use crate::error::{Error, Result};
-use crate::eval::knn::KnnResult;
 use crate::figures::curves::{training_curves, CurvePoint};
 use crate::fs::write_atomic;
 use crate::gpu::context::choice_for_rank;
@@ -52,17 +51,18 @@ fn start_monitor(
     metrics: &mut MetricsLog,
     bar: &ProgressBar,
     first: usize,
-) -> Result<(KnnMonitor, KnnResult)> {
+) -> Result<LiveKnn> {
     let m = KnnMonitor::open(&tc.data, tc.eval_bank, &cfg.model, norm, "--eval-every 0")?;
     bar.set_message("k-NN of the initial teacher (the random-init floor)");
-    let f = m.floor(e, tc.seed)?;
+    let live = pollster::block_on(LiveKnn::open(e, m, tc.seed))?;
+    let f = &live.floor;
     if first == 0 {
         metrics.write(&json!({
             "step": 0, "knn_teacher_top1": f.top1, "knn_student_top1": f.top1, "knn_floor_top1": f.top1,
             "knn_bank": f.bank, "knn_queries": f.queries,
         }))?;
     }
-    Ok((m, f))
+    Ok(live)
 }
 
 /// Trains per `tc` (or continues the run in `resume`). `stop_after` ends the loop after that

@@ -62,7 +62,13 @@ impl Saver<'_> {
     /// The health check; after a failure, back to the state before the failing step, written
     /// to disk when it is finite, and the error says which file holds the last healthy state.
     pub(super) fn healthy(&self, step: &mut AdclrStep) -> Result<()> {
-        let local = step.check_health(self.e);
+        let checked = step.check_health(self.e);
+        self.settle(step, checked)
+    }
+
+    /// This rank's health check (`checked`) settled over the ranks, as `healthy` (the loop's
+    /// turn runs the check itself: `turn::Settle`).
+    pub(super) fn settle(&self, step: &mut AdclrStep, local: Result<()>) -> Result<()> {
         if self.coll.ranks() == 1 {
             return self.after_check(step, local);
         }

@@ -6,9 +6,11 @@
 
 use super::batcher::{BatchMaker, Shard};
 use super::config::TrainConfig;
-use super::schedule::{hyper, Plan};
+use super::monitor::LiveKnn;
+use super::schedule::Plan;
 use super::session_data::{SessionImages, SessionSets};
-use super::step_once::{read_figures, take_step, StepFigures};
+use super::step_once::StepFigures;
+use super::turn::{as_checked, Cadence, Turn};
 use crate::data::image_io::resize_center_crop;
 use crate::data::normalization::{normalization_for, Normalization};
 use crate::error::{Error, Result};
@@ -226,8 +228,11 @@ pub struct Trainer {
     norm: Normalization,
     /// The student's flats at the start, for `Checksum::update_l2`.
     initial: Vec<Vec<f32>>,
-    /// The floor's k-NN top-1 by bank size, measured once (the initial weights do not change).
-    floors: std::cell::RefCell<Vec<(usize, f64)>>,
+    /// What is due after each step: the figures always, k-NN every `knn_every` steps where
+    /// the images have labels and `knn_bank` is not 0.
+    pub cadence: Cadence,
+    /// The k-NN monitors with their floors, by bank size, opened at the first use of each.
+    live: std::cell::RefCell<Vec<(usize, Rc<LiveKnn>)>>,
 }
 
 impl Trainer {
@@ -299,8 +304,13 @@ impl Trainer {
             micro_batches: 1,
         };
         let initial = step.read_flat_async(&engine, Flat::Student).await?;
-        let floors = Default::default();
-        Ok(Self { engine, step, settings, train, cfg, plan, maker, sets, norm, initial, floors })
+        let knn_every = match sets.labelled() && settings.knn_bank > 0 {
+            true => settings.knn_every,
+            false => 0,
+        };
+        let cadence = Cadence::of_session(plan.total_steps, knn_every);
+        let live = Default::default();
+        Ok(Self { engine, step, settings, train, cfg, plan, maker, sets, norm, initial, cadence, live })
     }
 
     /// Steps of the run.
@@ -320,11 +330,14 @@ impl Trainer {
             return Err(Error::Data(format!("the run's {} steps are done", self.total_steps())));
         }
         let batch = self.maker.make(&self.sets.train, s).map_err(Error::Data)?;
-        let h = hyper(&self.train, &self.plan, s);
-        // The step `train` takes (`step_once`), on one rank; one micro-batch (the maker's).
-        let (_, averaged) = take_step(&self.engine, &mut self.step, &batch.inputs, &h, &mut None, None)?;
-        self.step.check_health_async(&self.engine).await?;
-        let StepFigures { report: r, loss_scale } = read_figures(&self.engine, &self.step, averaged).await?;
+        // The turn `train` takes, on one rank; one micro-batch (the maker's). The session's
+        // cadence reads the figures at every step, after the health check.
+        let turn =
+            Turn { e: &self.engine, tc: &self.train, plan: &self.plan, cadence: self.cadence, settle: &as_checked };
+        let turned = turn.take(&mut self.step, (s, &batch.inputs), &mut None, None).await?;
+        let (h, Some(StepFigures { report: r, loss_scale })) = (turned.h, turned.figures) else {
+            return Err(Error::Data(format!("step {}: the session's cadence read no figures", s + 1)));
+        };
         Ok(StepLog {
             step: s + 1,
             loss: r.loss,
@@ -352,22 +365,26 @@ impl Trainer {
 
     /// k-NN (k 20, T 0.07) of the teacher and of the initial weights, with `bank` training
     /// images spread over the training images and every embedded test image (or held-out image)
-    /// as a query. The floor is measured at the first call per bank size and kept.
+    /// as a query. The monitor and its floor are made at the first call per bank size and kept.
     pub async fn knn(&self, bank: usize) -> Result<KnnFigures> {
         let e = &self.engine;
-        let monitor = self.sets.knn_monitor(bank, &self.cfg.model, &self.norm)?;
-        let known = self.floors.borrow().iter().find(|f| f.0 == bank).map(|f| f.1);
-        let floor_top1 = match known {
-            Some(top1) => top1,
+        let known = self.live.borrow().iter().find(|l| l.0 == bank).map(|l| l.1.clone());
+        let live = match known {
+            Some(live) => live,
             None => {
-                let top1 = monitor.floor_with_async(e, self.train.seed, &|_, _| {}).await?.top1;
-                self.floors.borrow_mut().push((bank, top1));
-                top1
+                let monitor = self.sets.knn_monitor(bank, &self.cfg.model, &self.norm)?;
+                let live = Rc::new(LiveKnn::open(e, monitor, self.train.seed).await?);
+                self.live.borrow_mut().push((bank, live.clone()));
+                live
             }
         };
-        let weights = self.step.backbone_weights_async(e, Flat::Teacher).await?;
-        let teacher = monitor.evaluate_with_async(e, weights, &|_, _| {}).await?;
-        Ok(KnnFigures { teacher_top1: teacher.top1, floor_top1, bank: monitor.bank_size(), queries: teacher.queries })
+        let point = live.measure(e, &self.step, false).await?;
+        Ok(KnnFigures {
+            teacher_top1: point.teacher.top1,
+            floor_top1: point.floor.top1,
+            bank: live.monitor.bank_size(),
+            queries: point.teacher.queries,
+        })
     }
 
     /// The teacher's backbone now (its weights read back).

@@ -54,8 +54,6 @@ pub async fn train_with_knn(
     on_step: &mut dyn FnMut(&StepLog, f64),
     on_knn: &mut dyn FnMut(&KnnPoint),
 ) -> Result<Record> {
-    // Unlabelled images have no k-NN.
-    let every = if trainer.sets.labelled() { trainer.settings.knn_every } else { 0 };
     let bank = trainer.settings.knn_bank;
     let mut steps = Vec::with_capacity(trainer.total_steps());
     let started = Instant::now();
@@ -71,7 +69,8 @@ pub async fn train_with_knn(
         on_step(&log, seconds);
         steps.push(log);
         let done = trainer.done();
-        if every > 0 && bank > 0 && done.is_multiple_of(every) && done < trainer.total_steps() {
+        // Unlabelled images have no k-NN; the last step's is the caller's (`Cadence::of_session`).
+        if trainer.cadence.due(done).knn {
             let at = Instant::now();
             let figures = trainer.knn(bank).await?;
             evaluating += at.elapsed().as_secs_f64();

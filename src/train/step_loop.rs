@@ -1,6 +1,6 @@
-//! The loop of `train`: a step per batch (`step_once::take_step`, shared with the browser's
-//! session), then what is due after it: the metrics line, k-NN of teacher and student, a
-//! checkpoint; progress on a bar or, where stderr is not a terminal, as plain lines; the stop
+//! The loop of `train`: a turn per batch (`turn::Turn`: the step, its health check and
+//! figures, shared with the browser's session), then what the turn says is due: the metrics
+//! line, k-NN of teacher and student, a checkpoint; progress on a bar or, where stderr is not a terminal, as plain lines; the stop
 //! on Ctrl-C / SIGTERM or after `--stop-after`. `run` sets up everything around it.
 
 use super::batcher::Prefetcher;
@@ -8,13 +8,13 @@ use super::config::TrainConfig;
 use super::data_parallel::{mean_report, GradientExchange};
 use super::metrics_line::{knn_metrics, step_metrics, Throughput};
 use super::micro_batch::MicroBatches;
-use super::monitor::KnnMonitor;
+use super::monitor::LiveKnn;
 use super::run_dir::{MetricsLog, Verbosity};
 use super::saver::Saver;
-use super::schedule::{hyper, Plan};
-use super::step_once::{read_figures, take_step, Ranks};
+use super::schedule::Plan;
+use super::step_once::{Ranks, StepFigures};
+use super::turn::{Cadence, Turn};
 use crate::error::{Error, Result};
-use crate::eval::knn::KnnResult;
 use crate::gpu::Engine;
 use crate::model::step::AdclrStep;
 use crate::spec::batch::{StepHyper, StepReport};
@@ -66,7 +66,7 @@ pub(super) struct LoopContext<'a> {
     pub(super) saver: &'a Saver<'a>,
     pub(super) bar: &'a ProgressBar,
     /// Rank 0's k-NN monitor and floor (None elsewhere, or without `--eval-every`).
-    pub(super) monitor: Option<&'a (KnnMonitor, KnnResult)>,
+    pub(super) monitor: Option<&'a LiveKnn>,
     /// The global batch.
     pub(super) batch: usize,
     /// Micro-batches per step on each rank.
@@ -87,14 +87,12 @@ pub(super) struct LoopEnd {
 /// The metrics line of a logging step (every rank takes part in the loss average; rank 0 writes).
 fn log_step(
     ctx: &LoopContext,
-    step: &mut AdclrStep,
-    (s, h, report): (usize, &StepHyper, Option<StepReport>),
+    step: &AdclrStep,
+    (s, h, figures): (usize, &StepHyper, StepFigures),
     t: &Throughput,
     metrics: &mut Option<MetricsLog>,
 ) -> Result<f64> {
-    let figures = pollster::block_on(read_figures(ctx.e, step, report))?;
     let r = mean_report(ctx.saver.coll, figures.report)?;
-    ctx.saver.healthy(step)?;
     let epoch = s / ctx.plan.steps_per_epoch;
     if let Some(m) = metrics {
         let mut line = step_metrics(ctx.e, step, (&r, figures.loss_scale), h, (s, epoch), t)?;
@@ -144,6 +142,10 @@ pub(super) fn run_steps(
     let coll = ctx.saver.coll;
     let mut gradients = GradientExchange::new(ctx.e, step, coll);
     let mut micro = (ctx.micro_batches > 1).then(|| MicroBatches::new(ctx.e, step));
+    // Health is settled over the ranks, rewinding to the state on disk after a failure.
+    let settle = |st: &mut AdclrStep, checked: Result<()>| ctx.saver.settle(st, checked);
+    let turn =
+        Turn { e: ctx.e, tc: ctx.tc, plan: ctx.plan, cadence: Cadence::of_train(ctx.tc, ctx.plan), settle: &settle };
     while let Some(batch) = pre.next_batch() {
         let batch = batch.map_err(Error::Data)?;
         if coll.is_root() {
@@ -151,13 +153,11 @@ pub(super) fn run_steps(
         }
         skipped += batch.skipped.len();
         let s = batch.step;
-        let h = hyper(ctx.tc, ctx.plan, s);
         let ranks = Ranks { gradients: &mut gradients, coll };
-        let (spent, report) = take_step(ctx.e, step, &batch.inputs, &h, &mut micro, Some(ranks))?;
-        exchange += spent;
+        let turned = pollster::block_on(turn.take(step, (s, &batch.inputs), &mut micro, Some(ranks)))?;
+        exchange += turned.exchange;
         done_here += 1;
-        let last = s + 1 == ctx.plan.total_steps;
-        if (s + 1) % ctx.tc.log_every == 0 || last {
+        if let Some(figures) = turned.figures {
             let elapsed = started.elapsed().as_secs_f64().max(1e-9);
             let t = Throughput {
                 images_per_s: (done_here * ctx.batch) as f64 / elapsed,
@@ -166,25 +166,22 @@ pub(super) fn run_steps(
                 exchange_share: exchange.as_secs_f64() / elapsed,
                 eta_s: elapsed / done_here as f64 * (ctx.plan.total_steps - s - 1) as f64,
             };
-            last_loss = Some(log_step(ctx, step, (s, &h, report), &t, metrics)?);
+            last_loss = Some(log_step(ctx, step, (s, &turned.h, figures), &t, metrics)?);
         }
-        if ctx.tc.eval_every > 0 && ((s + 1) % ctx.tc.eval_every == 0 || last) {
-            ctx.saver.healthy(step)?;
-            if let (Some((m, floor)), Some(log)) = (ctx.monitor, metrics.as_mut()) {
-                ctx.bar.set_message(format!("k-NN of teacher and student at step {}", s + 1));
-                let (line, said) = knn_metrics(ctx.e, step, m, floor, s + 1)?;
-                log.write(&line)?;
-                ctx.bar.suspend(|| eprintln!("{said}"));
-            }
+        if let (true, Some(live), Some(log)) = (turned.due.knn, ctx.monitor, metrics.as_mut()) {
+            ctx.bar.set_message(format!("k-NN of teacher and student at step {}", s + 1));
+            let point = pollster::block_on(live.measure(ctx.e, step, true))?;
+            let (line, said) = knn_metrics(&point, s + 1);
+            log.write(&line)?;
+            ctx.bar.suspend(|| eprintln!("{said}"));
         }
         ctx.bar.set_position((s + 1) as u64);
-        if ctx.tc.checkpoint_every > 0 && (s + 1) % ctx.tc.checkpoint_every == 0 && !last {
-            ctx.saver.healthy(step)?;
+        if turned.due.checkpoint {
             ctx.saver.save(step)?;
         }
         let stop = INTERRUPTED.load(Ordering::SeqCst) || stop_after.is_some_and(|n| done_here >= n);
         if coll.any(stop)? {
-            interrupted = !last;
+            interrupted = !turned.due.last;
             break;
         }
     }

@@ -2,8 +2,7 @@
 //! it: forward and backward over the batch (in micro-batches when it holds several), the
 //! gradients averaged over the ranks where there are others, the update, the centres averaged.
 //! `read_figures` is what both read back after a step (the loss terms and the loss scale), as
-//! a future: the session awaits it, `train` blocks on it. The health check stays each caller's:
-//! `train` combines it over the ranks and rewinds to the last state on disk.
+//! a future. `turn::Turn` takes both, with the health check between them.
 
 use super::data_parallel::{average_centres, GradientExchange};
 use super::micro_batch::MicroBatches;
