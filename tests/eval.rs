@@ -405,6 +405,7 @@ fn shipped_grids_and_recipes_are_valid() {
         let grid = ablate::with_recipe(grid, &path).unwrap();
         let cells = ablate::cells(&grid, &origin).unwrap();
         assert_eq!(cells.len(), runs, "{name}");
+        ablate::check_names(&grid, &cells, &origin).unwrap();
         if name == "ablation-laptop-claims.toml" {
             // The three arms of the claims at every seed; the two query fixes, the Q axis, the
             // lambda axis and the local crops at two.
@@ -427,6 +428,17 @@ fn shipped_grids_and_recipes_are_valid() {
             assert_eq!(lambdas, [0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.2, 1.0, 0.0, 0.5]);
             let locals: Vec<usize> = cells.iter().map(|c| c.config.local_crops).collect();
             assert_eq!(locals, [2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0]);
+            // ADCLR's gain over DINO without local crops against with them.
+            let c = &grid.contrasts[..];
+            assert_eq!(c.len(), 1);
+            assert_eq!(
+                (c[0].cells(), c[0].name.as_str()),
+                (["adclr-local0", "dino-local0", "adclr", "dino"], "ADCLR's gain over DINO, 0 local crops minus 2")
+            );
+            let mut bad = grid.clone();
+            bad.contrasts[0].against[1] = "dino-local2".into();
+            let err = ablate::check_names(&bad, &cells, &origin).unwrap_err();
+            assert!(err.contains("contrast `ADCLR's gain over DINO, 0 local crops minus 2`: `dino-local2` is not a cell (dino, adclr,"), "{err}");
         }
         if name.starts_with("ablation-laptop") {
             // The laptop recipe's model under every cell.

@@ -10,7 +10,9 @@
 //! every combination) or `[[cells]]` tables, each a `name`, its settings and optionally its own
 //! `seeds` (some of the grid's: an arm run at fewer seeds than the rest); optional
 //! `reference = "NAME"` (or a list of names): the cells results.md takes seed-paired differences
-//! against, a section each; optional
+//! against, a section each; optional `[[contrasts]]` tables, each a `name`, `of = ["A", "B"]`
+//! and `against = ["C", "D"]`: the seed-paired difference of two differences, (A - B) - (C - D)
+//! per seed (does a gain change with a setting?); optional
 //! `record = "DIR"`: a folder to commit, where every finished (cell, seed) leaves its result,
 //! metrics and teacher backbone and is then never trained again (`record.rs`); optional
 //! `evaluate = ["knn", "linear", "dense"]` (default k-NN alone): the evaluations of every cell.
@@ -32,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grid {
     pub out: String,
@@ -54,6 +56,9 @@ pub struct Grid {
     /// The cell (or cells: a list) results.md compares every other cell with, seed by seed.
     #[serde(default)]
     pub reference: Option<References>,
+    /// Differences of seed-paired differences, each a section row of results.md.
+    #[serde(default)]
+    pub contrasts: Vec<Contrast>,
     /// A folder to commit (relative to the working directory, as `out`): each finished (cell,
     /// seed) is recorded there and not trained again.
     #[serde(default)]
@@ -85,6 +90,24 @@ impl References {
             References::One(name) => vec![name.clone()],
             References::Many(names) => names.clone(),
         }
+    }
+}
+
+/// `[[contrasts]]`: (`of[0]` - `of[1]`) - (`against[0]` - `against[1]`), seed by seed: whether
+/// the gain of one cell over another changes with a setting (an interaction, e.g. ADCLR's gain
+/// over DINO without local crops against with them).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contrast {
+    pub name: String,
+    pub of: [String; 2],
+    pub against: [String; 2],
+}
+
+impl Contrast {
+    /// The four cells it takes.
+    pub fn cells(&self) -> [&str; 4] {
+        [&self.of[0], &self.of[1], &self.against[0], &self.against[1]].map(|s| s.as_str())
     }
 }
 
@@ -307,6 +330,24 @@ pub fn ablate(
     run_grid(grid_path, Some(jobs), defaults, progress)
 }
 
+/// Every cell a reference or a contrast names is one of `cells`; an error names the first that is
+/// not, with the cells there are.
+pub fn check_names(grid: &Grid, cells: &[Cell], origin: &str) -> std::result::Result<(), String> {
+    let known = |n: &str| cells.iter().any(|c| c.name == n);
+    let names = || cells.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+    for r in grid.reference.as_ref().map(References::names).unwrap_or_default() {
+        if !known(&r) {
+            return Err(format!("{origin}: reference `{r}` is not a cell ({})", names()));
+        }
+    }
+    for c in &grid.contrasts {
+        if let Some(bad) = c.cells().into_iter().find(|n| !known(n)) {
+            return Err(format!("{origin}: contrast `{}`: `{bad}` is not a cell ({})", c.name, names()));
+        }
+    }
+    Ok(())
+}
+
 /// `ablate --report`: results.md and results.png (and the record's copy) from the results
 /// already there (the run folder's or the record's), training and evaluating nothing.
 pub fn report(grid_path: &Path) -> Result<AblationReport> {
@@ -336,13 +377,8 @@ fn run_grid(
         }
         seen.push(&c.name);
     }
+    check_names(&grid, &cells, &origin).map_err(Error::Data)?;
     let references = grid.reference.as_ref().map(References::names).unwrap_or_default();
-    for r in &references {
-        if !cells.iter().any(|c| &c.name == r) {
-            let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
-            return Err(Error::Data(format!("{origin}: reference `{r}` is not a cell ({})", names.join(", "))));
-        }
-    }
     let evals = Evaluations {
         extra: extra_evaluations(&grid, &origin).map_err(Error::Data)?,
         linear_epochs: grid.linear_epochs,
@@ -421,7 +457,7 @@ fn run_grid(
     }
     let report_rows: Vec<results::Row> =
         rows.into_iter().zip(results).map(|((name, values, _, _, _), r)| (name, values, r)).collect();
-    results::write_results(&out, record.as_deref(), &report_rows, &references)?;
+    results::write_results(&out, record.as_deref(), &report_rows, &references, &grid.contrasts)?;
     if let Some(e) = first_error {
         return Err(e);
     }

@@ -2,7 +2,8 @@
 //! the random-init floor, and seed-paired differences with 95% intervals against the floor and
 //! against the grid's reference cell) and `results.png`.
 
-use super::paired::paired;
+use super::paired::{paired, Paired};
+use super::Contrast;
 use crate::error::{Error, Result};
 use crate::figures::bars::{ablation_bars, Bar};
 use std::path::Path;
@@ -51,15 +52,62 @@ fn figure(results: &[(u64, serde_json::Value)], key: &str) -> Vec<(u64, f64)> {
     results.iter().filter_map(|(s, v)| Some((*s, v[key].as_f64()?))).collect()
 }
 
-/// The markdown section of seed-paired differences of every other cell against `against`.
-fn paired_section(rows: &[Row], against: &str, title: &str) -> Option<String> {
-    let (_, _, base) = rows.iter().find(|(name, _, _)| name == against)?;
-    // The pixel controls are the same for every cell: no difference to take.
-    let figures: Vec<(&str, &str)> = FIGURES
+/// The figures a difference is taken of: those some cell reports, less the pixel controls
+/// (the same for every cell: no difference to take).
+fn compared_figures(rows: &[Row]) -> Vec<(&'static str, &'static str)> {
+    FIGURES
         .into_iter()
         .filter(|(key, _)| !key.starts_with("dense_pixels") && !key.starts_with("dense_positive"))
         .filter(|(key, _)| rows.iter().any(|(_, _, r)| !figure(r, key).is_empty()))
-        .collect();
+        .collect()
+}
+
+/// " mean +- half-width (n seeds) | seed: difference, ... |", or dashes without a shared seed.
+fn paired_cells(p: Option<Paired>) -> String {
+    match p {
+        Some(p) => {
+            let seeds: Vec<String> = p.per_seed.iter().map(|(s, d)| format!("{s}: {d:+.2}")).collect();
+            format!(" {} | {} |", p.text(), seeds.join(", "))
+        }
+        None => " - | - |".to_string(),
+    }
+}
+
+/// A contrast's per-seed (A - B) - (C - D) of one figure, with its interval (None where some
+/// cell lacks the figure, or the two differences share no seed).
+pub fn contrast(rows: &[Row], c: &Contrast, key: &str) -> Option<Paired> {
+    let of = |name: &str| rows.iter().find(|(n, _, _)| n == name).map(|(_, _, r)| figure(r, key));
+    let gain = |[a, b]: &[String; 2]| paired(&of(a)?, &of(b)?).map(|p| p.per_seed);
+    paired(&gain(&c.of)?, &gain(&c.against)?)
+}
+
+/// The markdown section of the grid's contrasts (None without any).
+fn contrast_section(rows: &[Row], contrasts: &[Contrast]) -> Option<String> {
+    if contrasts.is_empty() {
+        return None;
+    }
+    let figures = compared_figures(rows);
+    let mut md = String::from("\n## Contrasts, seed-paired\n\nEach figure: the mean over seeds of (A - B) - (C - D), the four cells at the same seed, +- the half-width of its 95% t interval; then the value per seed.\n\n| contrast | (A - B) - (C - D) |");
+    for (_, t) in &figures {
+        md += &format!(" {t} | per seed |");
+    }
+    md += "\n|---|---|";
+    md += &"---|---|".repeat(figures.len());
+    md.push('\n');
+    for c in contrasts {
+        md += &format!("| {} | ({} - {}) - ({} - {}) |", c.name, c.of[0], c.of[1], c.against[0], c.against[1]);
+        for (key, _) in &figures {
+            md += &paired_cells(contrast(rows, c, key));
+        }
+        md.push('\n');
+    }
+    Some(md)
+}
+
+/// The markdown section of seed-paired differences of every other cell against `against`.
+fn paired_section(rows: &[Row], against: &str, title: &str) -> Option<String> {
+    let (_, _, base) = rows.iter().find(|(name, _, _)| name == against)?;
+    let figures = compared_figures(rows);
     let mut md = format!("\n## {title}\n\nEach figure: the mean of the per-seed differences (cell - `{against}`, same seed), +- the half-width of its 95% t interval; then the difference per seed.\n\n| cell |");
     for (_, t) in &figures {
         md += &format!(" {t} | per seed |");
@@ -70,13 +118,7 @@ fn paired_section(rows: &[Row], against: &str, title: &str) -> Option<String> {
     for (name, _, results) in rows.iter().filter(|(n, _, _)| n != against && n != "random-init") {
         md += &format!("| {name} |");
         for (key, _) in &figures {
-            match paired(&figure(results, key), &figure(base, key)) {
-                Some(p) => {
-                    let seeds: Vec<String> = p.per_seed.iter().map(|(s, d)| format!("{s}: {d:+.2}")).collect();
-                    md += &format!(" {} | {} |", p.text(), seeds.join(", "));
-                }
-                None => md += " - | - |",
-            }
+            md += &paired_cells(paired(&figure(results, key), &figure(base, key)));
         }
         md.push('\n');
     }
@@ -84,7 +126,13 @@ fn paired_section(rows: &[Row], against: &str, title: &str) -> Option<String> {
 }
 
 /// Writes results.md and results.png into `out`, and results.md into the record when there is one.
-pub fn write_results(out: &Path, record: Option<&Path>, rows: &[Row], references: &[String]) -> Result<()> {
+pub fn write_results(
+    out: &Path,
+    record: Option<&Path>,
+    rows: &[Row],
+    references: &[String],
+    contrasts: &[Contrast],
+) -> Result<()> {
     let mut keys: Vec<String> = Vec::new();
     for (_, values, _) in rows {
         for (k, _) in values {
@@ -167,6 +215,9 @@ pub fn write_results(out: &Path, record: Option<&Path>, rows: &[Row], references
             md += &s;
         }
     }
+    if let Some(s) = contrast_section(rows, contrasts) {
+        md += &s;
+    }
     crate::fs::write_atomic(&out.join("results.md"), md.as_bytes())?;
     if let Some(record) = record {
         crate::fs::write_atomic(&record.join("results.md"), md.as_bytes())?;
@@ -185,7 +236,44 @@ pub fn write_results(out: &Path, record: Option<&Path>, rows: &[Row], references
 
 #[cfg(test)]
 mod tests {
-    use super::mean_std;
+    use super::{contrast, contrast_section, mean_std, Row};
+    use crate::ablate::Contrast;
+    use serde_json::json;
+
+    fn row(name: &str, top1: &[(u64, f64)]) -> Row {
+        (name.into(), vec![], top1.iter().map(|&(s, t)| (s, json!({ "top1": t }))).collect())
+    }
+
+    #[test]
+    fn a_contrast_is_the_seed_paired_difference_of_two_differences() {
+        let rows = vec![
+            row("a0", &[(0, 75.0), (1, 74.0), (2, 70.0)]),
+            row("d0", &[(0, 72.0), (1, 72.5), (2, 69.0)]),
+            row("a", &[(0, 73.0), (1, 73.0), (2, 71.0)]),
+            // Seed 2 is missing here: the contrast takes seeds 0 and 1.
+            row("d", &[(0, 72.0), (1, 71.0)]),
+        ];
+        let c = Contrast {
+            name: "gain at 0 - gain at 2".into(),
+            of: ["a0".into(), "d0".into()],
+            against: ["a".into(), "d".into()],
+        };
+        let p = contrast(&rows, &c, "top1").unwrap();
+        // Seed 0: (75 - 72) - (73 - 72) = 2; seed 1: (74 - 72.5) - (73 - 71) = -0.5.
+        assert_eq!(p.per_seed, vec![(0, 2.0), (1, -0.5)]);
+        assert!((p.mean - 0.75).abs() < 1e-12);
+        assert!((p.half_width.unwrap() - 12.706 * 1.25).abs() < 1e-9, "sd 1.768, n 2: t(1) sd / sqrt 2");
+        let md = contrast_section(&rows, &[c.clone()]).unwrap();
+        assert!(
+            md.contains(
+                "| gain at 0 - gain at 2 | (a0 - d0) - (a - d) | +0.75 +- 15.88 (2 seeds) | 0: +2.00, 1: -0.50 |"
+            ),
+            "{md}"
+        );
+        let missing = Contrast { of: ["a0".into(), "nobody".into()], ..c };
+        assert!(contrast(&rows, &missing, "top1").is_none());
+        assert!(contrast_section(&rows, &[]).is_none());
+    }
 
     #[test]
     fn mean_and_sample_standard_deviation() {
