@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(p.per_seed, vec![(0, 2.0), (1, -0.5)]);
         assert!((p.mean - 0.75).abs() < 1e-12);
         assert!((p.half_width.unwrap() - 12.706 * 1.25).abs() < 1e-9, "sd 1.768, n 2: t(1) sd / sqrt 2");
-        let md = contrast_section(&rows, &[c.clone()]).unwrap();
+        let md = contrast_section(&rows, std::slice::from_ref(&c)).unwrap();
         assert!(
             md.contains(
                 "| gain at 0 - gain at 2 | (a0 - d0) - (a - d) | +0.75 +- 15.88 (2 seeds) | 0: +2.00, 1: -0.50 |"
