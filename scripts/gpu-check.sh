@@ -32,7 +32,13 @@
 #          cell is not recorded). Back comes what the run added to the record as
 #          claims-record.tar.gz: here, `tar -xzf claims-record.tar.gz -C measurements/` and commit. SMALL=1 starts from an empty
 #          record with 2-step cells on the embedded subset (do not unpack that one).
-# Default sections: info tests minimal speed (about 90 s on an H200).
+#   page   the page's default run natively (`adclr-wgpu session --settings page`: the laptop
+#          recipe on the embedded subset under WebGPU's default limits, the rule's kernels) for
+#          PAGE_STEPS steps (default 300; SMALL=1: 3), k-NN (bank 2,000, 500 queries, and its
+#          floor) only at the end: its steps per second, and the section's seconds beside them,
+#          size the page's 2,000-step run on this GPU (docs/measurements.md, "The page's default
+#          run").
+# Default sections: info tests minimal speed page (about 2.5 min on an H200).
 # Here:   STAGE_DATA=0 bash scripts/gpu-stage.sh        (builds and fills .gpu/; with the data
 #         for learn/recipe, leave the test binaries out to stay under the 64 MiB carry limit)
 # There:  bash scripts/gpu-check.sh                     (carry .gpu)
@@ -48,7 +54,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT/logs"
 small=${SMALL:-0}
-sections=${SECTIONS:-info tests minimal speed}
+sections=${SECTIONS:-info tests minimal speed page}
 log="$OUT/gpu-check.jsonl"
 emit() { echo "$1" | tee -a "$log"; }
 now() { date +%s.%N; }
@@ -320,6 +326,17 @@ section_grid() {
         cp "$root/$name/results.png" "$OUT/logs/grid-$name-results.png" 2>/dev/null
         emit "{\"section\":\"grid\",\"grid\":\"$name\",\"gathered\":true,\"rc\":$rc,\"results_md\":\"$(json_str "$(tr '\n' '~' <"$root/$name/results.md" 2>/dev/null)")\"}"
     done
+}
+
+section_page() {
+    local steps=${PAGE_STEPS:-300} start rc result
+    [ "$small" = 1 ] && steps=3
+    start=$(now)
+    result=$(timeout -k 5 300 bash /tmp/adclr-bin/run.sh "$bin" session --settings page --steps "$steps" \
+        --knn-every 0 2>"$OUT/logs/page-session.stderr" | tail -n 1)
+    rc=$?
+    # The result line holds the settings, the adapter, steps per second and the final k-NN.
+    emit "{\"section\":\"page\",\"rc\":$rc,\"steps\":$steps,\"seconds\":$(since "$start"),\"result\":${result:-null},\"stderr_tail\":\"$(json_str "$(tail -c 600 "$OUT/logs/page-session.stderr")")\"}"
 }
 
 section_claims() {
